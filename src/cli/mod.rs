@@ -1,0 +1,90 @@
+//! The `gpubox` command line. Exit codes: 0 success, 1 failure (or: gpubox is not running),
+//! 2 a bad configuration or bad usage.
+
+mod run;
+mod verbs;
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+pub use run::run;
+
+/// Exit code for a configuration that does not validate.
+pub const EXIT_CONFIG: i32 = 2;
+
+#[derive(Debug, Parser)]
+#[command(name = "gpubox", version, about = "Supervises a GPU box's services, keeps their logs, and serves its tools", long_about = None)]
+pub struct Cli {
+    /// The control socket [default: $GPUBOX_CONTROL, else /run/gpubox/control.sock as root]
+    #[arg(long, global = true, value_name = "PATH")]
+    pub control: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Start gpubox and every service (exits 0 at once if gpubox already runs)
+    Run {
+        /// The configuration file [default: $GPUBOX_CONFIG, else /etc/gpubox/gpubox.toml, else built-in]
+        #[arg(long, short, value_name = "FILE")]
+        config: Option<PathBuf>,
+        /// Return once services are started, leaving gpubox running in the background
+        #[arg(long, short)]
+        detach: bool,
+    },
+    /// Show every service: state, pid, uptime, restarts, last exit, readiness
+    Status {
+        /// Print JSON instead of a table
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print a service's log (all services when none is named)
+    Logs {
+        service: Option<String>,
+        /// Keep printing new lines as they come
+        #[arg(long, short)]
+        follow: bool,
+        /// How many of the latest lines to print first
+        #[arg(long, short = 'n', default_value_t = 100)]
+        lines: usize,
+    },
+    /// Start a service that is stopped (it waits for its dependencies)
+    Start { service: String },
+    /// Stop a service (it stays stopped until started again)
+    Stop { service: String },
+    /// Stop a service and start it again
+    Restart { service: String },
+    /// Stop every service in reverse dependency order, then exit
+    Shutdown,
+    /// Exit 0 when gpubox runs and every service is ready (for HEALTHCHECK)
+    Health,
+    /// Check or show a configuration
+    #[command(subcommand)]
+    Config(ConfigCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Validate a configuration file (exit 0 when valid, 2 when not)
+    Check { file: Option<PathBuf> },
+    /// Print the effective configuration after ${VAR} expansion, secrets masked
+    Show { file: Option<PathBuf> },
+}
+
+pub fn dispatch(cli: Cli) -> anyhow::Result<i32> {
+    let control = crate::control::socket_path(cli.control);
+    match cli.command {
+        Command::Run { config, detach } => run(config, &control, detach),
+        Command::Status { json } => verbs::status(&control, json),
+        Command::Logs { service, follow, lines } => verbs::logs(&control, service, follow, lines),
+        Command::Start { service } => verbs::control(&control, crate::control::protocol::Request::Start { service }),
+        Command::Stop { service } => verbs::control(&control, crate::control::protocol::Request::Stop { service }),
+        Command::Restart { service } => verbs::control(&control, crate::control::protocol::Request::Restart { service }),
+        Command::Shutdown => verbs::shutdown(&control),
+        Command::Health => verbs::health(&control),
+        Command::Config(ConfigCommand::Check { file }) => verbs::config_check(file),
+        Command::Config(ConfigCommand::Show { file }) => verbs::config_show(file),
+    }
+}

@@ -1,0 +1,212 @@
+//! `gpubox run`: one instance per control socket, in the foreground or detached; assembles the
+//! log hub, reaper, supervisor and control server, and turns signals into a clean shutdown.
+
+use std::fs::{File, OpenOptions};
+use std::io;
+use std::os::fd::AsRawFd;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use anyhow::Context;
+use nix::sys::signal::Signal;
+use tokio::signal::unix::{signal, SignalKind};
+use tokio::sync::mpsc;
+
+use super::EXIT_CONFIG;
+use crate::config::{self, Config};
+use crate::control::{client, server};
+use crate::logs::Hub;
+use crate::supervisor::{become_subreaper, Reaper, Supervisor};
+
+/// Set in the environment of the background process that `--detach` starts.
+const DETACHED_ENV: &str = "GPUBOX_DETACHED";
+
+pub fn run(config_path: Option<PathBuf>, control: &Path, detach: bool) -> anyhow::Result<i32> {
+    let since = Instant::now();
+    let path = config_path.or_else(config::default_path);
+    let mut config = match Config::load(path.as_deref()) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("{e}");
+            eprintln!("gpubox: not started: fix the configuration (check it with `gpubox config check`)");
+            return Ok(EXIT_CONFIG);
+        }
+    };
+    if let Some(pid) = client::running_pid(control) {
+        println!("gpubox is already running (pid {pid}, control socket {}); not starting another", control.display());
+        return Ok(0);
+    }
+    if detach {
+        return detach_self(&config, control);
+    }
+    let Some(lock) = lock_instance(control)? else {
+        return another_is_starting(control);
+    };
+    if std::env::var_os(DETACHED_ENV).is_some() {
+        // No `docker logs` reads a detached gpubox: its service lines are in the log files, and
+        // printing them again to the console file would only double the disk used.
+        config.logs.stdout = false;
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("cannot start the async runtime")?;
+    let code = runtime.block_on(serve(config, control.to_path_buf(), since));
+    drop(lock);
+    runtime.shutdown_timeout(Duration::from_secs(1));
+    code
+}
+
+/// Another process holds the lock but did not answer yet: it is starting. Wait for it briefly.
+fn another_is_starting(control: &Path) -> anyhow::Result<i32> {
+    for _ in 0..100 {
+        if let Some(pid) = client::running_pid(control) {
+            println!("gpubox is already running (pid {pid}, control socket {}); not starting another", control.display());
+            return Ok(0);
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    eprintln!("gpubox: another gpubox holds {} but does not answer; if none runs, delete that file", lock_path(control).display());
+    Ok(1)
+}
+
+fn lock_path(control: &Path) -> PathBuf {
+    let mut p = control.as_os_str().to_owned();
+    p.push(".lock");
+    PathBuf::from(p)
+}
+
+/// Takes the per-socket instance lock; `None` when another gpubox holds it. The lock is released
+/// by the kernel when the process ends, however it ends.
+fn lock_instance(control: &Path) -> anyhow::Result<Option<File>> {
+    let path = lock_path(control);
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    }
+    let file = OpenOptions::new().create(true).truncate(false).write(true).open(&path).with_context(|| format!("cannot open {}", path.display()))?;
+    // SAFETY: flock on a file descriptor we own.
+    let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+    if rc == 0 {
+        return Ok(Some(file));
+    }
+    let e = io::Error::last_os_error();
+    if e.kind() == io::ErrorKind::WouldBlock {
+        Ok(None)
+    } else {
+        Err(e).with_context(|| format!("cannot lock {}", path.display()))
+    }
+}
+
+/// Starts this same command again in the background (own session, output to a file) and returns
+/// once it answers on the control socket.
+fn detach_self(config: &Config, control: &Path) -> anyhow::Result<i32> {
+    let dir = &config.logs.dir;
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create the log directory {}", dir.display()))?;
+    let console = dir.join("gpubox.out");
+    let out = OpenOptions::new().create(true).append(true).open(&console).with_context(|| format!("cannot open {}", console.display()))?;
+    let args: Vec<_> = std::env::args_os().skip(1).filter(|a| a != "--detach" && a != "-d").collect();
+    let exe = std::env::current_exe().context("cannot find the gpubox executable")?;
+    let mut cmd = Command::new(exe);
+    cmd.args(&args)
+        .env(DETACHED_ENV, "1")
+        .stdin(Stdio::null())
+        .stdout(out.try_clone()?)
+        .stderr(out);
+    // SAFETY: setsid is async-signal-safe.
+    unsafe {
+        cmd.pre_exec(|| if libc::setsid() < 0 { Err(io::Error::last_os_error()) } else { Ok(()) });
+    }
+    let mut child = cmd.spawn().context("cannot start gpubox in the background")?;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while Instant::now() < deadline {
+        if let Some(pid) = client::running_pid(control) {
+            println!("gpubox is running in the background (pid {pid}); logs in {}, status with `gpubox status`", dir.display());
+            return Ok(0);
+        }
+        if let Some(status) = child.try_wait()? {
+            eprintln!("gpubox: the background gpubox exited during start-up ({status}); its output is in {}", console.display());
+            return Ok(status.code().unwrap_or(1).max(1));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    eprintln!("gpubox: the background gpubox (pid {}) did not answer within 60s; see {}", child.id(), console.display());
+    Ok(1)
+}
+
+async fn serve(config: Config, control: PathBuf, since: Instant) -> anyhow::Result<i32> {
+    let pid = std::process::id();
+    let pid1 = pid == 1;
+    if !pid1 {
+        become_subreaper();
+    }
+    for dir in [&config.workspace, &config.logs.dir] {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}; check `workspace` and `logs.dir` in {}", dir.display(), config.source))?;
+    }
+    let hub = Hub::new(config.logs.clone());
+    hub.event(format!(
+        "gpubox {} starting: pid {pid}{}, config {}, workspace {}, {} services",
+        env!("CARGO_PKG_VERSION"),
+        if pid1 { " (PID 1: reaping orphans, forwarding signals)" } else { "" },
+        config.source,
+        config.workspace.display(),
+        config.services.len()
+    ));
+
+    // Signal handlers and the reaper exist before the first child does.
+    let reaper = Reaper::start().context("cannot watch SIGCHLD")?;
+    let mut sigterm = signal(SignalKind::terminate())?;
+    let mut sigint = signal(SignalKind::interrupt())?;
+    let mut sighup = signal(SignalKind::hangup())?;
+    let mut sigusr1 = signal(SignalKind::user_defined1())?;
+    let mut sigusr2 = signal(SignalKind::user_defined2())?;
+
+    let listener = server::bind(&control).with_context(|| format!("cannot listen on the control socket {}", control.display()))?;
+    let sup = Supervisor::start(&config, hub.clone(), reaper, since);
+    let (shutdown_tx, mut shutdown_rx) = mpsc::unbounded_channel();
+    let ctx = Arc::new(server::Ctx {
+        sup: sup.clone(),
+        hub: hub.clone(),
+        info: server::Info {
+            version: env!("CARGO_PKG_VERSION"),
+            pid,
+            pid1,
+            started: SystemTime::now() - since.elapsed(),
+            config: config.source.clone(),
+            control: control.clone(),
+            workspace: config.workspace.clone(),
+            log_dir: config.logs.dir.clone(),
+        },
+        shutdown: shutdown_tx,
+    });
+    tokio::spawn(server::serve(listener, ctx));
+
+    let reason = loop {
+        tokio::select! {
+            _ = sigterm.recv() => break "SIGTERM".to_string(),
+            _ = sigint.recv() => break "SIGINT".to_string(),
+            Some(who) = shutdown_rx.recv() => break who,
+            _ = sighup.recv() => forward(&sup, &hub, Signal::SIGHUP),
+            _ = sigusr1.recv() => forward(&sup, &hub, Signal::SIGUSR1),
+            _ = sigusr2.recv() => forward(&sup, &hub, Signal::SIGUSR2),
+        }
+    };
+    hub.event(format!("shutting down ({reason}): stopping services, dependents first"));
+    let stopping = sup.shutdown();
+    tokio::pin!(stopping);
+    loop {
+        tokio::select! {
+            _ = &mut stopping => break,
+            _ = sigterm.recv() => hub.event("already shutting down; each service is killed when its stop_timeout ends"),
+            _ = sigint.recv() => hub.event("already shutting down; each service is killed when its stop_timeout ends"),
+        }
+    }
+    hub.event(format!("all services stopped; gpubox exits (up {})", crate::supervisor::human(since.elapsed())));
+    let _ = std::fs::remove_file(&control);
+    hub.flush();
+    Ok(0)
+}
+
+fn forward(sup: &Supervisor, hub: &Hub, sig: Signal) {
+    hub.event(format!("{} received: passing it on to every running service", sig.as_str()));
+    sup.forward(sig);
+}

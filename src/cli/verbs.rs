@@ -1,0 +1,213 @@
+//! The CLI verbs that talk to a running gpubox, and the `config` verbs that need none.
+
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde_json::Value;
+
+use super::EXIT_CONFIG;
+use crate::config::{self, Config};
+use crate::control::client::{Client, ClientError};
+use crate::control::protocol::Request;
+use crate::supervisor::human;
+
+/// Prints a client error in one line and picks the exit code.
+fn fail(e: ClientError) -> anyhow::Result<i32> {
+    eprintln!("gpubox: {e}");
+    Ok(1)
+}
+
+pub fn status(control: &Path, json: bool) -> anyhow::Result<i32> {
+    let v = match Client::call(control, &Request::Status) {
+        Ok(v) => v,
+        Err(e) => return fail(e),
+    };
+    if json {
+        println!("{}", serde_json::to_string_pretty(&v)?);
+        return Ok(0);
+    }
+    let g = &v["gpubox"];
+    let info = &g["info"];
+    println!(
+        "gpubox {} · pid {}{} · up {} · config {}",
+        info["version"].as_str().unwrap_or("?"),
+        info["pid"],
+        if info["pid1"].as_bool() == Some(true) { " (PID 1)" } else { "" },
+        ms(g["uptime_ms"].as_u64()),
+        info["config"].as_str().unwrap_or("?"),
+    );
+    let mut rows = vec![["SERVICE", "STATE", "READY", "PID", "UPTIME", "RESTARTS", "LAST EXIT"].map(String::from).to_vec()];
+    for s in v["services"].as_array().into_iter().flatten() {
+        let mut state = s["state"].as_str().unwrap_or("?").to_string();
+        if let Some(d) = s["restart_delay_ms"].as_u64() {
+            state = format!("{state} ({})", human(Duration::from_millis(d)));
+        }
+        rows.push(vec![
+            s["name"].as_str().unwrap_or("?").to_string(),
+            state,
+            if s["ready"].as_bool() == Some(true) { "yes" } else { "no" }.to_string(),
+            s["pid"].as_i64().map_or("-".into(), |p| p.to_string()),
+            s["uptime_ms"].as_u64().map_or("-".into(), |u| ms(Some(u))),
+            s["restarts"].to_string(),
+            s["last_exit"]["text"].as_str().unwrap_or("-").to_string(),
+        ]);
+        if let Some(e) = s["error"].as_str() {
+            rows.push(vec![String::new(), format!("↳ {e}")]);
+        }
+    }
+    print_table(&rows);
+    Ok(0)
+}
+
+fn ms(v: Option<u64>) -> String {
+    v.map_or("-".into(), |m| humantime::format_duration(Duration::from_secs(m / 1000)).to_string())
+}
+
+fn print_table(rows: &[Vec<String>]) {
+    let cols = rows.iter().map(Vec::len).max().unwrap_or(0);
+    let widths: Vec<usize> = (0..cols)
+        .map(|c| rows.iter().filter(|r| r.len() > 2).filter_map(|r| r.get(c)).map(|s| s.chars().count()).max().unwrap_or(0))
+        .collect();
+    for row in rows {
+        let mut line = String::new();
+        for (i, cell) in row.iter().enumerate() {
+            if row.len() <= 2 || i + 1 == row.len() {
+                line.push_str(cell);
+            } else {
+                line.push_str(&format!("{cell:<w$}  ", w = widths[i]));
+            }
+        }
+        println!("{}", line.trim_end());
+    }
+}
+
+pub fn logs(control: &Path, service: Option<String>, follow: bool, lines: usize) -> anyhow::Result<i32> {
+    let many = service.is_none();
+    let mut client = match Client::connect(control) {
+        Ok(c) => c,
+        Err(e) => return fail(e),
+    };
+    if let Err(e) = client.send(&Request::Logs { service, lines, follow }) {
+        return fail(e);
+    }
+    let stdout = std::io::stdout();
+    let tty = stdout.is_terminal();
+    let mut out = stdout.lock();
+    let mut live_shown = false;
+    loop {
+        let msg = match client.next() {
+            Ok(Some(m)) => m,
+            Ok(None) => return Ok(0),
+            Err(e) => return fail(e),
+        };
+        if msg.get("end").is_some() {
+            return Ok(0);
+        }
+        if live_shown {
+            write!(out, "\r\x1b[K")?;
+            live_shown = false;
+        }
+        if let Some(l) = msg.get("line") {
+            writeln!(out, "{}", format_line(l, many))?;
+        } else if let Some(g) = msg.get("gap") {
+            writeln!(out, "… older lines (up to #{}) are no longer in memory; they are in {}", g["before"], g["log_dir"].as_str().unwrap_or("the log files"))?;
+        } else if let (Some(l), true) = (msg.get("live"), tty) {
+            let text: String = format_line(l, many).chars().take(200).collect();
+            write!(out, "{text}")?;
+            live_shown = true;
+        }
+        out.flush()?;
+    }
+}
+
+fn format_line(l: &Value, many: bool) -> String {
+    let time = l["time_ms"].as_u64().map_or(String::new(), |t| {
+        let s = humantime::format_rfc3339_millis(std::time::UNIX_EPOCH + Duration::from_millis(t)).to_string();
+        s.get(11..23).unwrap_or("").to_string()
+    });
+    let text = l["text"].as_str().unwrap_or("");
+    let mark = if l["stream"] == "stderr" { "!" } else { " " };
+    if many {
+        format!("{time} {:<10}{mark}| {text}", l["service"].as_str().unwrap_or("?"))
+    } else {
+        format!("{time}{mark}| {text}")
+    }
+}
+
+pub fn control(control: &Path, req: Request) -> anyhow::Result<i32> {
+    let v = match Client::call(control, &req) {
+        Ok(v) => v,
+        Err(e) => return fail(e),
+    };
+    let s = &v["service"];
+    let pid = s["pid"].as_i64().map_or(String::new(), |p| format!(" (pid {p})"));
+    println!("{}: {}{pid}", s["name"].as_str().unwrap_or("?"), s["state"].as_str().unwrap_or("?"));
+    Ok(0)
+}
+
+pub fn shutdown(control: &Path) -> anyhow::Result<i32> {
+    let mut client = match Client::connect(control) {
+        Ok(c) => c,
+        Err(e) => return fail(e),
+    };
+    let answer = client.send(&Request::Shutdown).and_then(|_| client.next());
+    match answer {
+        Ok(Some(v)) => println!("gpubox (pid {}) is stopping its services…", v["pid"]),
+        Ok(None) => {}
+        Err(e) => return fail(e),
+    }
+    // gpubox closes the connection when it exits.
+    while let Ok(Some(_)) = client.next() {}
+    println!("gpubox stopped");
+    Ok(0)
+}
+
+pub fn health(control: &Path) -> anyhow::Result<i32> {
+    let mut client = match Client::connect(control) {
+        Ok(c) => c,
+        Err(e) => return fail(e),
+    };
+    client.set_timeout(Some(Duration::from_secs(5)));
+    let v = match client.send(&Request::Health).and_then(|_| client.next()) {
+        Ok(Some(v)) => v,
+        Ok(None) => return fail(ClientError::BadAnswer("no answer".into())),
+        Err(e) => return fail(e),
+    };
+    if v["healthy"].as_bool() == Some(true) {
+        println!("healthy");
+        Ok(0)
+    } else {
+        let problems: Vec<&str> = v["problems"].as_array().into_iter().flatten().filter_map(Value::as_str).collect();
+        println!("unhealthy: {}", problems.join("; "));
+        Ok(1)
+    }
+}
+
+fn load(file: Option<PathBuf>) -> Result<Config, i32> {
+    let path = file.or_else(config::default_path);
+    Config::load(path.as_deref()).map_err(|e| {
+        eprintln!("{e}");
+        EXIT_CONFIG
+    })
+}
+
+pub fn config_check(file: Option<PathBuf>) -> anyhow::Result<i32> {
+    match load(file) {
+        Ok(c) => {
+            println!("{}: ok ({} services)", c.source, c.services.len());
+            Ok(0)
+        }
+        Err(code) => Ok(code),
+    }
+}
+
+pub fn config_show(file: Option<PathBuf>) -> anyhow::Result<i32> {
+    match load(file) {
+        Ok(c) => {
+            print!("{}", config::to_masked_toml(&c));
+            Ok(0)
+        }
+        Err(code) => Ok(code),
+    }
+}

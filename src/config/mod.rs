@@ -1,0 +1,181 @@
+//! Configuration: the TOML schema, `${VAR}` expansion, validation with file:line errors.
+//!
+//! Loading goes raw → validated, as two types: [`raw::RawConfig`] is the file as written (every
+//! value with its span), [`Config`] is what the rest of gpubox uses (paths resolved, commands
+//! split, durations parsed). Nothing in here starts anything.
+//!
+//! The whole schema is documented in `docs/config.md`.
+
+mod error;
+mod expand;
+mod raw;
+mod show;
+mod units;
+mod validate;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use nix::sys::signal::Signal;
+use serde::Serialize;
+
+pub use error::{ConfigError, ConfigErrors};
+pub use expand::expand;
+pub use show::to_masked_toml;
+
+/// The configuration used when no file is given and `/etc/gpubox/gpubox.toml` does not exist.
+pub const EMBEDDED: &str = include_str!("default.toml");
+/// Where the images put their configuration; read when no `--config` is given.
+pub const SYSTEM_PATH: &str = "/etc/gpubox/gpubox.toml";
+
+/// The validated configuration.
+#[derive(Debug, Clone, Serialize)]
+pub struct Config {
+    /// Where this came from: a path, or `<embedded>`.
+    #[serde(skip)]
+    pub source: String,
+    pub workspace: PathBuf,
+    pub logs: LogSettings,
+    /// In the order of the file's service names (sorted by name).
+    pub services: Vec<Service>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct LogSettings {
+    pub dir: PathBuf,
+    #[serde(serialize_with = "show::bytes")]
+    pub max_file_size: u64,
+    pub max_files: u32,
+    #[serde(serialize_with = "show::bytes")]
+    pub ring_size: u64,
+    pub stdout: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Service {
+    #[serde(skip)]
+    pub name: String,
+    /// The program and its arguments, already split and expanded.
+    pub command: Vec<String>,
+    pub cwd: PathBuf,
+    pub env: BTreeMap<String, String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
+    pub restart: RestartPolicy,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ready: Option<ReadyProbe>,
+    pub depends_on: Vec<String>,
+    #[serde(serialize_with = "show::signal")]
+    pub stop_signal: Signal,
+    #[serde(serialize_with = "show::duration")]
+    pub stop_timeout: Duration,
+    pub tty: bool,
+    pub oneshot: bool,
+    #[serde(flatten)]
+    pub backoff: Backoff,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RestartPolicy {
+    Always,
+    OnFailure,
+    Never,
+}
+
+/// Delays between restarts: `restart_delay`, doubled after each quick failure up to
+/// `restart_delay_max`, back to `restart_delay` once a run has lasted `stable_after`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Backoff {
+    #[serde(rename = "restart_delay", serialize_with = "show::duration")]
+    pub initial: Duration,
+    #[serde(rename = "restart_delay_max", serialize_with = "show::duration")]
+    pub max: Duration,
+    #[serde(rename = "stable_after", serialize_with = "show::duration")]
+    pub reset_after: Duration,
+}
+
+impl Default for Backoff {
+    fn default() -> Self {
+        Backoff {
+            initial: Duration::from_secs(1),
+            max: Duration::from_secs(60),
+            reset_after: Duration::from_secs(60),
+        }
+    }
+}
+
+/// How gpubox decides that a started service is ready for its dependents.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReadyProbe {
+    /// Any HTTP answer below 500 from a GET of this URL.
+    Http { host: String, port: u16, path: String },
+    /// A TCP connection to this address succeeds.
+    Tcp { host: String, port: u16 },
+}
+
+impl std::fmt::Display for ReadyProbe {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ReadyProbe::Http { host, port, path } => write!(f, "http://{host}:{port}{path}"),
+            ReadyProbe::Tcp { host, port } => write!(f, "tcp://{host}:{port}"),
+        }
+    }
+}
+
+impl Serialize for ReadyProbe {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl Config {
+    /// Loads and validates a configuration file, or the built-in one when `path` is `None`.
+    pub fn load(path: Option<&Path>) -> Result<Config, ConfigErrors> {
+        let lookup = |name: &str| std::env::var(name).ok();
+        match path {
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|e| {
+                    ConfigErrors::one(ConfigError::whole_file(
+                        path.display().to_string(),
+                        format!("cannot read the configuration file: {e}"),
+                        "check the path given with --config or GPUBOX_CONFIG",
+                    ))
+                })?;
+                let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
+                let base = if base.as_os_str().is_empty() { PathBuf::from(".") } else { base };
+                Self::parse(&text, &path.display().to_string(), &base, &lookup)
+            }
+            None => {
+                let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/"));
+                Self::parse(EMBEDDED, "<embedded>", &cwd, &lookup)
+            }
+        }
+    }
+
+    /// Parses configuration text. `source` names it in errors; relative paths in it are resolved
+    /// against `base` (the directory of the file).
+    pub fn parse(
+        text: &str,
+        source: &str,
+        base: &Path,
+        lookup: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Config, ConfigErrors> {
+        validate::validate(text, source, base, lookup)
+    }
+
+    pub fn service(&self, name: &str) -> Option<&Service> {
+        self.services.iter().find(|s| s.name == name)
+    }
+}
+
+/// Which file `gpubox` reads when no `--config` is given: `$GPUBOX_CONFIG`, then
+/// `/etc/gpubox/gpubox.toml` if it exists, then the embedded defaults (`None`).
+pub fn default_path() -> Option<PathBuf> {
+    if let Some(p) = std::env::var_os("GPUBOX_CONFIG").filter(|p| !p.is_empty()) {
+        return Some(PathBuf::from(p));
+    }
+    let system = Path::new(SYSTEM_PATH);
+    system.exists().then(|| system.to_path_buf())
+}

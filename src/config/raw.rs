@@ -1,0 +1,68 @@
+//! The configuration file as written: every value still carries its place in the file, so that
+//! validation (in `validate.rs`) can name the line of whatever it rejects.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+use toml::Spanned;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawConfig {
+    pub workspace: Option<Spanned<String>>,
+    #[serde(default)]
+    pub logs: RawLogs,
+    #[serde(default)]
+    pub services: BTreeMap<Spanned<String>, RawService>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawLogs {
+    pub dir: Option<Spanned<String>>,
+    pub max_file_size: Option<Spanned<toml::Value>>,
+    pub max_files: Option<Spanned<u32>>,
+    pub ring_size: Option<Spanned<toml::Value>>,
+    pub stdout: Option<Spanned<bool>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawService {
+    pub command: Option<Spanned<toml::Value>>,
+    pub cwd: Option<Spanned<String>>,
+    #[serde(default)]
+    pub env: BTreeMap<String, Spanned<String>>,
+    pub user: Option<Spanned<String>>,
+    pub restart: Option<Spanned<String>>,
+    pub ready: Option<Spanned<String>>,
+    #[serde(default)]
+    pub depends_on: Vec<Spanned<String>>,
+    pub stop_signal: Option<Spanned<String>>,
+    pub stop_timeout: Option<Spanned<toml::Value>>,
+    pub tty: Option<Spanned<bool>>,
+    pub oneshot: Option<Spanned<bool>>,
+    pub restart_delay: Option<Spanned<toml::Value>>,
+    pub restart_delay_max: Option<Spanned<toml::Value>>,
+    pub stable_after: Option<Spanned<toml::Value>>,
+}
+
+/// Every key a service accepts, for "did you mean" hints.
+pub const SERVICE_KEYS: &[&str] = &[
+    "command",
+    "cwd",
+    "env",
+    "user",
+    "restart",
+    "ready",
+    "depends_on",
+    "stop_signal",
+    "stop_timeout",
+    "tty",
+    "oneshot",
+    "restart_delay",
+    "restart_delay_max",
+    "stable_after",
+];
+pub const TOP_KEYS: &[&str] = &["workspace", "logs", "services"];
+pub const LOG_KEYS: &[&str] = &["dir", "max_file_size", "max_files", "ring_size", "stdout"];

@@ -1,0 +1,64 @@
+//! Durations (`"10s"`, `"500ms"`, `"7d"`, or a number of seconds) and byte sizes (`"10MiB"`,
+//! `"512k"`, or a number of bytes) as written in the configuration.
+
+use std::time::Duration;
+
+pub fn parse_duration(v: &toml::Value) -> Result<Duration, String> {
+    match v {
+        toml::Value::Integer(n) if *n >= 0 => Ok(Duration::from_secs(*n as u64)),
+        toml::Value::Float(f) if *f >= 0.0 && f.is_finite() => Ok(Duration::from_secs_f64(*f)),
+        toml::Value::String(s) => humantime::parse_duration(s.trim())
+            .map_err(|e| format!("`{s}` is not a duration ({e})")),
+        other => Err(format!("expected a duration, found {}", other.type_str())),
+    }
+}
+
+pub fn parse_size(v: &toml::Value) -> Result<u64, String> {
+    match v {
+        toml::Value::Integer(n) if *n >= 0 => Ok(*n as u64),
+        toml::Value::String(s) => parse_size_str(s),
+        other => Err(format!("expected a size, found {}", other.type_str())),
+    }
+}
+
+fn parse_size_str(s: &str) -> Result<u64, String> {
+    let t = s.trim();
+    let split = t.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let num: f64 = num.parse().map_err(|_| format!("`{s}` is not a size"))?;
+    let mult: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kb" => 1000,
+        "kib" => 1 << 10,
+        "m" | "mb" => 1000 * 1000,
+        "mib" => 1 << 20,
+        "g" | "gb" => 1000 * 1000 * 1000,
+        "gib" => 1 << 30,
+        other => return Err(format!("`{s}` has an unknown unit `{other}` (use B, KB, KiB, MB, MiB, GB or GiB)")),
+    };
+    Ok((num * mult as f64) as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use toml::Value;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration(&Value::String("10s".into())).unwrap(), Duration::from_secs(10));
+        assert_eq!(parse_duration(&Value::String("500ms".into())).unwrap(), Duration::from_millis(500));
+        assert_eq!(parse_duration(&Value::String("7d".into())).unwrap(), Duration::from_secs(7 * 86400));
+        assert_eq!(parse_duration(&Value::Integer(3)).unwrap(), Duration::from_secs(3));
+        assert!(parse_duration(&Value::String("soon".into())).unwrap_err().contains("not a duration"));
+        assert!(parse_duration(&Value::Boolean(true)).is_err());
+    }
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size(&Value::String("10MiB".into())).unwrap(), 10 << 20);
+        assert_eq!(parse_size(&Value::String("1.5 KB".into())).unwrap(), 1500);
+        assert_eq!(parse_size(&Value::Integer(42)).unwrap(), 42);
+        assert!(parse_size(&Value::String("10 parsecs".into())).unwrap_err().contains("unknown unit"));
+    }
+}

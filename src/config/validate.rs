@@ -1,0 +1,567 @@
+//! Raw → validated configuration. Every check that can fail names the file, line and key, and
+//! all problems in a file are reported together.
+
+use std::collections::{BTreeMap, HashMap};
+use std::ops::Range;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use nix::sys::signal::Signal;
+use toml::Spanned;
+
+use super::error::{did_you_mean, line_col, ConfigError, ConfigErrors};
+use super::expand::expand;
+use super::raw::{RawConfig, RawLogs, RawService, LOG_KEYS, SERVICE_KEYS, TOP_KEYS};
+use super::units::{parse_duration, parse_size};
+use super::{Backoff, Config, LogSettings, ReadyProbe, RestartPolicy, Service};
+
+/// The name gpubox's own events are logged under; no service may take it.
+pub const RESERVED_NAME: &str = "gpubox";
+
+struct Ctx<'a> {
+    text: &'a str,
+    source: &'a str,
+    base: &'a Path,
+    lookup: &'a dyn Fn(&str) -> Option<String>,
+    errors: Vec<ConfigError>,
+}
+
+impl Ctx<'_> {
+    fn error(&mut self, span: Range<usize>, key: &str, message: String, hint: Option<String>) {
+        self.errors.push(ConfigError {
+            file: self.source.to_string(),
+            at: Some(line_col(self.text, span.start)),
+            key: key.to_string(),
+            message,
+            hint,
+        });
+    }
+
+    /// Expands `${VAR}` in a string value; on failure records the error and returns `None`.
+    fn expand(&mut self, value: &Spanned<String>, key: &str) -> Option<String> {
+        match expand(value.get_ref(), self.lookup) {
+            Ok(s) => Some(s),
+            Err(message) => {
+                self.error(
+                    value.span(),
+                    key,
+                    message,
+                    Some("set the variable, or give a default with ${NAME:-default}".into()),
+                );
+                None
+            }
+        }
+    }
+
+    fn path(&mut self, value: &Spanned<String>, key: &str) -> Option<PathBuf> {
+        let s = self.expand(value, key)?;
+        if s.is_empty() {
+            self.error(value.span(), key, "is empty".into(), Some("give a path".into()));
+            return None;
+        }
+        Some(absolute(self.base, Path::new(&s)))
+    }
+
+    /// A duration or size value that may be a `${VAR}` string.
+    fn expanded_value(&mut self, v: &Spanned<toml::Value>, key: &str) -> Option<toml::Value> {
+        match v.get_ref() {
+            toml::Value::String(s) => {
+                let s = self.expand(&Spanned::new(v.span(), s.clone()), key)?;
+                Some(toml::Value::String(s))
+            }
+            other => Some(other.clone()),
+        }
+    }
+
+    fn duration(&mut self, v: &Option<Spanned<toml::Value>>, key: &str, default: std::time::Duration) -> std::time::Duration {
+        let Some(v) = v else { return default };
+        let Some(value) = self.expanded_value(v, key) else { return default };
+        parse_duration(&value).unwrap_or_else(|message| {
+            self.error(v.span(), key, message, Some("write a duration like \"10s\", \"500ms\" or \"2m\"".into()));
+            default
+        })
+    }
+
+    fn size(&mut self, v: &Option<Spanned<toml::Value>>, key: &str, default: u64) -> u64 {
+        let Some(v) = v else { return default };
+        let Some(value) = self.expanded_value(v, key) else { return default };
+        parse_size(&value).unwrap_or_else(|message| {
+            self.error(v.span(), key, message, Some("write a size like \"10MiB\" or \"512KB\"".into()));
+            default
+        })
+    }
+}
+
+fn absolute(base: &Path, p: &Path) -> PathBuf {
+    let joined = if p.is_absolute() { p.to_path_buf() } else { base.join(p) };
+    // Lexical clean-up of `.` and `..` so that shown paths read well; the paths need not exist.
+    let mut out = PathBuf::new();
+    for c in joined.components() {
+        match c {
+            std::path::Component::CurDir => {}
+            std::path::Component::ParentDir => {
+                if !out.pop() {
+                    out.push("..");
+                }
+            }
+            other => out.push(other),
+        }
+    }
+    out
+}
+
+pub fn validate(
+    text: &str,
+    source: &str,
+    base: &Path,
+    lookup: &dyn Fn(&str) -> Option<String>,
+) -> Result<Config, ConfigErrors> {
+    let base = absolute(&std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/")), base);
+    let raw: RawConfig = toml::from_str(text).map_err(|e| ConfigErrors::one(parse_error(text, source, &e)))?;
+    let mut cx = Ctx { text, source, base: &base, lookup, errors: Vec::new() };
+
+    let workspace = match &raw.workspace {
+        Some(w) => cx.path(w, "workspace"),
+        None => Some(PathBuf::from("/workspace")),
+    }
+    .unwrap_or_default();
+    let logs = log_settings(&mut cx, &raw.logs, &workspace);
+
+    let mut services = Vec::new();
+    for (name, rs) in &raw.services {
+        if let Some(s) = service(&mut cx, name, rs, &workspace) {
+            services.push(s);
+        }
+    }
+    check_dependencies(&mut cx, &raw.services);
+
+    if cx.errors.is_empty() {
+        Ok(Config { source: source.to_string(), workspace, logs, services })
+    } else {
+        Err(ConfigErrors(cx.errors))
+    }
+}
+
+/// Turns a TOML syntax or type error into one that names the line, key and a hint.
+fn parse_error(text: &str, source: &str, e: &toml::de::Error) -> ConfigError {
+    let span = e.span().unwrap_or(0..0);
+    let (table, key) = key_at(text, span.start);
+    let message = e.message().trim().to_string();
+    let mut hint = None;
+    if let Some(unknown) = message.strip_prefix("unknown field `").and_then(|m| m.split('`').next()) {
+        let known: &[&str] = match table.split('.').next() {
+            Some("services") => SERVICE_KEYS,
+            Some("logs") => LOG_KEYS,
+            _ => TOP_KEYS,
+        };
+        hint = Some(match did_you_mean(unknown, known) {
+            Some(k) => format!("did you mean `{k}`? (keys here: {})", known.join(", ")),
+            None => format!("remove it; the keys here are: {}", known.join(", ")),
+        });
+    } else if message.contains("duplicate key") {
+        hint = Some("each service name (and each key) may appear only once; rename or merge one of them".into());
+    } else if message.starts_with("invalid type") {
+        hint = Some("see docs/config.md for the type of each key".into());
+    }
+    let full_key = match (table.as_str(), key.as_str()) {
+        ("", k) => k.to_string(),
+        (t, "") => t.to_string(),
+        (t, k) => format!("{t}.{k}"),
+    };
+    ConfigError {
+        file: source.to_string(),
+        at: Some(line_col(text, span.start)),
+        key: full_key,
+        message,
+        hint,
+    }
+}
+
+/// The table header in force at `offset` and the key on that line, for error messages.
+fn key_at(text: &str, offset: usize) -> (String, String) {
+    let offset = offset.min(text.len());
+    let line_start = text[..offset].rfind('\n').map_or(0, |i| i + 1);
+    let line_end = text[offset..].find('\n').map_or(text.len(), |i| offset + i);
+    let line = text[line_start..line_end].trim();
+    let header = |l: &str| {
+        let l = l.trim();
+        (l.starts_with('[') && l.contains(']'))
+            .then(|| l.trim_matches(|c| c == '[' || c == ']').split(']').next().unwrap_or("").trim().to_string())
+    };
+    if let Some(h) = header(line) {
+        return (h, String::new());
+    }
+    let table = text[..line_start].lines().rev().find_map(header).unwrap_or_default();
+    let key = line.split('=').next().unwrap_or("").trim().trim_matches('"').to_string();
+    (table, key)
+}
+
+fn log_settings(cx: &mut Ctx, raw: &RawLogs, workspace: &Path) -> LogSettings {
+    let dir = match &raw.dir {
+        Some(d) => cx.path(d, "logs.dir").unwrap_or_default(),
+        None => workspace.join("logs"),
+    };
+    let max_file_size = cx.size(&raw.max_file_size, "logs.max_file_size", 10 << 20);
+    let ring_size = cx.size(&raw.ring_size, "logs.ring_size", 2 << 20);
+    if ring_size < 4096 {
+        let span = raw.ring_size.as_ref().map_or(0..0, |s| s.span());
+        cx.error(span, "logs.ring_size", "is too small".into(), Some("use at least 4KiB".into()));
+    }
+    LogSettings {
+        dir,
+        max_file_size: max_file_size.max(4096),
+        max_files: raw.max_files.as_ref().map_or(5, |v| *v.get_ref()),
+        ring_size,
+        stdout: raw.stdout.as_ref().is_none_or(|v| *v.get_ref()),
+    }
+}
+
+fn service(cx: &mut Ctx, name: &Spanned<String>, rs: &RawService, workspace: &Path) -> Option<Service> {
+    let n = name.get_ref().as_str();
+    let key = |k: &str| format!("services.{n}.{k}");
+    let errors_before = cx.errors.len();
+
+    if n == RESERVED_NAME {
+        cx.error(name.span(), &format!("services.{n}"), "the name `gpubox` is reserved for gpubox's own log".into(), Some("choose another name".into()));
+    } else if n.is_empty() || !n.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+        cx.error(name.span(), &format!("services.{n}"), "a service name may use only letters, digits, `-` and `_`".into(), Some("rename the service".into()));
+    }
+
+    let mut env = BTreeMap::new();
+    for (k, v) in &rs.env {
+        if let Some(v) = cx.expand(v, &key(&format!("env.{k}"))) {
+            env.insert(k.clone(), v);
+        }
+    }
+    let cwd = match &rs.cwd {
+        Some(c) => cx.path(c, &key("cwd")),
+        None => Some(workspace.to_path_buf()),
+    };
+    if let (Some(c), Some(cwd)) = (&rs.cwd, &cwd) {
+        if !cwd.is_dir() {
+            cx.error(c.span(), &key("cwd"), format!("`{}` is not a directory", cwd.display()), Some("create it, or fix the path".into()));
+        }
+    }
+
+    let command = command(cx, n, rs, &env, cwd.as_deref().unwrap_or(workspace));
+
+    let oneshot = rs.oneshot.as_ref().is_some_and(|v| *v.get_ref());
+    let restart = match &rs.restart {
+        None if oneshot => RestartPolicy::Never,
+        None => RestartPolicy::Always,
+        Some(r) => match r.get_ref().as_str() {
+            "always" if oneshot => {
+                cx.error(r.span(), &key("restart"), "a oneshot service cannot restart \"always\": it is meant to finish".into(), Some("use \"on-failure\" (retry until it succeeds) or \"never\"".into()));
+                RestartPolicy::Never
+            }
+            "always" => RestartPolicy::Always,
+            "on-failure" => RestartPolicy::OnFailure,
+            "never" => RestartPolicy::Never,
+            other => {
+                let hint = did_you_mean(other, &["always", "on-failure", "never"])
+                    .map_or("use \"always\", \"on-failure\" or \"never\"".to_string(), |s| format!("did you mean \"{s}\"?"));
+                cx.error(r.span(), &key("restart"), format!("unknown restart policy \"{other}\""), Some(hint));
+                RestartPolicy::Never
+            }
+        },
+    };
+
+    let ready = rs.ready.as_ref().and_then(|r| {
+        let s = cx.expand(r, &key("ready"))?;
+        match parse_probe(&s) {
+            Ok(p) => Some(p),
+            Err(m) => {
+                cx.error(r.span(), &key("ready"), m, Some("write \"http://127.0.0.1:7860/\" or \"tcp://127.0.0.1:7860\"".into()));
+                None
+            }
+        }
+    });
+
+    let stop_signal = match &rs.stop_signal {
+        None => Signal::SIGTERM,
+        Some(s) => {
+            let up = s.get_ref().trim().to_ascii_uppercase();
+            let name = if up.starts_with("SIG") { up } else { format!("SIG{up}") };
+            Signal::from_str(&name).unwrap_or_else(|_| {
+                cx.error(s.span(), &key("stop_signal"), format!("unknown signal \"{}\"", s.get_ref()), Some("use a name like \"SIGTERM\", \"SIGINT\" or \"SIGQUIT\"".into()));
+                Signal::SIGTERM
+            })
+        }
+    };
+
+    let defaults = Backoff::default();
+    let backoff = Backoff {
+        initial: cx.duration(&rs.restart_delay, &key("restart_delay"), defaults.initial),
+        max: cx.duration(&rs.restart_delay_max, &key("restart_delay_max"), defaults.max),
+        reset_after: cx.duration(&rs.stable_after, &key("stable_after"), defaults.reset_after),
+    };
+    let stop_timeout = cx.duration(&rs.stop_timeout, &key("stop_timeout"), std::time::Duration::from_secs(10));
+
+    let user = rs.user.as_ref().and_then(|u| {
+        let name = cx.expand(u, &key("user"))?;
+        match nix::unistd::User::from_name(&name) {
+            Ok(Some(found)) => {
+                let me = nix::unistd::geteuid();
+                if !me.is_root() && found.uid != me {
+                    cx.error(u.span(), &key("user"), format!("gpubox runs as uid {me} and cannot switch to user \"{name}\""), Some("run gpubox as root, or remove `user`".into()));
+                }
+                Some(name)
+            }
+            _ => {
+                cx.error(u.span(), &key("user"), format!("no user named \"{name}\" on this system"), Some("create the user (useradd) or fix the name".into()));
+                None
+            }
+        }
+    });
+
+    let depends_on = rs.depends_on.iter().map(|d| d.get_ref().clone()).collect();
+
+    if cx.errors.len() > errors_before {
+        return None;
+    }
+    Some(Service {
+        name: n.to_string(),
+        command: command?,
+        cwd: cwd?,
+        env,
+        user,
+        restart,
+        ready,
+        depends_on,
+        stop_signal,
+        stop_timeout,
+        tty: rs.tty.as_ref().is_some_and(|v| *v.get_ref()),
+        oneshot,
+        backoff,
+    })
+}
+
+fn command(cx: &mut Ctx, n: &str, rs: &RawService, env: &BTreeMap<String, String>, cwd: &Path) -> Option<Vec<String>> {
+    let key = format!("services.{n}.command");
+    let Some(raw) = &rs.command else {
+        let span = cx.text.find(&format!("services.{n}]")).map_or(0..0, |i| i..i);
+        cx.error(span, &format!("services.{n}"), "has no `command`".into(), Some("add command = \"program --arg\" or command = [\"program\", \"--arg\"]".into()));
+        return None;
+    };
+    let argv = match raw.get_ref() {
+        toml::Value::String(line) => {
+            let line = cx.expand(&Spanned::new(raw.span(), line.clone()), &key)?;
+            match shlex::split(&line) {
+                Some(words) => words,
+                None => {
+                    cx.error(raw.span(), &key, "has an unclosed quote".into(), Some("close the quote, or write the command as an array of strings".into()));
+                    return None;
+                }
+            }
+        }
+        toml::Value::Array(items) => {
+            let mut argv = Vec::new();
+            for item in items {
+                let Some(s) = item.as_str() else {
+                    cx.error(raw.span(), &key, format!("array items must be strings, found {}", item.type_str()), Some("quote every argument".into()));
+                    return None;
+                };
+                argv.push(cx.expand(&Spanned::new(raw.span(), s.to_string()), &key)?);
+            }
+            argv
+        }
+        other => {
+            cx.error(raw.span(), &key, format!("expected a string or an array of strings, found {}", other.type_str()), Some("write command = \"program --arg\"".into()));
+            return None;
+        }
+    };
+    let Some(program) = argv.first() else {
+        cx.error(raw.span(), &key, "is empty".into(), Some("name the program to run".into()));
+        return None;
+    };
+    let path_var = env.get("PATH").cloned().or_else(|| (cx.lookup)("PATH")).unwrap_or_default();
+    if find_program(program, cwd, &path_var).is_none() {
+        let where_ = if program.contains('/') { format!("in {}", cwd.display()) } else { format!("on PATH ({path_var})") };
+        cx.error(raw.span(), &key, format!("program `{program}` not found {where_}"), Some("install it, give its full path, or fix the name".into()));
+        return None;
+    }
+    Some(argv)
+}
+
+/// Resolves a program as `execvp` would: a name with `/` is a path (relative to `cwd`), anything
+/// else is looked up in `path_var`.
+pub fn find_program(program: &str, cwd: &Path, path_var: &str) -> Option<PathBuf> {
+    let executable = |p: &Path| p.metadata().is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0);
+    if program.contains('/') {
+        let p = cwd.join(program);
+        return executable(&p).then_some(p);
+    }
+    path_var.split(':').filter(|d| !d.is_empty()).map(|d| Path::new(d).join(program)).find(|p| executable(p))
+}
+
+fn parse_probe(s: &str) -> Result<ReadyProbe, String> {
+    let (scheme, rest) = s.split_once("://").ok_or_else(|| format!("`{s}` is not a URL"))?;
+    let (authority, path) = match rest.find('/') {
+        Some(i) => (&rest[..i], &rest[i..]),
+        None => (rest, "/"),
+    };
+    let (host, port) = match authority.rsplit_once(':') {
+        Some((h, p)) => (h, Some(p.parse::<u16>().map_err(|_| format!("`{p}` is not a port number"))?)),
+        None => (authority, None),
+    };
+    let host = host.trim_start_matches('[').trim_end_matches(']').to_string();
+    if host.is_empty() {
+        return Err(format!("`{s}` has no host"));
+    }
+    match scheme {
+        "http" => Ok(ReadyProbe::Http { host, port: port.unwrap_or(80), path: path.to_string() }),
+        "tcp" => Ok(ReadyProbe::Tcp { host, port: port.ok_or_else(|| format!("`{s}` needs a port"))? }),
+        other => Err(format!("unsupported probe scheme `{other}`")),
+    }
+}
+
+/// Dependencies must exist and must not form a cycle.
+fn check_dependencies(cx: &mut Ctx, services: &BTreeMap<Spanned<String>, RawService>) {
+    let names: Vec<&str> = services.keys().map(|k| k.get_ref().as_str()).collect();
+    let mut graph: HashMap<&str, Vec<&str>> = HashMap::new();
+    for (name, rs) in services {
+        let n = name.get_ref().as_str();
+        for dep in &rs.depends_on {
+            let d = dep.get_ref().as_str();
+            let key = format!("services.{n}.depends_on");
+            if d == n {
+                cx.error(dep.span(), &key, "a service cannot depend on itself".into(), Some(format!("remove \"{d}\"")));
+            } else if !names.contains(&d) {
+                let hint = match did_you_mean(d, &names) {
+                    Some(s) => format!("did you mean \"{s}\"?"),
+                    None => format!("the services are: {}", names.join(", ")),
+                };
+                cx.error(dep.span(), &key, format!("depends on \"{d}\", which is not a service"), Some(hint));
+            } else {
+                graph.entry(n).or_default().push(d);
+            }
+        }
+    }
+    // Depth-first search; each cycle is reported once, at the edge that closes it.
+    #[derive(Clone, Copy, PartialEq)]
+    enum Mark {
+        New,
+        Open,
+        Done,
+    }
+    let mut marks: HashMap<&str, Mark> = names.iter().map(|n| (*n, Mark::New)).collect();
+    fn visit<'a>(n: &'a str, graph: &HashMap<&'a str, Vec<&'a str>>, marks: &mut HashMap<&'a str, Mark>, stack: &mut Vec<&'a str>, cycles: &mut Vec<Vec<&'a str>>) {
+        marks.insert(n, Mark::Open);
+        stack.push(n);
+        for &d in graph.get(n).map(Vec::as_slice).unwrap_or(&[]) {
+            match marks[d] {
+                Mark::New => visit(d, graph, marks, stack, cycles),
+                Mark::Open => {
+                    let from = stack.iter().position(|s| *s == d).unwrap_or(0);
+                    let mut cycle = stack[from..].to_vec();
+                    cycle.push(d);
+                    cycles.push(cycle);
+                }
+                Mark::Done => {}
+            }
+        }
+        stack.pop();
+        marks.insert(n, Mark::Done);
+    }
+    let mut cycles = Vec::new();
+    for n in &names {
+        if marks[n] == Mark::New {
+            visit(n, &graph, &mut marks, &mut Vec::new(), &mut cycles);
+        }
+    }
+    for cycle in cycles {
+        let closer = cycle[cycle.len() - 2];
+        let target = cycle[cycle.len() - 1];
+        let (_, rs) = services.iter().find(|(k, _)| k.get_ref() == closer).expect("service in graph");
+        let span = rs.depends_on.iter().find(|d| d.get_ref() == target).map_or(0..0, |d| d.span());
+        cx.error(
+            span,
+            &format!("services.{closer}.depends_on"),
+            format!("dependency cycle: {}", cycle.join(" → ")),
+            Some("remove one of these dependencies; services start only after what they depend on is ready".into()),
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Config, ConfigErrors> {
+        let env = |n: &str| match n {
+            "PATH" => Some("/usr/bin:/bin".to_string()),
+            "FORGE_ARGS" => Some("--xformers --api".to_string()),
+            _ => None,
+        };
+        validate(text, "test.toml", Path::new("/tmp"), &env)
+    }
+
+    fn first_error(text: &str) -> ConfigError {
+        parse(text).unwrap_err().0.remove(0)
+    }
+
+    #[test]
+    fn full_service() {
+        let c = parse(
+            r#"
+workspace = "${WORKSPACE:-/workspace}"
+[services.forge]
+command = "sh -c 'echo hi' ${FORGE_ARGS:-}"
+env = { PYTHONUNBUFFERED = "1" }
+restart = "on-failure"
+ready = "http://127.0.0.1:7860/"
+stop_timeout = "3s"
+[services.worker]
+command = ["sleep", "1"]
+depends_on = ["forge"]
+"#,
+        )
+        .unwrap();
+        assert_eq!(c.workspace, PathBuf::from("/workspace"));
+        let forge = c.service("forge").unwrap();
+        assert_eq!(forge.command, ["sh", "-c", "echo hi", "--xformers", "--api"]);
+        assert_eq!(forge.restart, RestartPolicy::OnFailure);
+        assert_eq!(forge.ready, Some(ReadyProbe::Http { host: "127.0.0.1".into(), port: 7860, path: "/".into() }));
+        assert_eq!(forge.stop_timeout, std::time::Duration::from_secs(3));
+        assert_eq!(c.service("worker").unwrap().depends_on, ["forge"]);
+        assert_eq!(c.logs.dir, PathBuf::from("/workspace/logs"));
+    }
+
+    #[test]
+    fn unknown_key_names_line_and_suggests() {
+        let e = first_error("[services.a]\ncommand = \"true\"\ncomand = \"x\"\n");
+        assert_eq!(e.at.unwrap().0, 3);
+        assert_eq!(e.key, "services.a.comand");
+        assert!(e.hint.unwrap().contains("did you mean `command`"));
+    }
+
+    #[test]
+    fn cycle_is_reported() {
+        let e = first_error("[services.a]\ncommand = \"true\"\ndepends_on = [\"b\"]\n[services.b]\ncommand = \"true\"\ndepends_on = [\"a\"]\n");
+        assert!(e.message.contains("dependency cycle"), "{e}");
+    }
+
+    #[test]
+    fn missing_dependency_and_program() {
+        let e = first_error("[services.a]\ncommand = \"true\"\ndepends_on = [\"nope\"]\n");
+        assert!(e.message.contains("\"nope\", which is not a service"));
+        assert_eq!(e.at.unwrap().0, 3);
+        let e = first_error("[services.a]\ncommand = \"no-such-program-xyz\"\n");
+        assert!(e.message.contains("not found"));
+        assert_eq!(e.key, "services.a.command");
+    }
+
+    #[test]
+    fn probes() {
+        assert_eq!(parse_probe("tcp://127.0.0.1:80").unwrap(), ReadyProbe::Tcp { host: "127.0.0.1".into(), port: 80 });
+        assert!(parse_probe("tcp://127.0.0.1").is_err());
+        assert!(parse_probe("ftp://x:1").is_err());
+        assert_eq!(parse_probe("http://localhost:8/x?y").unwrap(), ReadyProbe::Http { host: "localhost".into(), port: 8, path: "/x?y".into() });
+    }
+
+    #[test]
+    fn relative_paths_follow_the_file() {
+        assert_eq!(absolute(Path::new("/a/examples"), Path::new("../workspace")), PathBuf::from("/a/workspace"));
+    }
+}

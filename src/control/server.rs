@@ -1,0 +1,194 @@
+//! The control socket's server side: answers requests from the CLI with the supervisor's and the
+//! log hub's narrow handles.
+
+use std::io;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use serde::Serialize;
+use serde_json::{json, Value};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::{UnixListener, UnixStream};
+use tokio::sync::mpsc;
+
+use super::protocol::{error, Request};
+use crate::logs::Hub;
+use crate::supervisor::{Action, Supervisor, SupervisorError};
+
+/// Facts about this gpubox process, shown by `gpubox status`.
+#[derive(Debug, Clone, Serialize)]
+pub struct Info {
+    pub version: &'static str,
+    pub pid: u32,
+    pub pid1: bool,
+    #[serde(skip)]
+    pub started: SystemTime,
+    pub config: String,
+    pub control: PathBuf,
+    pub workspace: PathBuf,
+    pub log_dir: PathBuf,
+}
+
+pub struct Ctx {
+    pub sup: Arc<Supervisor>,
+    pub hub: Hub,
+    pub info: Info,
+    /// Asks the main task to shut down; the string says who asked.
+    pub shutdown: mpsc::UnboundedSender<String>,
+}
+
+/// Binds the socket, replacing a stale one (the caller holds the instance lock, so no live
+/// gpubox owns it), readable and writable by the owner only.
+pub fn bind(path: &Path) -> io::Result<UnixListener> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    match std::fs::remove_file(path) {
+        Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
+        _ => {}
+    }
+    let listener = UnixListener::bind(path)?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+    Ok(listener)
+}
+
+pub async fn serve(listener: UnixListener, ctx: Arc<Ctx>) {
+    loop {
+        match listener.accept().await {
+            Ok((stream, _)) => {
+                let ctx = ctx.clone();
+                tokio::spawn(async move {
+                    let _ = handle(stream, ctx).await;
+                });
+            }
+            Err(e) => {
+                ctx.hub.event(format!("control socket: accept failed: {e}"));
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+        }
+    }
+}
+
+async fn send(w: &mut (impl AsyncWriteExt + Unpin), v: &Value) -> io::Result<()> {
+    let mut line = serde_json::to_vec(v).map_err(io::Error::other)?;
+    line.push(b'\n');
+    w.write_all(&line).await
+}
+
+async fn handle(stream: UnixStream, ctx: Arc<Ctx>) -> io::Result<()> {
+    let (r, mut w) = stream.into_split();
+    let mut r = BufReader::new(r.take(64 * 1024));
+    let mut line = String::new();
+    r.read_line(&mut line).await?;
+    let req: Request = match serde_json::from_str(line.trim()) {
+        Ok(req) => req,
+        Err(e) => return send(&mut w, &error("bad_request", format!("cannot read the request: {e}"))).await,
+    };
+    match req {
+        Request::Ping => send(&mut w, &json!({ "ok": true, "pid": ctx.info.pid, "version": ctx.info.version })).await,
+        Request::Status => send(&mut w, &status(&ctx)).await,
+        Request::Health => {
+            let (healthy, problems) = ctx.sup.health();
+            send(&mut w, &json!({ "healthy": healthy, "problems": problems })).await
+        }
+        Request::Start { service } => control(&mut w, &ctx, &service, Action::Start).await,
+        Request::Stop { service } => control(&mut w, &ctx, &service, Action::Stop).await,
+        Request::Restart { service } => control(&mut w, &ctx, &service, Action::Restart).await,
+        Request::Shutdown => {
+            send(&mut w, &json!({ "ok": true, "pid": ctx.info.pid })).await?;
+            let _ = ctx.shutdown.send("gpubox shutdown".into());
+            // Held open until the process exits: the client learns that shutdown finished when
+            // the connection closes.
+            std::future::pending::<()>().await;
+            Ok(())
+        }
+        Request::Logs { service, lines, follow } => logs(&mut w, &ctx, service, lines, follow).await,
+    }
+}
+
+fn status(ctx: &Ctx) -> Value {
+    let uptime_ms = ctx.info.started.elapsed().map_or(0, |d| d.as_millis() as u64);
+    let (ring_bytes, ring_lines) = ctx.hub.ring_usage();
+    json!({
+        "gpubox": {
+            "info": ctx.info,
+            "uptime_ms": uptime_ms,
+            "shutting_down": ctx.sup.is_shutting_down(),
+            "orphans_reaped": ctx.sup.orphans_reaped(),
+            "log_ring_bytes": ring_bytes,
+            "log_ring_lines": ring_lines,
+        },
+        "services": ctx.sup.status(),
+    })
+}
+
+async fn control(w: &mut (impl AsyncWriteExt + Unpin), ctx: &Ctx, service: &str, action: Action) -> io::Result<()> {
+    let answer = match ctx.sup.control(service, action).await {
+        Ok(status) => json!({ "ok": true, "service": status }),
+        Err(e @ SupervisorError::UnknownService { .. }) => error("unknown_service", e.to_string()),
+        Err(e @ SupervisorError::ShuttingDown) => error("shutting_down", e.to_string()),
+    };
+    send(w, &answer).await
+}
+
+async fn logs(
+    w: &mut (impl AsyncWriteExt + Unpin),
+    ctx: &Ctx,
+    service: Option<String>,
+    n: usize,
+    follow: bool,
+) -> io::Result<()> {
+    let hub = &ctx.hub;
+    let filter = service.as_deref();
+    if let Some(name) = filter {
+        if !hub.services().iter().any(|s| s == name) {
+            let known = hub.services().join(", ");
+            return send(w, &error("unknown_service", format!("no log for a service named \"{name}\" (logs: {known})"))).await;
+        }
+    }
+    let mut changes = hub.watch();
+    let mark = hub.last_seq();
+    let tail = hub.tail(filter, n);
+    let mut last = tail.last().map_or(mark, |l| l.seq.max(mark));
+    for line in &tail {
+        send(w, &json!({ "line": line })).await?;
+    }
+    if !follow {
+        return send(w, &json!({ "end": true })).await;
+    }
+    let mut last_live: Vec<String> = Vec::new();
+    loop {
+        let batch = hub.read(filter, last, 1000);
+        if let Some(before) = batch.gap_before {
+            send(w, &json!({ "gap": { "before": before, "log_dir": hub.settings().dir } })).await?;
+        }
+        for line in &batch.lines {
+            send(w, &json!({ "line": line })).await?;
+        }
+        if let Some(l) = batch.lines.last() {
+            last = l.seq;
+        }
+        if batch.lines.len() == 1000 {
+            continue;
+        }
+        let live = hub.live(filter);
+        let texts: Vec<String> = live.iter().map(|l| l.text.clone()).collect();
+        if texts != last_live {
+            for l in &live {
+                send(w, &json!({ "live": l })).await?;
+            }
+            last_live = texts;
+        }
+        w.flush().await?;
+        if changes.changed().await.is_err() {
+            return Ok(());
+        }
+        if batch.lines.is_empty() {
+            // Only a live line moved: progress bars redraw many times a second, and a tenth of a
+            // second is fresh enough for a reader.
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+    }
+}

@@ -1,0 +1,358 @@
+//! The log hub: every line every service writes, kept in three places.
+//!
+//! 1. a bounded ring buffer per service (memory; what live readers and `gpubox logs` read),
+//! 2. a size-rotated file `<logs.dir>/<service>.log` (the durable record),
+//! 3. gpubox's stdout as `[service] line` (for `docker logs`).
+//!
+//! Every line gets a sequence number, unique and increasing across all services, so a reader
+//! that reconnects asks for "after N" and misses nothing and repeats nothing — as long as the
+//! lines are still in the ring. Lines evicted from a ring before a reader got them are reported to
+//! that reader as a gap ([`Batch::gap_before`]); the file still has them.
+//!
+//! Backpressure, by destination: the file is written synchronously by the thread that reads the
+//! child's pipe, so a child can never outrun the disk by more than one pipe buffer and memory stays
+//! flat; no line is dropped from the file unless the disk fails. The ring never blocks (it evicts
+//! its oldest lines). The stdout mirror drops lines when stdout is slow (see `mirror.rs`).
+
+mod file;
+mod lines;
+mod mirror;
+mod ring;
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde::Serialize;
+use tokio::sync::watch;
+
+use crate::config::LogSettings;
+pub use lines::{LineSplitter, Piece, MAX_LINE};
+
+/// Where a line came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Stream {
+    Stdout,
+    Stderr,
+    /// A service with `tty = true`: stdout and stderr share one terminal.
+    Tty,
+    /// gpubox's own events (service `gpubox`).
+    Event,
+}
+
+impl Stream {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Stream::Stdout => "stdout",
+            Stream::Stderr => "stderr",
+            Stream::Tty => "tty",
+            Stream::Event => "event",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct LogLine {
+    pub seq: u64,
+    /// Milliseconds since the Unix epoch.
+    pub time_ms: u64,
+    pub service: Arc<str>,
+    pub stream: Stream,
+    pub text: String,
+}
+
+impl LogLine {
+    pub fn time(&self) -> SystemTime {
+        UNIX_EPOCH + std::time::Duration::from_millis(self.time_ms)
+    }
+}
+
+/// The line a service is drawing right now (a progress bar), never stored.
+#[derive(Debug, Clone, Serialize)]
+pub struct LiveLine {
+    pub service: Arc<str>,
+    pub stream: Stream,
+    pub time_ms: u64,
+    pub text: String,
+}
+
+/// Lines read after a sequence number.
+#[derive(Debug, Default)]
+pub struct Batch {
+    pub lines: Vec<Arc<LogLine>>,
+    /// Set when lines newer than the reader's position were evicted before it read them: the
+    /// reader missed lines up to and including this sequence number (they are in the files).
+    pub gap_before: Option<u64>,
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
+}
+
+#[derive(Clone)]
+pub struct Hub {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    settings: LogSettings,
+    seq: AtomicU64,
+    services: RwLock<BTreeMap<String, Arc<ServiceLog>>>,
+    mirror: Option<mirror::Mirror>,
+    /// Bumped on every change (a new line or a new live frame); readers wait on it.
+    changed: watch::Sender<u64>,
+}
+
+struct ServiceLog {
+    name: Arc<str>,
+    state: Mutex<LogState>,
+}
+
+struct LogState {
+    ring: ring::Ring,
+    file: file::RotatingFile,
+    live: Option<LiveLine>,
+}
+
+/// The name gpubox's own events are logged under.
+pub const GPUBOX: &str = "gpubox";
+
+impl Hub {
+    pub fn new(settings: LogSettings) -> Hub {
+        let mirror = settings.stdout.then(mirror::Mirror::start);
+        let hub = Hub {
+            inner: Arc::new(Inner {
+                settings,
+                seq: AtomicU64::new(0),
+                services: RwLock::new(BTreeMap::new()),
+                mirror,
+                changed: watch::channel(0).0,
+            }),
+        };
+        hub.register(GPUBOX);
+        hub
+    }
+
+    pub fn settings(&self) -> &LogSettings {
+        &self.inner.settings
+    }
+
+    /// Makes a service known (its ring and file); idempotent.
+    pub fn register(&self, name: &str) {
+        let mut map = self.inner.services.write().expect("log hub lock");
+        map.entry(name.to_string()).or_insert_with(|| {
+            let s = &self.inner.settings;
+            Arc::new(ServiceLog {
+                name: name.into(),
+                state: Mutex::new(LogState {
+                    ring: ring::Ring::new(s.ring_size as usize),
+                    file: file::RotatingFile::new(s.dir.join(format!("{name}.log")), s.max_file_size, s.max_files),
+                    live: None,
+                }),
+            })
+        });
+    }
+
+    pub fn services(&self) -> Vec<String> {
+        self.inner.services.read().expect("log hub lock").keys().cloned().collect()
+    }
+
+    fn service(&self, name: &str) -> Option<Arc<ServiceLog>> {
+        self.inner.services.read().expect("log hub lock").get(name).cloned()
+    }
+
+    /// A writer for one service's output; registers the service if needed.
+    pub fn writer(&self, service: &str) -> LogWriter {
+        self.register(service);
+        LogWriter { hub: self.clone(), log: self.service(service).expect("registered above") }
+    }
+
+    /// Logs one of gpubox's own events.
+    pub fn event(&self, text: impl Into<String>) {
+        let w = self.writer(GPUBOX);
+        w.line(Stream::Event, text.into());
+        w.flush();
+    }
+
+    /// Subscribes to changes; the value is meaningless, only that it changed.
+    pub fn watch(&self) -> watch::Receiver<u64> {
+        self.inner.changed.subscribe()
+    }
+
+    /// The newest sequence number handed out so far.
+    pub fn last_seq(&self) -> u64 {
+        self.inner.seq.load(Ordering::SeqCst)
+    }
+
+    fn selected(&self, service: Option<&str>) -> Vec<Arc<ServiceLog>> {
+        let map = self.inner.services.read().expect("log hub lock");
+        match service {
+            Some(name) => map.get(name).cloned().into_iter().collect(),
+            None => map.values().cloned().collect(),
+        }
+    }
+
+    /// Lines after `after`, oldest first, at most `max`, from one service or all of them.
+    pub fn read(&self, service: Option<&str>, after: u64, max: usize) -> Batch {
+        let mut batch = Batch::default();
+        for log in self.selected(service) {
+            let st = log.state.lock().expect("service log lock");
+            if st.ring.evicted_upto > after {
+                batch.gap_before = Some(batch.gap_before.unwrap_or(0).max(st.ring.evicted_upto));
+            }
+            batch.lines.extend(st.ring.after(after, max).cloned());
+        }
+        batch.lines.sort_by_key(|l| l.seq);
+        batch.lines.truncate(max);
+        batch
+    }
+
+    /// The last `n` lines, oldest first, from one service or all of them.
+    pub fn tail(&self, service: Option<&str>, n: usize) -> Vec<Arc<LogLine>> {
+        let mut lines = Vec::new();
+        for log in self.selected(service) {
+            let st = log.state.lock().expect("service log lock");
+            lines.extend(st.ring.last(n).cloned());
+        }
+        lines.sort_by_key(|l| l.seq);
+        let skip = lines.len().saturating_sub(n);
+        lines.split_off(skip)
+    }
+
+    /// The live (in-progress) lines of one service or all of them.
+    pub fn live(&self, service: Option<&str>) -> Vec<LiveLine> {
+        self.selected(service)
+            .iter()
+            .filter_map(|log| log.state.lock().expect("service log lock").live.clone())
+            .collect()
+    }
+
+    /// Memory held by ring buffers, in bytes, and the number of lines in them.
+    pub fn ring_usage(&self) -> (usize, usize) {
+        self.selected(None).iter().fold((0, 0), |(b, n), log| {
+            let st = log.state.lock().expect("service log lock");
+            (b + st.ring.bytes(), n + st.ring.len())
+        })
+    }
+
+    /// Writes out everything buffered (files and stdout); called at exit.
+    pub fn flush(&self) {
+        for log in self.selected(None) {
+            log.state.lock().expect("service log lock").file.flush();
+        }
+        if let Some(m) = &self.inner.mirror {
+            m.flush();
+        }
+    }
+
+    fn bump(&self) {
+        self.inner.changed.send_modify(|v| *v = v.wrapping_add(1));
+    }
+}
+
+/// Feeds one service's output into the hub. Cheap to clone per stream.
+#[derive(Clone)]
+pub struct LogWriter {
+    hub: Hub,
+    log: Arc<ServiceLog>,
+}
+
+impl LogWriter {
+    /// Stores a final line. The caller flushes (see [`LogWriter::flush`]) after a burst.
+    pub fn line(&self, stream: Stream, text: String) {
+        let file_error;
+        let line;
+        {
+            let mut st = self.log.state.lock().expect("service log lock");
+            line = Arc::new(LogLine {
+                seq: self.hub.inner.seq.fetch_add(1, Ordering::SeqCst) + 1,
+                time_ms: now_ms(),
+                service: self.log.name.clone(),
+                stream,
+                text,
+            });
+            file_error = st.file.write(&line).map(|e| (e, st.file.path().to_path_buf()));
+            if st.live.as_ref().is_some_and(|l| l.stream == stream) {
+                st.live = None;
+            }
+            st.ring.push(line.clone());
+        }
+        if let Some(m) = &self.hub.inner.mirror {
+            m.send(line);
+        }
+        self.hub.bump();
+        if let Some((e, path)) = file_error {
+            // Not through the hub: the disk that failed may be the one gpubox's own log is on.
+            eprintln!("[gpubox] cannot write {}: {e}; lines are kept in memory only until it works again", path.display());
+        }
+    }
+
+    /// Replaces the service's live line (a progress-bar frame).
+    pub fn live(&self, stream: Stream, text: String) {
+        let mut st = self.log.state.lock().expect("service log lock");
+        st.live = Some(LiveLine { service: self.log.name.clone(), stream, time_ms: now_ms(), text });
+        drop(st);
+        self.hub.bump();
+    }
+
+    pub fn clear_live(&self) {
+        self.log.state.lock().expect("service log lock").live = None;
+        self.hub.bump();
+    }
+
+    pub fn piece(&self, stream: Stream, piece: Piece) {
+        match piece {
+            Piece::Line(text) => self.line(stream, text),
+            Piece::Live(text) => self.live(stream, text),
+        }
+    }
+
+    pub fn flush(&self) {
+        self.log.state.lock().expect("service log lock").file.flush();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hub(dir: &std::path::Path) -> Hub {
+        Hub::new(LogSettings { dir: dir.into(), max_file_size: 1 << 20, max_files: 2, ring_size: 8192, stdout: false })
+    }
+
+    #[test]
+    fn reads_resume_by_sequence_across_services() {
+        let dir = tempfile::tempdir().unwrap();
+        let h = hub(dir.path());
+        let (a, b) = (h.writer("a"), h.writer("b"));
+        a.line(Stream::Stdout, "a1".into());
+        b.line(Stream::Stderr, "b1".into());
+        a.line(Stream::Stdout, "a2".into());
+        let all = h.read(None, 0, 100);
+        let texts: Vec<&str> = all.lines.iter().map(|l| l.text.as_str()).collect();
+        assert_eq!(texts, ["a1", "b1", "a2"]);
+        let after = h.read(None, all.lines[1].seq, 100);
+        assert_eq!(after.lines.len(), 1);
+        assert_eq!(after.lines[0].text, "a2");
+        assert_eq!(h.read(Some("b"), 0, 100).lines.len(), 1);
+        assert!(all.gap_before.is_none());
+    }
+
+    #[test]
+    fn a_reader_left_behind_sees_a_gap() {
+        let dir = tempfile::tempdir().unwrap();
+        let h = hub(dir.path());
+        let a = h.writer("a");
+        for i in 0..1000 {
+            a.line(Stream::Stdout, format!("line {i}"));
+        }
+        let batch = h.read(Some("a"), 0, 10);
+        let gap = batch.gap_before.expect("gap reported");
+        assert_eq!(batch.lines[0].seq, gap + 1);
+        a.flush();
+        let file = std::fs::read_to_string(dir.path().join("a.log")).unwrap();
+        assert_eq!(file.lines().count(), 1000);
+    }
+}

@@ -1,0 +1,212 @@
+//! The supervisor: child processes, restart policy and backoff, readiness, dependency order,
+//! PID 1 duties (see `reaper.rs`) and shutdown. It knows nothing about HTTP; readers get
+//! snapshots ([`Supervisor::status`]) and send requests ([`Supervisor::control`]).
+
+mod backoff;
+mod probe;
+pub mod reaper;
+mod service;
+mod spawn;
+pub mod status;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use nix::sys::signal::{killpg, Signal};
+use nix::unistd::Pid;
+use tokio::sync::{mpsc, oneshot, watch};
+
+use crate::config::{Config, Service};
+use crate::logs::Hub;
+pub use reaper::{become_subreaper, ExitInfo, Reaper};
+pub use service::human;
+pub use status::{ServiceStatus, State};
+
+/// What a user can ask of one service.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    Start,
+    Stop,
+    Restart,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SupervisorError {
+    #[error("no service named \"{name}\" (services: {known})")]
+    UnknownService { name: String, known: String },
+    #[error("gpubox is shutting down")]
+    ShuttingDown,
+}
+
+struct Cell {
+    spec: Service,
+    status: watch::Receiver<ServiceStatus>,
+    ctl: mpsc::UnboundedSender<service::Ctl>,
+    /// Length of the longest dependency chain below this service: stop order is by decreasing level.
+    level: usize,
+}
+
+pub struct Supervisor {
+    cells: Vec<Cell>,
+    hub: Hub,
+    reaper: Reaper,
+    shutting_down: AtomicBool,
+}
+
+impl Supervisor {
+    /// Starts a task for every service; each starts its process once its dependencies are ready.
+    pub fn start(config: &Config, hub: Hub, reaper: Reaper, since: Instant) -> Arc<Supervisor> {
+        let levels = levels(&config.services);
+        let mut senders = HashMap::new();
+        let mut cells = Vec::new();
+        let mut receivers = Vec::new();
+        for spec in &config.services {
+            hub.register(&spec.name);
+            let (status_tx, status_rx) = watch::channel(ServiceStatus::new(&spec.name, spec.oneshot));
+            let (ctl_tx, ctl_rx) = mpsc::unbounded_channel();
+            cells.push(Cell { spec: spec.clone(), status: status_rx, ctl: ctl_tx, level: levels[&spec.name] });
+            senders.insert(spec.name.clone(), status_tx);
+            receivers.push(ctl_rx);
+        }
+        for (cell, ctl) in cells.iter().zip(receivers) {
+            let deps = cell.spec.depends_on.iter().map(|d| senders[d].subscribe()).collect();
+            let task = service::Task {
+                spec: cell.spec.clone(),
+                status: senders.remove(&cell.spec.name).expect("one sender per service"),
+                deps,
+                ctl,
+                hub: hub.clone(),
+                reaper: reaper.clone(),
+            };
+            tokio::spawn(task.run());
+        }
+        let sup = Arc::new(Supervisor { cells, hub, reaper, shutting_down: AtomicBool::new(false) });
+        sup.announce_when_ready(since);
+        sup
+    }
+
+    /// Logs one line once every service is ready (or done), with the time since `since`: the
+    /// figure the cold-start benchmark reads.
+    fn announce_when_ready(self: &Arc<Self>, since: Instant) {
+        let mut rx: Vec<_> = self.cells.iter().map(|c| c.status.clone()).collect();
+        let hub = self.hub.clone();
+        let n = rx.len();
+        tokio::spawn(async move {
+            for r in rx.iter_mut() {
+                if r.wait_for(|s| s.ready).await.is_err() {
+                    return;
+                }
+            }
+            hub.event(format!("all {n} services ready in {:.1} ms", since.elapsed().as_secs_f64() * 1000.0));
+        });
+    }
+
+    pub fn status(&self) -> Vec<ServiceStatus> {
+        self.cells.iter().map(|c| c.status.borrow().snapshot()).collect()
+    }
+
+    pub fn service_names(&self) -> Vec<String> {
+        self.cells.iter().map(|c| c.spec.name.clone()).collect()
+    }
+
+    pub fn orphans_reaped(&self) -> u64 {
+        self.reaper.orphans_reaped()
+    }
+
+    fn cell(&self, name: &str) -> Result<&Cell, SupervisorError> {
+        self.cells.iter().find(|c| c.spec.name == name).ok_or_else(|| SupervisorError::UnknownService {
+            name: name.to_string(),
+            known: self.service_names().join(", "),
+        })
+    }
+
+    /// Starts, stops or restarts one service; returns once that has taken effect (stopped: the
+    /// process is gone; started: the process was spawned, or it waits for its dependencies).
+    pub async fn control(&self, name: &str, action: Action) -> Result<ServiceStatus, SupervisorError> {
+        let cell = self.cell(name)?;
+        if self.shutting_down.load(Ordering::SeqCst) && action != Action::Stop {
+            return Err(SupervisorError::ShuttingDown);
+        }
+        if let Some(done) = request(cell, action) {
+            let _ = done.await;
+        }
+        Ok(cell.status.borrow().snapshot())
+    }
+
+    /// Stops every service, dependents before their dependencies (services on one level of the
+    /// dependency graph stop together); returns when all are stopped.
+    pub async fn shutdown(&self) {
+        if self.shutting_down.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        let top = self.cells.iter().map(|c| c.level).max().unwrap_or(0);
+        for level in (0..=top).rev() {
+            let pending: Vec<_> =
+                self.cells.iter().filter(|c| c.level == level).filter_map(|c| request(c, Action::Stop)).collect();
+            for done in pending {
+                let _ = done.await;
+            }
+        }
+    }
+
+    pub fn is_shutting_down(&self) -> bool {
+        self.shutting_down.load(Ordering::SeqCst)
+    }
+
+    /// Passes a signal (SIGHUP, SIGUSR1, …) on to every running service's process group.
+    pub fn forward(&self, sig: Signal) {
+        for cell in &self.cells {
+            if let Some(pid) = cell.status.borrow().pid {
+                let _ = killpg(Pid::from_raw(pid), sig);
+            }
+        }
+    }
+
+    /// Healthy when every service that is meant to be up is ready. Oneshots count only when they
+    /// failed; services stopped on request do not count.
+    pub fn health(&self) -> (bool, Vec<String>) {
+        let mut problems = Vec::new();
+        for s in self.status() {
+            let ok = match s.state {
+                State::Stopped | State::Done => true,
+                _ if s.oneshot => s.state != State::Failed,
+                _ => s.ready,
+            };
+            if !ok {
+                problems.push(format!("{} is {}", s.name, s.state.as_str()));
+            }
+        }
+        (problems.is_empty(), problems)
+    }
+}
+
+/// Sends a request to a service's task; the receiver resolves when it has taken effect.
+fn request(cell: &Cell, action: Action) -> Option<oneshot::Receiver<()>> {
+    let (tx, rx) = oneshot::channel();
+    let req = match action {
+        Action::Start => service::Ctl::Start(tx),
+        Action::Stop => service::Ctl::Stop(tx),
+        Action::Restart => service::Ctl::Restart(tx),
+    };
+    cell.ctl.send(req).ok().map(|_| rx)
+}
+
+/// Dependency depth of each service (0: depends on nothing). Config validation rules out cycles.
+fn levels(services: &[Service]) -> HashMap<String, usize> {
+    fn depth(name: &str, by_name: &HashMap<&str, &Service>, memo: &mut HashMap<String, usize>) -> usize {
+        if let Some(d) = memo.get(name) {
+            return *d;
+        }
+        let d = by_name[name].depends_on.iter().map(|dep| depth(dep, by_name, memo) + 1).max().unwrap_or(0);
+        memo.insert(name.to_string(), d);
+        d
+    }
+    let by_name: HashMap<&str, &Service> = services.iter().map(|s| (s.name.as_str(), s)).collect();
+    let mut memo = HashMap::new();
+    for s in services {
+        depth(&s.name, &by_name, &mut memo);
+    }
+    memo
+}
