@@ -142,13 +142,15 @@ async fn serve(config: Config, control: PathBuf, since: Instant) -> anyhow::Resu
     for dir in [&config.workspace, &config.logs.dir] {
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}; check `workspace` and `logs.dir` in {}", dir.display(), config.source))?;
     }
+    let listener = server::bind(&control).with_context(|| format!("cannot listen on the control socket {}", control.display()))?;
     let hub = Hub::new(config.logs.clone());
     hub.event(format!(
-        "gpubox {} starting: pid {pid}{}, config {}, workspace {}, {} services",
+        "gpubox {} starting: pid {pid}{}, config {}, workspace {}, control socket {}, {} services",
         env!("CARGO_PKG_VERSION"),
         if pid1 { " (PID 1: reaping orphans, forwarding signals)" } else { "" },
         config.source,
         config.workspace.display(),
+        control.display(),
         config.services.len()
     ));
 
@@ -160,7 +162,6 @@ async fn serve(config: Config, control: PathBuf, since: Instant) -> anyhow::Resu
     let mut sigusr1 = signal(SignalKind::user_defined1())?;
     let mut sigusr2 = signal(SignalKind::user_defined2())?;
 
-    let listener = server::bind(&control).with_context(|| format!("cannot listen on the control socket {}", control.display()))?;
     let sup = Supervisor::start(&config, hub.clone(), reaper, since);
     let (shutdown_tx, mut shutdown_rx) = mpsc::unbounded_channel();
     let ctx = Arc::new(server::Ctx {

@@ -70,8 +70,9 @@ impl Supervisor {
             senders.insert(spec.name.clone(), status_tx);
             receivers.push(ctl_rx);
         }
-        for (cell, ctl) in cells.iter().zip(receivers) {
-            let deps = cell.spec.depends_on.iter().map(|d| senders[d].subscribe()).collect();
+        let deps: Vec<Vec<_>> =
+            cells.iter().map(|c| c.spec.depends_on.iter().map(|d| senders[d].subscribe()).collect()).collect();
+        for ((cell, ctl), deps) in cells.iter().zip(receivers).zip(deps) {
             let task = service::Task {
                 spec: cell.spec.clone(),
                 status: senders.remove(&cell.spec.name).expect("one sender per service"),

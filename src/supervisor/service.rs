@@ -204,10 +204,12 @@ impl Task {
             s.error = None;
             s.restart_delay_ms = None;
         });
-        if probe.is_none() && !self.spec.oneshot {
+        if probe.is_none() {
+            // A oneshot is ready (for its dependents) only once it has finished successfully.
+            let ready = !self.spec.oneshot;
             self.set(|s| {
                 s.state = State::Running;
-                s.ready = true;
+                s.ready = ready;
             });
         }
         let mut ready = probe.is_none();

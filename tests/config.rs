@@ -1,0 +1,103 @@
+//! Bad configurations: a clear message naming file, line and key, exit code 2, nothing started.
+
+use std::process::Command;
+
+use crate::util::{check, config_dir, BIN};
+
+fn assert_rejected(body: &str, line: usize, key: &str, words: &str) {
+    let (code, err, path, _dir) = check(body);
+    assert_eq!(code, 2, "exit code for:\n{body}\nstderr: {err}");
+    // The workspace line comes first in the written file.
+    let place = format!("{}:{}:", path.display(), line + 1);
+    assert!(err.contains(&place), "expected {place} in: {err}");
+    assert!(err.contains(key), "expected key {key} in: {err}");
+    assert!(err.contains(words), "expected {words:?} in: {err}");
+    assert!(err.contains("hint:"), "expected a hint in: {err}");
+}
+
+#[test]
+fn unknown_key() {
+    assert_rejected("[services.a]\ncommand = \"true\"\nrestrat = \"always\"\n", 3, "services.a.restrat", "did you mean `restart`");
+}
+
+#[test]
+fn wrong_type() {
+    assert_rejected("[services.a]\ncommand = \"true\"\ntty = \"yes\"\n", 3, "services.a.tty", "invalid type");
+}
+
+#[test]
+fn duplicate_service_name() {
+    assert_rejected("[services.a]\ncommand = \"true\"\n\n[services.a]\ncommand = \"false\"\n", 4, "services.a", "duplicate");
+}
+
+#[test]
+fn dependency_cycle() {
+    let body = "[services.a]\ncommand = \"true\"\ndepends_on = [\"b\"]\n[services.b]\ncommand = \"true\"\ndepends_on = [\"a\"]\n";
+    let (code, err, _, _dir) = check(body);
+    assert_eq!(code, 2);
+    assert!(err.contains("dependency cycle: a → b → a") || err.contains("dependency cycle: b → a → b"), "{err}");
+    assert!(err.contains(".depends_on"), "{err}");
+}
+
+#[test]
+fn missing_dependency() {
+    assert_rejected("[services.web]\ncommand = \"true\"\ndepends_on = [\"forg\"]\n\n[services.forge]\ncommand = \"true\"\n", 3, "services.web.depends_on", "did you mean \"forge\"");
+}
+
+#[test]
+fn command_not_found() {
+    assert_rejected("[services.a]\ncommand = \"pythno launch.py\"\n", 2, "services.a.command", "program `pythno` not found");
+}
+
+#[test]
+fn several_errors_are_reported_together() {
+    let (code, err, _, _dir) = check("[services.a]\ncommand = \"nope-1\"\n[services.b]\ncommand = \"nope-2\"\n");
+    assert_eq!(code, 2);
+    assert!(err.contains("nope-1") && err.contains("nope-2"), "{err}");
+}
+
+#[test]
+fn a_bad_config_starts_nothing() {
+    // `a` is valid and would write a marker; `b` is broken. Nothing may start.
+    let dir = config_dir("");
+    let marker = dir.path().join("started");
+    let body = format!(
+        "workspace = \"{ws}/ws\"\n[services.a]\ncommand = [\"sh\", \"-c\", \"touch {m}; sleep 100\"]\n[services.b]\ncommand = \"true\"\ndepends_on = [\"zzz\"]\n",
+        ws = dir.path().display(),
+        m = marker.display()
+    );
+    let path = dir.path().join("bad.toml");
+    std::fs::write(&path, body).unwrap();
+    let out = Command::new(BIN).arg("--control").arg(dir.path().join("c.sock")).arg("run").arg("--config").arg(&path).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("not started"), "{err}");
+    assert!(!marker.exists(), "a service started although the config was rejected");
+    assert!(!dir.path().join("c.sock").exists());
+}
+
+#[test]
+fn valid_config_checks_ok_and_shows_expanded_masked() {
+    let body = "[services.a]\ncommand = \"sh -c 'exit 0' ${GPUBOX_TEST_ARGS:-}\"\nenv = { HF_TOKEN = \"hf_very_secret\", MODE = \"${GPUBOX_TEST_MODE:-fast}\" }\n";
+    let (code, err, path, _dir) = check(body);
+    assert_eq!(code, 0, "{err}");
+    let out = Command::new(BIN).args(["config", "show"]).arg(&path).env("GPUBOX_TEST_ARGS", "--one --two").output().unwrap();
+    assert!(out.status.success());
+    let shown = String::from_utf8_lossy(&out.stdout);
+    assert!(shown.contains("\"--one\"") && shown.contains("\"--two\""), "{shown}");
+    assert!(shown.contains("MODE = \"fast\""), "{shown}");
+    assert!(!shown.contains("hf_very_secret") && shown.contains("HF_TOKEN = \"********\""), "{shown}");
+}
+
+#[test]
+fn embedded_default_config_is_valid() {
+    let out = Command::new(BIN).args(["config", "check"]).env_remove("GPUBOX_CONFIG").output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+#[test]
+fn example_config_is_valid() {
+    let path = format!("{}/examples/local.toml", env!("CARGO_MANIFEST_DIR"));
+    let out = Command::new(BIN).args(["config", "check", &path]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+}

@@ -1,0 +1,140 @@
+//! The control socket and the CLI verbs: status, start/stop/restart, health, a second run,
+//! detached runs, and what a verb says when no gpubox runs.
+
+use std::process::Command;
+use std::time::Duration;
+
+use crate::util::{config_dir, count_lines, Gpubox, BIN};
+
+const T: Duration = Duration::from_secs(30);
+
+#[test]
+fn a_second_run_exits_0_and_starts_nothing() {
+    let g = Gpubox::start("[services.once]\ncommand = [\"sh\", \"-c\", \"echo started >> starts; exec sleep 100\"]\n");
+    g.wait_event("all 1 services ready", T);
+    let out = Command::new(BIN)
+        .arg("--control")
+        .arg(&g.control)
+        .args(["run", "--config"])
+        .arg(g.path("gpubox.toml"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains(&format!("already running (pid {}", g.pid())), "{text}");
+    assert_eq!(count_lines(&g.path("ws/starts"), "started"), 1);
+    assert_eq!(g.status()["services"].as_array().unwrap().len(), 1);
+}
+
+#[test]
+fn verbs_without_a_running_gpubox_say_so_in_one_line() {
+    let dir = tempfile::tempdir().unwrap();
+    for verb in [&["status"][..], &["logs", "x"], &["stop", "x"], &["health"], &["shutdown"]] {
+        let out = Command::new(BIN).arg("--control").arg(dir.path().join("none.sock")).args(verb).output().unwrap();
+        assert_eq!(out.status.code(), Some(1), "{verb:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(err.trim_end().lines().count(), 1, "{verb:?}: {err}");
+        assert!(err.contains("gpubox is not running"), "{err}");
+    }
+}
+
+#[test]
+fn status_start_stop_restart_and_health() {
+    let g = Gpubox::start(
+        r#"
+[services.web]
+command = ["sleep", "1000"]
+
+[services.job]
+command = ["true"]
+oneshot = true
+"#,
+    );
+    g.wait_event("all 2 services ready", T);
+    let web = g.service_status("web");
+    assert_eq!(web["state"], "running");
+    assert_eq!(web["ready"], true);
+    let pid = web["pid"].as_i64().unwrap();
+    assert_eq!(g.service_status("job")["state"], "done");
+    assert!(g.cli(&["health"]).status.success());
+
+    let table = String::from_utf8_lossy(&g.cli(&["status"]).stdout).into_owned();
+    assert!(table.contains("SERVICE") && table.contains("web") && table.contains(&pid.to_string()), "{table}");
+
+    let out = g.cli(&["restart", "web"]);
+    assert!(out.status.success());
+    let new_pid = g.service_status("web")["pid"].as_i64().unwrap();
+    assert_ne!(new_pid, pid);
+    assert!(nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), None).is_err(), "old process still alive");
+    assert_eq!(g.service_status("web")["restarts"], 1);
+
+    let out = g.cli(&["stop", "web"]);
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "web: stopped");
+    assert!(nix::sys::signal::kill(nix::unistd::Pid::from_raw(new_pid as i32), None).is_err());
+    // Stopped on request is not unhealthy.
+    assert!(g.cli(&["health"]).status.success());
+
+    let out = g.cli(&["start", "web"]);
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("web: running (pid "));
+
+    let out = g.cli(&["stop", "nope"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no service named \"nope\" (services: job, web)"));
+}
+
+#[test]
+fn health_fails_while_a_service_is_not_ready() {
+    let port = crate::supervisor::free_port();
+    let g = Gpubox::start(&format!("[services.slow]\ncommand = [\"sleep\", \"1000\"]\nready = \"tcp://127.0.0.1:{port}\"\n"));
+    g.wait_event("slow: started", T);
+    let out = g.cli(&["health"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("slow is starting"));
+}
+
+#[test]
+fn control_socket_is_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let g = Gpubox::start("");
+    let mode = std::fs::metadata(&g.control).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+}
+
+#[test]
+fn detach_returns_and_shutdown_stops_everything() {
+    let dir = config_dir("[services.bg]\ncommand = [\"sleep\", \"1000\"]\n");
+    let control = dir.path().join("c.sock");
+    let out = Command::new(BIN)
+        .arg("--control")
+        .arg(&control)
+        .args(["run", "--detach", "--config"])
+        .arg(dir.path().join("gpubox.toml"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("running in the background"), "{text}");
+    // Running it again (Vast may run the on-start script twice) is harmless.
+    let again = Command::new(BIN).arg("--control").arg(&control).args(["run", "--detach", "--config"]).arg(dir.path().join("gpubox.toml")).output().unwrap();
+    assert_eq!(again.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&again.stdout).contains("already running"));
+
+    let status = Command::new(BIN).arg("--control").arg(&control).args(["status", "--json"]).output().unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
+    let gpubox_pid = v["gpubox"]["info"]["pid"].as_i64().unwrap() as i32;
+    let out = Command::new(BIN).arg("--control").arg(&control).arg("shutdown").output().unwrap();
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains("gpubox stopped"));
+    // The background gpubox is not our child; it is gone once its pid no longer exists (or is a
+    // zombie of init, which cannot happen here since init reaps).
+    let gone = (0..100).any(|_| {
+        let alive = nix::sys::signal::kill(nix::unistd::Pid::from_raw(gpubox_pid), None).is_ok();
+        if alive {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        !alive
+    });
+    assert!(gone, "detached gpubox still running after shutdown");
+    assert!(!control.exists());
+    assert!(dir.path().join("ws/logs/gpubox.log").exists());
+}
