@@ -17,7 +17,12 @@ fn assert_rejected(body: &str, line: usize, key: &str, words: &str) {
 
 #[test]
 fn unknown_key() {
-    assert_rejected("[services.a]\ncommand = \"true\"\nrestrat = \"always\"\n", 3, "services.a.restrat", "did you mean `restart`");
+    assert_rejected(
+        "[services.a]\ncommand = \"true\"\nrestrat = \"always\"\n",
+        3,
+        "services.a.restrat",
+        "did you mean `restart`",
+    );
 }
 
 #[test]
@@ -27,7 +32,12 @@ fn wrong_type() {
 
 #[test]
 fn duplicate_service_name() {
-    assert_rejected("[services.a]\ncommand = \"true\"\n\n[services.a]\ncommand = \"false\"\n", 4, "services.a", "duplicate");
+    assert_rejected(
+        "[services.a]\ncommand = \"true\"\n\n[services.a]\ncommand = \"false\"\n",
+        4,
+        "services.a",
+        "duplicate",
+    );
 }
 
 #[test]
@@ -41,12 +51,22 @@ fn dependency_cycle() {
 
 #[test]
 fn missing_dependency() {
-    assert_rejected("[services.web]\ncommand = \"true\"\ndepends_on = [\"forg\"]\n\n[services.forge]\ncommand = \"true\"\n", 3, "services.web.depends_on", "did you mean \"forge\"");
+    assert_rejected(
+        "[services.web]\ncommand = \"true\"\ndepends_on = [\"forg\"]\n\n[services.forge]\ncommand = \"true\"\n",
+        3,
+        "services.web.depends_on",
+        "did you mean \"forge\"",
+    );
 }
 
 #[test]
 fn command_not_found() {
-    assert_rejected("[services.a]\ncommand = \"pythno launch.py\"\n", 2, "services.a.command", "program `pythno` not found");
+    assert_rejected(
+        "[services.a]\ncommand = \"pythno launch.py\"\n",
+        2,
+        "services.a.command",
+        "program `pythno` not found",
+    );
 }
 
 #[test]
@@ -68,7 +88,14 @@ fn a_bad_config_starts_nothing() {
     );
     let path = dir.path().join("bad.toml");
     std::fs::write(&path, body).unwrap();
-    let out = Command::new(BIN).arg("--control").arg(dir.path().join("c.sock")).arg("run").arg("--config").arg(&path).output().unwrap();
+    let out = Command::new(BIN)
+        .arg("--control")
+        .arg(dir.path().join("c.sock"))
+        .arg("run")
+        .arg("--config")
+        .arg(&path)
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("not started"), "{err}");
@@ -81,7 +108,8 @@ fn valid_config_checks_ok_and_shows_expanded_masked() {
     let body = "[services.a]\ncommand = \"sh -c 'exit 0' ${GPUBOX_TEST_ARGS:-}\"\nenv = { HF_TOKEN = \"hf_very_secret\", MODE = \"${GPUBOX_TEST_MODE:-fast}\" }\n";
     let (code, err, path, _dir) = check(body);
     assert_eq!(code, 0, "{err}");
-    let out = Command::new(BIN).args(["config", "show"]).arg(&path).env("GPUBOX_TEST_ARGS", "--one --two").output().unwrap();
+    let out =
+        Command::new(BIN).args(["config", "show"]).arg(&path).env("GPUBOX_TEST_ARGS", "--one --two").output().unwrap();
     assert!(out.status.success());
     let shown = String::from_utf8_lossy(&out.stdout);
     assert!(shown.contains("\"--one\"") && shown.contains("\"--two\""), "{shown}");

@@ -85,7 +85,9 @@ oneshot = true
 #[test]
 fn health_fails_while_a_service_is_not_ready() {
     let port = crate::supervisor::free_port();
-    let g = Gpubox::start(&format!("[services.slow]\ncommand = [\"sleep\", \"1000\"]\nready = \"tcp://127.0.0.1:{port}\"\n"));
+    let g = Gpubox::start(&format!(
+        "[services.slow]\ncommand = [\"sleep\", \"1000\"]\nready = \"tcp://127.0.0.1:{port}\"\n"
+    ));
     g.wait_event("slow: started", T);
     let out = g.cli(&["health"]);
     assert_eq!(out.status.code(), Some(1));
@@ -115,7 +117,13 @@ fn detach_returns_and_shutdown_stops_everything() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("running in the background"), "{text}");
     // Running it again (Vast may run the on-start script twice) is harmless.
-    let again = Command::new(BIN).arg("--control").arg(&control).args(["run", "--detach", "--config"]).arg(dir.path().join("gpubox.toml")).output().unwrap();
+    let again = Command::new(BIN)
+        .arg("--control")
+        .arg(&control)
+        .args(["run", "--detach", "--config"])
+        .arg(dir.path().join("gpubox.toml"))
+        .output()
+        .unwrap();
     assert_eq!(again.status.code(), Some(0));
     assert!(String::from_utf8_lossy(&again.stdout).contains("already running"));
 

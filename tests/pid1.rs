@@ -16,9 +16,13 @@ command = ["sh", "-c", "i=0; while [ $i -lt 1000 ]; do (sleep 0.3 &); i=$((i+1))
 fn zombies_of(ppid: i32) -> usize {
     let mut n = 0;
     for entry in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else { continue };
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+            continue;
+        };
         // Fields after the command name, which is in parentheses and may contain spaces.
-        let Some(rest) = stat.rsplit_once(") ").map(|(_, r)| r) else { continue };
+        let Some(rest) = stat.rsplit_once(") ").map(|(_, r)| r) else {
+            continue;
+        };
         let mut f = rest.split_whitespace();
         let state = f.next();
         let parent: i32 = f.next().and_then(|p| p.parse().ok()).unwrap_or(0);

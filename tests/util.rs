@@ -91,7 +91,7 @@ impl Gpubox {
         let mut seen = Vec::new();
         let deadline = Instant::now() + timeout;
         while Instant::now() < deadline {
-            match c.next() {
+            match c.answer() {
                 Ok(Some(msg)) => {
                     if let Some(text) = msg["line"]["text"].as_str() {
                         seen.push(text.to_string());
@@ -100,7 +100,9 @@ impl Gpubox {
                         }
                     }
                 }
-                other => panic!("waiting for event {needle:?}: {other:?}; events so far: {seen:#?}"),
+                other => {
+                    panic!("waiting for event {needle:?}: {other:?}; events so far: {seen:#?}")
+                }
             }
         }
         panic!("no event containing {needle:?} within {timeout:?}; events: {seen:#?}");
@@ -115,7 +117,7 @@ impl Gpubox {
         let mut seen = Vec::new();
         let mut n = 0;
         while n < count {
-            match c.next() {
+            match c.answer() {
                 Ok(Some(msg)) => {
                     if let Some(text) = msg["line"]["text"].as_str() {
                         seen.push(text.to_string());
@@ -124,7 +126,9 @@ impl Gpubox {
                         }
                     }
                 }
-                other => panic!("waiting for {count}× {needle:?}: {other:?}; events so far: {seen:#?}"),
+                other => {
+                    panic!("waiting for {count}× {needle:?}: {other:?}; events so far: {seen:#?}")
+                }
             }
         }
         seen
@@ -141,7 +145,13 @@ impl Gpubox {
     }
 
     pub fn service_status(&self, name: &str) -> serde_json::Value {
-        self.status()["services"].as_array().unwrap().iter().find(|s| s["name"] == name).cloned().expect("service in status")
+        self.status()["services"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["name"] == name)
+            .cloned()
+            .expect("service in status")
     }
 
     /// Sends SIGTERM and waits for the exit; returns the exit code and how long it took.

@@ -81,7 +81,9 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<i32> {
         Command::Logs { service, follow, lines } => verbs::logs(&control, service, follow, lines),
         Command::Start { service } => verbs::control(&control, crate::control::protocol::Request::Start { service }),
         Command::Stop { service } => verbs::control(&control, crate::control::protocol::Request::Stop { service }),
-        Command::Restart { service } => verbs::control(&control, crate::control::protocol::Request::Restart { service }),
+        Command::Restart { service } => {
+            verbs::control(&control, crate::control::protocol::Request::Restart { service })
+        }
         Command::Shutdown => verbs::shutdown(&control),
         Command::Health => verbs::health(&control),
         Command::Config(ConfigCommand::Check { file }) => verbs::config_check(file),

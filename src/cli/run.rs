@@ -50,7 +50,8 @@ pub fn run(config_path: Option<PathBuf>, control: &Path, detach: bool) -> anyhow
         // printing them again to the console file would only double the disk used.
         config.logs.stdout = false;
     }
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("cannot start the async runtime")?;
+    let runtime =
+        tokio::runtime::Builder::new_multi_thread().enable_all().build().context("cannot start the async runtime")?;
     let code = runtime.block_on(serve(config, control.to_path_buf(), since));
     drop(lock);
     runtime.shutdown_timeout(Duration::from_secs(1));
@@ -61,12 +62,18 @@ pub fn run(config_path: Option<PathBuf>, control: &Path, detach: bool) -> anyhow
 fn another_is_starting(control: &Path) -> anyhow::Result<i32> {
     for _ in 0..100 {
         if let Some(pid) = client::running_pid(control) {
-            println!("gpubox is already running (pid {pid}, control socket {}); not starting another", control.display());
+            println!(
+                "gpubox is already running (pid {pid}, control socket {}); not starting another",
+                control.display()
+            );
             return Ok(0);
         }
         std::thread::sleep(Duration::from_millis(100));
     }
-    eprintln!("gpubox: another gpubox holds {} but does not answer; if none runs, delete that file", lock_path(control).display());
+    eprintln!(
+        "gpubox: another gpubox holds {} but does not answer; if none runs, delete that file",
+        lock_path(control).display()
+    );
     Ok(1)
 }
 
@@ -83,7 +90,12 @@ fn lock_instance(control: &Path) -> anyhow::Result<Option<File>> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     }
-    let file = OpenOptions::new().create(true).truncate(false).write(true).open(&path).with_context(|| format!("cannot open {}", path.display()))?;
+    let file = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .with_context(|| format!("cannot open {}", path.display()))?;
     // SAFETY: flock on a file descriptor we own.
     let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
     if rc == 0 {
@@ -103,15 +115,15 @@ fn detach_self(config: &Config, control: &Path) -> anyhow::Result<i32> {
     let dir = &config.logs.dir;
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create the log directory {}", dir.display()))?;
     let console = dir.join("gpubox.out");
-    let out = OpenOptions::new().create(true).append(true).open(&console).with_context(|| format!("cannot open {}", console.display()))?;
+    let out = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&console)
+        .with_context(|| format!("cannot open {}", console.display()))?;
     let args: Vec<_> = std::env::args_os().skip(1).filter(|a| a != "--detach" && a != "-d").collect();
     let exe = std::env::current_exe().context("cannot find the gpubox executable")?;
     let mut cmd = Command::new(exe);
-    cmd.args(&args)
-        .env(DETACHED_ENV, "1")
-        .stdin(Stdio::null())
-        .stdout(out.try_clone()?)
-        .stderr(out);
+    cmd.args(&args).env(DETACHED_ENV, "1").stdin(Stdio::null()).stdout(out.try_clone()?).stderr(out);
     // SAFETY: setsid is async-signal-safe.
     unsafe {
         cmd.pre_exec(|| if libc::setsid() < 0 { Err(io::Error::last_os_error()) } else { Ok(()) });
@@ -120,16 +132,26 @@ fn detach_self(config: &Config, control: &Path) -> anyhow::Result<i32> {
     let deadline = Instant::now() + Duration::from_secs(60);
     while Instant::now() < deadline {
         if let Some(pid) = client::running_pid(control) {
-            println!("gpubox is running in the background (pid {pid}); logs in {}, status with `gpubox status`", dir.display());
+            println!(
+                "gpubox is running in the background (pid {pid}); logs in {}, status with `gpubox status`",
+                dir.display()
+            );
             return Ok(0);
         }
         if let Some(status) = child.try_wait()? {
-            eprintln!("gpubox: the background gpubox exited during start-up ({status}); its output is in {}", console.display());
+            eprintln!(
+                "gpubox: the background gpubox exited during start-up ({status}); its output is in {}",
+                console.display()
+            );
             return Ok(status.code().unwrap_or(1).max(1));
         }
         std::thread::sleep(Duration::from_millis(20));
     }
-    eprintln!("gpubox: the background gpubox (pid {}) did not answer within 60s; see {}", child.id(), console.display());
+    eprintln!(
+        "gpubox: the background gpubox (pid {}) did not answer within 60s; see {}",
+        child.id(),
+        console.display()
+    );
     Ok(1)
 }
 
@@ -140,9 +162,12 @@ async fn serve(config: Config, control: PathBuf, since: Instant) -> anyhow::Resu
         become_subreaper();
     }
     for dir in [&config.workspace, &config.logs.dir] {
-        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}; check `workspace` and `logs.dir` in {}", dir.display(), config.source))?;
+        std::fs::create_dir_all(dir).with_context(|| {
+            format!("cannot create {}; check `workspace` and `logs.dir` in {}", dir.display(), config.source)
+        })?;
     }
-    let listener = server::bind(&control).with_context(|| format!("cannot listen on the control socket {}", control.display()))?;
+    let listener =
+        server::bind(&control).with_context(|| format!("cannot listen on the control socket {}", control.display()))?;
     let hub = Hub::new(config.logs.clone());
     hub.event(format!(
         "gpubox {} starting: pid {pid}{}, config {}, workspace {}, control socket {}, {} services",

@@ -37,7 +37,8 @@ pub fn status(control: &Path, json: bool) -> anyhow::Result<i32> {
         ms(g["uptime_ms"].as_u64()),
         info["config"].as_str().unwrap_or("?"),
     );
-    let mut rows = vec![["SERVICE", "STATE", "READY", "PID", "UPTIME", "RESTARTS", "LAST EXIT"].map(String::from).to_vec()];
+    let mut rows =
+        vec![["SERVICE", "STATE", "READY", "PID", "UPTIME", "RESTARTS", "LAST EXIT"].map(String::from).to_vec()];
     for s in v["services"].as_array().into_iter().flatten() {
         let mut state = s["state"].as_str().unwrap_or("?").to_string();
         if let Some(d) = s["restart_delay_ms"].as_u64() {
@@ -67,7 +68,9 @@ fn ms(v: Option<u64>) -> String {
 fn print_table(rows: &[Vec<String>]) {
     let cols = rows.iter().map(Vec::len).max().unwrap_or(0);
     let widths: Vec<usize> = (0..cols)
-        .map(|c| rows.iter().filter(|r| r.len() > 2).filter_map(|r| r.get(c)).map(|s| s.chars().count()).max().unwrap_or(0))
+        .map(|c| {
+            rows.iter().filter(|r| r.len() > 2).filter_map(|r| r.get(c)).map(|s| s.chars().count()).max().unwrap_or(0)
+        })
         .collect();
     for row in rows {
         let mut line = String::new();
@@ -96,7 +99,7 @@ pub fn logs(control: &Path, service: Option<String>, follow: bool, lines: usize)
     let mut out = stdout.lock();
     let mut live_shown = false;
     loop {
-        let msg = match client.next() {
+        let msg = match client.answer() {
             Ok(Some(m)) => m,
             Ok(None) => return Ok(0),
             Err(e) => return fail(e),
@@ -111,7 +114,12 @@ pub fn logs(control: &Path, service: Option<String>, follow: bool, lines: usize)
         if let Some(l) = msg.get("line") {
             writeln!(out, "{}", format_line(l, many))?;
         } else if let Some(g) = msg.get("gap") {
-            writeln!(out, "… older lines (up to #{}) are no longer in memory; they are in {}", g["before"], g["log_dir"].as_str().unwrap_or("the log files"))?;
+            writeln!(
+                out,
+                "… older lines (up to #{}) are no longer in memory; they are in {}",
+                g["before"],
+                g["log_dir"].as_str().unwrap_or("the log files")
+            )?;
         } else if let (Some(l), true) = (msg.get("live"), tty) {
             let text: String = format_line(l, many).chars().take(200).collect();
             write!(out, "{text}")?;
@@ -151,14 +159,14 @@ pub fn shutdown(control: &Path) -> anyhow::Result<i32> {
         Ok(c) => c,
         Err(e) => return fail(e),
     };
-    let answer = client.send(&Request::Shutdown).and_then(|_| client.next());
+    let answer = client.send(&Request::Shutdown).and_then(|_| client.answer());
     match answer {
         Ok(Some(v)) => println!("gpubox (pid {}) is stopping its services…", v["pid"]),
         Ok(None) => {}
         Err(e) => return fail(e),
     }
     // gpubox closes the connection when it exits.
-    while let Ok(Some(_)) = client.next() {}
+    while let Ok(Some(_)) = client.answer() {}
     println!("gpubox stopped");
     Ok(0)
 }
@@ -169,7 +177,7 @@ pub fn health(control: &Path) -> anyhow::Result<i32> {
         Err(e) => return fail(e),
     };
     client.set_timeout(Some(Duration::from_secs(5)));
-    let v = match client.send(&Request::Health).and_then(|_| client.next()) {
+    let v = match client.send(&Request::Health).and_then(|_| client.answer()) {
         Ok(Some(v)) => v,
         Ok(None) => return fail(ClientError::BadAnswer("no answer".into())),
         Err(e) => return fail(e),

@@ -25,9 +25,8 @@ pub fn expand(input: &str, lookup: &dyn Fn(&str) -> Option<String>) -> Result<St
             out.push('$');
             rest = tail;
         } else if let Some(body_and_tail) = after.strip_prefix('{') {
-            let end = matching_brace(body_and_tail).ok_or_else(|| {
-                format!("`${{` at `{}` has no closing `}}`", clip(&rest[pos..]))
-            })?;
+            let end = matching_brace(body_and_tail)
+                .ok_or_else(|| format!("`${{` at `{}` has no closing `}}`", clip(&rest[pos..])))?;
             out.push_str(&expand_one(&body_and_tail[..end], lookup)?);
             rest = &body_and_tail[end + 1..];
         } else {
@@ -60,9 +59,7 @@ fn matching_brace(s: &str) -> Option<usize> {
 }
 
 fn expand_one(body: &str, lookup: &dyn Fn(&str) -> Option<String>) -> Result<String, String> {
-    let name_len = body
-        .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
-        .unwrap_or(body.len());
+    let name_len = body.find(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).unwrap_or(body.len());
     let (name, op) = body.split_at(name_len);
     if name.is_empty() || name.starts_with(|c: char| c.is_ascii_digit()) {
         return Err(format!(

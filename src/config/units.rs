@@ -7,8 +7,9 @@ pub fn parse_duration(v: &toml::Value) -> Result<Duration, String> {
     match v {
         toml::Value::Integer(n) if *n >= 0 => Ok(Duration::from_secs(*n as u64)),
         toml::Value::Float(f) if *f >= 0.0 && f.is_finite() => Ok(Duration::from_secs_f64(*f)),
-        toml::Value::String(s) => humantime::parse_duration(s.trim())
-            .map_err(|e| format!("`{s}` is not a duration ({e})")),
+        toml::Value::String(s) => {
+            humantime::parse_duration(s.trim()).map_err(|e| format!("`{s}` is not a duration ({e})"))
+        }
         other => Err(format!("expected a duration, found {}", other.type_str())),
     }
 }

@@ -74,9 +74,16 @@ impl Ctx<'_> {
         }
     }
 
-    fn duration(&mut self, v: &Option<Spanned<toml::Value>>, key: &str, default: std::time::Duration) -> std::time::Duration {
+    fn duration(
+        &mut self,
+        v: &Option<Spanned<toml::Value>>,
+        key: &str,
+        default: std::time::Duration,
+    ) -> std::time::Duration {
         let Some(v) = v else { return default };
-        let Some(value) = self.expanded_value(v, key) else { return default };
+        let Some(value) = self.expanded_value(v, key) else {
+            return default;
+        };
         parse_duration(&value).unwrap_or_else(|message| {
             self.error(v.span(), key, message, Some("write a duration like \"10s\", \"500ms\" or \"2m\"".into()));
             default
@@ -85,7 +92,9 @@ impl Ctx<'_> {
 
     fn size(&mut self, v: &Option<Spanned<toml::Value>>, key: &str, default: u64) -> u64 {
         let Some(v) = v else { return default };
-        let Some(value) = self.expanded_value(v, key) else { return default };
+        let Some(value) = self.expanded_value(v, key) else {
+            return default;
+        };
         parse_size(&value).unwrap_or_else(|message| {
             self.error(v.span(), key, message, Some("write a size like \"10MiB\" or \"512KB\"".into()));
             default
@@ -169,13 +178,7 @@ fn parse_error(text: &str, source: &str, e: &toml::de::Error) -> ConfigError {
         (t, "") => t.to_string(),
         (t, k) => format!("{t}.{k}"),
     };
-    ConfigError {
-        file: source.to_string(),
-        at: Some(line_col(text, span.start)),
-        key: full_key,
-        message,
-        hint,
-    }
+    ConfigError { file: source.to_string(), at: Some(line_col(text, span.start)), key: full_key, message, hint }
 }
 
 /// The table header in force at `offset` and the key on that line, for error messages.
@@ -223,9 +226,19 @@ fn service(cx: &mut Ctx, name: &Spanned<String>, rs: &RawService, workspace: &Pa
     let errors_before = cx.errors.len();
 
     if n == RESERVED_NAME {
-        cx.error(name.span(), &format!("services.{n}"), "the name `gpubox` is reserved for gpubox's own log".into(), Some("choose another name".into()));
+        cx.error(
+            name.span(),
+            &format!("services.{n}"),
+            "the name `gpubox` is reserved for gpubox's own log".into(),
+            Some("choose another name".into()),
+        );
     } else if n.is_empty() || !n.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
-        cx.error(name.span(), &format!("services.{n}"), "a service name may use only letters, digits, `-` and `_`".into(), Some("rename the service".into()));
+        cx.error(
+            name.span(),
+            &format!("services.{n}"),
+            "a service name may use only letters, digits, `-` and `_`".into(),
+            Some("rename the service".into()),
+        );
     }
 
     let mut env = BTreeMap::new();
@@ -240,7 +253,12 @@ fn service(cx: &mut Ctx, name: &Spanned<String>, rs: &RawService, workspace: &Pa
     };
     if let (Some(c), Some(cwd)) = (&rs.cwd, &cwd) {
         if !cwd.is_dir() {
-            cx.error(c.span(), &key("cwd"), format!("`{}` is not a directory", cwd.display()), Some("create it, or fix the path".into()));
+            cx.error(
+                c.span(),
+                &key("cwd"),
+                format!("`{}` is not a directory", cwd.display()),
+                Some("create it, or fix the path".into()),
+            );
         }
     }
 
@@ -252,7 +270,12 @@ fn service(cx: &mut Ctx, name: &Spanned<String>, rs: &RawService, workspace: &Pa
         None => RestartPolicy::Always,
         Some(r) => match r.get_ref().as_str() {
             "always" if oneshot => {
-                cx.error(r.span(), &key("restart"), "a oneshot service cannot restart \"always\": it is meant to finish".into(), Some("use \"on-failure\" (retry until it succeeds) or \"never\"".into()));
+                cx.error(
+                    r.span(),
+                    &key("restart"),
+                    "a oneshot service cannot restart \"always\": it is meant to finish".into(),
+                    Some("use \"on-failure\" (retry until it succeeds) or \"never\"".into()),
+                );
                 RestartPolicy::Never
             }
             "always" => RestartPolicy::Always,
@@ -260,7 +283,9 @@ fn service(cx: &mut Ctx, name: &Spanned<String>, rs: &RawService, workspace: &Pa
             "never" => RestartPolicy::Never,
             other => {
                 let hint = did_you_mean(other, &["always", "on-failure", "never"])
-                    .map_or("use \"always\", \"on-failure\" or \"never\"".to_string(), |s| format!("did you mean \"{s}\"?"));
+                    .map_or("use \"always\", \"on-failure\" or \"never\"".to_string(), |s| {
+                        format!("did you mean \"{s}\"?")
+                    });
                 cx.error(r.span(), &key("restart"), format!("unknown restart policy \"{other}\""), Some(hint));
                 RestartPolicy::Never
             }
@@ -272,7 +297,12 @@ fn service(cx: &mut Ctx, name: &Spanned<String>, rs: &RawService, workspace: &Pa
         match parse_probe(&s) {
             Ok(p) => Some(p),
             Err(m) => {
-                cx.error(r.span(), &key("ready"), m, Some("write \"http://127.0.0.1:7860/\" or \"tcp://127.0.0.1:7860\"".into()));
+                cx.error(
+                    r.span(),
+                    &key("ready"),
+                    m,
+                    Some("write \"http://127.0.0.1:7860/\" or \"tcp://127.0.0.1:7860\"".into()),
+                );
                 None
             }
         }
@@ -284,7 +314,12 @@ fn service(cx: &mut Ctx, name: &Spanned<String>, rs: &RawService, workspace: &Pa
             let up = s.get_ref().trim().to_ascii_uppercase();
             let name = if up.starts_with("SIG") { up } else { format!("SIG{up}") };
             Signal::from_str(&name).unwrap_or_else(|_| {
-                cx.error(s.span(), &key("stop_signal"), format!("unknown signal \"{}\"", s.get_ref()), Some("use a name like \"SIGTERM\", \"SIGINT\" or \"SIGQUIT\"".into()));
+                cx.error(
+                    s.span(),
+                    &key("stop_signal"),
+                    format!("unknown signal \"{}\"", s.get_ref()),
+                    Some("use a name like \"SIGTERM\", \"SIGINT\" or \"SIGQUIT\"".into()),
+                );
                 Signal::SIGTERM
             })
         }
@@ -304,12 +339,22 @@ fn service(cx: &mut Ctx, name: &Spanned<String>, rs: &RawService, workspace: &Pa
             Ok(Some(found)) => {
                 let me = nix::unistd::geteuid();
                 if !me.is_root() && found.uid != me {
-                    cx.error(u.span(), &key("user"), format!("gpubox runs as uid {me} and cannot switch to user \"{name}\""), Some("run gpubox as root, or remove `user`".into()));
+                    cx.error(
+                        u.span(),
+                        &key("user"),
+                        format!("gpubox runs as uid {me} and cannot switch to user \"{name}\""),
+                        Some("run gpubox as root, or remove `user`".into()),
+                    );
                 }
                 Some(name)
             }
             _ => {
-                cx.error(u.span(), &key("user"), format!("no user named \"{name}\" on this system"), Some("create the user (useradd) or fix the name".into()));
+                cx.error(
+                    u.span(),
+                    &key("user"),
+                    format!("no user named \"{name}\" on this system"),
+                    Some("create the user (useradd) or fix the name".into()),
+                );
                 None
             }
         }
@@ -341,7 +386,12 @@ fn command(cx: &mut Ctx, n: &str, rs: &RawService, env: &BTreeMap<String, String
     let key = format!("services.{n}.command");
     let Some(raw) = &rs.command else {
         let span = cx.text.find(&format!("services.{n}]")).map_or(0..0, |i| i..i);
-        cx.error(span, &format!("services.{n}"), "has no `command`".into(), Some("add command = \"program --arg\" or command = [\"program\", \"--arg\"]".into()));
+        cx.error(
+            span,
+            &format!("services.{n}"),
+            "has no `command`".into(),
+            Some("add command = \"program --arg\" or command = [\"program\", \"--arg\"]".into()),
+        );
         return None;
     };
     let argv = match raw.get_ref() {
@@ -350,7 +400,12 @@ fn command(cx: &mut Ctx, n: &str, rs: &RawService, env: &BTreeMap<String, String
             match shlex::split(&line) {
                 Some(words) => words,
                 None => {
-                    cx.error(raw.span(), &key, "has an unclosed quote".into(), Some("close the quote, or write the command as an array of strings".into()));
+                    cx.error(
+                        raw.span(),
+                        &key,
+                        "has an unclosed quote".into(),
+                        Some("close the quote, or write the command as an array of strings".into()),
+                    );
                     return None;
                 }
             }
@@ -359,7 +414,12 @@ fn command(cx: &mut Ctx, n: &str, rs: &RawService, env: &BTreeMap<String, String
             let mut argv = Vec::new();
             for item in items {
                 let Some(s) = item.as_str() else {
-                    cx.error(raw.span(), &key, format!("array items must be strings, found {}", item.type_str()), Some("quote every argument".into()));
+                    cx.error(
+                        raw.span(),
+                        &key,
+                        format!("array items must be strings, found {}", item.type_str()),
+                        Some("quote every argument".into()),
+                    );
                     return None;
                 };
                 argv.push(cx.expand(&Spanned::new(raw.span(), s.to_string()), &key)?);
@@ -367,7 +427,12 @@ fn command(cx: &mut Ctx, n: &str, rs: &RawService, env: &BTreeMap<String, String
             argv
         }
         other => {
-            cx.error(raw.span(), &key, format!("expected a string or an array of strings, found {}", other.type_str()), Some("write command = \"program --arg\"".into()));
+            cx.error(
+                raw.span(),
+                &key,
+                format!("expected a string or an array of strings, found {}", other.type_str()),
+                Some("write command = \"program --arg\"".into()),
+            );
             return None;
         }
     };
@@ -377,8 +442,14 @@ fn command(cx: &mut Ctx, n: &str, rs: &RawService, env: &BTreeMap<String, String
     };
     let path_var = env.get("PATH").cloned().or_else(|| (cx.lookup)("PATH")).unwrap_or_default();
     if find_program(program, cwd, &path_var).is_none() {
-        let where_ = if program.contains('/') { format!("in {}", cwd.display()) } else { format!("on PATH ({path_var})") };
-        cx.error(raw.span(), &key, format!("program `{program}` not found {where_}"), Some("install it, give its full path, or fix the name".into()));
+        let where_ =
+            if program.contains('/') { format!("in {}", cwd.display()) } else { format!("on PATH ({path_var})") };
+        cx.error(
+            raw.span(),
+            &key,
+            format!("program `{program}` not found {where_}"),
+            Some("install it, give its full path, or fix the name".into()),
+        );
         return None;
     }
     Some(argv)
@@ -446,7 +517,13 @@ fn check_dependencies(cx: &mut Ctx, services: &BTreeMap<Spanned<String>, RawServ
         Done,
     }
     let mut marks: HashMap<&str, Mark> = names.iter().map(|n| (*n, Mark::New)).collect();
-    fn visit<'a>(n: &'a str, graph: &HashMap<&'a str, Vec<&'a str>>, marks: &mut HashMap<&'a str, Mark>, stack: &mut Vec<&'a str>, cycles: &mut Vec<Vec<&'a str>>) {
+    fn visit<'a>(
+        n: &'a str,
+        graph: &HashMap<&'a str, Vec<&'a str>>,
+        marks: &mut HashMap<&'a str, Mark>,
+        stack: &mut Vec<&'a str>,
+        cycles: &mut Vec<Vec<&'a str>>,
+    ) {
         marks.insert(n, Mark::Open);
         stack.push(n);
         for &d in graph.get(n).map(Vec::as_slice).unwrap_or(&[]) {
@@ -557,7 +634,10 @@ depends_on = ["forge"]
         assert_eq!(parse_probe("tcp://127.0.0.1:80").unwrap(), ReadyProbe::Tcp { host: "127.0.0.1".into(), port: 80 });
         assert!(parse_probe("tcp://127.0.0.1").is_err());
         assert!(parse_probe("ftp://x:1").is_err());
-        assert_eq!(parse_probe("http://localhost:8/x?y").unwrap(), ReadyProbe::Http { host: "localhost".into(), port: 8, path: "/x?y".into() });
+        assert_eq!(
+            parse_probe("http://localhost:8/x?y").unwrap(),
+            ReadyProbe::Http { host: "localhost".into(), port: 8, path: "/x?y".into() }
+        );
     }
 
     #[test]

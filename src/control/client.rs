@@ -32,7 +32,7 @@ impl Client {
         Ok(Client { reader: BufReader::new(stream) })
     }
 
-    /// Sends a request; answers are read with [`Client::next`].
+    /// Sends a request; answers are read with [`Client::answer`].
     pub fn send(&mut self, req: &Request) -> Result<(), ClientError> {
         let mut line = serde_json::to_vec(req).expect("requests serialize");
         line.push(b'\n');
@@ -46,7 +46,7 @@ impl Client {
 
     /// The next answer, or `None` when gpubox closed the connection. An error answer becomes
     /// [`ClientError::Refused`].
-    pub fn next(&mut self) -> Result<Option<Value>, ClientError> {
+    pub fn answer(&mut self) -> Result<Option<Value>, ClientError> {
         let mut line = String::new();
         if self.reader.read_line(&mut line)? == 0 {
             return Ok(None);
@@ -65,7 +65,7 @@ impl Client {
     pub fn call(path: &Path, req: &Request) -> Result<Value, ClientError> {
         let mut c = Client::connect(path)?;
         c.send(req)?;
-        c.next()?.ok_or_else(|| ClientError::BadAnswer("the connection closed without an answer".into()))
+        c.answer()?.ok_or_else(|| ClientError::BadAnswer("the connection closed without an answer".into()))
     }
 }
 
@@ -74,5 +74,5 @@ pub fn running_pid(path: &Path) -> Option<i64> {
     let mut c = Client::connect(path).ok()?;
     c.set_timeout(Some(Duration::from_secs(2)));
     c.send(&Request::Ping).ok()?;
-    c.next().ok()??.get("pid")?.as_i64()
+    c.answer().ok()??.get("pid")?.as_i64()
 }

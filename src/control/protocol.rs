@@ -20,9 +20,15 @@ pub enum Request {
         #[serde(default)]
         follow: bool,
     },
-    Start { service: String },
-    Stop { service: String },
-    Restart { service: String },
+    Start {
+        service: String,
+    },
+    Stop {
+        service: String,
+    },
+    Restart {
+        service: String,
+    },
     Shutdown,
 }
 

@@ -145,7 +145,11 @@ async fn logs(
     if let Some(name) = filter {
         if !hub.services().iter().any(|s| s == name) {
             let known = hub.services().join(", ");
-            return send(w, &error("unknown_service", format!("no log for a service named \"{name}\" (logs: {known})"))).await;
+            return send(
+                w,
+                &error("unknown_service", format!("no log for a service named \"{name}\" (logs: {known})")),
+            )
+            .await;
         }
     }
     let mut changes = hub.watch();

@@ -130,12 +130,19 @@ mod tests {
         let path = dir.path().join("svc.log");
         let mut f = RotatingFile::new(path.clone(), 200, 2);
         for i in 0..40 {
-            let l = LogLine { seq: i, time_ms: 0, service: "svc".into(), stream: Stream::Stdout, text: format!("line {i}") };
+            let l = LogLine {
+                seq: i,
+                time_ms: 0,
+                service: "svc".into(),
+                stream: Stream::Stdout,
+                text: format!("line {i}"),
+            };
             assert!(f.write(&l).is_none());
         }
         f.flush();
         let names: Vec<String> = {
-            let mut v: Vec<String> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+            let mut v: Vec<String> =
+                std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
             v.sort();
             v
         };

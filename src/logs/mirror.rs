@@ -70,7 +70,10 @@ fn writer(rx: Receiver<Msg>, dropped: Arc<AtomicU64>) {
             Err(_) => {
                 let n = dropped.swap(0, Ordering::Relaxed);
                 if n > 0 {
-                    let _ = writeln!(out, "[gpubox] stdout fell behind: {n} lines were not printed here (they are in the log files)");
+                    let _ = writeln!(
+                        out,
+                        "[gpubox] stdout fell behind: {n} lines were not printed here (they are in the log files)"
+                    );
                 }
                 let _ = out.flush();
                 rx.recv().ok()

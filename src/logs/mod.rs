@@ -285,7 +285,10 @@ impl LogWriter {
         self.hub.bump();
         if let Some((e, path)) = file_error {
             // Not through the hub: the disk that failed may be the one gpubox's own log is on.
-            eprintln!("[gpubox] cannot write {}: {e}; lines are kept in memory only until it works again", path.display());
+            eprintln!(
+                "[gpubox] cannot write {}: {e}; lines are kept in memory only until it works again",
+                path.display()
+            );
         }
     }
 

@@ -19,7 +19,9 @@ async fn attempt(probe: &ReadyProbe) -> bool {
     match probe {
         ReadyProbe::Tcp { host, port } => TcpStream::connect((host.as_str(), *port)).await.is_ok(),
         ReadyProbe::Http { host, port, path } => {
-            let Ok(mut s) = TcpStream::connect((host.as_str(), *port)).await else { return false };
+            let Ok(mut s) = TcpStream::connect((host.as_str(), *port)).await else {
+                return false;
+            };
             let req = format!(
                 "GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\nUser-Agent: gpubox-probe\r\nAccept: */*\r\nConnection: close\r\n\r\n"
             );

@@ -141,7 +141,11 @@ impl Task {
             };
             if !restart {
                 let state = if exit.success() { State::Exited } else { State::Failed };
-                self.event(format!("{exit} after {}; not restarting (restart = \"{}\")", human(ran_for), policy_name(self.spec.restart)));
+                self.event(format!(
+                    "{exit} after {}; not restarting (restart = \"{}\")",
+                    human(ran_for),
+                    policy_name(self.spec.restart)
+                ));
                 if !self.idle(state, &mut acks).await {
                     return;
                 }
@@ -192,7 +196,12 @@ impl Task {
     }
 
     /// Watches a running process until it ends, handling readiness and stop requests.
-    async fn supervise(&mut self, mut running: Running, started: Instant, acks: &mut Vec<oneshot::Sender<()>>) -> Ending {
+    async fn supervise(
+        &mut self,
+        mut running: Running,
+        started: Instant,
+        acks: &mut Vec<oneshot::Sender<()>>,
+    ) -> Ending {
         let pid = running.pid;
         self.event(format!("started (pid {pid})"));
         let probe = self.spec.ready.clone();

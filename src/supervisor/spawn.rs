@@ -46,7 +46,11 @@ pub fn spawn(spec: &Service, reaper: &Reaper, hub: &Hub) -> io::Result<Running> 
             let cname = CString::new(name.as_str()).map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
             let groups = nix::unistd::getgrouplist(&cname, user.gid).map_err(io::Error::from)?;
             cmd.env("HOME", &user.dir).env("USER", name).env("LOGNAME", name);
-            Some(Identity { uid: user.uid.as_raw(), gid: user.gid.as_raw(), groups: groups.iter().map(|g| g.as_raw()).collect() })
+            Some(Identity {
+                uid: user.uid.as_raw(),
+                gid: user.gid.as_raw(),
+                groups: groups.iter().map(|g| g.as_raw()).collect(),
+            })
         }
         None => None,
     };

@@ -91,11 +91,8 @@ impl ServiceStatus {
     /// A copy with `uptime_ms` computed for now.
     pub fn snapshot(&self) -> ServiceStatus {
         let mut s = self.clone();
-        s.uptime_ms = s
-            .started_at
-            .filter(|_| s.pid.is_some())
-            .and_then(|t| t.elapsed().ok())
-            .map(|d| d.as_millis() as u64);
+        s.uptime_ms =
+            s.started_at.filter(|_| s.pid.is_some()).and_then(|t| t.elapsed().ok()).map(|d| d.as_millis() as u64);
         s
     }
 }
