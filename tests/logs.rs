@@ -112,7 +112,9 @@ fn progress_bars_keep_one_final_line_each_on_a_pty() {
 #[test]
 fn a_stdout_nobody_reads_blocks_no_service_and_drops_visibly() {
     // gpubox's stdout is a pipe that is not read until the flood has finished.
-    let dir = config_dir("[services.flood]\ncommand = [\"seq\", \"1\", \"200000\"]\noneshot = true\n");
+    let dir = config_dir(
+        "[logs]\nmax_file_size = \"200MiB\"\n[services.flood]\ncommand = [\"seq\", \"1\", \"2000000\"]\noneshot = true\n",
+    );
     let control = dir.path().join("c.sock");
     let mut child = Command::new(BIN)
         .arg("--control")
@@ -146,7 +148,7 @@ fn a_stdout_nobody_reads_blocks_no_service_and_drops_visibly() {
     };
     assert!(finished);
     let file = std::fs::read_to_string(dir.path().join("ws/logs/flood.log")).unwrap();
-    assert_eq!(file.lines().count(), 200_000, "the file must have every line");
+    assert_eq!(file.lines().count(), 2_000_000, "the file must have every line");
     // Now read stdout: the mirror says how many lines it could not print.
     let rx = lines_of(stdout);
     let marker = loop {

@@ -128,7 +128,7 @@ stop_timeout = "1s"
     ));
     g.wait_event("all 2 services ready", T);
     // Wait until both have installed their signal handlers.
-    g.wait_stdout("stubborn is up", T);
+    g.wait_stdout_all(&["stubborn is up", "polite is up"], T);
     let stubborn_pid = g.service_status("stubborn")["pid"].as_i64().unwrap() as i32;
     let (code, took) = g.terminate();
     assert_eq!(code, Some(0));
@@ -168,4 +168,25 @@ depends_on = ["gate"]
 
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+#[test]
+fn sighup_is_passed_on_to_services_and_does_not_stop_gpubox() {
+    let g = Gpubox::start(
+        r#"
+[services.reloadable]
+command = ["sh", "-c", "trap 'echo got-hup >> hups' HUP; echo ready; while true; do sleep 0.05; done"]
+"#,
+    );
+    g.wait_stdout("[reloadable] ready", T);
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(g.pid()), nix::sys::signal::Signal::SIGHUP).unwrap();
+    g.wait_event("SIGHUP received: passing it on", T);
+    // The trap runs when the current `sleep 0.05` ends; the shell then appends to the file.
+    let deadline = std::time::Instant::now() + T;
+    while g.read("ws/hups").is_empty() && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(g.read("ws/hups").contains("got-hup"));
+    assert_eq!(g.service_status("reloadable")["state"], "running");
+    assert_eq!(g.service_status("reloadable")["restarts"], 0);
 }

@@ -82,6 +82,18 @@ impl Gpubox {
         }
     }
 
+    /// Waits until each of `needles` has appeared in some stdout line, in any order.
+    pub fn wait_stdout_all(&self, needles: &[&str], timeout: Duration) {
+        let deadline = Instant::now() + timeout;
+        let mut left: Vec<&str> = needles.to_vec();
+        while !left.is_empty() {
+            match self.stdout.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+                Ok(line) => left.retain(|n| !line.contains(n)),
+                Err(_) => panic!("no stdout lines containing {left:?} within {timeout:?}"),
+            }
+        }
+    }
+
     /// Follows gpubox's own event log (through the control socket) until an event contains
     /// `needle`; earlier events count too. Returns every event text seen, the match last.
     pub fn wait_event(&self, needle: &str, timeout: Duration) -> Vec<String> {

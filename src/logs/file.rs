@@ -10,7 +10,7 @@ use std::io::{self, BufWriter, Write};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use super::LogLine;
+use super::ring::Block;
 
 const RETRY_AFTER: Duration = Duration::from_secs(10);
 
@@ -34,38 +34,43 @@ impl RotatingFile {
         &self.path
     }
 
-    /// Writes one line; returns an error only the first time the disk fails.
-    pub fn write(&mut self, line: &LogLine) -> Option<io::Error> {
+    /// Writes a block of lines; returns an error only when the disk starts failing.
+    pub fn write(&mut self, block: &Block) -> Option<io::Error> {
         if let Some(since) = self.broken_since {
             if since.elapsed() < RETRY_AFTER {
-                self.lines_lost += 1;
+                self.lines_lost += block.lines.len() as u64;
                 return None;
             }
             self.broken_since = None;
         }
-        match self.try_write(line) {
+        match self.try_write(block) {
             Ok(()) => None,
             Err(e) => {
                 self.out = None;
                 self.broken_since = Some(Instant::now());
-                self.lines_lost += 1;
+                self.lines_lost += block.lines.len() as u64;
                 Some(e)
             }
         }
     }
 
-    fn try_write(&mut self, line: &LogLine) -> io::Result<()> {
-        let stamp = humantime::format_rfc3339_millis(line.time());
-        let len = (30 + line.stream.as_str().len() + line.text.len()) as u64;
-        if self.size > 0 && self.size + len > self.max_size {
-            self.rotate()?;
+    fn try_write(&mut self, block: &Block) -> io::Result<()> {
+        // One timestamp for the whole block: its lines arrived in the same read.
+        let prefix = format!("{} {} ", humantime::format_rfc3339_millis(block.time()), block.stream.as_str());
+        for line in block.lines.lines() {
+            let len = (prefix.len() + line.len() + 1) as u64;
+            if self.size > 0 && self.size + len > self.max_size {
+                self.rotate()?;
+            }
+            if self.out.is_none() {
+                self.open()?;
+            }
+            let out = self.out.as_mut().expect("opened above");
+            out.write_all(prefix.as_bytes())?;
+            out.write_all(line.as_bytes())?;
+            out.write_all(b"\n")?;
+            self.size += len;
         }
-        if self.out.is_none() {
-            self.open()?;
-        }
-        let out = self.out.as_mut().expect("opened above");
-        writeln!(out, "{stamp} {} {}", line.stream.as_str(), line.text)?;
-        self.size += len;
         Ok(())
     }
 
@@ -122,6 +127,7 @@ fn ignore_missing(e: io::Error) -> io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::logs::lines::LineBatch;
     use crate::logs::Stream;
 
     #[test]
@@ -130,22 +136,19 @@ mod tests {
         let path = dir.path().join("svc.log");
         let mut f = RotatingFile::new(path.clone(), 200, 2);
         for i in 0..40 {
-            let l = LogLine {
-                seq: i,
+            let block = Block {
+                first_seq: i + 1,
                 time_ms: 0,
                 service: "svc".into(),
                 stream: Stream::Stdout,
-                text: format!("line {i}"),
+                lines: LineBatch::one(format!("line {i}")),
             };
-            assert!(f.write(&l).is_none());
+            assert!(f.write(&block).is_none());
         }
         f.flush();
-        let names: Vec<String> = {
-            let mut v: Vec<String> =
-                std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
-            v.sort();
-            v
-        };
+        let mut names: Vec<String> =
+            std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+        names.sort();
         assert_eq!(names, ["svc.log", "svc.log.1", "svc.log.2"]);
         let current = std::fs::read_to_string(&path).unwrap();
         assert!(current.trim_end().ends_with("stdout line 39"), "{current}");

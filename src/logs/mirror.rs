@@ -1,64 +1,77 @@
 //! gpubox's own stdout as `[service] line`: what `docker logs` and Vast's log button show.
 //!
-//! Lines go through a bounded queue to one writer thread, so that a stdout nobody reads (a full
-//! pipe) never blocks a service. When the queue is full, lines are dropped from the mirror only
-//! (the log files and ring buffers still have them) and a line saying how many were dropped is
-//! printed once the writer catches up.
+//! Blocks of lines go through a queue bounded by bytes to one writer thread, so that a stdout
+//! nobody reads (a full pipe) never blocks a service. When the queue is full, lines are dropped
+//! from the mirror only (the log files and ring buffers still have them) and a line saying how
+//! many were dropped is printed once the writer catches up.
 
 use std::io::Write;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::mpsc::{channel, Receiver, Sender};
 use std::sync::Arc;
 
-use super::LogLine;
+use super::ring::Block;
 
-const QUEUE: usize = 8192;
+/// Most bytes of lines waiting to be printed.
+const QUEUE_BYTES: usize = 4 << 20;
 
 enum Msg {
-    Line(Arc<LogLine>),
-    Flush(std::sync::mpsc::Sender<()>),
+    Block(Arc<Block>),
+    Flush(Sender<()>),
 }
 
 pub struct Mirror {
-    tx: SyncSender<Msg>,
+    tx: Sender<Msg>,
+    queued: Arc<AtomicUsize>,
     dropped: Arc<AtomicU64>,
 }
 
 impl Mirror {
     pub fn start() -> Mirror {
-        let (tx, rx) = sync_channel(QUEUE);
+        let (tx, rx) = channel();
+        let queued = Arc::new(AtomicUsize::new(0));
         let dropped = Arc::new(AtomicU64::new(0));
-        let d = dropped.clone();
+        let (q, d) = (queued.clone(), dropped.clone());
         std::thread::Builder::new()
             .name("stdout-mirror".into())
-            .spawn(move || writer(rx, d))
+            .spawn(move || writer(rx, q, d))
             .expect("spawn stdout mirror thread");
-        Mirror { tx, dropped }
+        Mirror { tx, queued, dropped }
     }
 
-    pub fn send(&self, line: Arc<LogLine>) {
-        if let Err(TrySendError::Full(_)) = self.tx.try_send(Msg::Line(line)) {
-            self.dropped.fetch_add(1, Ordering::Relaxed);
+    pub fn send(&self, block: Arc<Block>) {
+        let size = block.lines.text.len();
+        if self.queued.load(Ordering::Relaxed) + size > QUEUE_BYTES {
+            self.dropped.fetch_add(block.lines.len() as u64, Ordering::Relaxed);
+            return;
         }
+        self.queued.fetch_add(size, Ordering::Relaxed);
+        let _ = self.tx.send(Msg::Block(block));
     }
 
-    /// Waits until every queued line has been written.
+    /// Waits (up to two seconds) until every queued line has been written.
     pub fn flush(&self) {
-        let (tx, rx) = std::sync::mpsc::channel();
+        let (tx, rx) = channel();
         if self.tx.send(Msg::Flush(tx)).is_ok() {
             let _ = rx.recv_timeout(std::time::Duration::from_secs(2));
         }
     }
 }
 
-fn writer(rx: Receiver<Msg>, dropped: Arc<AtomicU64>) {
+fn writer(rx: Receiver<Msg>, queued: Arc<AtomicUsize>, dropped: Arc<AtomicU64>) {
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::with_capacity(64 * 1024, stdout.lock());
     let mut next = rx.recv().ok();
     while let Some(msg) = next {
         match msg {
-            Msg::Line(line) => {
-                let _ = writeln!(out, "[{}] {}", line.service, line.text);
+            Msg::Block(block) => {
+                let prefix = format!("[{}] ", block.service);
+                for line in block.lines.lines() {
+                    let _ = out.write_all(prefix.as_bytes());
+                    let _ = out.write_all(line.as_bytes());
+                    let _ = out.write_all(b"\n");
+                }
+                queued.fetch_sub(block.lines.text.len(), Ordering::Relaxed);
             }
             Msg::Flush(done) => {
                 let _ = out.flush();

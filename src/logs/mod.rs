@@ -28,7 +28,8 @@ use serde::Serialize;
 use tokio::sync::watch;
 
 use crate::config::LogSettings;
-pub use lines::{LineSplitter, Piece, MAX_LINE};
+pub use lines::{LineBatch, LineSplitter, MAX_LINE};
+use ring::Block;
 
 /// Where a line came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -81,7 +82,7 @@ pub struct LiveLine {
 /// Lines read after a sequence number.
 #[derive(Debug, Default)]
 pub struct Batch {
-    pub lines: Vec<Arc<LogLine>>,
+    pub lines: Vec<LogLine>,
     /// Set when lines newer than the reader's position were evicted before it read them: the
     /// reader missed lines up to and including this sequence number (they are in the files).
     pub gap_before: Option<u64>,
@@ -172,7 +173,7 @@ impl Hub {
     /// Logs one of gpubox's own events.
     pub fn event(&self, text: impl Into<String>) {
         let w = self.writer(GPUBOX);
-        w.line(Stream::Event, text.into());
+        w.lines(Stream::Event, LineBatch::one(text.into()));
         w.flush();
     }
 
@@ -202,7 +203,7 @@ impl Hub {
             if st.ring.evicted_upto > after {
                 batch.gap_before = Some(batch.gap_before.unwrap_or(0).max(st.ring.evicted_upto));
             }
-            batch.lines.extend(st.ring.after(after, max).cloned());
+            batch.lines.extend(st.ring.after(after, max));
         }
         batch.lines.sort_by_key(|l| l.seq);
         batch.lines.truncate(max);
@@ -210,11 +211,11 @@ impl Hub {
     }
 
     /// The last `n` lines, oldest first, from one service or all of them.
-    pub fn tail(&self, service: Option<&str>, n: usize) -> Vec<Arc<LogLine>> {
+    pub fn tail(&self, service: Option<&str>, n: usize) -> Vec<LogLine> {
         let mut lines = Vec::new();
         for log in self.selected(service) {
             let st = log.state.lock().expect("service log lock");
-            lines.extend(st.ring.last(n).cloned());
+            lines.extend(st.ring.last(n));
         }
         lines.sort_by_key(|l| l.seq);
         let skip = lines.len().saturating_sub(n);
@@ -260,27 +261,32 @@ pub struct LogWriter {
 }
 
 impl LogWriter {
-    /// Stores a final line. The caller flushes (see [`LogWriter::flush`]) after a burst.
-    pub fn line(&self, stream: Stream, text: String) {
+    /// Stores final lines that arrived together. The caller flushes (see [`LogWriter::flush`])
+    /// after a burst.
+    pub fn lines(&self, stream: Stream, lines: LineBatch) {
+        if lines.is_empty() {
+            return;
+        }
         let file_error;
-        let line;
+        let block;
         {
             let mut st = self.log.state.lock().expect("service log lock");
-            line = Arc::new(LogLine {
-                seq: self.hub.inner.seq.fetch_add(1, Ordering::SeqCst) + 1,
+            let n = lines.len() as u64;
+            block = Arc::new(Block {
+                first_seq: self.hub.inner.seq.fetch_add(n, Ordering::SeqCst) + 1,
                 time_ms: now_ms(),
                 service: self.log.name.clone(),
                 stream,
-                text,
+                lines,
             });
-            file_error = st.file.write(&line).map(|e| (e, st.file.path().to_path_buf()));
+            file_error = st.file.write(&block).map(|e| (e, st.file.path().to_path_buf()));
             if st.live.as_ref().is_some_and(|l| l.stream == stream) {
                 st.live = None;
             }
-            st.ring.push(line.clone());
+            st.ring.push(block.clone());
         }
         if let Some(m) = &self.hub.inner.mirror {
-            m.send(line);
+            m.send(block);
         }
         self.hub.bump();
         if let Some((e, path)) = file_error {
@@ -305,13 +311,6 @@ impl LogWriter {
         self.hub.bump();
     }
 
-    pub fn piece(&self, stream: Stream, piece: Piece) {
-        match piece {
-            Piece::Line(text) => self.line(stream, text),
-            Piece::Live(text) => self.live(stream, text),
-        }
-    }
-
     pub fn flush(&self) {
         self.log.state.lock().expect("service log lock").file.flush();
     }
@@ -330,9 +329,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let h = hub(dir.path());
         let (a, b) = (h.writer("a"), h.writer("b"));
-        a.line(Stream::Stdout, "a1".into());
-        b.line(Stream::Stderr, "b1".into());
-        a.line(Stream::Stdout, "a2".into());
+        a.lines(Stream::Stdout, LineBatch::one("a1".into()));
+        b.lines(Stream::Stderr, LineBatch::one("b1".into()));
+        a.lines(Stream::Stdout, LineBatch::one("a2".into()));
         let all = h.read(None, 0, 100);
         let texts: Vec<&str> = all.lines.iter().map(|l| l.text.as_str()).collect();
         assert_eq!(texts, ["a1", "b1", "a2"]);
@@ -349,7 +348,7 @@ mod tests {
         let h = hub(dir.path());
         let a = h.writer("a");
         for i in 0..1000 {
-            a.line(Stream::Stdout, format!("line {i}"));
+            a.lines(Stream::Stdout, LineBatch::one(format!("line {i}")));
         }
         let batch = h.read(Some("a"), 0, 10);
         let gap = batch.gap_before.expect("gap reported");

@@ -14,7 +14,7 @@ use tokio::sync::oneshot;
 
 use super::reaper::{ExitInfo, Reaper};
 use crate::config::Service;
-use crate::logs::{Hub, LineSplitter, Stream};
+use crate::logs::{Hub, LineBatch, LineSplitter, Stream};
 
 /// Terminal size given to `tty = true` services (progress bars size themselves to it).
 const TTY_SIZE: Winsize = Winsize { ws_row: 50, ws_col: 160, ws_xpixel: 0, ws_ypixel: 0 };
@@ -127,7 +127,12 @@ fn pump(hub: &Hub, service: &str, stream: Stream, fd: OwnedFd) -> oneshot::Recei
             match src.read(&mut buf) {
                 Ok(0) => break,
                 Ok(n) => {
-                    splitter.feed(&buf[..n], &mut |p| writer.piece(stream, p));
+                    let mut batch = LineBatch::default();
+                    let live = splitter.feed(&buf[..n], &mut batch);
+                    writer.lines(stream, batch);
+                    if let Some(live) = live {
+                        writer.live(stream, live);
+                    }
                     writer.flush();
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
@@ -135,7 +140,9 @@ fn pump(hub: &Hub, service: &str, stream: Stream, fd: OwnedFd) -> oneshot::Recei
                 Err(_) => break,
             }
         }
-        splitter.finish(&mut |p| writer.piece(stream, p));
+        let mut rest = LineBatch::default();
+        splitter.finish(&mut rest);
+        writer.lines(stream, rest);
         writer.clear_live();
         writer.flush();
         let _ = done_tx.send(());
