@@ -106,24 +106,21 @@ fn control_socket_is_private() {
 fn detach_returns_and_shutdown_stops_everything() {
     let dir = config_dir("[services.bg]\ncommand = [\"sleep\", \"1000\"]\n");
     let control = dir.path().join("c.sock");
-    let out = Command::new(BIN)
-        .arg("--control")
-        .arg(&control)
-        .args(["run", "--detach", "--config"])
-        .arg(dir.path().join("gpubox.toml"))
-        .output()
-        .unwrap();
+    let run_detached = || {
+        Command::new(BIN)
+            .arg("--control")
+            .arg(&control)
+            .args(["run", "--detach", "--config"])
+            .arg(dir.path().join("gpubox.toml"))
+            .output()
+            .unwrap()
+    };
+    let out = run_detached();
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("running in the background"), "{text}");
     // Running it again (Vast may run the on-start script twice) is harmless.
-    let again = Command::new(BIN)
-        .arg("--control")
-        .arg(&control)
-        .args(["run", "--detach", "--config"])
-        .arg(dir.path().join("gpubox.toml"))
-        .output()
-        .unwrap();
+    let again = run_detached();
     assert_eq!(again.status.code(), Some(0));
     assert!(String::from_utf8_lossy(&again.stdout).contains("already running"));
 

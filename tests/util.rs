@@ -97,50 +97,31 @@ impl Gpubox {
     /// Follows gpubox's own event log (through the control socket) until an event contains
     /// `needle`; earlier events count too. Returns every event text seen, the match last.
     pub fn wait_event(&self, needle: &str, timeout: Duration) -> Vec<String> {
-        let mut c = Client::connect(&self.control).expect("connect to control socket");
-        c.set_timeout(Some(timeout));
-        c.send(&Request::Logs { service: Some("gpubox".into()), lines: 100_000, follow: true }).unwrap();
-        let mut seen = Vec::new();
-        let deadline = Instant::now() + timeout;
-        while Instant::now() < deadline {
-            match c.answer() {
-                Ok(Some(msg)) => {
-                    if let Some(text) = msg["line"]["text"].as_str() {
-                        seen.push(text.to_string());
-                        if text.contains(needle) {
-                            return seen;
-                        }
-                    }
-                }
-                other => {
-                    panic!("waiting for event {needle:?}: {other:?}; events so far: {seen:#?}")
-                }
-            }
-        }
-        panic!("no event containing {needle:?} within {timeout:?}; events: {seen:#?}");
+        self.wait_events(needle, 1, timeout)
     }
 
     /// Like [`Gpubox::wait_event`], until `count` events contain `needle`.
     pub fn wait_event_count(&self, needle: &str, count: usize) -> Vec<String> {
+        self.wait_events(needle, count, Duration::from_secs(30))
+    }
+
+    fn wait_events(&self, needle: &str, count: usize, timeout: Duration) -> Vec<String> {
         let mut c = Client::connect(&self.control).expect("connect to control socket");
-        let timeout = Duration::from_secs(30);
         c.set_timeout(Some(timeout));
         c.send(&Request::Logs { service: Some("gpubox".into()), lines: 100_000, follow: true }).unwrap();
+        let deadline = Instant::now() + timeout;
         let mut seen = Vec::new();
         let mut n = 0;
         while n < count {
+            assert!(Instant::now() < deadline, "no {count}× {needle:?} within {timeout:?}; events: {seen:#?}");
             match c.answer() {
                 Ok(Some(msg)) => {
                     if let Some(text) = msg["line"]["text"].as_str() {
                         seen.push(text.to_string());
-                        if text.contains(needle) {
-                            n += 1;
-                        }
+                        n += usize::from(text.contains(needle));
                     }
                 }
-                other => {
-                    panic!("waiting for {count}× {needle:?}: {other:?}; events so far: {seen:#?}")
-                }
+                other => panic!("waiting for {count}× {needle:?}: {other:?}; events so far: {seen:#?}"),
             }
         }
         seen

@@ -46,6 +46,8 @@ pub fn run(config_path: Option<PathBuf>, control: &Path, detach: bool) -> anyhow
         return another_is_starting(control);
     };
     if std::env::var_os(DETACHED_ENV).is_some() {
+        // Not for the services' environment. Nothing else runs yet, so changing it is safe.
+        std::env::remove_var(DETACHED_ENV);
         // No `docker logs` reads a detached gpubox: its service lines are in the log files, and
         // printing them again to the console file would only double the disk used.
         config.logs.stdout = false;
@@ -132,10 +134,8 @@ fn detach_self(config: &Config, control: &Path) -> anyhow::Result<i32> {
     let deadline = Instant::now() + Duration::from_secs(60);
     while Instant::now() < deadline {
         if let Some(pid) = client::running_pid(control) {
-            println!(
-                "gpubox is running in the background (pid {pid}); logs in {}, status with `gpubox status`",
-                dir.display()
-            );
+            println!("gpubox is running in the background (pid {pid}); logs in {}", dir.display());
+            super::verbs::status(control, false)?;
             return Ok(0);
         }
         if let Some(status) = child.try_wait()? {

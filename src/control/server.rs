@@ -104,7 +104,11 @@ async fn handle(stream: UnixStream, ctx: Arc<Ctx>) -> io::Result<()> {
             std::future::pending::<()>().await;
             Ok(())
         }
-        Request::Logs { service, lines, follow } => logs(&mut w, &ctx, service, lines, follow).await,
+        Request::Logs { service, lines, follow } => {
+            let mut w = tokio::io::BufWriter::new(w);
+            logs(&mut w, &ctx, service, lines, follow).await?;
+            w.flush().await
+        }
     }
 }
 
