@@ -6,8 +6,10 @@
 //!
 //! The whole schema is documented in `docs/config.md`.
 
+mod auth;
 mod error;
 mod expand;
+mod listen;
 mod raw;
 mod show;
 mod units;
@@ -20,8 +22,10 @@ use std::time::Duration;
 use nix::sys::signal::Signal;
 use serde::Serialize;
 
+pub use auth::{AuthSettings, PasswordSetting};
 pub use error::{ConfigError, ConfigErrors};
 pub use expand::expand;
+pub use listen::{AppKind, AppService, Listen, Upstream};
 pub use show::to_masked_toml;
 
 /// The configuration used when no file is given and `/etc/gpubox/gpubox.toml` does not exist.
@@ -36,9 +40,16 @@ pub struct Config {
     #[serde(skip)]
     pub source: String,
     pub workspace: PathBuf,
+    /// The instance's name, shown in every page's header.
+    pub name: String,
+    /// Where gpubox keeps its own state (sessions).
+    pub state_dir: PathBuf,
     pub logs: LogSettings,
-    /// In the order of the file's service names (sorted by name).
+    pub auth: AuthSettings,
+    /// Supervised processes, in the order of their names.
     pub services: Vec<Service>,
+    /// Built-in apps that gpubox serves itself.
+    pub apps: Vec<AppService>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -74,6 +85,9 @@ pub struct Service {
     pub oneshot: bool,
     #[serde(flatten)]
     pub backoff: Backoff,
+    /// The port gpubox listens on for this service, and where it proxies to.
+    #[serde(skip_serializing_if = "Option::is_none", flatten)]
+    pub listen: Option<Listen>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -163,6 +177,18 @@ impl Config {
 
     pub fn service(&self, name: &str) -> Option<&Service> {
         self.services.iter().find(|s| s.name == name)
+    }
+
+    /// Every port gpubox listens on, with the service behind it, in port order.
+    pub fn ports(&self) -> Vec<(String, Listen)> {
+        let mut v: Vec<(String, Listen)> = self
+            .services
+            .iter()
+            .filter_map(|s| s.listen.clone().map(|l| (s.name.clone(), l)))
+            .chain(self.apps.iter().map(|a| (a.name.clone(), a.listen.clone())))
+            .collect();
+        v.sort_by_key(|(_, l)| l.port);
+        v
     }
 }
 

@@ -10,8 +10,12 @@ use toml::Spanned;
 #[serde(deny_unknown_fields)]
 pub struct RawConfig {
     pub workspace: Option<Spanned<String>>,
+    pub name: Option<Spanned<String>>,
+    pub state_dir: Option<Spanned<String>>,
     #[serde(default)]
     pub logs: RawLogs,
+    #[serde(default)]
+    pub auth: RawAuth,
     #[serde(default)]
     pub services: BTreeMap<Spanned<String>, RawService>,
 }
@@ -26,9 +30,26 @@ pub struct RawLogs {
     pub stdout: Option<Spanned<bool>>,
 }
 
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAuth {
+    pub username: Option<Spanned<String>>,
+    pub password: Option<Spanned<String>>,
+    pub password_hash: Option<Spanned<String>>,
+    pub token: Option<Spanned<String>>,
+    pub session_ttl: Option<Spanned<toml::Value>>,
+    pub max_failures: Option<Spanned<u32>>,
+    pub lockout: Option<Spanned<toml::Value>>,
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawService {
+    pub app: Option<Spanned<String>>,
+    pub port: Option<Spanned<toml::Value>>,
+    pub bind: Option<Spanned<String>>,
+    pub upstream: Option<Spanned<String>>,
+    pub max_body: Option<Spanned<toml::Value>>,
     pub command: Option<Spanned<toml::Value>>,
     pub cwd: Option<Spanned<String>>,
     #[serde(default)]
@@ -49,6 +70,11 @@ pub struct RawService {
 
 /// Every key a service accepts, for "did you mean" hints.
 pub const SERVICE_KEYS: &[&str] = &[
+    "app",
+    "port",
+    "bind",
+    "upstream",
+    "max_body",
     "command",
     "cwd",
     "env",
@@ -64,5 +90,7 @@ pub const SERVICE_KEYS: &[&str] = &[
     "restart_delay_max",
     "stable_after",
 ];
-pub const TOP_KEYS: &[&str] = &["workspace", "logs", "services"];
+pub const TOP_KEYS: &[&str] = &["workspace", "name", "state_dir", "logs", "auth", "services"];
+pub const AUTH_KEYS: &[&str] =
+    &["username", "password", "password_hash", "token", "session_ttl", "max_failures", "lockout"];
 pub const LOG_KEYS: &[&str] = &["dir", "max_file_size", "max_files", "ring_size", "stdout"];

@@ -67,10 +67,32 @@ impl serde::Serialize for ShowConfig<'_> {
         let c = self.0;
         let services: std::collections::BTreeMap<&str, &super::Service> =
             c.services.iter().map(|s| (s.name.as_str(), s)).collect();
-        let mut st = s.serialize_struct("Config", 3)?;
+        let mut st = s.serialize_struct("Config", 6)?;
         st.serialize_field("workspace", &c.workspace)?;
+        st.serialize_field("name", &c.name)?;
+        st.serialize_field("state_dir", &c.state_dir)?;
         st.serialize_field("logs", &c.logs)?;
+        st.serialize_field("auth", &ShowAuth(&c.auth))?;
         st.serialize_field("services", &services)?;
+        st.end()
+    }
+}
+
+/// The auth table with its secrets masked.
+struct ShowAuth<'a>(&'a super::AuthSettings);
+
+impl serde::Serialize for ShowAuth<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let a = self.0;
+        let mut st = s.serialize_struct("Auth", 4)?;
+        st.serialize_field("username", &a.username)?;
+        match &a.password {
+            super::PasswordSetting::Plain(_) => st.serialize_field("password", MASK)?,
+            super::PasswordSetting::Hash(_) => st.serialize_field("password_hash", MASK)?,
+        }
+        st.serialize_field("token", if a.token.is_some() { MASK } else { "" })?;
+        st.serialize_field("session_ttl", &humantime::format_duration(a.session_ttl).to_string())?;
         st.end()
     }
 }

@@ -12,23 +12,24 @@ use toml::Spanned;
 
 use super::error::{did_you_mean, line_col, ConfigError, ConfigErrors};
 use super::expand::expand;
-use super::raw::{RawConfig, RawLogs, RawService, LOG_KEYS, SERVICE_KEYS, TOP_KEYS};
+use super::raw::{RawConfig, RawLogs, RawService, AUTH_KEYS, LOG_KEYS, SERVICE_KEYS, TOP_KEYS};
 use super::units::{parse_duration, parse_size};
+use super::{auth, listen};
 use super::{Backoff, Config, LogSettings, ReadyProbe, RestartPolicy, Service};
 
 /// The name gpubox's own events are logged under; no service may take it.
 pub const RESERVED_NAME: &str = "gpubox";
 
-struct Ctx<'a> {
+pub(super) struct Ctx<'a> {
     text: &'a str,
     source: &'a str,
     base: &'a Path,
-    lookup: &'a dyn Fn(&str) -> Option<String>,
+    pub(super) lookup: &'a dyn Fn(&str) -> Option<String>,
     errors: Vec<ConfigError>,
 }
 
 impl Ctx<'_> {
-    fn error(&mut self, span: Range<usize>, key: &str, message: String, hint: Option<String>) {
+    pub(super) fn error(&mut self, span: Range<usize>, key: &str, message: String, hint: Option<String>) {
         self.errors.push(ConfigError {
             file: self.source.to_string(),
             at: Some(line_col(self.text, span.start)),
@@ -39,7 +40,7 @@ impl Ctx<'_> {
     }
 
     /// Expands `${VAR}` in a string value; on failure records the error and returns `None`.
-    fn expand(&mut self, value: &Spanned<String>, key: &str) -> Option<String> {
+    pub(super) fn expand(&mut self, value: &Spanned<String>, key: &str) -> Option<String> {
         match expand(value.get_ref(), self.lookup) {
             Ok(s) => Some(s),
             Err(message) => {
@@ -54,7 +55,7 @@ impl Ctx<'_> {
         }
     }
 
-    fn path(&mut self, value: &Spanned<String>, key: &str) -> Option<PathBuf> {
+    pub(super) fn path(&mut self, value: &Spanned<String>, key: &str) -> Option<PathBuf> {
         let s = self.expand(value, key)?;
         if s.is_empty() {
             self.error(value.span(), key, "is empty".into(), Some("give a path".into()));
@@ -74,7 +75,7 @@ impl Ctx<'_> {
         }
     }
 
-    fn duration(
+    pub(super) fn duration(
         &mut self,
         v: &Option<Spanned<toml::Value>>,
         key: &str,
@@ -90,7 +91,7 @@ impl Ctx<'_> {
         })
     }
 
-    fn size(&mut self, v: &Option<Spanned<toml::Value>>, key: &str, default: u64) -> u64 {
+    pub(super) fn size(&mut self, v: &Option<Spanned<toml::Value>>, key: &str, default: u64) -> u64 {
         let Some(v) = v else { return default };
         let Some(value) = self.expanded_value(v, key) else {
             return default;
@@ -136,19 +137,66 @@ pub fn validate(
     }
     .unwrap_or_default();
     let logs = log_settings(&mut cx, &raw.logs, &workspace);
+    let auth = auth::auth_settings(&mut cx, &raw.auth);
+    let name = match &raw.name {
+        Some(n) => cx.expand(n, "name").unwrap_or_default(),
+        None => String::new(),
+    };
+    let name = if name.trim().is_empty() { default_name(cx.lookup) } else { name };
+    let state_dir = match &raw.state_dir {
+        Some(d) => cx.path(d, "state_dir").unwrap_or_default(),
+        None => workspace.join(".gpubox"),
+    };
 
     let mut services = Vec::new();
+    let mut apps = Vec::new();
     for (name, rs) in &raw.services {
-        if let Some(s) = service(&mut cx, name, rs, &workspace) {
-            services.push(s);
+        match &rs.app {
+            Some(app) => apps.extend(listen::app(&mut cx, name.get_ref(), rs, app)),
+            None => services.extend(service(&mut cx, name, rs, &workspace)),
         }
     }
     check_dependencies(&mut cx, &raw.services);
+    check_ports(&mut cx, &raw.services);
 
     if cx.errors.is_empty() {
-        Ok(Config { source: source.to_string(), workspace, logs, services })
+        Ok(Config { source: source.to_string(), workspace, name, state_dir, logs, auth, services, apps })
     } else {
         Err(ConfigErrors(cx.errors))
+    }
+}
+
+/// `gpubox` on a laptop; on Vast, "vast #<CONTAINER_ID>"; on RunPod, its pod id.
+fn default_name(lookup: &dyn Fn(&str) -> Option<String>) -> String {
+    let get = |n: &str| lookup(n).filter(|v| !v.is_empty());
+    if let Some(id) = get("CONTAINER_ID").or_else(|| get("VAST_CONTAINERLABEL")) {
+        return format!("vast #{}", id.trim_start_matches("C."));
+    }
+    if let Some(pod) = get("RUNPOD_POD_ID") {
+        return format!("runpod {pod}");
+    }
+    "gpubox".into()
+}
+
+/// No two services may listen on one port.
+fn check_ports(cx: &mut Ctx, services: &BTreeMap<Spanned<String>, RawService>) {
+    let mut seen: HashMap<String, &str> = HashMap::new();
+    for (name, rs) in services {
+        let Some(p) = &rs.port else { continue };
+        let text = match p.get_ref() {
+            toml::Value::String(s) => expand(s, cx.lookup).unwrap_or_default(),
+            other => other.to_string(),
+        };
+        if let Some(first) = seen.get(text.trim()) {
+            cx.error(
+                p.span(),
+                &format!("services.{}.port", name.get_ref()),
+                format!("port {text} is already used by service \"{first}\""),
+                Some("give each service its own port".into()),
+            );
+        } else {
+            seen.insert(text.trim().to_string(), name.get_ref());
+        }
     }
 }
 
@@ -162,6 +210,7 @@ fn parse_error(text: &str, source: &str, e: &toml::de::Error) -> ConfigError {
         let known: &[&str] = match table.split('.').next() {
             Some("services") => SERVICE_KEYS,
             Some("logs") => LOG_KEYS,
+            Some("auth") => AUTH_KEYS,
             _ => TOP_KEYS,
         };
         hint = Some(match did_you_mean(unknown, known) {
@@ -361,6 +410,12 @@ fn service(cx: &mut Ctx, name: &Spanned<String>, rs: &RawService, workspace: &Pa
     });
 
     let depends_on = rs.depends_on.iter().map(|d| d.get_ref().clone()).collect();
+    let listen = listen::listen(cx, n, rs);
+    // A proxied service without its own probe is ready when its upstream answers HTTP.
+    let ready = ready.or_else(|| {
+        let up = listen.as_ref()?.upstream.as_ref()?;
+        Some(ReadyProbe::Http { host: up.host.clone(), port: up.port, path: "/".into() })
+    });
 
     if cx.errors.len() > errors_before {
         return None;
@@ -379,6 +434,7 @@ fn service(cx: &mut Ctx, name: &Spanned<String>, rs: &RawService, workspace: &Pa
         tty: rs.tty.as_ref().is_some_and(|v| *v.get_ref()),
         oneshot,
         backoff,
+        listen,
     })
 }
 

@@ -1,0 +1,145 @@
+//! One login for every port: credentials, sessions, Basic/Bearer/`?token=` checks, throttling.
+//! It does not know which app is behind it; the gateway asks it about each request.
+
+mod password;
+mod sessions;
+mod throttle;
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::path::Path;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use base64::Engine;
+use sha2::{Digest, Sha256};
+
+use crate::config::{AuthSettings, PasswordSetting};
+pub use password::{ct_eq, hash as hash_password};
+pub use sessions::Loaded;
+
+/// The session cookie's name.
+pub const COOKIE: &str = "gpubox_session";
+/// How long a checked Basic header is remembered, so that a script's requests do not each pay
+/// for an Argon2 verification.
+const BASIC_CACHE_TTL: Duration = Duration::from_secs(300);
+
+/// Why a request was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Denial {
+    /// No credentials at all.
+    Missing,
+    /// Wrong credentials, an unknown or expired session.
+    Invalid,
+    /// Too many failures from this address: try again after this long.
+    Throttled(Duration),
+}
+
+pub struct Auth {
+    username: String,
+    /// The password as an Argon2 hash: the plain text is not kept.
+    verifier: String,
+    token: Option<String>,
+    pub defaults_in_force: bool,
+    pub session_ttl: Duration,
+    sessions: sessions::Sessions,
+    throttle: throttle::Throttle,
+    basic_ok: Mutex<HashMap<[u8; 32], Instant>>,
+}
+
+impl Auth {
+    /// Hashes the password (Argon2: tens of milliseconds; call it off the async threads) and loads
+    /// the sessions kept in `state_dir`.
+    pub fn new(settings: &AuthSettings, state_dir: &Path) -> (Auth, Loaded) {
+        let (verifier, secret) = match &settings.password {
+            PasswordSetting::Plain(p) => (password::hash(p), p.clone()),
+            PasswordSetting::Hash(h) => (h.clone(), h.clone()),
+        };
+        let identity = format!("{}\0{secret}", settings.username);
+        let (sessions, loaded) = sessions::Sessions::load(state_dir, settings.session_ttl, |salt| {
+            password::hash_with_salt(&identity, salt).unwrap_or_default()
+        });
+        let auth = Auth {
+            username: settings.username.clone(),
+            verifier,
+            token: settings.token.clone(),
+            defaults_in_force: settings.defaults_in_force,
+            session_ttl: settings.session_ttl,
+            sessions,
+            throttle: throttle::Throttle::new(settings.max_failures, settings.lockout),
+            basic_ok: Mutex::new(HashMap::new()),
+        };
+        (auth, loaded)
+    }
+
+    fn credentials_ok(&self, user: &str, pass: &str) -> bool {
+        // Both checks always run, so timing does not tell which one failed.
+        let user_ok = ct_eq(user, &self.username);
+        let pass_ok = password::verify(pass, &self.verifier);
+        user_ok && pass_ok
+    }
+
+    /// Runs a credential check under the throttle of `ip`.
+    fn throttled(&self, ip: IpAddr, check: impl FnOnce() -> bool) -> Result<(), Denial> {
+        self.throttle.check(ip).map_err(Denial::Throttled)?;
+        if check() {
+            self.throttle.success(ip);
+            Ok(())
+        } else {
+            self.throttle.failure(ip);
+            Err(Denial::Invalid)
+        }
+    }
+
+    /// The login form: on success, a new session id for the cookie.
+    pub fn login(&self, user: &str, pass: &str, ip: IpAddr) -> Result<String, Denial> {
+        self.throttled(ip, || self.credentials_ok(user, pass))?;
+        Ok(self.sessions.create())
+    }
+
+    /// `?token=` from Vast's Open button: on success, a new session id for the cookie.
+    pub fn login_with_token(&self, token: &str, ip: IpAddr) -> Result<String, Denial> {
+        self.check_bearer(token, ip)?;
+        Ok(self.sessions.create())
+    }
+
+    pub fn check_session(&self, id: &str) -> bool {
+        self.sessions.touch(id)
+    }
+
+    pub fn logout(&self, id: &str) {
+        self.sessions.revoke(id);
+    }
+
+    pub fn check_bearer(&self, token: &str, ip: IpAddr) -> Result<(), Denial> {
+        let Some(expected) = &self.token else { return Err(Denial::Invalid) };
+        self.throttled(ip, || ct_eq(token, expected))
+    }
+
+    /// The value of an `Authorization: Basic ...` header (after `Basic `).
+    pub fn check_basic(&self, encoded: &str, ip: IpAddr) -> Result<(), Denial> {
+        let digest: [u8; 32] = Sha256::digest(encoded.trim().as_bytes()).into();
+        if self.basic_ok.lock().expect("basic cache lock").get(&digest).is_some_and(|t| t.elapsed() < BASIC_CACHE_TTL) {
+            return Ok(());
+        }
+        let decoded = base64::engine::general_purpose::STANDARD
+            .decode(encoded.trim())
+            .ok()
+            .and_then(|b| String::from_utf8(b).ok());
+        self.throttled(ip, || {
+            decoded
+                .as_deref()
+                .and_then(|d| d.split_once(':'))
+                .is_some_and(|(user, pass)| self.credentials_ok(user, pass))
+        })?;
+        let mut cache = self.basic_ok.lock().expect("basic cache lock");
+        cache.retain(|_, t| t.elapsed() < BASIC_CACHE_TTL);
+        cache.insert(digest, Instant::now());
+        Ok(())
+    }
+
+    /// Writes sessions whose expiry moved; called now and then and at shutdown.
+    pub fn flush(&self) {
+        self.sessions.flush();
+    }
+}

@@ -1,0 +1,196 @@
+//! Browser sessions: random 256-bit ids, kept server-side with a sliding expiry, persisted so that
+//! they survive a restart of gpubox.
+//!
+//! The file (`<state_dir>/sessions.json`, mode 0600) holds only SHA-256 hashes of the ids, so
+//! reading it does not give a usable session. It also holds a fingerprint of the credentials (an
+//! Argon2 hash with a salt stored beside it): when the username or password changes, the
+//! fingerprint no longer matches and every session is dropped.
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use base64::Engine;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+#[derive(Default, Serialize, Deserialize)]
+struct File {
+    salt: String,
+    fingerprint: String,
+    /// Hex SHA-256 of the session id → expiry (ms since the Unix epoch).
+    sessions: HashMap<String, u64>,
+}
+
+pub struct Sessions {
+    path: PathBuf,
+    ttl: Duration,
+    state: Mutex<State>,
+}
+
+struct State {
+    file: File,
+    /// Expiries moved by use but not yet written (written by [`Sessions::flush`]).
+    dirty: bool,
+}
+
+/// What loading found, for the start-up log.
+pub enum Loaded {
+    Fresh,
+    Kept(usize),
+    /// The credentials changed since the sessions were made.
+    Revoked(usize),
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
+}
+
+fn key(id: &str) -> String {
+    Sha256::digest(id.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+impl Sessions {
+    /// Loads the sessions file; `fingerprint` computes the credentials' fingerprint for a salt.
+    pub fn load(state_dir: &Path, ttl: Duration, fingerprint: impl Fn(&str) -> String) -> (Sessions, Loaded) {
+        let path = state_dir.join("sessions.json");
+        let old: Option<File> = std::fs::read(&path).ok().and_then(|b| serde_json::from_slice(&b).ok());
+        let (file, loaded) = match old {
+            Some(mut f) if !f.salt.is_empty() => {
+                let now = now_ms();
+                f.sessions.retain(|_, exp| *exp > now);
+                let fp = fingerprint(&f.salt);
+                if fp == f.fingerprint {
+                    let n = f.sessions.len();
+                    (f, if n > 0 { Loaded::Kept(n) } else { Loaded::Fresh })
+                } else {
+                    let n = f.sessions.len();
+                    let file = File { salt: f.salt, fingerprint: fp, sessions: HashMap::new() };
+                    (file, if n > 0 { Loaded::Revoked(n) } else { Loaded::Fresh })
+                }
+            }
+            _ => {
+                let salt = super::password::new_salt();
+                let fingerprint = fingerprint(&salt);
+                (File { salt, fingerprint, sessions: HashMap::new() }, Loaded::Fresh)
+            }
+        };
+        let s = Sessions { path, ttl, state: Mutex::new(State { file, dirty: true }) };
+        s.flush();
+        (s, loaded)
+    }
+
+    /// A new session; returns its id (43 characters, URL-safe).
+    pub fn create(&self) -> String {
+        let mut bytes = [0u8; 32];
+        getrandom::fill(&mut bytes).expect("the OS random number generator");
+        let id = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
+        let mut st = self.state.lock().expect("sessions lock");
+        st.file.sessions.insert(key(&id), now_ms() + self.ttl.as_millis() as u64);
+        st.dirty = true;
+        drop(st);
+        self.flush();
+        id
+    }
+
+    /// Whether `id` is a live session; using it moves its expiry forward.
+    pub fn touch(&self, id: &str) -> bool {
+        let k = key(id);
+        let now = now_ms();
+        let mut st = self.state.lock().expect("sessions lock");
+        match st.file.sessions.get_mut(&k) {
+            Some(exp) if *exp > now => {
+                let new = now + self.ttl.as_millis() as u64;
+                // Writing the file on every request would be wasteful; a minute's drift is not.
+                if new - *exp > 60_000 {
+                    st.dirty = true;
+                }
+                *st.file.sessions.get_mut(&k).expect("present") = new;
+                true
+            }
+            Some(_) => {
+                st.file.sessions.remove(&k);
+                st.dirty = true;
+                false
+            }
+            None => false,
+        }
+    }
+
+    pub fn revoke(&self, id: &str) {
+        let mut st = self.state.lock().expect("sessions lock");
+        if st.file.sessions.remove(&key(id)).is_some() {
+            st.dirty = true;
+        }
+        drop(st);
+        self.flush();
+    }
+
+    /// Writes the file if anything changed: to a temporary name, then renamed into place.
+    pub fn flush(&self) {
+        let mut st = self.state.lock().expect("sessions lock");
+        if !st.dirty {
+            return;
+        }
+        let now = now_ms();
+        st.file.sessions.retain(|_, exp| *exp > now);
+        let Ok(json) = serde_json::to_vec(&st.file) else { return };
+        match write_private(&self.path, &json) {
+            Ok(()) => st.dirty = false,
+            Err(e) => eprintln!("[gpubox] cannot save sessions to {}: {e}", self.path.display()),
+        }
+    }
+}
+
+fn write_private(path: &Path, data: &[u8]) -> std::io::Result<()> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
+    }
+    let tmp = path.with_extension("json.tmp");
+    let mut f = std::fs::OpenOptions::new().create(true).truncate(true).write(true).mode(0o600).open(&tmp)?;
+    f.write_all(data)?;
+    f.sync_all()?;
+    std::fs::rename(&tmp, path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn survive_a_reload_and_die_with_a_credential_change() {
+        let dir = tempfile::tempdir().unwrap();
+        let ttl = Duration::from_secs(60);
+        let (s, _) = Sessions::load(dir.path(), ttl, |salt| format!("fp-a-{salt}"));
+        let id = s.create();
+        assert!(s.touch(&id));
+        assert!(!s.touch("not-a-session"));
+        let text = std::fs::read_to_string(dir.path().join("sessions.json")).unwrap();
+        assert!(!text.contains(&id), "the file must not hold session ids");
+
+        let (s2, loaded) = Sessions::load(dir.path(), ttl, |salt| format!("fp-a-{salt}"));
+        assert!(matches!(loaded, Loaded::Kept(1)));
+        assert!(s2.touch(&id));
+        s2.revoke(&id);
+        assert!(!s2.touch(&id));
+
+        let id = s2.create();
+        let (s3, loaded) = Sessions::load(dir.path(), ttl, |salt| format!("fp-b-{salt}"));
+        assert!(matches!(loaded, Loaded::Revoked(1)));
+        assert!(!s3.touch(&id));
+    }
+
+    #[test]
+    fn expired_sessions_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let (s, _) = Sessions::load(dir.path(), Duration::from_millis(30), |_| "fp".into());
+        let id = s.create();
+        assert!(s.touch(&id));
+        std::thread::sleep(Duration::from_millis(40));
+        assert!(!s.touch(&id));
+    }
+}
