@@ -17,5 +17,7 @@ pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod control;
+pub mod gateway;
 pub mod logs;
+pub mod proxy;
 pub mod supervisor;

@@ -103,6 +103,10 @@ impl Auth {
         Ok(self.sessions.create())
     }
 
+    pub fn username(&self) -> &str {
+        &self.username
+    }
+
     pub fn check_session(&self, id: &str) -> bool {
         self.sessions.touch(id)
     }

@@ -60,6 +60,14 @@ pub enum Command {
     Shutdown,
     /// Exit 0 when gpubox runs and every service is ready (for HEALTHCHECK)
     Health,
+    /// List every port and its routes (public ones answer without a login)
+    Routes {
+        /// Print JSON instead of a table
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print an Argon2 hash of a password (read from stdin) for `password_hash` in [auth]
+    HashPassword,
     /// Check or show a configuration
     #[command(subcommand)]
     Config(ConfigCommand),
@@ -86,6 +94,8 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<i32> {
         }
         Command::Shutdown => verbs::shutdown(&control),
         Command::Health => verbs::health(&control),
+        Command::Routes { json } => verbs::routes(&control, json),
+        Command::HashPassword => verbs::hash_password(),
         Command::Config(ConfigCommand::Check { file }) => verbs::config_check(file),
         Command::Config(ConfigCommand::Show { file }) => verbs::config_show(file),
     }

@@ -16,8 +16,10 @@ use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::mpsc;
 
 use super::EXIT_CONFIG;
+use crate::auth::Loaded;
 use crate::config::{self, Config};
 use crate::control::{client, server};
+use crate::gateway;
 use crate::logs::Hub;
 use crate::supervisor::{become_subreaper, Reaper, Supervisor};
 
@@ -179,6 +181,21 @@ async fn serve(config: Config, control: PathBuf, since: Instant) -> anyhow::Resu
         config.services.len()
     ));
 
+    // Every port is taken before any service starts: nothing half-starts.
+    let listeners = match gateway::bind_all(&config).await {
+        Ok(l) => l,
+        Err(message) => {
+            hub.event(format!("not started: {message}"));
+            hub.flush();
+            eprintln!("gpubox: {message}");
+            return Ok(1);
+        }
+    };
+    // Argon2 takes tens of milliseconds: done on a blocking thread while services start.
+    let auth_settings = config.auth.clone();
+    let state_dir = config.state_dir.clone();
+    let auth = tokio::task::spawn_blocking(move || crate::auth::Auth::new(&auth_settings, &state_dir));
+
     // Signal handlers and the reaper exist before the first child does.
     let reaper = Reaper::start().context("cannot watch SIGCHLD")?;
     let mut sigterm = signal(SignalKind::terminate())?;
@@ -188,6 +205,32 @@ async fn serve(config: Config, control: PathBuf, since: Instant) -> anyhow::Resu
     let mut sigusr2 = signal(SignalKind::user_defined2())?;
 
     let sup = Supervisor::start(&config, hub.clone(), reaper, since);
+    let (auth, loaded) = auth.await.context("password hashing failed")?;
+    let auth = Arc::new(auth);
+    announce_auth(&config, &hub, &loaded);
+    let gateway_ctx = Arc::new(gateway::Ctx {
+        instance: config.name.clone(),
+        ports: config.ports(),
+        auth: auth.clone(),
+        sup: sup.clone(),
+        hub: hub.clone(),
+        token_login: config.auth.token.is_some(),
+    });
+    let gateway = gateway::launch(&config, listeners, gateway_ctx);
+    for (name, l) in config.ports() {
+        let target = l.upstream.map_or("gpubox app".to_string(), |u| format!("proxy to {u}"));
+        hub.event(format!("{name}: listening on {}:{} ({target})", l.bind, l.port));
+    }
+    let flusher = {
+        let auth = auth.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(Duration::from_secs(60)).await;
+                let auth = auth.clone();
+                let _ = tokio::task::spawn_blocking(move || auth.flush()).await;
+            }
+        })
+    };
     let (shutdown_tx, mut shutdown_rx) = mpsc::unbounded_channel();
     let ctx = Arc::new(server::Ctx {
         sup: sup.clone(),
@@ -203,6 +246,7 @@ async fn serve(config: Config, control: PathBuf, since: Instant) -> anyhow::Resu
             log_dir: config.logs.dir.clone(),
         },
         shutdown: shutdown_tx,
+        routes: gateway.routes.clone(),
     });
     tokio::spawn(server::serve(listener, ctx));
 
@@ -216,7 +260,10 @@ async fn serve(config: Config, control: PathBuf, since: Instant) -> anyhow::Resu
             _ = sigusr2.recv() => forward(&sup, &hub, Signal::SIGUSR2),
         }
     };
-    hub.event(format!("shutting down ({reason}): stopping services, dependents first"));
+    hub.event(format!("shutting down ({reason}): closing ports, then stopping services, dependents first"));
+    gateway.stop().await;
+    flusher.abort();
+    auth.flush();
     let stopping = sup.shutdown();
     tokio::pin!(stopping);
     loop {
@@ -230,6 +277,24 @@ async fn serve(config: Config, control: PathBuf, since: Instant) -> anyhow::Resu
     let _ = std::fs::remove_file(&control);
     hub.flush();
     Ok(0)
+}
+
+/// The start-up log says plainly when the default login is in force, and what happened to the
+/// sessions and the token.
+fn announce_auth(config: &Config, hub: &Hub, loaded: &Loaded) {
+    if config.auth.defaults_in_force && !config.ports().is_empty() {
+        hub.event(format!("WARNING: {}", crate::gateway::pages::DEFAULTS_WARNING));
+    }
+    match loaded {
+        Loaded::Kept(n) => hub.event(format!("auth: {n} browser sessions kept from the last run")),
+        Loaded::Revoked(n) => {
+            hub.event(format!("auth: the username or password changed: {n} browser sessions were revoked"))
+        }
+        Loaded::Fresh => {}
+    }
+    if let Some(why) = &config.auth.token_ignored {
+        hub.event(format!("auth: {why}"));
+    }
 }
 
 fn forward(sup: &Supervisor, hub: &Hub, sig: Signal) {

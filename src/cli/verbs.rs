@@ -192,6 +192,75 @@ pub fn health(control: &Path) -> anyhow::Result<i32> {
     }
 }
 
+pub fn routes(control: &Path, json: bool) -> anyhow::Result<i32> {
+    let v = match Client::call(control, &Request::Routes) {
+        Ok(v) => v,
+        Err(e) => return fail(e),
+    };
+    if json {
+        println!("{}", serde_json::to_string_pretty(&v)?);
+        return Ok(0);
+    }
+    let mut rows = vec![["PORT", "SERVICE", "METHOD", "PATH", "ACCESS"].map(String::from).to_vec()];
+    for site in v["sites"].as_array().into_iter().flatten() {
+        for r in site["routes"].as_array().into_iter().flatten() {
+            let mut access = if r["public"] == true { "public" } else { "login" }.to_string();
+            if r["websocket"] == true {
+                access.push_str(", websocket");
+            }
+            rows.push(vec![
+                site["port"].to_string(),
+                site["service"].as_str().unwrap_or("?").to_string(),
+                r["method"].as_str().unwrap_or("?").to_string(),
+                r["path"].as_str().unwrap_or("?").to_string(),
+                access,
+            ]);
+        }
+    }
+    print_table(&rows);
+    Ok(0)
+}
+
+/// Reads a password (twice, without echo, on a terminal) and prints its Argon2 hash.
+pub fn hash_password() -> anyhow::Result<i32> {
+    let stdin = std::io::stdin();
+    let password = if stdin.is_terminal() {
+        let first = read_hidden("Password: ")?;
+        let again = read_hidden("Again: ")?;
+        if first != again {
+            eprintln!("gpubox: the two passwords differ; nothing printed");
+            return Ok(1);
+        }
+        first
+    } else {
+        let mut line = String::new();
+        stdin.read_line(&mut line)?;
+        line.trim_end_matches(['\n', '\r']).to_string()
+    };
+    if password.is_empty() {
+        eprintln!("gpubox: the password is empty; nothing printed");
+        return Ok(1);
+    }
+    println!("{}", crate::auth::hash_password(&password));
+    Ok(0)
+}
+
+fn read_hidden(prompt: &str) -> anyhow::Result<String> {
+    use nix::sys::termios::{tcgetattr, tcsetattr, LocalFlags, SetArg};
+    let stdin = std::io::stdin();
+    eprint!("{prompt}");
+    let saved = tcgetattr(&stdin)?;
+    let mut quiet = saved.clone();
+    quiet.local_flags.remove(LocalFlags::ECHO);
+    tcsetattr(&stdin, SetArg::TCSANOW, &quiet)?;
+    let mut line = String::new();
+    let read = stdin.read_line(&mut line);
+    tcsetattr(&stdin, SetArg::TCSANOW, &saved)?;
+    eprintln!();
+    read?;
+    Ok(line.trim_end_matches(['\n', '\r']).to_string())
+}
+
 fn load(file: Option<PathBuf>) -> Result<Config, i32> {
     let path = file.or_else(config::default_path);
     Config::load(path.as_deref()).map_err(|e| {

@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 pub enum Request {
     Ping,
     Status,
+    Routes,
     Health,
     Logs {
         #[serde(default)]

@@ -37,6 +37,8 @@ pub struct Ctx {
     pub info: Info,
     /// Asks the main task to shut down; the string says who asked.
     pub shutdown: mpsc::UnboundedSender<String>,
+    /// Every listener's routes, for `gpubox routes` and the auth test that walks them.
+    pub routes: Vec<crate::gateway::SiteRoutes>,
 }
 
 /// Binds the socket, replacing a stale one (the caller holds the instance lock, so no live
@@ -89,6 +91,7 @@ async fn handle(stream: UnixStream, ctx: Arc<Ctx>) -> io::Result<()> {
     match req {
         Request::Ping => send(&mut w, &json!({ "ok": true, "pid": ctx.info.pid, "version": ctx.info.version })).await,
         Request::Status => send(&mut w, &status(&ctx)).await,
+        Request::Routes => send(&mut w, &json!({ "sites": ctx.routes })).await,
         Request::Health => {
             let (healthy, problems) = ctx.sup.health();
             send(&mut w, &json!({ "healthy": healthy, "problems": problems })).await

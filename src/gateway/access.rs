@@ -1,0 +1,325 @@
+//! The gate in front of every route: `?token=` login, public routes, credentials (session
+//! cookie, HTTP Basic, Bearer token), the Origin rule, and refusals that never send a Basic
+//! challenge to a browser.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode, Uri};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+use super::routes::is_public;
+use super::Site;
+use crate::auth::{Denial, COOKIE};
+
+/// How a request proved who it is; put in the request's extensions for handlers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Who {
+    Session(String),
+    Basic,
+    Bearer,
+}
+
+pub async fn guard(
+    State(site): State<Arc<Site>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    mut req: Request,
+    next: Next,
+) -> Response {
+    let auth = &site.ctx.auth;
+    let ip = peer.ip();
+
+    // Vast's Open button: `?token=` logs the browser in, then the same URL without the token.
+    if site.ctx.token_login {
+        if let Some(token) = query_param(req.uri(), "token") {
+            match tokio::task::block_in_place(|| auth.login_with_token(&token, ip)) {
+                Ok(id) => {
+                    let target = without_param(req.uri(), "token");
+                    let mut resp = redirect(&target);
+                    set_cookie(&mut resp, &id, auth.session_ttl.as_secs(), is_https(req.headers()));
+                    return resp;
+                }
+                Err(Denial::Throttled(wait)) => return refuse(&site, &req, Denial::Throttled(wait)),
+                // A wrong token is a request without credentials.
+                Err(_) => {}
+            }
+        }
+    }
+
+    if is_public(&site.routes, req.method().as_str(), req.uri().path()) {
+        if !origin_ok(req.headers(), req.method(), false) {
+            return forbidden_origin();
+        }
+        return next.run(req).await;
+    }
+
+    let who = match identify(&site, req.headers(), ip) {
+        Ok(who) => who,
+        Err(denial) => return refuse(&site, &req, denial),
+    };
+    let proxied = site.proxied(req.uri().path());
+    if !origin_ok(req.headers(), req.method(), proxied) {
+        return forbidden_origin();
+    }
+    let navigation = accepts_html(req.headers()) && req.method() == Method::GET;
+    let https = is_https(req.headers());
+    req.extensions_mut().insert(who.clone());
+    let mut resp = next.run(req).await;
+    // Sliding expiry: a page load renews the cookie along with the server-side session.
+    if let (Who::Session(id), true) = (&who, navigation) {
+        set_cookie(&mut resp, id, auth.session_ttl.as_secs(), https);
+    }
+    resp
+}
+
+/// Credentials, in order: the session cookie, then an Authorization header.
+fn identify(site: &Site, headers: &HeaderMap, ip: std::net::IpAddr) -> Result<Who, Denial> {
+    let auth = &site.ctx.auth;
+    let mut denial = Denial::Missing;
+    if let Some(id) = cookie(headers, COOKIE) {
+        if auth.check_session(&id) {
+            return Ok(Who::Session(id));
+        }
+        denial = Denial::Invalid;
+    }
+    let Some(value) = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) else {
+        return Err(denial);
+    };
+    let (scheme, rest) = value.split_once(' ').unwrap_or((value, ""));
+    if scheme.eq_ignore_ascii_case("basic") {
+        tokio::task::block_in_place(|| auth.check_basic(rest, ip)).map(|_| Who::Basic)
+    } else if scheme.eq_ignore_ascii_case("bearer") {
+        auth.check_bearer(rest.trim(), ip).map(|_| Who::Bearer)
+    } else {
+        Err(Denial::Invalid)
+    }
+}
+
+/// A browser is sent to the login page; anything else gets 401 (or 429) with a JSON body, and
+/// never a `WWW-Authenticate: Basic` challenge (a browser would cache those credentials, and
+/// every other site could then ride on them).
+fn refuse(site: &Site, req: &Request, denial: Denial) -> Response {
+    let websocket = is_websocket(req.headers());
+    if let Denial::Throttled(wait) = denial {
+        let secs = wait.as_secs().max(1);
+        let message = format!("too many failed logins from this address; try again in {secs} s");
+        let mut resp = if accepts_html(req.headers()) && !websocket {
+            let shell = site.shell(req.headers(), false);
+            (StatusCode::TOO_MANY_REQUESTS, axum::response::Html(super::pages::login(&shell, "/", Some(&message))))
+                .into_response()
+        } else {
+            api_error(StatusCode::TOO_MANY_REQUESTS, "throttled", &message)
+        };
+        resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        return resp;
+    }
+    if accepts_html(req.headers()) && req.method() == Method::GET && !websocket {
+        let next = req.uri().path_and_query().map_or("/", |p| p.as_str());
+        return redirect(&format!("/.gpubox/login?next={}", encode(next)));
+    }
+    let message = match denial {
+        Denial::Missing => "log in first: the login page, HTTP Basic with the instance's USERNAME and PASSWORD, or Authorization: Bearer <token>",
+        _ => "these credentials are not valid (wrong password, unknown or expired session)",
+    };
+    api_error(StatusCode::UNAUTHORIZED, "unauthorized", message)
+}
+
+pub fn api_error(status: StatusCode, code: &str, message: &str) -> Response {
+    (status, axum::Json(json!({ "error": { "code": code, "message": message } }))).into_response()
+}
+
+fn forbidden_origin() -> Response {
+    api_error(
+        StatusCode::FORBIDDEN,
+        "cross_origin",
+        "refused: this request comes from a page on another site (its Origin is not this host and port)",
+    )
+}
+
+pub fn is_websocket(headers: &HeaderMap) -> bool {
+    headers.get(header::UPGRADE).and_then(|v| v.to_str().ok()).is_some_and(|v| v.eq_ignore_ascii_case("websocket"))
+}
+
+fn accepts_html(headers: &HeaderMap) -> bool {
+    headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).is_some_and(|v| v.contains("text/html"))
+}
+
+pub fn is_https(headers: &HeaderMap) -> bool {
+    headers
+        .get("x-forwarded-proto")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(',').next().is_some_and(|p| p.trim().eq_ignore_ascii_case("https")))
+}
+
+/// A WebSocket upgrade or a state-changing request must come from a page of this very host and
+/// port. No `Origin` at all is not a browser (browsers always send it on these requests), and
+/// `Origin: null` is accepted only through the proxy: Forge's pages send `no-referrer`, which
+/// makes their same-origin POSTs carry `Origin: null`.
+pub fn origin_ok(headers: &HeaderMap, method: &Method, proxied: bool) -> bool {
+    let changes = !matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS);
+    if !changes && !is_websocket(headers) {
+        return true;
+    }
+    let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) else {
+        return true;
+    };
+    if origin == "null" {
+        return proxied;
+    }
+    let Some((scheme, authority)) = origin.split_once("://") else { return false };
+    let origin_authority = with_default_port(authority, scheme);
+    let scheme_here = if is_https(headers) { "https" } else { "http" };
+    ["x-forwarded-host", "host"].iter().any(|h| {
+        headers
+            .get(*h)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(',').next())
+            .is_some_and(|host| with_default_port(host.trim(), scheme_here).eq_ignore_ascii_case(&origin_authority))
+    })
+}
+
+fn with_default_port(authority: &str, scheme: &str) -> String {
+    let has_port = match authority.rfind(']') {
+        Some(i) => authority[i..].contains(':'),
+        None => authority.contains(':'),
+    };
+    if has_port {
+        authority.to_string()
+    } else {
+        format!("{authority}:{}", if scheme == "https" { 443 } else { 80 })
+    }
+}
+
+pub fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|kv| kv.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.to_string())
+}
+
+pub fn set_cookie(resp: &mut Response, id: &str, max_age: u64, https: bool) {
+    let secure = if https { "; Secure" } else { "" };
+    let value = format!("{COOKIE}={id}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age}{secure}");
+    if let Ok(v) = HeaderValue::from_str(&value) {
+        resp.headers_mut().append(header::SET_COOKIE, v);
+    }
+}
+
+pub fn clear_cookie(resp: &mut Response) {
+    let value = format!("{COOKIE}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0");
+    resp.headers_mut().append(header::SET_COOKIE, HeaderValue::from_str(&value).expect("ascii"));
+}
+
+pub fn redirect(to: &str) -> Response {
+    (StatusCode::SEE_OTHER, [(header::LOCATION, to.to_string())]).into_response()
+}
+
+fn query_param(uri: &Uri, name: &str) -> Option<String> {
+    uri.query()?.split('&').filter_map(|kv| kv.split_once('=')).find(|(k, _)| *k == name).map(|(_, v)| decode(v))
+}
+
+fn without_param(uri: &Uri, name: &str) -> String {
+    let path = uri.path();
+    let rest: Vec<&str> = uri
+        .query()
+        .unwrap_or("")
+        .split('&')
+        .filter(|kv| !kv.is_empty() && kv.split('=').next() != Some(name))
+        .collect();
+    if rest.is_empty() {
+        path.to_string()
+    } else {
+        format!("{path}?{}", rest.join("&"))
+    }
+}
+
+/// Percent-encodes everything but unreserved characters and `/`.
+pub fn encode(s: &str) -> String {
+    let mut out = String::new();
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~/".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+pub fn decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        let hex = (b[i] == b'%' && i + 3 <= b.len())
+            .then(|| std::str::from_utf8(&b[i + 1..i + 3]).ok().and_then(|h| u8::from_str_radix(h, 16).ok()))
+            .flatten();
+        match (b[i], hex) {
+            (_, Some(v)) => {
+                out.push(v);
+                i += 3;
+            }
+            (b'+', None) => {
+                out.push(b' ');
+                i += 1;
+            }
+            (c, None) => {
+                out.push(c);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.append(axum::http::HeaderName::from_bytes(k.as_bytes()).unwrap(), v.parse().unwrap());
+        }
+        h
+    }
+
+    #[test]
+    fn origin_rules() {
+        let same = headers(&[("host", "1.2.3.4:41234"), ("origin", "http://1.2.3.4:41234")]);
+        assert!(origin_ok(&same, &Method::POST, false));
+        let other_port = headers(&[("host", "1.2.3.4:41234"), ("origin", "http://1.2.3.4:7010")]);
+        assert!(!origin_ok(&other_port, &Method::POST, false));
+        assert!(!origin_ok(&other_port, &Method::POST, true));
+        assert!(origin_ok(&other_port, &Method::GET, false), "a plain GET is not checked");
+        let null = headers(&[("host", "h:8010"), ("origin", "null")]);
+        assert!(!origin_ok(&null, &Method::POST, false));
+        assert!(origin_ok(&null, &Method::POST, true));
+        let ws = headers(&[("host", "h:7020"), ("origin", "http://evil.example"), ("upgrade", "websocket")]);
+        assert!(!origin_ok(&ws, &Method::GET, false));
+        let default_port = headers(&[("host", "h"), ("origin", "http://h:80")]);
+        assert!(origin_ok(&default_port, &Method::DELETE, false));
+        let behind_tls = headers(&[("host", "h"), ("x-forwarded-proto", "https"), ("origin", "https://h")]);
+        assert!(origin_ok(&behind_tls, &Method::POST, false));
+        assert!(origin_ok(&headers(&[("host", "h")]), &Method::POST, false), "no Origin: not a browser");
+    }
+
+    #[test]
+    fn cookies_and_query_strings() {
+        let h = headers(&[("cookie", "a=1; gpubox_session=abc; b=2")]);
+        assert_eq!(cookie(&h, COOKIE).as_deref(), Some("abc"));
+        let uri: Uri = "/x/y?a=1&token=t%2Bk&b=2".parse().unwrap();
+        assert_eq!(query_param(&uri, "token").as_deref(), Some("t+k"));
+        assert_eq!(without_param(&uri, "token"), "/x/y?a=1&b=2");
+        assert_eq!(without_param(&"/?token=x".parse().unwrap(), "token"), "/");
+        assert_eq!(decode("a%20b+c%zz%4"), "a b c%zz%4");
+        assert_eq!(encode("/a b?c=d"), "/a%20b%3Fc%3Dd");
+    }
+}

@@ -1,0 +1,202 @@
+//! The gateway: one listener per port, auth in front of everything, the reserved `/.gpubox/`
+//! prefix, and on each port either the reverse proxy to a service or a built-in app. It
+//! implements no app itself.
+
+pub mod access;
+mod links;
+pub mod pages;
+mod reserved;
+pub mod routes;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::http::HeaderMap;
+use axum::middleware::{from_fn_with_state, map_response};
+use axum::routing::{get, post};
+use axum::Router;
+use serde::Serialize;
+
+use crate::auth::Auth;
+use crate::config::{Config, Listen, Upstream};
+use crate::logs::Hub;
+use crate::proxy::Proxy;
+use crate::supervisor::Supervisor;
+pub use routes::RouteSpec;
+
+/// What every listener shares.
+pub struct Ctx {
+    pub instance: String,
+    /// Every exposed service: name and listener, in port order.
+    pub ports: Vec<(String, Listen)>,
+    pub auth: Arc<Auth>,
+    pub sup: Arc<Supervisor>,
+    pub hub: Hub,
+    /// `?token=` logins are on (a token is configured).
+    pub token_login: bool,
+}
+
+/// One listener: the service behind it and its routes.
+pub struct Site {
+    pub ctx: Arc<Ctx>,
+    pub name: String,
+    pub port: u16,
+    pub routes: Vec<RouteSpec>,
+    pub proxy: Option<Proxy>,
+}
+
+/// The routes of one listener, as `gpubox routes` reports them.
+#[derive(Debug, Clone, Serialize)]
+pub struct SiteRoutes {
+    pub service: String,
+    pub port: u16,
+    pub routes: Vec<RouteSpec>,
+}
+
+impl Site {
+    /// Whether a path on this listener goes to the upstream (everything but `/.gpubox/`).
+    pub fn proxied(&self, path: &str) -> bool {
+        self.proxy.is_some() && !path.starts_with("/.gpubox/")
+    }
+
+    /// The page header for a request: links use the public address when the cloud gives one.
+    pub fn shell(&self, headers: &HeaderMap, logged_in: bool) -> pages::Shell {
+        let host = headers
+            .get("x-forwarded-host")
+            .or_else(|| headers.get(axum::http::header::HOST))
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("localhost");
+        let https = access::is_https(headers);
+        let lookup = |n: &str| std::env::var(n).ok();
+        let links = self
+            .ctx
+            .ports
+            .iter()
+            .map(|(name, l)| pages::Link {
+                name: name.clone(),
+                port: l.port,
+                url: if l.port == self.port { "/".into() } else { links::public_url(l.port, host, https, &lookup) },
+                here: l.port == self.port,
+            })
+            .collect();
+        pages::Shell {
+            instance: self.ctx.instance.clone(),
+            links,
+            defaults_in_force: self.ctx.auth.defaults_in_force,
+            logged_in,
+        }
+    }
+}
+
+/// The sites for a configuration: one per port.
+pub fn sites(config: &Config, ctx: Arc<Ctx>) -> Vec<(Listen, Arc<Site>)> {
+    config
+        .ports()
+        .into_iter()
+        .map(|(name, listen)| {
+            let proxy = listen.upstream.as_ref().map(|up: &Upstream| Proxy::new(&name, up.clone(), listen.max_body));
+            let mut routes = routes::RESERVED.to_vec();
+            if proxy.is_some() {
+                routes.push(routes::PROXY);
+            }
+            let site = Arc::new(Site { ctx: ctx.clone(), name, port: listen.port, routes, proxy });
+            (listen, site)
+        })
+        .collect()
+}
+
+/// The router of one site: gpubox's routes with security headers, the proxy (or 404) for the
+/// rest, and the access guard around all of it.
+pub fn router(site: Arc<Site>) -> Router {
+    let own = Router::new()
+        .route("/.gpubox/health", get(reserved::health))
+        .route("/.gpubox/login", get(reserved::login_page).post(reserved::login_submit))
+        .route("/.gpubox/assets/{file}", get(reserved::asset))
+        .route("/.gpubox/", get(reserved::home))
+        .route("/.gpubox/session", get(reserved::session))
+        .route("/.gpubox/logout", post(reserved::logout))
+        .route("/.gpubox/{*rest}", axum::routing::any(reserved::reserved_not_found))
+        .layer(map_response(reserved::security_headers));
+    let app = match site.proxy.is_some() {
+        true => own.fallback(crate::proxy::handle),
+        false => own.fallback(reserved::reserved_not_found),
+    };
+    app.layer(from_fn_with_state(site.clone(), access::guard)).with_state(site)
+}
+
+/// Serves one site until `shutdown` resolves, then lets requests in flight finish for up to
+/// `drain` (long-lived streams and WebSockets are cut after that).
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    site: Arc<Site>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    drain: Duration,
+) {
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let server = axum::serve(listener, router(site).into_make_service_with_connect_info::<SocketAddr>())
+        .with_graceful_shutdown(async move {
+            shutdown.await;
+            let _ = tx.send(());
+        });
+    let server = std::pin::pin!(std::future::IntoFuture::into_future(server));
+    tokio::select! {
+        _ = server => {}
+        _ = async { let _ = rx.await; tokio::time::sleep(drain).await } => {}
+    }
+}
+
+/// Binds every port of the configuration, in `Config::ports` order, before anything starts: a
+/// port that is taken stops start-up with a message that names it.
+pub async fn bind_all(config: &Config) -> Result<Vec<tokio::net::TcpListener>, String> {
+    let mut out = Vec::new();
+    for (name, l) in config.ports() {
+        let addr = SocketAddr::new(l.bind, l.port);
+        match tokio::net::TcpListener::bind(addr).await {
+            Ok(listener) => out.push(listener),
+            Err(e) => {
+                return Err(format!(
+                    "cannot listen on {addr} for service \"{name}\": {e}; another program may use the port (see `ss -ltnp`), or change `services.{name}.port`"
+                ))
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The listeners being served, and how to stop them.
+pub struct Running {
+    stop: tokio::sync::watch::Sender<bool>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+    pub routes: Vec<SiteRoutes>,
+}
+
+/// How long requests in flight may finish after shutdown begins.
+pub const DRAIN: Duration = Duration::from_secs(5);
+
+/// Serves every site on its bound listener.
+pub fn launch(config: &Config, listeners: Vec<tokio::net::TcpListener>, ctx: Arc<Ctx>) -> Running {
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let mut tasks = Vec::new();
+    let mut routes = Vec::new();
+    for ((_, site), listener) in sites(config, ctx).into_iter().zip(listeners) {
+        routes.push(SiteRoutes { service: site.name.clone(), port: site.port, routes: site.routes.clone() });
+        let mut stopped = stopped.clone();
+        let shutdown = async move {
+            let _ = stopped.wait_for(|s| *s).await;
+        };
+        tasks.push(tokio::spawn(serve(listener, site, shutdown, DRAIN)));
+    }
+    Running { stop, tasks, routes }
+}
+
+impl Running {
+    /// Stops accepting, lets requests in flight finish (up to [`DRAIN`]), and returns.
+    pub async fn stop(self) {
+        let _ = self.stop.send(true);
+        for t in self.tasks {
+            let _ = t.await;
+        }
+    }
+}

@@ -1,0 +1,122 @@
+//! gpubox's own HTML pages, rendered on the server: the shared shell (header with the instance's
+//! name and a link to every service, a banner while the default password is in force), the login
+//! page, the home page, and the proxy's waiting pages. No script runs on any of them.
+
+use std::fmt::Write;
+
+/// `<`, `>`, `&`, `"` and `'` escaped for HTML text and attribute values.
+pub fn escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '&' => out.push_str("&amp;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+pub struct Link {
+    pub name: String,
+    pub port: u16,
+    pub url: String,
+    pub here: bool,
+}
+
+/// What every page's header shows.
+pub struct Shell {
+    pub instance: String,
+    pub links: Vec<Link>,
+    pub defaults_in_force: bool,
+    pub logged_in: bool,
+}
+
+pub const DEFAULTS_WARNING: &str = "The login is the default admin / admin: anyone who finds this address can use it. \
+Set the USERNAME and PASSWORD environment variables (in the Vast template) and restart.";
+
+impl Shell {
+    pub fn page(&self, title: &str, body: &str) -> String {
+        let mut nav = String::new();
+        for l in &self.links {
+            let class = if l.here { " class=\"here\"" } else { "" };
+            let _ =
+                write!(nav, "<a{class} href=\"{}\" title=\"port {}\">{}</a>", escape(&l.url), l.port, escape(&l.name));
+        }
+        let logout = if self.logged_in {
+            "<form method=\"post\" action=\"/.gpubox/logout\"><button class=\"link\" type=\"submit\">Log out</button></form>"
+        } else {
+            ""
+        };
+        let banner = if self.defaults_in_force {
+            format!("<div class=\"banner\" role=\"alert\">{}</div>", escape(DEFAULTS_WARNING))
+        } else {
+            String::new()
+        };
+        format!(
+            "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
+<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+<title>{title} · {instance}</title><link rel=\"stylesheet\" href=\"/.gpubox/assets/gpubox.css\"></head>\
+<body><header class=\"shell\"><span class=\"name\">{instance}</span><nav>{nav}</nav>{logout}</header>{banner}\
+<main>{body}</main></body></html>\n",
+            title = escape(title),
+            instance = escape(&self.instance),
+        )
+    }
+}
+
+pub fn login(shell: &Shell, next: &str, error: Option<&str>) -> String {
+    let error = error.map(|e| format!("<p class=\"error\" role=\"alert\">{}</p>", escape(e))).unwrap_or_default();
+    let body = format!(
+        "<form class=\"card narrow\" method=\"post\" action=\"/.gpubox/login\">\
+<h1>Log in</h1>\
+<input type=\"hidden\" name=\"next\" value=\"{next}\">\
+<label for=\"username\">Username</label>\
+<input id=\"username\" name=\"username\" type=\"text\" autocomplete=\"username\" autocapitalize=\"none\" required autofocus>\
+<label for=\"password\">Password</label>\
+<input id=\"password\" name=\"password\" type=\"password\" autocomplete=\"current-password\" required>\
+{error}<button type=\"submit\">Log in</button></form>",
+        next = escape(next),
+    );
+    shell.page("Log in", &body)
+}
+
+pub fn home(shell: &Shell, rows: &[(String, u16, String, String)]) -> String {
+    let mut body = String::from("<div class=\"card\"><h1>Services</h1><table class=\"services\"><tr><th>Service</th><th>Port</th><th>State</th></tr>");
+    for (name, port, url, state) in rows {
+        let _ = write!(
+            body,
+            "<tr><td><a href=\"{}\">{}</a></td><td>{port}</td><td>{}</td></tr>",
+            escape(url),
+            escape(name),
+            escape(state)
+        );
+    }
+    body.push_str("</table></div>");
+    shell.page("Home", &body)
+}
+
+/// The page a proxied service shows while it is not ready: its state, its last log lines, and a
+/// refresh every few seconds, so the app appears by itself once it is up.
+pub fn waiting(shell: &Shell, service: &str, headline: &str, detail: &str, log: &[String], refresh: bool) -> String {
+    let mut lines = String::new();
+    for l in log {
+        lines.push_str(&escape(l));
+        lines.push('\n');
+    }
+    let body = format!(
+        "<div class=\"card\"><h1>{}</h1><p class=\"muted\">{}</p><pre class=\"log\">{}</pre></div>",
+        escape(headline),
+        escape(detail),
+        if lines.is_empty() { format!("({service} has printed nothing yet)") } else { lines }
+    );
+    let page = shell.page(service, &body);
+    if refresh {
+        page.replacen("<head>", "<head><meta http-equiv=\"refresh\" content=\"3\">", 1)
+    } else {
+        page
+    }
+}

@@ -1,0 +1,172 @@
+//! The `/.gpubox/` routes that every listener has: health, login, logout, the session API,
+//! shared assets and a home page listing the services.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::extract::{ConnectInfo, Path, Query, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{Html, IntoResponse, Response};
+use axum::{Extension, Form, Json};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::access::{self, Who};
+use super::{pages, Site};
+use crate::auth::{Denial, COOKIE};
+
+const CSS: &str = include_str!("../../web/gpubox.css");
+
+/// The only route that answers without credentials and says anything: that gpubox is alive.
+pub async fn health() -> &'static str {
+    "ok"
+}
+
+pub async fn asset(Path(file): Path<String>) -> Response {
+    match file.as_str() {
+        "gpubox.css" => {
+            ([(header::CONTENT_TYPE, "text/css; charset=utf-8"), (header::CACHE_CONTROL, "max-age=300")], CSS)
+                .into_response()
+        }
+        _ => access::api_error(StatusCode::NOT_FOUND, "not_found", "no such asset"),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct NextQuery {
+    next: Option<String>,
+}
+
+/// Only a path on this same listener may follow a login: never another host (`//evil`, `http:`).
+fn safe_next(next: Option<&str>) -> String {
+    match next {
+        Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.starts_with("/\\") => n.to_string(),
+        _ => "/".to_string(),
+    }
+}
+
+pub async fn login_page(State(site): State<Arc<Site>>, headers: HeaderMap, Query(q): Query<NextQuery>) -> Response {
+    let next = safe_next(q.next.as_deref());
+    if access::cookie(&headers, COOKIE).is_some_and(|id| site.ctx.auth.check_session(&id)) {
+        return access::redirect(&next);
+    }
+    Html(pages::login(&site.shell(&headers, false), &next, None)).into_response()
+}
+
+#[derive(Deserialize)]
+pub struct LoginForm {
+    username: String,
+    password: String,
+    next: Option<String>,
+}
+
+pub async fn login_submit(
+    State(site): State<Arc<Site>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Form(form): Form<LoginForm>,
+) -> Response {
+    let next = safe_next(form.next.as_deref());
+    let auth = &site.ctx.auth;
+    let result = tokio::task::block_in_place(|| auth.login(&form.username, &form.password, peer.ip()));
+    let shell = site.shell(&headers, false);
+    match result {
+        Ok(id) => {
+            let mut resp = access::redirect(&next);
+            access::set_cookie(&mut resp, &id, auth.session_ttl.as_secs(), access::is_https(&headers));
+            resp
+        }
+        Err(Denial::Throttled(wait)) => {
+            let secs = wait.as_secs().max(1);
+            let message = format!("Too many failed attempts from your address. Try again in {secs} s.");
+            let mut resp =
+                (StatusCode::TOO_MANY_REQUESTS, Html(pages::login(&shell, &next, Some(&message)))).into_response();
+            resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
+            resp
+        }
+        Err(_) => (StatusCode::UNAUTHORIZED, Html(pages::login(&shell, &next, Some("Wrong username or password."))))
+            .into_response(),
+    }
+}
+
+pub async fn logout(State(site): State<Arc<Site>>, Extension(who): Extension<Who>) -> Response {
+    if let Who::Session(id) = &who {
+        site.ctx.auth.logout(id);
+    }
+    let mut resp = access::redirect("/.gpubox/login");
+    access::clear_cookie(&mut resp);
+    resp
+}
+
+pub async fn session(State(site): State<Arc<Site>>, Extension(who): Extension<Who>) -> Json<serde_json::Value> {
+    let method = match who {
+        Who::Session(_) => "session",
+        Who::Basic => "basic",
+        Who::Bearer => "bearer",
+    };
+    Json(json!({
+        "username": site.ctx.auth.username(),
+        "method": method,
+        "defaults_in_force": site.ctx.auth.defaults_in_force,
+        "instance": site.ctx.instance,
+    }))
+}
+
+pub async fn home(State(site): State<Arc<Site>>, headers: HeaderMap) -> Html<String> {
+    let shell = site.shell(&headers, true);
+    let status = site.ctx.sup.status();
+    let rows: Vec<(String, u16, String, String)> = shell
+        .links
+        .iter()
+        .map(|l| {
+            let state = status.iter().find(|s| s.name == l.name).map_or("built in".to_string(), |s| {
+                if s.ready {
+                    "ready".to_string()
+                } else {
+                    s.state.as_str().to_string()
+                }
+            });
+            (l.name.clone(), l.port, l.url.clone(), state)
+        })
+        .collect();
+    Html(pages::home(&shell, &rows))
+}
+
+/// `/.gpubox/` belongs to gpubox on every port: what is not one of its routes is not found,
+/// rather than passed to the upstream.
+pub async fn reserved_not_found() -> Response {
+    access::api_error(StatusCode::NOT_FOUND, "not_found", "no such gpubox route")
+}
+
+/// Headers for gpubox's own pages (not for proxied apps, whose headers are their own).
+pub async fn security_headers(mut resp: Response) -> Response {
+    let h = resp.headers_mut();
+    let set = |h: &mut HeaderMap, name: &'static str, value: &'static str| {
+        h.entry(name).or_insert(HeaderValue::from_static(value));
+    };
+    set(
+        h,
+        "content-security-policy",
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; media-src 'self' blob:; \
+connect-src 'self' ws: wss:; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'self'",
+    );
+    set(h, "x-content-type-options", "nosniff");
+    set(h, "referrer-policy", "same-origin");
+    set(h, "x-frame-options", "SAMEORIGIN");
+    set(h, "cache-control", "no-store");
+    resp
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn next_stays_on_this_site() {
+        assert_eq!(safe_next(Some("/a?b=1")), "/a?b=1");
+        assert_eq!(safe_next(Some("//evil.example/")), "/");
+        assert_eq!(safe_next(Some("/\\evil.example")), "/");
+        assert_eq!(safe_next(Some("https://evil.example/")), "/");
+        assert_eq!(safe_next(None), "/");
+    }
+}

@@ -1,0 +1,123 @@
+//! The streaming reverse proxy: requests and responses flow through without buffering (SSE
+//! events arrive when the upstream sends them), WebSocket upgrades are tunnelled, upstream
+//! connections are pooled, and while the service is not ready a page says so. It does not
+//! authenticate: the gateway did.
+
+mod headers;
+mod waiting;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::{header, StatusCode, Uri, Version};
+use axum::response::{IntoResponse, Response};
+use http_body_util::Limited;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+
+use crate::config::Upstream;
+use crate::gateway::access::{api_error, is_websocket};
+use crate::gateway::Site;
+
+pub struct Proxy {
+    service: String,
+    upstream: Upstream,
+    max_body: Option<u64>,
+    client: Client<HttpConnector, Body>,
+}
+
+impl Proxy {
+    pub fn new(service: &str, upstream: Upstream, max_body: Option<u64>) -> Proxy {
+        let mut connector = HttpConnector::new();
+        connector.set_nodelay(true);
+        connector.set_connect_timeout(Some(Duration::from_secs(10)));
+        // No request or idle timeout: a generation can stream for many minutes with quiet gaps.
+        let client = Client::builder(TokioExecutor::new())
+            .pool_idle_timeout(Duration::from_secs(90))
+            .pool_max_idle_per_host(256)
+            .build(connector);
+        Proxy { service: service.to_string(), upstream, max_body, client }
+    }
+}
+
+/// The fallback of a proxied listener: everything outside `/.gpubox/`.
+pub async fn handle(
+    State(site): State<Arc<Site>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    req: Request,
+) -> Response {
+    let proxy = site.proxy.as_ref().expect("the proxy handler is mounted only on proxied sites");
+    if let Some(resp) = waiting::unless_ready(&site, proxy, &req) {
+        return resp;
+    }
+    forward(&site, proxy, peer, req).await
+}
+
+async fn forward(site: &Site, proxy: &Proxy, peer: SocketAddr, mut req: Request) -> Response {
+    if let Some(max) = proxy.max_body {
+        let declared = req.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+        if declared.is_some_and(|n| n > max) {
+            return api_error(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "too_large",
+                &format!("the request body is larger than this service's max_body ({max} bytes)"),
+            );
+        }
+    }
+    let websocket = is_websocket(req.headers());
+    let original_headers = req.headers().clone();
+    let client_side = websocket.then(|| hyper::upgrade::on(&mut req));
+    let (mut parts, body) = req.into_parts();
+    let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
+    let Ok(uri) = format!("http://{}:{}{path}", proxy.upstream.host, proxy.upstream.port).parse::<Uri>() else {
+        return api_error(StatusCode::BAD_REQUEST, "bad_uri", "this request's path cannot be forwarded");
+    };
+    parts.uri = uri;
+    parts.version = Version::HTTP_11;
+    headers::for_upstream(&mut parts.headers, peer, websocket);
+    let body = match proxy.max_body {
+        Some(max) => Body::new(Limited::new(body, max as usize)),
+        None => body,
+    };
+    let mut resp = match proxy.client.request(Request::from_parts(parts, body)).await {
+        Ok(resp) => resp,
+        Err(e) => return waiting::unreachable(site, proxy, &original_headers, &connect_error(&e)),
+    };
+    if websocket && resp.status() == StatusCode::SWITCHING_PROTOCOLS {
+        let upstream_side = hyper::upgrade::on(&mut resp);
+        if let Some(client_side) = client_side {
+            tokio::spawn(async move {
+                if let (Ok(client), Ok(upstream)) = (client_side.await, upstream_side.await) {
+                    let _ = tokio::io::copy_bidirectional(&mut TokioIo::new(client), &mut TokioIo::new(upstream)).await;
+                }
+            });
+        }
+        return resp.map(Body::new).into_response();
+    }
+    headers::from_upstream(resp.headers_mut());
+    resp.map(Body::new).into_response()
+}
+
+/// The innermost cause of a client error: "Connection refused (os error 111)" rather than
+/// "client error (Connect)".
+fn connect_error(e: &hyper_util::client::legacy::Error) -> String {
+    let mut source: &dyn std::error::Error = e;
+    while let Some(next) = source.source() {
+        source = next;
+    }
+    source.to_string()
+}
+
+impl Proxy {
+    pub fn service(&self) -> &str {
+        &self.service
+    }
+
+    pub fn upstream(&self) -> &Upstream {
+        &self.upstream
+    }
+}

@@ -1,0 +1,90 @@
+//! What the proxy answers while its service is not ready, or does not answer: a page that says
+//! so with the service's latest log lines (and reloads itself until the app is up), or, for API
+//! clients, 503 with a JSON body and Retry-After.
+
+use axum::extract::Request;
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{Html, IntoResponse, Response};
+
+use super::Proxy;
+use crate::gateway::access::api_error;
+use crate::gateway::{pages, Site};
+use crate::supervisor::{human, State};
+
+const TAIL: usize = 40;
+
+/// `Some(page)` when the service is not ready to take requests.
+pub fn unless_ready(site: &Site, proxy: &Proxy, req: &Request) -> Option<Response> {
+    let status = site.ctx.sup.status().into_iter().find(|s| s.name == proxy.service())?;
+    if status.ready {
+        return None;
+    }
+    let name = proxy.service();
+    let (headline, detail, refresh) = match status.state {
+        State::Waiting => (format!("{name} is waiting for the services it depends on"), String::new(), true),
+        State::Starting | State::Running => (
+            format!("{name} is starting"),
+            "This page reloads by itself and shows the app as soon as it answers.".to_string(),
+            true,
+        ),
+        State::Backoff => (
+            format!("{name} stopped unexpectedly and is restarting"),
+            status.restart_delay_ms.map_or(String::new(), |d| {
+                format!(
+                    "Next start in {}. Last exit: {}.",
+                    human(std::time::Duration::from_millis(d)),
+                    exit_text(&status)
+                )
+            }),
+            true,
+        ),
+        State::Stopping | State::Stopped => {
+            (format!("{name} is stopped"), "Start it with `gpubox start` in a terminal.".to_string(), false)
+        }
+        State::Exited | State::Failed | State::Done => (
+            format!("{name} has stopped and will not restart by itself"),
+            format!("Last exit: {}. Restart it with `gpubox restart {name}`.", exit_text(&status)),
+            false,
+        ),
+    };
+    Some(respond(site, req.headers(), &headline, &detail, refresh, StatusCode::SERVICE_UNAVAILABLE, "starting"))
+}
+
+fn exit_text(status: &crate::supervisor::ServiceStatus) -> String {
+    status.last_exit.map_or("none yet".to_string(), |e| e.to_string())
+}
+
+/// The service is up by its state, but its upstream did not take the connection.
+pub fn unreachable(site: &Site, proxy: &Proxy, headers: &HeaderMap, error: &str) -> Response {
+    let headline = format!("{} is not answering", proxy.service());
+    let detail = format!("gpubox could not reach {}: {error}. This page tries again by itself.", proxy.upstream());
+    respond(site, headers, &headline, &detail, true, StatusCode::BAD_GATEWAY, "upstream_unreachable")
+}
+
+fn respond(
+    site: &Site,
+    headers: &HeaderMap,
+    headline: &str,
+    detail: &str,
+    refresh: bool,
+    status: StatusCode,
+    code: &str,
+) -> Response {
+    let wants_html = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).is_some_and(|a| a.contains("text/html"));
+    let mut resp = if wants_html {
+        let log: Vec<String> = site
+            .ctx
+            .hub
+            .tail(Some(site.proxy.as_ref().map_or("", |p| p.service())), TAIL)
+            .into_iter()
+            .map(|l| l.text)
+            .collect();
+        let shell = site.shell(headers, true);
+        (status, Html(pages::waiting(&shell, &site.name, headline, detail, &log, refresh))).into_response()
+    } else {
+        api_error(status, code, &format!("{headline}. {detail}"))
+    };
+    resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+    resp.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    resp
+}
