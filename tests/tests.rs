@@ -1,9 +1,11 @@
 //! Integration tests: the real `gpubox` binary, its control socket and real child processes.
 
+mod http;
 mod util;
 
 mod config;
 mod control;
+mod gateway;
 mod logs;
 mod pid1;
 mod supervisor;

@@ -2,20 +2,26 @@
 
 use argon2::password_hash::rand_core::OsRng;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
-use argon2::Argon2;
+use argon2::{Algorithm, Argon2, Params, Version};
 use sha2::{Digest, Sha256};
+
+/// Argon2id with 7 MiB and 5 passes: one of OWASP's recommended settings, chosen for the smallest
+/// memory, since gpubox must stay small. Verification uses the parameters stored in each hash.
+fn argon2() -> Argon2<'static> {
+    Argon2::new(Algorithm::Argon2id, Version::V0x13, Params::new(7 * 1024, 5, 1, None).expect("valid parameters"))
+}
 
 /// A PHC string (`$argon2id$v=19$...`) for `password`, with a random salt.
 pub fn hash(password: &str) -> String {
     let salt = SaltString::generate(&mut OsRng);
-    Argon2::default().hash_password(password.as_bytes(), &salt).expect("argon2 with default parameters").to_string()
+    argon2().hash_password(password.as_bytes(), &salt).expect("argon2 with fixed parameters").to_string()
 }
 
 /// The same, with a given salt (a base64 string without padding): the same input gives the same
 /// string, which is how a password change is detected across restarts.
 pub fn hash_with_salt(password: &str, salt: &str) -> Option<String> {
     let salt = SaltString::from_b64(salt).ok()?;
-    Some(Argon2::default().hash_password(password.as_bytes(), &salt).ok()?.to_string())
+    Some(argon2().hash_password(password.as_bytes(), &salt).ok()?.to_string())
 }
 
 pub fn new_salt() -> String {

@@ -158,6 +158,13 @@ fn detach_self(config: &Config, control: &Path) -> anyhow::Result<i32> {
 }
 
 async fn serve(config: Config, control: PathBuf, since: Instant) -> anyhow::Result<i32> {
+    // Large, short-lived buffers (Argon2's 7 MiB) go straight back to the system when freed,
+    // instead of glibc raising its threshold and keeping them in the heap for good.
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only sets an allocator parameter.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 256 * 1024);
+    }
     let pid = std::process::id();
     let pid1 = pid == 1;
     if !pid1 {

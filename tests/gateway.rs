@@ -1,0 +1,396 @@
+//! The gateway through the real binary: one login in front of every route, the Origin rule,
+//! throttling, and the proxy (streaming, WebSocket, headers, waiting page) in front of a real
+//! upstream process.
+
+use std::io::{BufReader, Read, Write};
+use std::time::Duration;
+
+use base64::Engine;
+use gpubox::control::client::Client;
+use gpubox::control::protocol::Request;
+
+use crate::http::{open, read_response, request, Response};
+use crate::supervisor::free_port;
+use crate::util::{fixture, Gpubox};
+
+const T: Duration = Duration::from_secs(30);
+const USER: &str = "alice";
+const PASSWORD: &str = "correct horse";
+const TOKEN: &str = "tok-0123456789abcdef";
+
+struct Box {
+    g: Gpubox,
+    port: u16,
+}
+
+fn start(auth_extra: &str, delay: f32) -> Box {
+    let (port, up) = (free_port(), free_port());
+    let g = Gpubox::start(&format!(
+        r#"
+[auth]
+username = "{USER}"
+password = "{PASSWORD}"
+token = "{TOKEN}"
+{auth_extra}
+
+[services.app]
+command = ["python3", "{script}", "{up}", "--delay", "{delay}"]
+port = {port}
+upstream = "http://127.0.0.1:{up}"
+"#,
+        script = fixture("upstream.py"),
+    ));
+    g.wait_event(&format!("app: listening on 0.0.0.0:{port}"), T);
+    Box { g, port }
+}
+
+impl Box {
+    fn ready(self) -> Box {
+        self.g.wait_event("app: ready", T);
+        self
+    }
+
+    fn login(&self) -> String {
+        let body = format!("username={USER}&password={}&next=/", PASSWORD.replace(' ', "+"));
+        let r = request(
+            self.port,
+            "POST",
+            "/.gpubox/login",
+            &[("Content-Type", "application/x-www-form-urlencoded"), ("Origin", &self.origin())],
+            body.as_bytes(),
+        );
+        assert_eq!(r.status, 303, "login failed: {}", r.text());
+        r.session_cookie().expect("a session cookie")
+    }
+
+    fn origin(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    fn routes(&self) -> Vec<(u16, serde_json::Value)> {
+        let v = Client::call(&self.g.control, &Request::Routes).unwrap();
+        let mut out = Vec::new();
+        for site in v["sites"].as_array().unwrap() {
+            for r in site["routes"].as_array().unwrap() {
+                out.push((site["port"].as_u64().unwrap() as u16, r.clone()));
+            }
+        }
+        out
+    }
+}
+
+fn basic(user: &str, pass: &str) -> String {
+    format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{user}:{pass}")))
+}
+
+fn methods(route: &serde_json::Value) -> Vec<&'static str> {
+    match route["method"].as_str().unwrap() {
+        "GET" => vec!["GET"],
+        "POST" => vec!["POST"],
+        _ => vec!["GET", "POST", "PUT", "DELETE"],
+    }
+}
+
+fn refused(r: &Response) -> bool {
+    r.status == 401 || r.status == 429
+}
+
+#[test]
+fn every_route_refuses_bad_credentials_and_accepts_each_good_method() {
+    let b = start("session_ttl = \"2s\"", 0.0).ready();
+    let routes = b.routes();
+    assert!(routes.len() >= 8, "expected the reserved routes and the proxy: {routes:?}");
+    let origin = b.origin();
+    let cookie = format!("gpubox_session={}", b.login());
+    let good_basic = basic(USER, PASSWORD);
+    let bearer = format!("Bearer {TOKEN}");
+
+    // Good credentials first: refusals below engage the throttle for this address.
+    for (port, route) in &routes {
+        let path = route["example"].as_str().unwrap();
+        if path == "/.gpubox/logout" {
+            continue; // would end the session; it is checked last
+        }
+        for m in methods(route) {
+            for auth in [
+                ("Cookie", cookie.as_str()),
+                ("Authorization", good_basic.as_str()),
+                ("Authorization", bearer.as_str()),
+            ] {
+                let r = request(*port, m, path, &[auth, ("Origin", &origin)], b"");
+                assert!(!refused(&r) && r.status != 403, "{m} {path} with {}: {} {}", auth.0, r.status, r.text());
+            }
+        }
+        // ?token= logs in and redirects to the same URL without the token.
+        if route["method"] != "POST" {
+            let sep = if path.contains('?') { '&' } else { '?' };
+            let r = request(*port, "GET", &format!("{path}{sep}token={TOKEN}"), &[], b"");
+            assert_eq!(r.status, 303, "GET {path}?token=: {}", r.status);
+            assert_eq!(r.header("location"), Some(path));
+            assert!(r.session_cookie().is_some());
+        }
+    }
+
+    // A session that was not used for longer than session_ttl has expired.
+    let idle = format!("gpubox_session={}", b.login());
+    std::thread::sleep(Duration::from_millis(2200));
+    let expired = request(b.port, "GET", "/.gpubox/session", &[("Cookie", &idle)], b"");
+    assert_eq!(expired.status, 401);
+
+    // A revoked session: log out, then use the cookie again.
+    let revoked = format!("gpubox_session={}", b.login());
+    let out = request(b.port, "POST", "/.gpubox/logout", &[("Cookie", &revoked), ("Origin", &origin)], b"");
+    assert_eq!(out.status, 303);
+
+    let bad: Vec<(&str, String)> = vec![
+        ("nothing", String::new()),
+        ("wrong password", basic(USER, "wrong")),
+        ("wrong user", basic("mallory", PASSWORD)),
+        ("wrong token", "Bearer tok-wrong-wrong-wrong".into()),
+        ("expired session", idle.clone()),
+        ("revoked session", revoked.clone()),
+        ("forged session", "gpubox_session=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA".into()),
+    ];
+    for (port, route) in &routes {
+        let path = route["example"].as_str().unwrap();
+        for m in methods(route) {
+            for (what, value) in &bad {
+                let mut headers: Vec<(&str, &str)> = vec![("Origin", &origin)];
+                if value.starts_with("gpubox_session") {
+                    headers.push(("Cookie", value));
+                } else if !value.is_empty() {
+                    headers.push(("Authorization", value));
+                }
+                let r = request(*port, m, path, &headers, b"");
+                if route["public"] == true {
+                    assert!(!refused(&r), "public {m} {path} refused with {what}: {}", r.status);
+                } else {
+                    assert!(refused(&r), "{m} {path} with {what}: {} {}", r.status, r.text());
+                    assert!(r.header("www-authenticate").is_none(), "never a Basic challenge");
+                }
+            }
+            if route["websocket"] == true {
+                let ws = [
+                    ("Upgrade", "websocket"),
+                    ("Connection", "Upgrade"),
+                    ("Sec-WebSocket-Version", "13"),
+                    ("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ=="),
+                ];
+                let r = request(*port, "GET", path, &ws, b"");
+                assert!(refused(&r), "WebSocket {path} without credentials: {}", r.status);
+            }
+        }
+    }
+}
+
+#[test]
+fn a_browser_is_sent_to_the_login_page_and_back() {
+    let b = start("", 0.0).ready();
+    let r = request(b.port, "GET", "/some/page?x=1", &[("Accept", "text/html")], b"");
+    assert_eq!(r.status, 303);
+    let location = r.header("location").unwrap().to_string();
+    assert_eq!(location, "/.gpubox/login?next=/some/page%3Fx%3D1");
+    let page = request(b.port, "GET", &location, &[("Accept", "text/html")], b"");
+    assert_eq!(page.status, 200);
+    assert!(page.text().contains("name=\"next\" value=\"/some/page?x=1\""), "{}", page.text());
+    let csp = page.header("content-security-policy").unwrap();
+    assert!(csp.contains("script-src 'self'") && !csp.contains("unsafe-inline"));
+    assert_eq!(page.header("x-content-type-options"), Some("nosniff"));
+    assert!(page.header("referrer-policy").is_some());
+    assert!(csp.contains("frame-ancestors 'self'"));
+    let cookie = b.login();
+    let api = request(b.port, "GET", "/.gpubox/session", &[("Cookie", &format!("gpubox_session={cookie}"))], b"");
+    assert!(api.text().contains("\"method\":\"session\""), "{}", api.text());
+    // Wrong password on the form: the page again, with an error, and no cookie.
+    let wrong = request(
+        b.port,
+        "POST",
+        "/.gpubox/login",
+        &[("Content-Type", "application/x-www-form-urlencoded")],
+        b"username=alice&password=nope&next=/x",
+    );
+    assert_eq!(wrong.status, 401);
+    assert!(wrong.text().contains("Wrong username or password") && wrong.session_cookie().is_none());
+    // `next` may not leave this site.
+    let body = format!("username={USER}&password={}&next=//evil.example/", PASSWORD.replace(' ', "+"));
+    let r = request(
+        b.port,
+        "POST",
+        "/.gpubox/login",
+        &[("Content-Type", "application/x-www-form-urlencoded")],
+        body.as_bytes(),
+    );
+    assert_eq!(r.header("location"), Some("/"));
+}
+
+#[test]
+fn the_default_login_is_announced_on_every_page() {
+    let port = free_port();
+    let up = free_port();
+    let g = Gpubox::start(&format!(
+        "[services.app]\ncommand = [\"python3\", \"{}\", \"{up}\"]\nport = {port}\nupstream = \"http://127.0.0.1:{up}\"\n",
+        fixture("upstream.py")
+    ));
+    let events = g.wait_event("listening on", T);
+    assert!(events.iter().any(|e| e.contains("WARNING: The login is the default admin / admin")), "{events:#?}");
+    let page = request(port, "GET", "/.gpubox/login", &[], b"");
+    assert!(page.text().contains("class=\"banner\"") && page.text().contains("USERNAME and PASSWORD"));
+}
+
+#[test]
+fn cross_origin_requests_are_refused_and_origin_null_passes_the_proxy() {
+    let b = start("", 0.0).ready();
+    let cookie = format!("gpubox_session={}", b.login());
+    let evil = "http://evil.example";
+    // A state-changing request to gpubox itself from another origin.
+    let r = request(b.port, "POST", "/.gpubox/logout", &[("Cookie", &cookie), ("Origin", evil)], b"");
+    assert_eq!(r.status, 403);
+    // Another port on the same host is another origin too.
+    let other_port = format!("http://127.0.0.1:{}", b.port + 1);
+    let r = request(b.port, "POST", "/.gpubox/logout", &[("Cookie", &cookie), ("Origin", &other_port)], b"");
+    assert_eq!(r.status, 403);
+    let r = request(b.port, "POST", "/.gpubox/logout", &[("Cookie", &cookie), ("Origin", "null")], b"");
+    assert_eq!(r.status, 403, "Origin: null is refused on gpubox's own routes");
+    // Through the proxy: a cross-origin WebSocket and POST are refused…
+    let ws = [("Cookie", cookie.as_str()), ("Upgrade", "websocket"), ("Connection", "Upgrade"), ("Origin", evil)];
+    assert_eq!(request(b.port, "GET", "/ws", &ws, b"").status, 403);
+    assert_eq!(request(b.port, "POST", "/echo", &[("Cookie", &cookie), ("Origin", evil)], b"x").status, 403);
+    // …and Origin: null (Forge's no-referrer pages) passes.
+    let r = request(b.port, "POST", "/echo", &[("Cookie", &cookie), ("Origin", "null")], b"payload");
+    assert_eq!((r.status, r.text().as_str()), (200, "payload"));
+    // The same origin passes everywhere.
+    let r = request(b.port, "POST", "/.gpubox/logout", &[("Cookie", &cookie), ("Origin", &b.origin())], b"");
+    assert_eq!(r.status, 303);
+}
+
+#[test]
+fn failed_logins_are_throttled_then_released() {
+    let b = start("max_failures = 5\nlockout = \"2s\"", 0.0);
+    let attempt =
+        |pass: &str| request(b.port, "GET", "/.gpubox/session", &[("Authorization", &basic(USER, pass))], b"");
+    for _ in 0..4 {
+        assert_eq!(attempt("wrong").status, 401);
+    }
+    // The fourth failure asks for a one-second pause: even the right password waits.
+    let r = attempt(PASSWORD);
+    assert_eq!(r.status, 429);
+    assert!(r.header("retry-after").is_some());
+    std::thread::sleep(Duration::from_millis(1100));
+    assert_eq!(attempt("wrong").status, 401, "the fifth failure");
+    assert_eq!(attempt(PASSWORD).status, 429, "locked out after max_failures");
+    std::thread::sleep(Duration::from_millis(2100));
+    assert_eq!(attempt(PASSWORD).status, 200, "released after the lockout");
+}
+
+#[test]
+fn the_proxy_streams_events_tunnels_websockets_and_keeps_credentials_home() {
+    let b = start("", 0.0).ready();
+    let cookie = format!("gpubox_session={}; app_cookie=kept", b.login());
+
+    // Headers: Host as sent, X-Forwarded-*, no gpubox credentials upstream.
+    let host = format!("127.0.0.1:{}", b.port);
+    let r = request(b.port, "GET", "/echo-headers", &[("Cookie", &cookie), ("Host", &host)], b"");
+    let h: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+    assert_eq!(h["host"], host.as_str());
+    assert_eq!(h["x-forwarded-host"], host.as_str());
+    assert_eq!(h["x-forwarded-proto"], "http");
+    assert_eq!(h["x-forwarded-for"], "127.0.0.1");
+    assert_eq!(h["cookie"], "app_cookie=kept");
+    let r = request(b.port, "GET", "/echo-headers", &[("Authorization", &basic(USER, PASSWORD))], b"");
+    let h: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+    assert!(h.get("authorization").is_none(), "{h}");
+
+    // SSE: the first event arrives while the upstream still holds the second.
+    let sse = open(b.port, "GET", "/sse", &[("Cookie", &cookie), ("Accept", "text/event-stream")], b"");
+    let mut reader = BufReader::new(sse.try_clone().unwrap());
+    let head = read_response(&mut reader, false);
+    assert_eq!(head.status, 200);
+    let mut seen = String::new();
+    while !seen.contains("data: one") {
+        let mut buf = [0u8; 256];
+        let n = reader.read(&mut buf).unwrap();
+        assert!(n > 0, "stream ended before the first event");
+        seen.push_str(&String::from_utf8_lossy(&buf[..n]));
+    }
+    assert!(!seen.contains("two"));
+    assert_eq!(request(b.port, "GET", "/release", &[("Cookie", &cookie)], b"").status, 200);
+    while !seen.contains("data: two") {
+        let mut buf = [0u8; 256];
+        let n = reader.read(&mut buf).unwrap();
+        assert!(n > 0, "stream ended before the second event");
+        seen.push_str(&String::from_utf8_lossy(&buf[..n]));
+    }
+    drop(sse.shutdown(std::net::Shutdown::Both));
+
+    // WebSocket: 101, then bytes both ways.
+    let ws = [
+        ("Cookie", cookie.as_str()),
+        ("Upgrade", "websocket"),
+        ("Connection", "Upgrade"),
+        ("Sec-WebSocket-Version", "13"),
+        ("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ=="),
+        ("Origin", &b.origin()),
+    ];
+    let mut sock = open(b.port, "GET", "/ws", &ws, b"");
+    let mut reader = BufReader::new(sock.try_clone().unwrap());
+    let head = read_response(&mut reader, false);
+    assert_eq!(head.status, 101);
+    sock.write_all(b"ping through the tunnel").unwrap();
+    let mut echo = [0u8; 23];
+    reader.read_exact(&mut echo).unwrap();
+    assert_eq!(&echo, b"ping through the tunnel");
+
+    // A 100 MB upload streams through without gpubox holding it.
+    let before = peak_kib(b.g.pid());
+    let body = vec![b'x'; 100 << 20];
+    let r = request(b.port, "POST", "/upload", &[("Cookie", &cookie), ("Origin", &b.origin())], &body);
+    assert_eq!(r.text(), (100u64 << 20).to_string());
+    let after = peak_kib(b.g.pid());
+    assert!(
+        after - before < 16 * 1024,
+        "gpubox's peak memory grew from {before} to {after} KiB during a 100 MB upload"
+    );
+}
+
+#[test]
+fn a_starting_service_gets_a_waiting_page_then_the_app() {
+    let b = start("", 3.0);
+    let cookie = format!("gpubox_session={}", b.login());
+    let page = request(b.port, "GET", "/", &[("Cookie", &cookie), ("Accept", "text/html")], b"");
+    assert_eq!(page.status, 503);
+    let text = page.text();
+    assert!(text.contains("app is starting"), "{text}");
+    assert!(text.contains("http-equiv=\"refresh\""), "the page reloads itself");
+    let api = request(b.port, "GET", "/", &[("Cookie", &cookie)], b"");
+    assert_eq!(api.status, 503);
+    assert!(api.header("retry-after").is_some());
+    assert!(api.text().contains("\"code\":\"starting\""));
+    b.g.wait_event("app: ready", T);
+    let r = request(b.port, "GET", "/", &[("Cookie", &cookie), ("Accept", "text/html")], b"");
+    assert_eq!((r.status, r.text().as_str()), (200, "hello from upstream"));
+}
+
+#[test]
+fn a_taken_port_stops_start_up_before_any_service_starts() {
+    let taken = std::net::TcpListener::bind("0.0.0.0:0").unwrap();
+    let port = taken.local_addr().unwrap().port();
+    let dir = crate::util::config_dir(&format!(
+        "[services.app]\ncommand = [\"sh\", \"-c\", \"touch started; sleep 100\"]\nport = {port}\nupstream = \"http://127.0.0.1:1\"\n"
+    ));
+    let out = std::process::Command::new(crate::util::BIN)
+        .arg("--control")
+        .arg(dir.path().join("c.sock"))
+        .args(["run", "--config"])
+        .arg(dir.path().join("gpubox.toml"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains(&format!("cannot listen on 0.0.0.0:{port} for service \"app\"")), "{err}");
+    assert!(!dir.path().join("ws/started").exists());
+}
+
+fn peak_kib(pid: i32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status.lines().find(|l| l.starts_with("VmHWM:")).unwrap().split_whitespace().nth(1).unwrap().parse().unwrap()
+}
