@@ -360,7 +360,13 @@ fn a_starting_service_gets_a_waiting_page_then_the_app() {
     assert_eq!(page.status, 503);
     let text = page.text();
     assert!(text.contains("app is starting"), "{text}");
-    assert!(text.contains("http-equiv=\"refresh\""), "the page reloads itself");
+    assert!(text.contains("<noscript><meta http-equiv=\"refresh\""), "without JavaScript the page reloads itself");
+    assert!(text.contains("src=\"/.gpubox/assets/waiting.js\""), "with it, the page polls");
+    let js = request(b.port, "GET", "/.gpubox/assets/waiting.js", &[], b"");
+    assert!(js.text().contains("/.gpubox/api/services/"), "the embedded script is the built one");
+    let view = request(b.port, "GET", "/.gpubox/api/services/app", &[("Cookie", &cookie)], b"");
+    let view: serde_json::Value = serde_json::from_slice(&view.body).unwrap();
+    assert_eq!((view["state"].as_str(), view["ready"].as_bool()), (Some("starting"), Some(false)), "{view}");
     let api = request(b.port, "GET", "/", &[("Cookie", &cookie)], b"");
     assert_eq!(api.status, 503);
     assert!(api.header("retry-after").is_some());

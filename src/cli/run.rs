@@ -198,10 +198,12 @@ async fn serve(config: Config, control: PathBuf, since: Instant) -> anyhow::Resu
             return Ok(1);
         }
     };
-    // Argon2 takes tens of milliseconds: done on a blocking thread while services start.
-    let auth_settings = config.auth.clone();
-    let state_dir = config.state_dir.clone();
-    let auth = tokio::task::spawn_blocking(move || crate::auth::Auth::new(&auth_settings, &state_dir));
+    // Argon2 takes tens of milliseconds: done on a blocking thread while services start, and
+    // only when there is a port to log in to.
+    let auth = (!listeners.is_empty()).then(|| {
+        let (settings, state_dir) = (config.auth.clone(), config.state_dir.clone());
+        tokio::task::spawn_blocking(move || crate::auth::Auth::new(&settings, &state_dir))
+    });
 
     // Signal handlers and the reaper exist before the first child does.
     let reaper = Reaper::start().context("cannot watch SIGCHLD")?;
@@ -212,31 +214,13 @@ async fn serve(config: Config, control: PathBuf, since: Instant) -> anyhow::Resu
     let mut sigusr2 = signal(SignalKind::user_defined2())?;
 
     let sup = Supervisor::start(&config, hub.clone(), reaper, since);
-    let (auth, loaded) = auth.await.context("password hashing failed")?;
-    let auth = Arc::new(auth);
-    announce_auth(&config, &hub, &loaded);
-    let gateway_ctx = Arc::new(gateway::Ctx {
-        instance: config.name.clone(),
-        ports: config.ports(),
-        auth: auth.clone(),
-        sup: sup.clone(),
-        hub: hub.clone(),
-        token_login: config.auth.token.is_some(),
-    });
-    let gateway = gateway::launch(&config, listeners, gateway_ctx);
-    for (name, l) in config.ports() {
-        let target = l.upstream.map_or("gpubox app".to_string(), |u| format!("proxy to {u}"));
-        hub.event(format!("{name}: listening on {}:{} ({target})", l.bind, l.port));
-    }
-    let flusher = {
-        let auth = auth.clone();
-        tokio::spawn(async move {
-            loop {
-                tokio::time::sleep(Duration::from_secs(60)).await;
-                let auth = auth.clone();
-                let _ = tokio::task::spawn_blocking(move || auth.flush()).await;
-            }
-        })
+    let gateway = match auth {
+        Some(task) => {
+            let (auth, loaded) = task.await.context("password hashing failed")?;
+            announce_auth(&config, &hub, &loaded);
+            Some(gateway::launch(&config, listeners, Arc::new(auth), sup.clone(), hub.clone()))
+        }
+        None => None,
     };
     let (shutdown_tx, mut shutdown_rx) = mpsc::unbounded_channel();
     let ctx = Arc::new(server::Ctx {
@@ -253,7 +237,7 @@ async fn serve(config: Config, control: PathBuf, since: Instant) -> anyhow::Resu
             log_dir: config.logs.dir.clone(),
         },
         shutdown: shutdown_tx,
-        routes: gateway.routes.clone(),
+        routes: gateway.as_ref().map(|g| g.routes.clone()).unwrap_or_default(),
     });
     tokio::spawn(server::serve(listener, ctx));
 
@@ -268,9 +252,9 @@ async fn serve(config: Config, control: PathBuf, since: Instant) -> anyhow::Resu
         }
     };
     hub.event(format!("shutting down ({reason}): closing ports, then stopping services, dependents first"));
-    gateway.stop().await;
-    flusher.abort();
-    auth.flush();
+    if let Some(gateway) = gateway {
+        gateway.stop().await;
+    }
     let stopping = sup.shutdown();
     tokio::pin!(stopping);
     loop {
@@ -289,7 +273,7 @@ async fn serve(config: Config, control: PathBuf, since: Instant) -> anyhow::Resu
 /// The start-up log says plainly when the default login is in force, and what happened to the
 /// sessions and the token.
 fn announce_auth(config: &Config, hub: &Hub, loaded: &Loaded) {
-    if config.auth.defaults_in_force && !config.ports().is_empty() {
+    if config.auth.defaults_in_force {
         hub.event(format!("WARNING: {}", crate::gateway::pages::DEFAULTS_WARNING));
     }
     match loaded {

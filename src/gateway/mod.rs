@@ -116,6 +116,7 @@ pub fn router(site: Arc<Site>) -> Router {
         .route("/.gpubox/assets/{file}", get(reserved::asset))
         .route("/.gpubox/", get(reserved::home))
         .route("/.gpubox/session", get(reserved::session))
+        .route("/.gpubox/api/services/{name}", get(reserved::service_view))
         .route("/.gpubox/logout", post(reserved::logout))
         .route("/.gpubox/{*rest}", axum::routing::any(reserved::reserved_not_found))
         .layer(map_response(reserved::security_headers));
@@ -169,18 +170,36 @@ pub async fn bind_all(config: &Config) -> Result<Vec<tokio::net::TcpListener>, S
 pub struct Running {
     stop: tokio::sync::watch::Sender<bool>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
+    auth: Arc<Auth>,
+    flusher: tokio::task::JoinHandle<()>,
     pub routes: Vec<SiteRoutes>,
 }
 
 /// How long requests in flight may finish after shutdown begins.
 pub const DRAIN: Duration = Duration::from_secs(5);
 
-/// Serves every site on its bound listener.
-pub fn launch(config: &Config, listeners: Vec<tokio::net::TcpListener>, ctx: Arc<Ctx>) -> Running {
+/// Serves every site on its bound listener (from [`bind_all`]).
+pub fn launch(
+    config: &Config,
+    listeners: Vec<tokio::net::TcpListener>,
+    auth: Arc<Auth>,
+    sup: Arc<Supervisor>,
+    hub: Hub,
+) -> Running {
+    let ctx = Arc::new(Ctx {
+        instance: config.name.clone(),
+        ports: config.ports(),
+        auth: auth.clone(),
+        sup,
+        hub: hub.clone(),
+        token_login: config.auth.token.is_some(),
+    });
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let mut tasks = Vec::new();
     let mut routes = Vec::new();
-    for ((_, site), listener) in sites(config, ctx).into_iter().zip(listeners) {
+    for ((listen, site), listener) in sites(config, ctx).into_iter().zip(listeners) {
+        let target = listen.upstream.map_or("gpubox app".to_string(), |u| format!("proxy to {u}"));
+        hub.event(format!("{}: listening on {}:{} ({target})", site.name, listen.bind, listen.port));
         routes.push(SiteRoutes { service: site.name.clone(), port: site.port, routes: site.routes.clone() });
         let mut stopped = stopped.clone();
         let shutdown = async move {
@@ -188,15 +207,28 @@ pub fn launch(config: &Config, listeners: Vec<tokio::net::TcpListener>, ctx: Arc
         };
         tasks.push(tokio::spawn(serve(listener, site, shutdown, DRAIN)));
     }
-    Running { stop, tasks, routes }
+    // Sliding expiries are written now and then, not on every request.
+    let flusher = {
+        let auth = auth.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(Duration::from_secs(60)).await;
+                let auth = auth.clone();
+                let _ = tokio::task::spawn_blocking(move || auth.flush()).await;
+            }
+        })
+    };
+    Running { stop, tasks, auth, flusher, routes }
 }
 
 impl Running {
-    /// Stops accepting, lets requests in flight finish (up to [`DRAIN`]), and returns.
+    /// Stops accepting, lets requests in flight finish (up to [`DRAIN`]), saves the sessions.
     pub async fn stop(self) {
         let _ = self.stop.send(true);
         for t in self.tasks {
             let _ = t.await;
         }
+        self.flusher.abort();
+        self.auth.flush();
     }
 }

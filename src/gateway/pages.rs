@@ -108,15 +108,20 @@ pub fn waiting(shell: &Shell, service: &str, headline: &str, detail: &str, log: 
         lines.push('\n');
     }
     let body = format!(
-        "<div class=\"card\"><h1>{}</h1><p class=\"muted\">{}</p><pre class=\"log\">{}</pre></div>",
+        "<div class=\"card\" data-service=\"{}\"><h1>{}</h1><p class=\"muted\">{}</p><pre class=\"log\">{}</pre></div>",
+        escape(service),
         escape(headline),
         escape(detail),
-        if lines.is_empty() { format!("({service} has printed nothing yet)") } else { lines }
+        if lines.is_empty() { format!("({} has printed nothing yet)", escape(service)) } else { lines }
     );
     let page = shell.page(service, &body);
-    if refresh {
-        page.replacen("<head>", "<head><meta http-equiv=\"refresh\" content=\"3\">", 1)
-    } else {
-        page
+    if !refresh {
+        return page;
     }
+    // The script keeps the page live; without JavaScript, the page reloads itself instead.
+    page.replacen(
+        "</head>",
+        "<script src=\"/.gpubox/assets/waiting.js\" defer></script><noscript><meta http-equiv=\"refresh\" content=\"3\"></noscript></head>",
+        1,
+    )
 }

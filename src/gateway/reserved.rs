@@ -15,7 +15,9 @@ use super::access::{self, Who};
 use super::{pages, Site};
 use crate::auth::{Denial, COOKIE};
 
-const CSS: &str = include_str!("../../web/gpubox.css");
+/// Built by build.rs from web/ (npm, esbuild) into OUT_DIR.
+const CSS: &str = include_str!(concat!(env!("OUT_DIR"), "/web/gpubox.css"));
+const WAITING_JS: &str = include_str!(concat!(env!("OUT_DIR"), "/web/waiting.js"));
 
 /// The only route that answers without credentials and says anything: that gpubox is alive.
 pub async fn health() -> &'static str {
@@ -23,13 +25,30 @@ pub async fn health() -> &'static str {
 }
 
 pub async fn asset(Path(file): Path<String>) -> Response {
-    match file.as_str() {
-        "gpubox.css" => {
-            ([(header::CONTENT_TYPE, "text/css; charset=utf-8"), (header::CACHE_CONTROL, "max-age=300")], CSS)
-                .into_response()
-        }
-        _ => access::api_error(StatusCode::NOT_FOUND, "not_found", "no such asset"),
-    }
+    let (body, kind) = match file.as_str() {
+        "gpubox.css" => (CSS, "text/css; charset=utf-8"),
+        "waiting.js" => (WAITING_JS, "text/javascript; charset=utf-8"),
+        _ => return access::api_error(StatusCode::NOT_FOUND, "not_found", "no such asset"),
+    };
+    ([(header::CONTENT_TYPE, kind), (header::CACHE_CONTROL, "max-age=300")], body).into_response()
+}
+
+/// A service's state and latest log lines, for the proxy's waiting page to poll.
+pub async fn service_view(State(site): State<Arc<Site>>, Path(name): Path<String>) -> Response {
+    let Some(status) = site.ctx.sup.status().into_iter().find(|s| s.name == name) else {
+        return access::api_error(StatusCode::NOT_FOUND, "unknown_service", &format!("no service named \"{name}\""));
+    };
+    let (headline, detail, _) = crate::proxy::describe(&status);
+    let tail: Vec<String> = site.ctx.hub.tail(Some(&name), 40).into_iter().map(|l| l.text).collect();
+    Json(json!({
+        "name": name,
+        "state": status.state,
+        "ready": status.ready,
+        "headline": headline,
+        "detail": detail,
+        "tail": tail,
+    }))
+    .into_response()
 }
 
 #[derive(Deserialize)]

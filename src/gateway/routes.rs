@@ -30,6 +30,7 @@ pub const RESERVED: &[RouteSpec] = &[
     route("GET", "/.gpubox/assets/{file}", "/.gpubox/assets/gpubox.css", true),
     route("GET", "/.gpubox/", "/.gpubox/", false),
     route("GET", "/.gpubox/session", "/.gpubox/session", false),
+    route("GET", "/.gpubox/api/services/{name}", "/.gpubox/api/services/app", false),
     route("POST", "/.gpubox/logout", "/.gpubox/logout", false),
 ];
 

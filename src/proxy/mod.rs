@@ -6,6 +6,8 @@
 mod headers;
 mod waiting;
 
+pub use waiting::describe;
+
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;

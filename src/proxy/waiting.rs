@@ -9,7 +9,7 @@ use axum::response::{Html, IntoResponse, Response};
 use super::Proxy;
 use crate::gateway::access::api_error;
 use crate::gateway::{pages, Site};
-use crate::supervisor::{human, State};
+use crate::supervisor::{human, ServiceStatus, State};
 
 const TAIL: usize = 40;
 
@@ -19,38 +19,45 @@ pub fn unless_ready(site: &Site, proxy: &Proxy, req: &Request) -> Option<Respons
     if status.ready {
         return None;
     }
-    let name = proxy.service();
-    let (headline, detail, refresh) = match status.state {
+    let (headline, detail, refresh) = describe(&status);
+    Some(respond(site, req.headers(), &headline, &detail, refresh, StatusCode::SERVICE_UNAVAILABLE, "starting"))
+}
+
+/// What to tell a person about a service that is not ready: a headline, a detail, and whether
+/// waiting makes sense (the page keeps refreshing) or someone must act.
+pub fn describe(status: &ServiceStatus) -> (String, String, bool) {
+    let name = &status.name;
+    match status.state {
         State::Waiting => (format!("{name} is waiting for the services it depends on"), String::new(), true),
-        State::Starting | State::Running => (
+        State::Starting | State::Running if !status.ready => (
             format!("{name} is starting"),
-            "This page reloads by itself and shows the app as soon as it answers.".to_string(),
+            "This page shows the app by itself as soon as it answers.".to_string(),
             true,
         ),
+        State::Starting | State::Running => (format!("{name} is ready"), String::new(), true),
         State::Backoff => (
             format!("{name} stopped unexpectedly and is restarting"),
             status.restart_delay_ms.map_or(String::new(), |d| {
                 format!(
                     "Next start in {}. Last exit: {}.",
                     human(std::time::Duration::from_millis(d)),
-                    exit_text(&status)
+                    exit_text(status)
                 )
             }),
             true,
         ),
         State::Stopping | State::Stopped => {
-            (format!("{name} is stopped"), "Start it with `gpubox start` in a terminal.".to_string(), false)
+            (format!("{name} is stopped"), format!("Start it with `gpubox start {name}` in a terminal."), false)
         }
         State::Exited | State::Failed | State::Done => (
             format!("{name} has stopped and will not restart by itself"),
-            format!("Last exit: {}. Restart it with `gpubox restart {name}`.", exit_text(&status)),
+            format!("Last exit: {}. Restart it with `gpubox restart {name}`.", exit_text(status)),
             false,
         ),
-    };
-    Some(respond(site, req.headers(), &headline, &detail, refresh, StatusCode::SERVICE_UNAVAILABLE, "starting"))
+    }
 }
 
-fn exit_text(status: &crate::supervisor::ServiceStatus) -> String {
+fn exit_text(status: &ServiceStatus) -> String {
     status.last_exit.map_or("none yet".to_string(), |e| e.to_string())
 }
 
@@ -80,7 +87,8 @@ fn respond(
             .map(|l| l.text)
             .collect();
         let shell = site.shell(headers, true);
-        (status, Html(pages::waiting(&shell, &site.name, headline, detail, &log, refresh))).into_response()
+        let service = site.proxy.as_ref().map_or("", |p| p.service());
+        (status, Html(pages::waiting(&shell, service, headline, detail, &log, refresh))).into_response()
     } else {
         api_error(status, code, &format!("{headline}. {detail}"))
     };

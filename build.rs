@@ -1,0 +1,38 @@
+//! Builds the front-end (web/) with npm so that the binary can embed it: `npm ci` when
+//! node_modules is missing or older than the lockfile, then `node build.mjs` into OUT_DIR.
+//! Cargo reruns this only when something under web/ that the build reads has changed.
+
+use std::path::Path;
+use std::process::Command;
+
+fn main() {
+    for p in
+        ["web/src", "web/package.json", "web/package-lock.json", "web/build.mjs", "web/gpubox.css", "web/tsconfig.json"]
+    {
+        println!("cargo:rerun-if-changed={p}");
+    }
+    let out = Path::new(&std::env::var("OUT_DIR").expect("cargo sets OUT_DIR")).join("web");
+    let web = Path::new("web");
+
+    let npm_ok = Command::new("npm").arg("--version").output().is_ok_and(|o| o.status.success());
+    if !npm_ok {
+        panic!(
+            "\n\ngpubox embeds its web pages, which are built with Node.js and npm, and `npm` was not found.\n\
+             Install them (Debian/Ubuntu: `apt-get install nodejs npm`; or https://nodejs.org), then build again.\n\n"
+        );
+    }
+    let stamp = web.join("node_modules/.package-lock.json");
+    let modified = |p: &Path| p.metadata().and_then(|m| m.modified()).ok();
+    if modified(&stamp).is_none() || modified(&stamp) < modified(&web.join("package-lock.json")) {
+        run(Command::new("npm").args(["ci", "--no-audit", "--no-fund"]).current_dir(web), "npm ci");
+    }
+    run(Command::new("node").arg("build.mjs").current_dir(web).env("GPUBOX_WEB_OUT", &out), "node build.mjs");
+}
+
+fn run(cmd: &mut Command, what: &str) {
+    match cmd.status() {
+        Ok(s) if s.success() => {}
+        Ok(s) => panic!("\n\n`{what}` in web/ failed ({s}); its output is above.\n\n"),
+        Err(e) => panic!("\n\ncannot run `{what}` in web/: {e}\n\n"),
+    }
+}
