@@ -136,6 +136,11 @@ pub async fn serve(
     drain: Duration,
 ) {
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    use axum::serve::ListenerExt;
+    // Small answers go out at once rather than waiting for Nagle's algorithm.
+    let listener = listener.tap_io(|tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
     let server = axum::serve(listener, router(site).into_make_service_with_connect_info::<SocketAddr>())
         .with_graceful_shutdown(async move {
             shutdown.await;

@@ -35,7 +35,7 @@ pub async fn asset(Path(file): Path<String>) -> Response {
 
 /// A service's state and latest log lines, for the proxy's waiting page to poll.
 pub async fn service_view(State(site): State<Arc<Site>>, Path(name): Path<String>) -> Response {
-    let Some(status) = site.ctx.sup.status().into_iter().find(|s| s.name == name) else {
+    let Some(status) = site.ctx.sup.status_of(&name) else {
         return access::api_error(StatusCode::NOT_FOUND, "unknown_service", &format!("no service named \"{name}\""));
     };
     let (headline, detail, _) = crate::proxy::describe(&status);

@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use axum::body::Body;
 use axum::extract::{ConnectInfo, Request, State};
-use axum::http::{header, StatusCode, Uri, Version};
+use axum::http::{header, HeaderName, StatusCode, Uri, Version};
 use axum::response::{IntoResponse, Response};
 use http_body_util::Limited;
 use hyper_util::client::legacy::connect::HttpConnector;
@@ -71,7 +71,18 @@ async fn forward(site: &Site, proxy: &Proxy, peer: SocketAddr, mut req: Request)
         }
     }
     let websocket = is_websocket(req.headers());
-    let original_headers = req.headers().clone();
+    // What an error page needs of the request, kept before the headers are rewritten.
+    let mut page_headers = axum::http::HeaderMap::new();
+    for name in [
+        header::HOST,
+        header::ACCEPT,
+        HeaderName::from_static("x-forwarded-host"),
+        HeaderName::from_static("x-forwarded-proto"),
+    ] {
+        if let Some(v) = req.headers().get(&name) {
+            page_headers.insert(name, v.clone());
+        }
+    }
     let client_side = websocket.then(|| hyper::upgrade::on(&mut req));
     let (mut parts, body) = req.into_parts();
     let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
@@ -87,7 +98,7 @@ async fn forward(site: &Site, proxy: &Proxy, peer: SocketAddr, mut req: Request)
     };
     let mut resp = match proxy.client.request(Request::from_parts(parts, body)).await {
         Ok(resp) => resp,
-        Err(e) => return waiting::unreachable(site, proxy, &original_headers, &connect_error(&e)),
+        Err(e) => return waiting::unreachable(site, proxy, &page_headers, &connect_error(&e)),
     };
     if websocket && resp.status() == StatusCode::SWITCHING_PROTOCOLS {
         let upstream_side = hyper::upgrade::on(&mut resp);

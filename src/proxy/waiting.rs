@@ -15,10 +15,10 @@ const TAIL: usize = 40;
 
 /// `Some(page)` when the service is not ready to take requests.
 pub fn unless_ready(site: &Site, proxy: &Proxy, req: &Request) -> Option<Response> {
-    let status = site.ctx.sup.status().into_iter().find(|s| s.name == proxy.service())?;
-    if status.ready {
+    if site.ctx.sup.is_ready(proxy.service()) != Some(false) {
         return None;
     }
+    let status = site.ctx.sup.status_of(proxy.service())?;
     let (headline, detail, refresh) = describe(&status);
     Some(respond(site, req.headers(), &headline, &detail, refresh, StatusCode::SERVICE_UNAVAILABLE, "starting"))
 }
