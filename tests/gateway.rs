@@ -400,3 +400,135 @@ fn peak_kib(pid: i32) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
     status.lines().find(|l| l.starts_with("VmHWM:")).unwrap().split_whitespace().nth(1).unwrap().parse().unwrap()
 }
+
+#[test]
+fn cookie_flags_and_secure_behind_tls() {
+    let b = start("", 0.0).ready();
+    let form = format!("username={USER}&password={}&next=/", PASSWORD.replace(' ', "+"));
+    let plain = request(
+        b.port,
+        "POST",
+        "/.gpubox/login",
+        &[("Content-Type", "application/x-www-form-urlencoded")],
+        form.as_bytes(),
+    );
+    let cookie = plain.header("set-cookie").unwrap().to_string();
+    for flag in ["HttpOnly", "SameSite=Lax", "Path=/", "Max-Age=604800"] {
+        assert!(cookie.contains(flag), "{cookie}");
+    }
+    assert!(!cookie.contains("Secure"), "plain HTTP: no Secure flag ({cookie})");
+    let tls = request(
+        b.port,
+        "POST",
+        "/.gpubox/login",
+        &[("Content-Type", "application/x-www-form-urlencoded"), ("X-Forwarded-Proto", "https")],
+        form.as_bytes(),
+    );
+    assert!(tls.header("set-cookie").unwrap().contains("; Secure"), "behind a TLS proxy the cookie is Secure");
+    // Session ids are 256 bits of randomness, URL-safe base64.
+    let id = plain.session_cookie().unwrap();
+    assert_eq!(id.len(), 43);
+    assert_ne!(id, tls.session_cookie().unwrap());
+}
+
+#[test]
+fn sessions_survive_a_restart_and_a_password_change_revokes_them() {
+    let (port, up) = (free_port(), free_port());
+    let state = tempfile::tempdir().unwrap();
+    let config = |password: &str| {
+        format!(
+            "state_dir = \"{}\"\n[auth]\nusername = \"{USER}\"\npassword = \"{password}\"\n[services.app]\ncommand = [\"python3\", \"{}\", \"{up}\"]\nport = {port}\nupstream = \"http://127.0.0.1:{up}\"\n",
+            state.path().display(),
+            fixture("upstream.py")
+        )
+    };
+    let session = |cookie: &str| request(port, "GET", "/.gpubox/session", &[("Cookie", cookie)], b"").status;
+    let mut g = Gpubox::start(&config(PASSWORD));
+    g.wait_event("app: listening", T);
+    let b = Box { g, port };
+    let cookie = format!("gpubox_session={}", b.login());
+    assert_eq!(session(&cookie), 200);
+    let mut g = b.g;
+    assert_eq!(g.terminate().0, Some(0));
+    drop(g);
+
+    let g = Gpubox::start(&config(PASSWORD));
+    let events = g.wait_event("app: listening", T);
+    assert!(events.iter().any(|e| e.contains("browser sessions kept from the last run: 1")), "{events:#?}");
+    assert_eq!(session(&cookie), 200, "the session survived the restart");
+    let mut g = g;
+    assert_eq!(g.terminate().0, Some(0));
+    drop(g);
+
+    let g = Gpubox::start(&config("a new password"));
+    let events = g.wait_event("app: listening", T);
+    assert!(events.iter().any(|e| e.contains("sessions were revoked")), "{events:#?}");
+    assert_eq!(session(&cookie), 401, "a changed password revokes every session");
+}
+
+#[test]
+fn a_password_hash_from_hash_password_logs_in() {
+    use std::process::{Command, Stdio};
+    let mut child = Command::new(crate::util::BIN)
+        .arg("hash-password")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(format!("{PASSWORD}\n").as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    let hash = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    assert!(hash.starts_with("$argon2id$"), "{hash}");
+    let (port, up) = (free_port(), free_port());
+    let g = Gpubox::start(&format!(
+        "[auth]\nusername = \"{USER}\"\npassword_hash = \"{hash}\"\n[services.app]\ncommand = [\"python3\", \"{}\", \"{up}\"]\nport = {port}\nupstream = \"http://127.0.0.1:{up}\"\n",
+        fixture("upstream.py")
+    ));
+    g.wait_event("app: ready", T);
+    let ok = request(port, "GET", "/", &[("Authorization", &basic(USER, PASSWORD))], b"");
+    assert_eq!((ok.status, ok.text().as_str()), (200, "hello from upstream"));
+    let show = g.cli(&["config", "show", g.path("gpubox.toml").to_str().unwrap()]);
+    assert!(!String::from_utf8_lossy(&show.stdout).contains("argon2id"), "config show masks the hash");
+}
+
+#[test]
+fn max_body_is_enforced_and_shutdown_lets_requests_finish() {
+    let (port, up) = (free_port(), free_port());
+    let mut g = Gpubox::start(&format!(
+        "[auth]\nusername = \"{USER}\"\npassword = \"{PASSWORD}\"\n[services.app]\ncommand = [\"python3\", \"{}\", \"{up}\"]\nport = {port}\nupstream = \"http://127.0.0.1:{up}\"\nmax_body = \"1KB\"\n",
+        fixture("upstream.py")
+    ));
+    g.wait_event("app: ready", T);
+    let auth = basic(USER, PASSWORD);
+    let small = request(port, "POST", "/echo", &[("Authorization", &auth)], &[b'a'; 1000]);
+    assert_eq!(small.status, 200);
+    let big = request(port, "POST", "/echo", &[("Authorization", &auth)], &[b'a'; 1001]);
+    assert_eq!(big.status, 413);
+    assert!(big.text().contains("max_body"));
+
+    // A request in flight when SIGTERM comes still gets its whole answer.
+    let slow = std::thread::spawn(move || request(port, "GET", "/slow", &[("Authorization", &auth)], b""));
+    g.wait_stdout("[app] slow request started", T);
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(g.pid()), nix::sys::signal::Signal::SIGTERM).unwrap();
+    let r = slow.join().unwrap();
+    assert_eq!((r.status, r.text().as_str()), (200, "slow but complete"));
+    assert_eq!(g.child.wait().unwrap().code(), Some(0));
+}
+
+#[test]
+fn a_failed_service_gets_a_page_that_says_so() {
+    let port = free_port();
+    let g = Gpubox::start(&format!(
+        "[auth]\nusername = \"{USER}\"\npassword = \"{PASSWORD}\"\n[services.app]\ncommand = [\"sh\", \"-c\", \"echo cannot load the model >&2; exit 3\"]\nrestart = \"never\"\nport = {port}\nupstream = \"http://127.0.0.1:1\"\n"
+    ));
+    g.wait_event("app: exit code 3", T);
+    let auth = basic(USER, PASSWORD);
+    let page = request(port, "GET", "/", &[("Authorization", &auth), ("Accept", "text/html")], b"");
+    assert_eq!(page.status, 503);
+    let text = page.text();
+    assert!(text.contains("app has stopped and will not restart by itself"), "{text}");
+    assert!(text.contains("cannot load the model"), "the last lines are shown: {text}");
+    assert!(text.contains("exit code 3"));
+    assert!(!text.contains("waiting.js"), "no point polling a failed service");
+}

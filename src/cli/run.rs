@@ -277,7 +277,7 @@ fn announce_auth(config: &Config, hub: &Hub, loaded: &Loaded) {
         hub.event(format!("WARNING: {}", crate::gateway::pages::DEFAULTS_WARNING));
     }
     match loaded {
-        Loaded::Kept(n) => hub.event(format!("auth: {n} browser sessions kept from the last run")),
+        Loaded::Kept(n) => hub.event(format!("auth: browser sessions kept from the last run: {n}")),
         Loaded::Revoked(n) => {
             hub.event(format!("auth: the username or password changed: {n} browser sessions were revoked"))
         }

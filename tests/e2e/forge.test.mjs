@@ -121,3 +121,15 @@ test("a multi-MB base64 body goes up and comes back whole", async () => {
   assert.equal(back.length, text.length);
   assert.equal(createHash("sha256").update(back).digest("hex").slice(0, 16), digest);
 });
+
+test("gpubox's pages fit a phone's screen and follow the dark setting", async () => {
+  const context = await browser.newContext({ viewport: { width: 390, height: 844 }, colorScheme: "dark" });
+  const phone = await context.newPage();
+  await phone.goto(`http://127.0.0.1:${port}/.gpubox/login`);
+  const fits = await phone.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth);
+  assert.ok(fits, "no sideways scrolling on a phone");
+  const bg = await phone.evaluate(() => getComputedStyle(document.body).backgroundColor);
+  assert.equal(bg, "rgb(17, 19, 23)", "the dark palette is used");
+  await phone.screenshot({ path: join(ARTIFACTS, "login-phone-dark.png") });
+  await context.close();
+});
