@@ -443,7 +443,7 @@ fn sessions_survive_a_restart_and_a_password_change_revokes_them() {
         )
     };
     let session = |cookie: &str| request(port, "GET", "/.gpubox/session", &[("Cookie", cookie)], b"").status;
-    let mut g = Gpubox::start(&config(PASSWORD));
+    let g = Gpubox::start(&config(PASSWORD));
     g.wait_event("app: listening", T);
     let b = Box { g, port };
     let cookie = format!("gpubox_session={}", b.login());
