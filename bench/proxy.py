@@ -21,6 +21,8 @@ import time
 import urllib.parse
 import urllib.request
 
+from common import rss_kib
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 GPUBOX = os.path.join(ROOT, "target", "release", "gpubox")
 PASSWORD = "bench-password-1"
@@ -104,14 +106,6 @@ def login(port):
         cookie = e.headers.get("Set-Cookie", "")
         return cookie.split(";")[0]
     raise RuntimeError("login did not redirect")
-
-
-def rss_kib(pid):
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    return 0
 
 
 def main():

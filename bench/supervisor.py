@@ -22,6 +22,8 @@ import tempfile
 import threading
 import time
 
+from common import hwm_kib, rss_kib
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 GPUBOX = os.path.join(ROOT, "target", "release", "gpubox")
 
@@ -32,14 +34,6 @@ def setup():
         subprocess.run(["apt-get", "install", "-y", "-qq", "supervisor"], check=True,
                        env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"})
     subprocess.run(["cargo", "build", "--release", "--quiet"], cwd=ROOT, check=True)
-
-
-def rss_kib(pid):
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    return 0
 
 
 def drain(pipe):
@@ -167,13 +161,6 @@ def supervisord_throughput(d, n, width):
 
 
 # --- shared -------------------------------------------------------------------------------------
-
-def hwm_kib(pid):
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1])
-    return 0
 
 
 def flood_command(d, n, width):

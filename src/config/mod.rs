@@ -11,6 +11,7 @@ mod error;
 mod expand;
 mod listen;
 mod raw;
+mod service;
 mod show;
 mod units;
 mod validate;
