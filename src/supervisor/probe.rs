@@ -28,15 +28,30 @@ async fn attempt(probe: &ReadyProbe) -> bool {
             if s.write_all(req.as_bytes()).await.is_err() {
                 return false;
             }
-            let mut buf = [0u8; 64];
+            let mut head = [0u8; 64];
             let mut n = 0;
             while n < 12 {
-                match s.read(&mut buf[n..]).await {
+                match s.read(&mut head[n..]).await {
                     Ok(0) | Err(_) => return false,
                     Ok(k) => n += k,
                 }
             }
-            status_ok(&buf[..n])
+            let ok = status_ok(&head[..n]);
+            // Read the rest before closing: hanging up mid-answer makes some servers (Python's
+            // http.server among them) print a traceback into the service's log for every probe.
+            // A server that keeps the connection open anyway gets half a second, not a failure.
+            let drain = async {
+                let mut rest = [0u8; 8192];
+                let mut total = 0usize;
+                while total < 1 << 20 {
+                    match s.read(&mut rest).await {
+                        Ok(0) | Err(_) => break,
+                        Ok(k) => total += k,
+                    }
+                }
+            };
+            let _ = timeout(Duration::from_millis(500), drain).await;
+            ok
         }
     }
 }
