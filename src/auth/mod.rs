@@ -120,12 +120,19 @@ impl Auth {
         self.throttled(ip, || ct_eq(token, expected))
     }
 
-    /// The value of an `Authorization: Basic ...` header (after `Basic `).
-    pub fn check_basic(&self, encoded: &str, ip: IpAddr) -> Result<(), Denial> {
+    /// Whether this Basic header was checked successfully a short while ago (cheap).
+    pub fn basic_recently_ok(&self, encoded: &str) -> bool {
         let digest: [u8; 32] = Sha256::digest(encoded.trim().as_bytes()).into();
-        if self.basic_ok.lock().expect("basic cache lock").get(&digest).is_some_and(|t| t.elapsed() < BASIC_CACHE_TTL) {
+        self.basic_ok.lock().expect("basic cache lock").get(&digest).is_some_and(|t| t.elapsed() < BASIC_CACHE_TTL)
+    }
+
+    /// The value of an `Authorization: Basic ...` header (after `Basic `). Runs Argon2 unless
+    /// the header was checked recently: call it off the async threads.
+    pub fn check_basic(&self, encoded: &str, ip: IpAddr) -> Result<(), Denial> {
+        if self.basic_recently_ok(encoded) {
             return Ok(());
         }
+        let digest: [u8; 32] = Sha256::digest(encoded.trim().as_bytes()).into();
         let decoded = base64::engine::general_purpose::STANDARD
             .decode(encoded.trim())
             .ok()

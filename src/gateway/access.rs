@@ -35,7 +35,9 @@ pub async fn guard(
     // Vast's Open button: `?token=` logs the browser in, then the same URL without the token.
     if site.ctx.token_login {
         if let Some(token) = query_param(req.uri(), "token") {
-            match tokio::task::block_in_place(|| auth.login_with_token(&token, ip)) {
+            let a = auth.clone();
+            let login = tokio::task::spawn_blocking(move || a.login_with_token(&token, ip)).await;
+            match login.unwrap_or(Err(Denial::Invalid)) {
                 Ok(id) => {
                     let target = without_param(req.uri(), "token");
                     let mut resp = redirect(&target);
@@ -56,7 +58,7 @@ pub async fn guard(
         return next.run(req).await;
     }
 
-    let who = match identify(&site, req.headers(), ip) {
+    let who = match identify(&site, req.headers(), ip).await {
         Ok(who) => who,
         Err(denial) => return refuse(&site, &req, denial),
     };
@@ -76,7 +78,7 @@ pub async fn guard(
 }
 
 /// Credentials, in order: the session cookie, then an Authorization header.
-fn identify(site: &Site, headers: &HeaderMap, ip: std::net::IpAddr) -> Result<Who, Denial> {
+async fn identify(site: &Site, headers: &HeaderMap, ip: std::net::IpAddr) -> Result<Who, Denial> {
     let auth = &site.ctx.auth;
     let mut denial = Denial::Missing;
     if let Some(id) = cookie(headers, COOKIE) {
@@ -90,7 +92,13 @@ fn identify(site: &Site, headers: &HeaderMap, ip: std::net::IpAddr) -> Result<Wh
     };
     let (scheme, rest) = value.split_once(' ').unwrap_or((value, ""));
     if scheme.eq_ignore_ascii_case("basic") {
-        tokio::task::block_in_place(|| auth.check_basic(rest, ip)).map(|_| Who::Basic)
+        if auth.basic_recently_ok(rest) {
+            return Ok(Who::Basic);
+        }
+        // Argon2 takes tens of milliseconds: off the request threads.
+        let (auth, rest) = (auth.clone(), rest.to_string());
+        let checked = tokio::task::spawn_blocking(move || auth.check_basic(&rest, ip)).await;
+        checked.unwrap_or(Err(Denial::Invalid)).map(|_| Who::Basic)
     } else if scheme.eq_ignore_ascii_case("bearer") {
         auth.check_bearer(rest.trim(), ip).map(|_| Who::Bearer)
     } else {

@@ -174,7 +174,7 @@ pub async fn bind_all(config: &Config) -> Result<Vec<tokio::net::TcpListener>, S
 /// The listeners being served, and how to stop them.
 pub struct Running {
     stop: tokio::sync::watch::Sender<bool>,
-    tasks: Vec<tokio::task::JoinHandle<()>>,
+    threads: Vec<std::thread::JoinHandle<()>>,
     auth: Arc<Auth>,
     flusher: tokio::task::JoinHandle<()>,
     pub routes: Vec<SiteRoutes>,
@@ -183,7 +183,16 @@ pub struct Running {
 /// How long requests in flight may finish after shutdown begins.
 pub const DRAIN: Duration = Duration::from_secs(5);
 
+/// Threads serving each port: one per core the container may use, at most eight.
+fn threads_per_port() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get()).clamp(1, 8)
+}
+
 /// Serves every site on its bound listener (from [`bind_all`]).
+///
+/// Each port is served by a few threads, each with its own single-threaded runtime and its own
+/// upstream connection pool, all accepting on the same socket: a request is read, proxied and
+/// answered on one thread, without the cross-thread wake-ups of a shared runtime.
 pub fn launch(
     config: &Config,
     listeners: Vec<tokio::net::TcpListener>,
@@ -200,17 +209,37 @@ pub fn launch(
         token_login: config.auth.token.is_some(),
     });
     let (stop, stopped) = tokio::sync::watch::channel(false);
-    let mut tasks = Vec::new();
+    let mut threads = Vec::new();
     let mut routes = Vec::new();
     for ((listen, site), listener) in sites(config, ctx).into_iter().zip(listeners) {
         let target = listen.upstream.map_or("gpubox app".to_string(), |u| format!("proxy to {u}"));
         hub.event(format!("{}: listening on {}:{} ({target})", site.name, listen.bind, listen.port));
         routes.push(SiteRoutes { service: site.name.clone(), port: site.port, routes: site.routes.clone() });
-        let mut stopped = stopped.clone();
-        let shutdown = async move {
-            let _ = stopped.wait_for(|s| *s).await;
+        let std_listener = match listener.into_std() {
+            Ok(l) => l,
+            Err(e) => {
+                hub.event(format!("{}: cannot serve port {}: {e}", site.name, listen.port));
+                continue;
+            }
         };
-        tasks.push(tokio::spawn(serve(listener, site, shutdown, DRAIN)));
+        for i in 0..threads_per_port() {
+            let Ok(l) = std_listener.try_clone() else { continue };
+            let (site, mut stopped) = (site.clone(), stopped.clone());
+            let spawned = std::thread::Builder::new().name(format!("port-{}-{i}", listen.port)).spawn(move || {
+                let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() else { return };
+                rt.block_on(async move {
+                    let Ok(listener) = tokio::net::TcpListener::from_std(l) else { return };
+                    let shutdown = async move {
+                        let _ = stopped.wait_for(|s| *s).await;
+                    };
+                    serve(listener, site, shutdown, DRAIN).await;
+                });
+            });
+            match spawned {
+                Ok(t) => threads.push(t),
+                Err(e) => hub.event(format!("cannot start a thread for port {}: {e}", listen.port)),
+            }
+        }
     }
     // Sliding expiries are written now and then, not on every request.
     let flusher = {
@@ -223,16 +252,20 @@ pub fn launch(
             }
         })
     };
-    Running { stop, tasks, auth, flusher, routes }
+    Running { stop, threads, auth, flusher, routes }
 }
 
 impl Running {
     /// Stops accepting, lets requests in flight finish (up to [`DRAIN`]), saves the sessions.
     pub async fn stop(self) {
         let _ = self.stop.send(true);
-        for t in self.tasks {
-            let _ = t.await;
-        }
+        let threads = self.threads;
+        let _ = tokio::task::spawn_blocking(move || {
+            for t in threads {
+                let _ = t.join();
+            }
+        })
+        .await;
         self.flusher.abort();
         self.auth.flush();
     }

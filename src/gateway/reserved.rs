@@ -87,7 +87,10 @@ pub async fn login_submit(
 ) -> Response {
     let next = safe_next(form.next.as_deref());
     let auth = &site.ctx.auth;
-    let result = tokio::task::block_in_place(|| auth.login(&form.username, &form.password, peer.ip()));
+    let (a, ip) = (auth.clone(), peer.ip());
+    let result = tokio::task::spawn_blocking(move || a.login(&form.username, &form.password, ip))
+        .await
+        .unwrap_or(Err(Denial::Invalid));
     let shell = site.shell(&headers, false);
     match result {
         Ok(id) => {

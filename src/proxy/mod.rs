@@ -29,20 +29,26 @@ pub struct Proxy {
     service: String,
     upstream: Upstream,
     max_body: Option<u64>,
-    client: Client<HttpConnector, Body>,
 }
 
-impl Proxy {
-    pub fn new(service: &str, upstream: Upstream, max_body: Option<u64>) -> Proxy {
+thread_local! {
+    /// One upstream connection pool per thread: each gateway thread runs its own runtime, and
+    /// a connection made and used on one thread never wakes another.
+    static CLIENT: Client<HttpConnector, Body> = {
         let mut connector = HttpConnector::new();
         connector.set_nodelay(true);
         connector.set_connect_timeout(Some(Duration::from_secs(10)));
         // No request or idle timeout: a generation can stream for many minutes with quiet gaps.
-        let client = Client::builder(TokioExecutor::new())
+        Client::builder(TokioExecutor::new())
             .pool_idle_timeout(Duration::from_secs(90))
             .pool_max_idle_per_host(256)
-            .build(connector);
-        Proxy { service: service.to_string(), upstream, max_body, client }
+            .build(connector)
+    };
+}
+
+impl Proxy {
+    pub fn new(service: &str, upstream: Upstream, max_body: Option<u64>) -> Proxy {
+        Proxy { service: service.to_string(), upstream, max_body }
     }
 }
 
@@ -96,7 +102,8 @@ async fn forward(site: &Site, proxy: &Proxy, peer: SocketAddr, mut req: Request)
         Some(max) => Body::new(Limited::new(body, max as usize)),
         None => body,
     };
-    let mut resp = match proxy.client.request(Request::from_parts(parts, body)).await {
+    let client = CLIENT.with(Client::clone);
+    let mut resp = match client.request(Request::from_parts(parts, body)).await {
         Ok(resp) => resp,
         Err(e) => return waiting::unreachable(site, proxy, &page_headers, &connect_error(&e)),
     };
