@@ -189,7 +189,7 @@ async fn serve(config: Config, control: PathBuf, since: Instant) -> anyhow::Resu
     ));
 
     // Every port is taken before any service starts: nothing half-starts.
-    let listeners = match gateway::bind_all(&config).await {
+    let listeners = match gateway::bind_all(&config) {
         Ok(l) => l,
         Err(message) => {
             hub.event(format!("not started: {message}"));

@@ -154,13 +154,16 @@ pub async fn serve(
 }
 
 /// Binds every port of the configuration, in `Config::ports` order, before anything starts: a
-/// port that is taken stops start-up with a message that names it.
-pub async fn bind_all(config: &Config) -> Result<Vec<tokio::net::TcpListener>, String> {
+/// port that is taken stops start-up with a message that names it. Each port gets one socket per
+/// serving thread, bound with `SO_REUSEPORT`, so the kernel spreads connections over the threads.
+pub fn bind_all(config: &Config) -> Result<Vec<Vec<std::net::TcpListener>>, String> {
     let mut out = Vec::new();
     for (name, l) in config.ports() {
         let addr = SocketAddr::new(l.bind, l.port);
-        match tokio::net::TcpListener::bind(addr).await {
-            Ok(listener) => out.push(listener),
+        let sockets: Result<Vec<_>, std::io::Error> =
+            (0..threads_per_port()).map(|_| reuseport_listener(addr)).collect();
+        match sockets {
+            Ok(s) => out.push(s),
             Err(e) => {
                 return Err(format!(
                     "cannot listen on {addr} for service \"{name}\": {e}; another program may use the port (see `ss -ltnp`), or change `services.{name}.port`"
@@ -169,6 +172,17 @@ pub async fn bind_all(config: &Config) -> Result<Vec<tokio::net::TcpListener>, S
         }
     }
     Ok(out)
+}
+
+fn reuseport_listener(addr: SocketAddr) -> std::io::Result<std::net::TcpListener> {
+    use socket2::{Domain, Socket, Type};
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
+    socket.set_reuse_address(true)?;
+    socket.set_reuse_port(true)?;
+    socket.set_nonblocking(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(1024)?;
+    Ok(socket.into())
 }
 
 /// The listeners being served, and how to stop them.
@@ -190,12 +204,12 @@ fn threads_per_port() -> usize {
 
 /// Serves every site on its bound listener (from [`bind_all`]).
 ///
-/// Each port is served by a few threads, each with its own single-threaded runtime and its own
-/// upstream connection pool, all accepting on the same socket: a request is read, proxied and
-/// answered on one thread, without the cross-thread wake-ups of a shared runtime.
+/// Each port is served by a few threads, each with its own single-threaded runtime, socket and
+/// upstream connection pool: a request is read, proxied and answered on one thread, without the
+/// cross-thread wake-ups of a shared runtime.
 pub fn launch(
     config: &Config,
-    listeners: Vec<tokio::net::TcpListener>,
+    listeners: Vec<Vec<std::net::TcpListener>>,
     auth: Arc<Auth>,
     sup: Arc<Supervisor>,
     hub: Hub,
@@ -215,15 +229,7 @@ pub fn launch(
         let target = listen.upstream.map_or("gpubox app".to_string(), |u| format!("proxy to {u}"));
         hub.event(format!("{}: listening on {}:{} ({target})", site.name, listen.bind, listen.port));
         routes.push(SiteRoutes { service: site.name.clone(), port: site.port, routes: site.routes.clone() });
-        let std_listener = match listener.into_std() {
-            Ok(l) => l,
-            Err(e) => {
-                hub.event(format!("{}: cannot serve port {}: {e}", site.name, listen.port));
-                continue;
-            }
-        };
-        for i in 0..threads_per_port() {
-            let Ok(l) = std_listener.try_clone() else { continue };
+        for (i, l) in listener.into_iter().enumerate() {
             let (site, mut stopped) = (site.clone(), stopped.clone());
             let spawned = std::thread::Builder::new().name(format!("port-{}-{i}", listen.port)).spawn(move || {
                 let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() else { return };
