@@ -249,15 +249,29 @@ fn cross_origin_requests_are_refused_and_origin_null_passes_the_proxy() {
     let other_port = format!("http://127.0.0.1:{}", b.port + 1);
     let r = request(b.port, "POST", "/.gpubox/logout", &[("Cookie", &cookie), ("Origin", &other_port)], b"");
     assert_eq!(r.status, 403);
-    let r = request(b.port, "POST", "/.gpubox/logout", &[("Cookie", &cookie), ("Origin", "null")], b"");
+    let null_same = [("Cookie", cookie.as_str()), ("Origin", "null"), ("Sec-Fetch-Site", "same-origin")];
+    let r = request(b.port, "POST", "/.gpubox/logout", &null_same, b"");
     assert_eq!(r.status, 403, "Origin: null is refused on gpubox's own routes");
     // Through the proxy: a cross-origin WebSocket and POST are refused…
     let ws = [("Cookie", cookie.as_str()), ("Upgrade", "websocket"), ("Connection", "Upgrade"), ("Origin", evil)];
     assert_eq!(request(b.port, "GET", "/ws", &ws, b"").status, 403);
     assert_eq!(request(b.port, "POST", "/echo", &[("Cookie", &cookie), ("Origin", evil)], b"x").status, 403);
-    // …and Origin: null (Forge's no-referrer pages) passes.
-    let r = request(b.port, "POST", "/echo", &[("Cookie", &cookie), ("Origin", "null")], b"payload");
+    // …and Origin: null from a same-origin page (Forge's no-referrer pages) passes…
+    let r = request(b.port, "POST", "/echo", &null_same, b"payload");
     assert_eq!((r.status, r.text().as_str()), (200, "payload"));
+    // …but not from a sandboxed frame or a page elsewhere (the browser marks those), nor one
+    // the browser does not vouch for, and never on a WebSocket.
+    let null_cross = [("Cookie", cookie.as_str()), ("Origin", "null"), ("Sec-Fetch-Site", "cross-site")];
+    assert_eq!(request(b.port, "POST", "/echo", &null_cross, b"x").status, 403);
+    assert_eq!(request(b.port, "POST", "/echo", &[("Cookie", &cookie), ("Origin", "null")], b"x").status, 403);
+    let null_ws = [
+        ("Cookie", cookie.as_str()),
+        ("Upgrade", "websocket"),
+        ("Connection", "Upgrade"),
+        ("Origin", "null"),
+        ("Sec-Fetch-Site", "same-origin"),
+    ];
+    assert_eq!(request(b.port, "GET", "/ws", &null_ws, b"").status, 403);
     // The same origin passes everywhere.
     let r = request(b.port, "POST", "/.gpubox/logout", &[("Cookie", &cookie), ("Origin", &b.origin())], b"");
     assert_eq!(r.status, 303);
@@ -280,6 +294,72 @@ fn failed_logins_are_throttled_then_released() {
     assert_eq!(attempt(PASSWORD).status, 429, "locked out after max_failures");
     std::thread::sleep(Duration::from_millis(2100));
     assert_eq!(attempt(PASSWORD).status, 200, "released after the lockout");
+}
+
+#[test]
+fn many_attempts_at_once_get_only_the_free_ones_checked() {
+    let b = start("max_failures = 5\nlockout = \"60s\"", 0.0);
+    let port = b.port;
+    let wrong = basic(USER, "wrong");
+    let answers: Vec<u16> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..24)
+            .map(|_| s.spawn(|| request(port, "GET", "/.gpubox/session", &[("Authorization", &wrong)], b"").status))
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let checked = answers.iter().filter(|s| **s == 401).count();
+    let throttled = answers.iter().filter(|s| **s == 429).count();
+    assert_eq!(checked + throttled, answers.len(), "{answers:?}");
+    // Three free failures, a pause after the fourth, a lockout at the fifth: the rest wait.
+    assert!(checked <= 5, "{checked} of 24 simultaneous attempts were checked: {answers:?}");
+}
+
+#[test]
+fn token_links_and_login_targets_stay_on_this_site() {
+    let b = start("max_failures = 3\nlockout = \"60s\"", 0.0).ready();
+    // `//evil.example/?token=…` would be a protocol-relative redirect to another host.
+    let r = request(b.port, "GET", &format!("//evil.example/?token={TOKEN}"), &[], b"");
+    assert_eq!((r.status, r.header("location")), (303, Some("/")));
+    let r = request(b.port, "GET", &format!("/a/%09/b?x=1&token={TOKEN}"), &[], b"");
+    assert_eq!(r.header("location"), Some("/a/%09/b?x=1"));
+    // A login form whose `next` holds a tab (browsers drop it: `//evil`) goes home instead.
+    let body = format!("username={USER}&password={}&next=/%09/evil.example/", PASSWORD.replace(' ', "+"));
+    let form = [("Content-Type", "application/x-www-form-urlencoded")];
+    let r = request(b.port, "POST", "/.gpubox/login", &form, body.as_bytes());
+    assert_eq!(r.header("location"), Some("/"));
+
+    // A browser that is already logged in is sent on without spending or failing a token check:
+    // stale tokens in bookmarks do not lock its address out.
+    let cookie = format!("gpubox_session={}", b.login());
+    for _ in 0..5 {
+        let r = request(b.port, "GET", "/page?token=stale-token", &[("Cookie", &cookie)], b"");
+        assert_eq!((r.status, r.header("location")), (303, Some("/page")));
+        assert!(r.session_cookie().is_none(), "no new session for a logged-in browser");
+    }
+    let r =
+        request(b.port, "POST", "/echo?token=stale-token", &[("Cookie", &cookie), ("Origin", &b.origin())], b"kept");
+    assert_eq!((r.status, r.text().as_str()), (200, "kept"), "a POST goes through, without the token");
+    assert_eq!(
+        request(b.port, "GET", "/.gpubox/session", &[("Authorization", &basic(USER, PASSWORD))], b"").status,
+        200
+    );
+    // Without credentials a wrong token is a failed login like any other.
+    for _ in 0..3 {
+        assert!(refused(&request(b.port, "GET", "/?token=wrong", &[], b"")));
+    }
+    let r = request(b.port, "GET", &format!("/?token={TOKEN}"), &[("Accept", "text/html")], b"");
+    assert_eq!(r.status, 429, "locked out after max_failures");
+    assert!(r.header("content-security-policy").is_some(), "gpubox's 429 page has its security headers");
+}
+
+#[test]
+fn the_upstream_cannot_set_gpubox_session_cookie() {
+    let b = start("", 0.0).ready();
+    let cookie = format!("gpubox_session={}", b.login());
+    let r = request(b.port, "GET", "/set-cookie", &[("Cookie", &cookie)], b"");
+    let set: Vec<&str> =
+        r.headers.iter().filter(|(k, _)| k.eq_ignore_ascii_case("set-cookie")).map(|(_, v)| v.as_str()).collect();
+    assert_eq!(set, ["app_cookie=1; Path=/"]);
 }
 
 #[test]
@@ -360,6 +440,8 @@ fn a_starting_service_gets_a_waiting_page_then_the_app() {
     assert_eq!(page.status, 503);
     let text = page.text();
     assert!(text.contains("app is starting"), "{text}");
+    assert!(page.header("content-security-policy").is_some_and(|c| c.contains("frame-ancestors")));
+    assert_eq!(page.header("x-content-type-options"), Some("nosniff"));
     assert!(text.contains("<noscript><meta http-equiv=\"refresh\""), "without JavaScript the page reloads itself");
     assert!(text.contains("src=\"/.gpubox/assets/waiting.js\""), "with it, the page polls");
     let js = request(b.port, "GET", "/.gpubox/assets/waiting.js", &[], b"");

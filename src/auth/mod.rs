@@ -45,6 +45,9 @@ pub struct Auth {
     sessions: sessions::Sessions,
     throttle: throttle::Throttle,
     basic_ok: Mutex<HashMap<[u8; 32], Instant>>,
+    /// One Argon2 verification at a time: each takes 7 MiB and tens of milliseconds, and a
+    /// flood of logins must not take the machine's memory or every core.
+    argon2: Mutex<()>,
 }
 
 impl Auth {
@@ -68,6 +71,7 @@ impl Auth {
             sessions,
             throttle: throttle::Throttle::new(settings.max_failures, settings.lockout),
             basic_ok: Mutex::new(HashMap::new()),
+            argon2: Mutex::new(()),
         };
         (auth, loaded)
     }
@@ -75,18 +79,21 @@ impl Auth {
     fn credentials_ok(&self, user: &str, pass: &str) -> bool {
         // Both checks always run, so timing does not tell which one failed.
         let user_ok = ct_eq(user, &self.username);
-        let pass_ok = password::verify(pass, &self.verifier);
+        let pass_ok = {
+            let _one_at_a_time = self.argon2.lock().unwrap_or_else(|e| e.into_inner());
+            password::verify(pass, &self.verifier)
+        };
         user_ok && pass_ok
     }
 
-    /// Runs a credential check under the throttle of `ip`.
+    /// Runs a credential check under the throttle of `ip`: the attempt counts as a failure
+    /// from its start, and a success clears the record.
     fn throttled(&self, ip: IpAddr, check: impl FnOnce() -> bool) -> Result<(), Denial> {
-        self.throttle.check(ip).map_err(Denial::Throttled)?;
+        self.throttle.begin(ip).map_err(Denial::Throttled)?;
         if check() {
             self.throttle.success(ip);
             Ok(())
         } else {
-            self.throttle.failure(ip);
             Err(Denial::Invalid)
         }
     }

@@ -29,6 +29,9 @@ pub struct Sessions {
     path: PathBuf,
     ttl: Duration,
     state: Mutex<State>,
+    /// Held while the file is written, so that writes land in the order their snapshots were
+    /// taken; `state` itself is held only to take the snapshot, never across disk I/O.
+    writing: Mutex<()>,
 }
 
 struct State {
@@ -69,6 +72,9 @@ impl Sessions {
             Some(mut f) if !f.salt.is_empty() => {
                 let now = now_ms();
                 f.sessions.retain(|_, exp| *exp > now);
+                // A file from elsewhere cannot grant more than a session's lifetime.
+                let latest = now.saturating_add(ttl.as_millis() as u64);
+                f.sessions.values_mut().for_each(|exp| *exp = (*exp).min(latest));
                 let fp = fingerprint(&f.salt);
                 if fp == f.fingerprint {
                     let n = f.sessions.len();
@@ -85,7 +91,7 @@ impl Sessions {
                 (File { salt, fingerprint, sessions: HashMap::new() }, Loaded::Fresh)
             }
         };
-        let s = Sessions { path, ttl, state: Mutex::new(State { file, dirty: true }) };
+        let s = Sessions { path, ttl, state: Mutex::new(State { file, dirty: true }), writing: Mutex::new(()) };
         s.flush();
         (s, loaded)
     }
@@ -112,7 +118,7 @@ impl Sessions {
             Some(exp) if *exp > now => {
                 let new = now + self.ttl.as_millis() as u64;
                 // Writing the file on every request would be wasteful; a minute's drift is not.
-                if new - *exp > 60_000 {
+                if new.saturating_sub(*exp) > 60_000 {
                     st.dirty = true;
                 }
                 *st.file.sessions.get_mut(&k).expect("present") = new;
@@ -136,18 +142,24 @@ impl Sessions {
         self.flush();
     }
 
-    /// Writes the file if anything changed: to a temporary name, then renamed into place.
+    /// Writes the file if anything changed: to a temporary name, then renamed into place. The
+    /// disk work happens outside the sessions lock, so requests are not held up by an fsync.
     pub fn flush(&self) {
-        let mut st = self.state.lock().expect("sessions lock");
-        if !st.dirty {
-            return;
-        }
-        let now = now_ms();
-        st.file.sessions.retain(|_, exp| *exp > now);
-        let Ok(json) = serde_json::to_vec(&st.file) else { return };
-        match write_private(&self.path, &json) {
-            Ok(()) => st.dirty = false,
-            Err(e) => eprintln!("[gpubox] cannot save sessions to {}: {e}", self.path.display()),
+        let _writing = self.writing.lock().unwrap_or_else(|e| e.into_inner());
+        let json = {
+            let mut st = self.state.lock().expect("sessions lock");
+            if !st.dirty {
+                return;
+            }
+            let now = now_ms();
+            st.file.sessions.retain(|_, exp| *exp > now);
+            let Ok(json) = serde_json::to_vec(&st.file) else { return };
+            st.dirty = false;
+            json
+        };
+        if let Err(e) = write_private(&self.path, &json) {
+            self.state.lock().expect("sessions lock").dirty = true;
+            eprintln!("[gpubox] cannot save sessions to {}: {e}", self.path.display());
         }
     }
 }
@@ -189,6 +201,23 @@ mod tests {
         let (s3, loaded) = Sessions::load(dir.path(), ttl, |salt| format!("fp-b-{salt}"));
         assert!(matches!(loaded, Loaded::Revoked(1)));
         assert!(!s3.touch(&id));
+    }
+
+    #[test]
+    fn a_file_cannot_grant_more_than_the_ttl() {
+        let dir = tempfile::tempdir().unwrap();
+        let ttl = Duration::from_secs(60);
+        let (s, _) = Sessions::load(dir.path(), ttl, |_| "fp".into());
+        let id = s.create();
+        let path = dir.path().join("sessions.json");
+        let mut f: File = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+        f.sessions.values_mut().for_each(|exp| *exp = u64::MAX);
+        std::fs::write(&path, serde_json::to_vec(&f).unwrap()).unwrap();
+        let (s, loaded) = Sessions::load(dir.path(), ttl, |_| "fp".into());
+        assert!(matches!(loaded, Loaded::Kept(1)));
+        let exp = *s.state.lock().unwrap().file.sessions.values().next().unwrap();
+        assert!(exp <= now_ms() + 60_000, "expiry capped at now + ttl");
+        assert!(s.touch(&id), "and the session still works");
     }
 
     #[test]

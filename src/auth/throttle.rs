@@ -1,6 +1,11 @@
 //! Failed logins per client address: a few are free, then each failure makes the client wait
 //! longer (1 s, 2 s, 4 s, … up to a minute) before its next attempt is even looked at, and after
 //! `max_failures` it is locked out for `lockout`. A success clears the record.
+//!
+//! An attempt counts as a failure from the moment it starts ([`Throttle::begin`]), so a client
+//! that sends a hundred attempts at once gets its few free ones and a refusal for the rest,
+//! rather than a hundred password checks. IPv6 clients are counted per /64, the block one
+//! machine usually owns.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -33,23 +38,51 @@ impl Throttle {
     }
 
     /// `Err(wait)` while this address must not try again.
+    #[cfg(test)]
     pub fn check(&self, ip: IpAddr) -> Result<(), Duration> {
         let clients = self.clients.lock().expect("throttle lock");
-        match clients.get(&ip) {
-            Some(r) if r.blocked_until > Instant::now() => Err(r.blocked_until - Instant::now()),
+        let now = Instant::now();
+        match clients.get(&client(ip)) {
+            Some(r) if r.blocked_until > now => Err(r.blocked_until - now),
             _ => Ok(()),
         }
     }
 
-    pub fn failure(&self, ip: IpAddr) {
-        let now = Instant::now();
+    /// Starts an attempt: `Err(wait)` while this address must not try, else the attempt is
+    /// counted as a failure until [`Throttle::success`] clears it. Check and count happen under
+    /// one lock, so attempts made at the same time cannot all slip through.
+    pub fn begin(&self, ip: IpAddr) -> Result<(), Duration> {
         let mut clients = self.clients.lock().expect("throttle lock");
-        if clients.len() >= MAX_CLIENTS && !clients.contains_key(&ip) {
-            if let Some(oldest) = clients.iter().min_by_key(|(_, r)| r.last).map(|(k, _)| *k) {
-                clients.remove(&oldest);
+        let now = Instant::now();
+        if let Some(r) = clients.get(&client(ip)) {
+            if r.blocked_until > now {
+                return Err(r.blocked_until - now);
             }
         }
-        let r = clients.entry(ip).or_insert(Record { failures: 0, blocked_until: now, last: now });
+        self.record_failure(&mut clients, client(ip), now);
+        Ok(())
+    }
+
+    #[cfg(test)]
+    pub fn failure(&self, ip: IpAddr) {
+        let mut clients = self.clients.lock().expect("throttle lock");
+        self.record_failure(&mut clients, client(ip), Instant::now());
+    }
+
+    fn record_failure(&self, clients: &mut HashMap<IpAddr, Record>, key: IpAddr, now: Instant) {
+        if clients.len() >= MAX_CLIENTS && !clients.contains_key(&key) {
+            // Full: forget the records nobody has added to lately, or, failing that, the older
+            // half. Either way this runs once per many insertions, not on each.
+            let quiet = self.lockout.max(MAX_DELAY);
+            clients.retain(|_, r| r.blocked_until > now || now.duration_since(r.last) < quiet);
+            if clients.len() >= MAX_CLIENTS {
+                let mut lasts: Vec<Instant> = clients.values().map(|r| r.last).collect();
+                let (_, median, _) = lasts.select_nth_unstable(MAX_CLIENTS / 2);
+                let median = *median;
+                clients.retain(|_, r| r.last > median);
+            }
+        }
+        let r = clients.entry(key).or_insert(Record { failures: 0, blocked_until: now, last: now });
         // A lockout that has run out starts the count again.
         if r.failures >= self.max_failures && r.blocked_until <= now {
             r.failures = 0;
@@ -66,7 +99,18 @@ impl Throttle {
     }
 
     pub fn success(&self, ip: IpAddr) {
-        self.clients.lock().expect("throttle lock").remove(&ip);
+        self.clients.lock().expect("throttle lock").remove(&client(ip));
+    }
+}
+
+/// Whom a record is kept for: an IPv4 address, or an IPv6 address's /64.
+fn client(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(_) => ip,
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => IpAddr::V6((u128::from(v6) & !((1u128 << 64) - 1)).into()),
+        },
     }
 }
 
@@ -96,5 +140,36 @@ mod tests {
         t.failure(ip);
         t.success(ip);
         assert!(t.check(ip).is_ok());
+    }
+
+    #[test]
+    fn attempts_count_from_their_start_and_ipv6_counts_per_64() {
+        let t = Throttle::new(100, Duration::from_secs(60));
+        let a: IpAddr = "2001:db8:1:2::10".parse().unwrap();
+        let b: IpAddr = "2001:db8:1:2:ffff::99".parse().unwrap();
+        let elsewhere: IpAddr = "2001:db8:1:3::10".parse().unwrap();
+        // Attempts in flight at once: the free ones start, the next is refused.
+        for _ in 0..FREE_FAILURES + 1 {
+            assert!(t.begin(a).is_ok());
+        }
+        assert!(t.begin(b).is_err(), "the same /64 shares the record");
+        assert!(t.begin(elsewhere).is_ok());
+        t.success(b);
+        assert!(t.begin(a).is_ok(), "a success clears the /64's record");
+        let mapped: IpAddr = "::ffff:10.0.0.9".parse().unwrap();
+        assert_eq!(client(mapped), "10.0.0.9".parse::<IpAddr>().unwrap());
+    }
+
+    #[test]
+    fn a_full_table_forgets_the_oldest() {
+        let t = Throttle::new(5, Duration::from_secs(60));
+        for i in 0..MAX_CLIENTS as u32 + 10 {
+            t.failure(IpAddr::V4(i.into()));
+        }
+        let n = t.clients.lock().unwrap().len();
+        assert!(n <= MAX_CLIENTS && n > MAX_CLIENTS / 4, "{n} records");
+        assert!(t.check(IpAddr::V4((MAX_CLIENTS as u32 + 9).into())).is_ok());
+        // The newest records are kept: the last address is still counted.
+        assert!(t.clients.lock().unwrap().contains_key(&IpAddr::V4((MAX_CLIENTS as u32 + 9).into())));
     }
 }

@@ -32,39 +32,61 @@ pub async fn guard(
     let auth = &site.ctx.auth;
     let ip = peer.ip();
 
-    // Vast's Open button: `?token=` logs the browser in, then the same URL without the token.
-    if site.ctx.token_login {
-        if let Some(token) = query_param(req.uri(), "token") {
-            let a = auth.clone();
-            let login = tokio::task::spawn_blocking(move || a.login_with_token(&token, ip)).await;
-            match login.unwrap_or(Err(Denial::Invalid)) {
-                Ok(id) => {
-                    let target = without_param(req.uri(), "token");
-                    let mut resp = redirect(&target);
-                    set_cookie(&mut resp, &id, auth.session_ttl.as_secs(), is_https(req.headers()));
-                    return resp;
-                }
-                Err(Denial::Throttled(wait)) => return refuse(&site, &req, Denial::Throttled(wait)),
-                // A wrong token is a request without credentials.
-                Err(_) => {}
-            }
-        }
-    }
-
-    if is_public(&site.routes, req.method().as_str(), req.uri().path()) {
+    let token = site.ctx.token_login.then(|| query_param(req.uri(), "token")).flatten();
+    if token.is_none() && is_public(&site.routes, req.method().as_str(), req.uri().path()) {
         if !origin_ok(req.headers(), req.method(), false) {
-            return forbidden_origin();
+            return hardened(forbidden_origin());
         }
         return next.run(req).await;
     }
 
-    let who = match identify(&site, req.headers(), ip).await {
+    let mut who = identify(&site, req.headers(), ip).await;
+    // Vast's Open button: `?token=` logs the browser in, then the same URL without the token.
+    // A request that already has valid credentials does not spend a token check (nor count a
+    // failure): it is only sent on without the token.
+    if let Some(token) = token {
+        let https = is_https(req.headers());
+        let clean = without_param(req.uri(), "token");
+        // Only ever redirect to a path here: `//evil.example/?token=…` must not leave the site.
+        let target = local_path(&clean).unwrap_or_else(|| "/".to_string());
+        match who {
+            Ok(_) if req.method() == Method::GET => return redirect(&target),
+            Ok(_) => {
+                if let Ok(uri) = clean.parse::<Uri>() {
+                    *req.uri_mut() = uri;
+                }
+            }
+            Err(Denial::Throttled(_)) => {}
+            Err(_) => {
+                let a = auth.clone();
+                let login = tokio::task::spawn_blocking(move || a.login_with_token(&token, ip)).await;
+                match login.unwrap_or(Err(Denial::Invalid)) {
+                    Ok(id) => {
+                        let mut resp = redirect(&target);
+                        set_cookie(&mut resp, &id, auth.session_ttl.as_secs(), https);
+                        return resp;
+                    }
+                    Err(Denial::Throttled(wait)) => who = Err(Denial::Throttled(wait)),
+                    // A wrong token is a request without valid credentials.
+                    Err(_) => who = Err(Denial::Invalid),
+                }
+            }
+        }
+        if is_public(&site.routes, req.method().as_str(), req.uri().path()) {
+            if !origin_ok(req.headers(), req.method(), false) {
+                return hardened(forbidden_origin());
+            }
+            return next.run(req).await;
+        }
+    }
+
+    let who = match who {
         Ok(who) => who,
-        Err(denial) => return refuse(&site, &req, denial),
+        Err(denial) => return hardened(refuse(&site, &req, denial)),
     };
     let proxied = site.proxied(req.uri().path());
     if !origin_ok(req.headers(), req.method(), proxied) {
-        return forbidden_origin();
+        return hardened(forbidden_origin());
     }
     let navigation = accepts_html(req.headers()) && req.method() == Method::GET;
     let https = is_https(req.headers());
@@ -75,6 +97,20 @@ pub async fn guard(
         set_cookie(&mut resp, id, auth.session_ttl.as_secs(), https);
     }
     resp
+}
+
+fn hardened(mut resp: Response) -> Response {
+    super::reserved::harden(resp.headers_mut());
+    resp
+}
+
+/// `s` if it is a path on this very listener that is safe to send a browser to, else `None`:
+/// it starts with one `/` (`//evil.example` would be another host) and holds no backslash and no
+/// control character (browsers drop tabs and newlines from URLs, so `/\t/evil` becomes
+/// `//evil`, and read `\` as `/`).
+pub fn local_path(s: &str) -> Option<String> {
+    let ok = s.starts_with('/') && !s[1..].starts_with('/') && !s.bytes().any(|b| b == b'\\' || b < 0x20 || b == 0x7f);
+    ok.then(|| s.to_string())
 }
 
 /// Credentials, in order: the session cookie, then an Authorization header.
@@ -163,9 +199,12 @@ pub fn is_https(headers: &HeaderMap) -> bool {
 }
 
 /// A WebSocket upgrade or a state-changing request must come from a page of this very host and
-/// port. No `Origin` at all is not a browser (browsers always send it on these requests), and
-/// `Origin: null` is accepted only through the proxy: Forge's pages send `no-referrer`, which
-/// makes their same-origin POSTs carry `Origin: null`.
+/// port. No `Origin` at all is not a browser (browsers always send it on these requests).
+/// `Origin: null` is accepted only on a state-changing request through the proxy that the
+/// browser itself marks `Sec-Fetch-Site: same-origin`: Forge's pages send `no-referrer`, which
+/// makes their same-origin POSTs carry `Origin: null`, while a sandboxed frame or a page on
+/// another site that also sends `null` is marked `cross-site`. A WebSocket never passes with
+/// `null`.
 pub fn origin_ok(headers: &HeaderMap, method: &Method, proxied: bool) -> bool {
     let changes = !matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS);
     if !changes && !is_websocket(headers) {
@@ -175,7 +214,8 @@ pub fn origin_ok(headers: &HeaderMap, method: &Method, proxied: bool) -> bool {
         return true;
     };
     if origin == "null" {
-        return proxied;
+        let same_origin = headers.get("sec-fetch-site").is_some_and(|v| v.as_bytes() == b"same-origin");
+        return proxied && changes && !is_websocket(headers) && same_origin;
     }
     let Some((scheme, authority)) = origin.split_once("://") else { return false };
     let origin_authority = with_default_port(authority, scheme);
@@ -307,9 +347,15 @@ mod tests {
         assert!(!origin_ok(&other_port, &Method::POST, false));
         assert!(!origin_ok(&other_port, &Method::POST, true));
         assert!(origin_ok(&other_port, &Method::GET, false), "a plain GET is not checked");
-        let null = headers(&[("host", "h:8010"), ("origin", "null")]);
+        let null = headers(&[("host", "h:8010"), ("origin", "null"), ("sec-fetch-site", "same-origin")]);
         assert!(!origin_ok(&null, &Method::POST, false));
         assert!(origin_ok(&null, &Method::POST, true));
+        let null_cross = headers(&[("host", "h:8010"), ("origin", "null"), ("sec-fetch-site", "cross-site")]);
+        assert!(!origin_ok(&null_cross, &Method::POST, true), "a sandboxed frame elsewhere");
+        assert!(!origin_ok(&headers(&[("host", "h:8010"), ("origin", "null")]), &Method::POST, true));
+        let null_ws =
+            headers(&[("host", "h"), ("origin", "null"), ("sec-fetch-site", "same-origin"), ("upgrade", "websocket")]);
+        assert!(!origin_ok(&null_ws, &Method::GET, true), "never a WebSocket with Origin: null");
         let ws = headers(&[("host", "h:7020"), ("origin", "http://evil.example"), ("upgrade", "websocket")]);
         assert!(!origin_ok(&ws, &Method::GET, false));
         let default_port = headers(&[("host", "h"), ("origin", "http://h:80")]);
@@ -329,5 +375,9 @@ mod tests {
         assert_eq!(without_param(&"/?token=x".parse().unwrap(), "token"), "/");
         assert_eq!(decode("a%20b+c%zz%4"), "a b c%zz%4");
         assert_eq!(encode("/a b?c=d"), "/a%20b%3Fc%3Dd");
+        assert_eq!(local_path("/a/b?c=1").as_deref(), Some("/a/b?c=1"));
+        for bad in ["//evil.example/", "/\\evil", "/\t/evil", "evil", "", "/a\r\nSet-Cookie: x"] {
+            assert_eq!(local_path(bad), None, "{bad:?}");
+        }
     }
 }

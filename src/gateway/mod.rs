@@ -24,6 +24,7 @@ use crate::config::{Config, Listen, Upstream};
 use crate::logs::Hub;
 use crate::proxy::Proxy;
 use crate::supervisor::Supervisor;
+pub use reserved::harden;
 pub use routes::RouteSpec;
 
 /// What every listener shares.

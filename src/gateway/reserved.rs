@@ -56,12 +56,9 @@ pub struct NextQuery {
     next: Option<String>,
 }
 
-/// Only a path on this same listener may follow a login: never another host (`//evil`, `http:`).
+/// Only a path on this same listener may follow a login (see [`access::local_path`]).
 fn safe_next(next: Option<&str>) -> String {
-    match next {
-        Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.starts_with("/\\") => n.to_string(),
-        _ => "/".to_string(),
-    }
+    next.and_then(access::local_path).unwrap_or_else(|| "/".to_string())
 }
 
 pub async fn login_page(State(site): State<Arc<Site>>, headers: HeaderMap, Query(q): Query<NextQuery>) -> Response {
@@ -112,8 +109,10 @@ pub async fn login_submit(
 }
 
 pub async fn logout(State(site): State<Arc<Site>>, Extension(who): Extension<Who>) -> Response {
-    if let Who::Session(id) = &who {
-        site.ctx.auth.logout(id);
+    if let Who::Session(id) = who {
+        // Revoking writes the sessions file: off the request threads.
+        let auth = site.ctx.auth.clone();
+        let _ = tokio::task::spawn_blocking(move || auth.logout(&id)).await;
     }
     let mut resp = access::redirect("/.gpubox/login");
     access::clear_cookie(&mut resp);
@@ -157,12 +156,20 @@ pub async fn home(State(site): State<Arc<Site>>, headers: HeaderMap) -> Html<Str
 /// `/.gpubox/` belongs to gpubox on every port: what is not one of its routes is not found,
 /// rather than passed to the upstream.
 pub async fn reserved_not_found() -> Response {
-    access::api_error(StatusCode::NOT_FOUND, "not_found", "no such gpubox route")
+    let mut resp = access::api_error(StatusCode::NOT_FOUND, "not_found", "no such gpubox route");
+    harden(resp.headers_mut());
+    resp
 }
 
 /// Headers for gpubox's own pages (not for proxied apps, whose headers are their own).
 pub async fn security_headers(mut resp: Response) -> Response {
-    let h = resp.headers_mut();
+    harden(resp.headers_mut());
+    resp
+}
+
+/// Adds gpubox's security headers to an answer that gpubox wrote itself (its pages, errors and
+/// refusals), leaving any that are already set.
+pub fn harden(h: &mut HeaderMap) {
     let set = |h: &mut HeaderMap, name: &'static str, value: &'static str| {
         h.entry(name).or_insert(HeaderValue::from_static(value));
     };
@@ -176,7 +183,6 @@ connect-src 'self' ws: wss:; object-src 'none'; base-uri 'none'; form-action 'se
     set(h, "referrer-policy", "same-origin");
     set(h, "x-frame-options", "SAMEORIGIN");
     set(h, "cache-control", "no-store");
-    resp
 }
 
 #[cfg(test)]
@@ -189,6 +195,10 @@ mod tests {
         assert_eq!(safe_next(Some("//evil.example/")), "/");
         assert_eq!(safe_next(Some("/\\evil.example")), "/");
         assert_eq!(safe_next(Some("https://evil.example/")), "/");
+        assert_eq!(safe_next(Some("/\t/evil.example/")), "/", "browsers drop tabs: //evil");
+        assert_eq!(safe_next(Some("/a\\b")), "/");
+        assert_eq!(safe_next(Some("/a\nb")), "/");
+        assert_eq!(safe_next(Some("/%09/evil")), "/%09/evil", "escaped, it stays a path");
         assert_eq!(safe_next(None), "/");
     }
 }

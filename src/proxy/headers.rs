@@ -37,6 +37,11 @@ fn strip_hop_by_hop(h: &mut HeaderMap) {
 }
 
 pub fn for_upstream(h: &mut HeaderMap, peer: SocketAddr, websocket: bool) {
+    // A request framed by Transfer-Encoding is forwarded with its body as read (chunked); a
+    // Content-Length beside it would let the upstream frame the body differently (smuggling).
+    if h.contains_key(header::TRANSFER_ENCODING) {
+        h.remove(header::CONTENT_LENGTH);
+    }
     strip_hop_by_hop(h);
     if websocket {
         h.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
@@ -67,9 +72,10 @@ pub fn for_upstream(h: &mut HeaderMap, peer: SocketAddr, websocket: bool) {
     if let Ok(v) = HeaderValue::from_str(&xff) {
         h.insert("x-forwarded-for", v);
     }
-    if !h.contains_key("x-forwarded-proto") {
-        h.insert("x-forwarded-proto", HeaderValue::from_static("http"));
-    }
+    // gpubox itself speaks plain HTTP; `https` passes only as a TLS proxy in front (Vast's,
+    // Cloudflare's) says it. Anything else a client wrote is replaced.
+    let proto = if crate::gateway::access::is_https(h) { "https" } else { "http" };
+    h.insert("x-forwarded-proto", HeaderValue::from_static(proto));
     if let Some(host) = h.get(header::HOST).cloned() {
         h.entry("x-forwarded-host").or_insert(host);
     }
@@ -77,6 +83,17 @@ pub fn for_upstream(h: &mut HeaderMap, peer: SocketAddr, websocket: bool) {
 
 pub fn from_upstream(h: &mut HeaderMap) {
     strip_hop_by_hop(h);
+    // The upstream may not set (or clear) gpubox's own session cookie.
+    let cookies: Vec<HeaderValue> = h.get_all(header::SET_COOKIE).iter().cloned().collect();
+    let own = |v: &HeaderValue| {
+        v.as_bytes().split(|b| *b == b'=').next().is_some_and(|n| n.trim_ascii() == COOKIE.as_bytes())
+    };
+    if cookies.iter().any(own) {
+        h.remove(header::SET_COOKIE);
+        for v in cookies.into_iter().filter(|v| !own(v)) {
+            h.append(header::SET_COOKIE, v);
+        }
+    }
 }
 
 #[cfg(test)]
@@ -100,5 +117,31 @@ mod tests {
         assert_eq!(h.get("x-forwarded-proto").unwrap(), "http");
         assert_eq!(h.get("x-forwarded-host").unwrap(), "1.2.3.4:41234");
         assert_eq!(h.get(header::HOST).unwrap(), "1.2.3.4:41234", "Host passes as the client sent it");
+    }
+
+    #[test]
+    fn framing_and_forwarded_proto_are_not_the_clients_to_choose() {
+        let mut h = HeaderMap::new();
+        h.insert(header::TRANSFER_ENCODING, "chunked".parse().unwrap());
+        h.insert(header::CONTENT_LENGTH, "5".parse().unwrap());
+        h.insert("x-forwarded-proto", "gopher".parse().unwrap());
+        for_upstream(&mut h, "10.0.0.7:5555".parse().unwrap(), false);
+        assert!(h.get(header::CONTENT_LENGTH).is_none() && h.get(header::TRANSFER_ENCODING).is_none());
+        assert_eq!(h.get("x-forwarded-proto").unwrap(), "http");
+        let mut h = HeaderMap::new();
+        h.insert("x-forwarded-proto", "https".parse().unwrap());
+        for_upstream(&mut h, "10.0.0.7:5555".parse().unwrap(), false);
+        assert_eq!(h.get("x-forwarded-proto").unwrap(), "https");
+    }
+
+    #[test]
+    fn the_upstream_cannot_set_gpubox_session() {
+        let mut h = HeaderMap::new();
+        h.append(header::SET_COOKIE, "app=1; Path=/".parse().unwrap());
+        h.append(header::SET_COOKIE, format!("{COOKIE}=forged; Path=/").parse().unwrap());
+        h.append(header::SET_COOKIE, format!("{COOKIE}_x=fine").parse().unwrap());
+        from_upstream(&mut h);
+        let left: Vec<_> = h.get_all(header::SET_COOKIE).iter().map(|v| v.to_str().unwrap().to_string()).collect();
+        assert_eq!(left, ["app=1; Path=/", "gpubox_session_x=fine"]);
     }
 }

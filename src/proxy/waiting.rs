@@ -88,7 +88,9 @@ fn respond(
             .collect();
         let shell = site.shell(headers, true);
         let service = site.proxy.as_ref().map_or("", |p| p.service());
-        (status, Html(pages::waiting(&shell, service, headline, detail, &log, refresh))).into_response()
+        let mut page = (status, Html(pages::waiting(&shell, service, headline, detail, &log, refresh))).into_response();
+        crate::gateway::harden(page.headers_mut());
+        page
     } else {
         api_error(status, code, &format!("{headline}. {detail}"))
     };
