@@ -27,6 +27,36 @@ fn main() {
         run(Command::new("npm").args(["ci", "--no-audit", "--no-fund"]).current_dir(web), "npm ci");
     }
     run(Command::new("node").arg("build.mjs").current_dir(web).env("GPUBOX_WEB_OUT", &out), "node build.mjs");
+    write_asset_table(&out);
+}
+
+/// `OUT_DIR/assets.rs`: every file the web build wrote, as `(name, content type, bytes)`, so that
+/// the binary serves whatever web/build.mjs produces under `/.gpubox/assets/`.
+fn write_asset_table(out: &Path) {
+    let mut names: Vec<String> = std::fs::read_dir(out)
+        .expect("the web build's output folder")
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
+        .filter_map(|e| e.file_name().into_string().ok())
+        .collect();
+    names.sort();
+    let mut table = String::from("pub const ASSETS: &[(&str, &str, &[u8])] = &[\n");
+    for name in names {
+        let kind = match name.rsplit('.').next() {
+            Some("js") => "text/javascript; charset=utf-8",
+            Some("css") => "text/css; charset=utf-8",
+            Some("svg") => "image/svg+xml",
+            Some("woff2") => "font/woff2",
+            _ => continue,
+        };
+        table.push_str(&format!(
+            "    ({name:?}, {kind:?}, include_bytes!({:?})),\n",
+            out.join(&name).display().to_string()
+        ));
+    }
+    table.push_str("];\n");
+    let path = out.parent().expect("OUT_DIR").join("assets.rs");
+    std::fs::write(path, table).expect("writing assets.rs");
 }
 
 fn run(cmd: &mut Command, what: &str) {

@@ -13,6 +13,7 @@
 //! - [`control`]: the unix-socket API and its client.
 //! - [`cli`]: the `gpubox` verbs; `cli::run` assembles the parts for `gpubox run`.
 
+pub mod apps;
 pub mod auth;
 pub mod cli;
 pub mod config;

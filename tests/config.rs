@@ -129,3 +129,31 @@ fn example_config_is_valid() {
     let out = Command::new(BIN).args(["config", "check", &path]).output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
 }
+
+#[test]
+fn built_in_apps_take_only_their_own_keys() {
+    // The logs app is a built-in app: program keys make no sense on it.
+    assert_rejected(
+        "[services.logs]\napp = \"logs\"\nport = 7030\ncommand = \"true\"\n",
+        4,
+        "services.logs.command",
+        "built-in app",
+    );
+    // `files` belongs to the logs app only.
+    assert_rejected(
+        "[services.a]\ncommand = \"true\"\nfiles = [\"/var/log/*.log\"]\n",
+        3,
+        "services.a.files",
+        "belongs to the logs app",
+    );
+    // A misspelt app name gets a suggestion; planned apps say so.
+    assert_rejected("[services.l]\napp = \"logz\"\nport = 7030\n", 2, "services.l.app", "did you mean \"logs\"");
+    assert_rejected("[services.f]\napp = \"files\"\nport = 7010\n", 2, "services.f.app", "unknown app");
+    assert_rejected("[services.l]\napp = \"logs\"\n", 2, "services.l.port", "needs a `port`");
+}
+
+#[test]
+fn the_logs_app_is_accepted_with_its_files() {
+    let (code, err, _, _dir) = check("[services.logs]\napp = \"logs\"\nport = 7030\nfiles = [\"/var/log/*.log\"]\n");
+    assert_eq!(code, 0, "{err}");
+}

@@ -24,7 +24,7 @@ struct Box {
 }
 
 fn start(auth_extra: &str, delay: f32) -> Box {
-    let (port, up) = (free_port(), free_port());
+    let (port, up, logs) = (free_port(), free_port(), free_port());
     let g = Gpubox::start(&format!(
         r#"
 [auth]
@@ -37,10 +37,16 @@ token = "{TOKEN}"
 command = ["python3", "{script}", "{up}", "--delay", "{delay}"]
 port = {port}
 upstream = "http://127.0.0.1:{up}"
+
+# A built-in app on a port of its own: its routes join the table that the auth test walks.
+[services.logs]
+app = "logs"
+port = {logs}
 "#,
         script = fixture("upstream.py"),
     ));
     g.wait_event(&format!("app: listening on 0.0.0.0:{port}"), T);
+    g.wait_event(&format!("logs: listening on 0.0.0.0:{logs}"), T);
     Box { g, port }
 }
 
@@ -100,6 +106,7 @@ fn every_route_refuses_bad_credentials_and_accepts_each_good_method() {
     let b = start("session_ttl = \"2s\"", 0.0).ready();
     let routes = b.routes();
     assert!(routes.len() >= 8, "expected the reserved routes and the proxy: {routes:?}");
+    assert!(routes.iter().any(|(_, r)| r["owner"] == "logs"), "the logs app's routes are walked too");
     let origin = b.origin();
     let cookie = format!("gpubox_session={}", b.login());
     let good_basic = basic(USER, PASSWORD);
@@ -117,6 +124,7 @@ fn every_route_refuses_bad_credentials_and_accepts_each_good_method() {
                 ("Authorization", good_basic.as_str()),
                 ("Authorization", bearer.as_str()),
             ] {
+                let origin = format!("http://127.0.0.1:{port}");
                 let r = request(*port, m, path, &[auth, ("Origin", &origin)], b"");
                 assert!(!refused(&r) && r.status != 403, "{m} {path} with {}: {} {}", auth.0, r.status, r.text());
             }
@@ -155,6 +163,7 @@ fn every_route_refuses_bad_credentials_and_accepts_each_good_method() {
         let path = route["example"].as_str().unwrap();
         for m in methods(route) {
             for (what, value) in &bad {
+                let origin = format!("http://127.0.0.1:{port}");
                 let mut headers: Vec<(&str, &str)> = vec![("Origin", &origin)];
                 if value.starts_with("gpubox_session") {
                     headers.push(("Cookie", value));

@@ -109,3 +109,62 @@ pub fn read_response(r: &mut impl BufRead, body: bool) -> Response {
     }
     resp
 }
+
+/// One Server-Sent Event.
+#[derive(Debug, Default, Clone)]
+pub struct SseEvent {
+    pub event: String,
+    pub id: Option<String>,
+    pub data: String,
+}
+
+/// Reads Server-Sent Events from a chunked response whose head was already read.
+pub struct SseReader<R: BufRead> {
+    r: R,
+    text: String,
+}
+
+impl<R: BufRead> SseReader<R> {
+    pub fn new(r: R) -> SseReader<R> {
+        SseReader { r, text: String::new() }
+    }
+
+    /// The next event; `None` when the stream ended.
+    pub fn next(&mut self) -> Option<SseEvent> {
+        loop {
+            if let Some(end) = self.text.find("\n\n") {
+                let block: String = self.text.drain(..end + 2).collect();
+                let mut e = SseEvent { event: "message".into(), ..SseEvent::default() };
+                let mut data = Vec::new();
+                for line in block.lines() {
+                    if let Some(v) = line.strip_prefix("event:") {
+                        e.event = v.trim().to_string();
+                    } else if let Some(v) = line.strip_prefix("id:") {
+                        e.id = Some(v.trim().to_string());
+                    } else if let Some(v) = line.strip_prefix("data:") {
+                        data.push(v.strip_prefix(' ').unwrap_or(v).to_string());
+                    }
+                }
+                if data.is_empty() && e.id.is_none() {
+                    continue; // a comment (keep-alive)
+                }
+                e.data = data.join("\n");
+                return Some(e);
+            }
+            // One chunk of the chunked body.
+            let mut size = String::new();
+            if self.r.read_line(&mut size).ok()? == 0 {
+                return None;
+            }
+            let n = usize::from_str_radix(size.trim().split(';').next().unwrap_or("0"), 16).ok()?;
+            if n == 0 {
+                return None;
+            }
+            let mut chunk = vec![0; n];
+            self.r.read_exact(&mut chunk).ok()?;
+            let mut crlf = String::new();
+            self.r.read_line(&mut crlf).ok()?;
+            self.text.push_str(&String::from_utf8_lossy(&chunk));
+        }
+    }
+}

@@ -135,8 +135,7 @@ fn a_stdout_nobody_reads_blocks_no_service_and_drops_visibly() {
             continue;
         };
         c.set_timeout(Some(T));
-        c.send(&gpubox::control::protocol::Request::Logs { service: Some("gpubox".into()), lines: 1000, follow: true })
-            .unwrap();
+        c.send(&gpubox::control::protocol::Request::logs(Some("gpubox"), 1000, true)).unwrap();
         let mut found = false;
         while let Ok(Some(m)) = c.answer() {
             if m["line"]["text"].as_str().is_some_and(|t| t.contains("flood: finished successfully")) {

@@ -7,5 +7,6 @@ mod config;
 mod control;
 mod gateway;
 mod logs;
+mod logs_app;
 mod pid1;
 mod supervisor;

@@ -108,7 +108,7 @@ impl Gpubox {
     fn wait_events(&self, needle: &str, count: usize, timeout: Duration) -> Vec<String> {
         let mut c = Client::connect(&self.control).expect("connect to control socket");
         c.set_timeout(Some(timeout));
-        c.send(&Request::Logs { service: Some("gpubox".into()), lines: 100_000, follow: true }).unwrap();
+        c.send(&Request::logs(Some("gpubox"), 100_000, true)).unwrap();
         let deadline = Instant::now() + timeout;
         let mut seen = Vec::new();
         let mut n = 0;

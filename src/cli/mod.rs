@@ -8,6 +8,8 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
+use crate::control::protocol::Request;
+
 pub use run::run;
 
 /// Exit code for a configuration that does not validate.
@@ -40,15 +42,31 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Print a service's log (all services when none is named)
+    /// Print services' logs (all services when none is named); filters and search as in the logs app
     Logs {
-        service: Option<String>,
+        /// Services to show (several may be named); none: all
+        services: Vec<String>,
         /// Keep printing new lines as they come
         #[arg(long, short)]
         follow: bool,
-        /// How many of the latest lines to print first
+        /// How many of the latest lines (matches, with --grep) to print first
         #[arg(long, short = 'n', default_value_t = 100)]
         lines: usize,
+        /// Only these streams, separated by commas: stdout, stderr, tty, event
+        #[arg(long)]
+        stream: Option<String>,
+        /// Only lines containing this text (case-insensitive unless --case-sensitive)
+        #[arg(long, short = 'g', value_name = "TEXT")]
+        grep: Option<String>,
+        /// --grep is a regular expression
+        #[arg(long, short = 'E')]
+        regex: bool,
+        /// --grep tells upper from lower case
+        #[arg(long, short = 's')]
+        case_sensitive: bool,
+        /// With --grep: this many lines around each match (not while following)
+        #[arg(long, short = 'C', default_value_t = 0)]
+        context: usize,
     },
     /// Start a service that is stopped (it waits for its dependencies)
     Start { service: String },
@@ -86,7 +104,11 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<i32> {
     match cli.command {
         Command::Run { config, detach } => run(config, &control, detach),
         Command::Status { json } => verbs::status(&control, json),
-        Command::Logs { service, follow, lines } => verbs::logs(&control, service, follow, lines),
+        Command::Logs { services, follow, lines, stream, grep, regex, case_sensitive, context } => {
+            let service = (!services.is_empty()).then(|| services.join(","));
+            let request = Request::Logs { service, lines, follow, stream, grep, regex, case: case_sensitive, context };
+            verbs::logs(&control, request)
+        }
         Command::Start { service } => verbs::control(&control, crate::control::protocol::Request::Start { service }),
         Command::Stop { service } => verbs::control(&control, crate::control::protocol::Request::Stop { service }),
         Command::Restart { service } => {

@@ -85,13 +85,16 @@ fn print_table(rows: &[Vec<String>]) {
     }
 }
 
-pub fn logs(control: &Path, service: Option<String>, follow: bool, lines: usize) -> anyhow::Result<i32> {
-    let many = service.is_none();
+pub fn logs(control: &Path, request: Request) -> anyhow::Result<i32> {
+    let many = match &request {
+        Request::Logs { service, .. } => service.as_ref().is_none_or(|s| s.contains(',')),
+        _ => true,
+    };
     let mut client = match Client::connect(control) {
         Ok(c) => c,
         Err(e) => return fail(e),
     };
-    if let Err(e) = client.send(&Request::Logs { service, lines, follow }) {
+    if let Err(e) = client.send(&request) {
         return fail(e);
     }
     let stdout = std::io::stdout();
@@ -112,7 +115,12 @@ pub fn logs(control: &Path, service: Option<String>, follow: bool, lines: usize)
             live_shown = false;
         }
         if let Some(l) = msg.get("line") {
-            writeln!(out, "{}", format_line(l, many))?;
+            // Context lines around a match are dimmed on a terminal.
+            if msg.get("context").is_some() && tty {
+                writeln!(out, "\x1b[2m{}\x1b[0m", format_line(l, many))?;
+            } else {
+                writeln!(out, "{}", format_line(l, many))?;
+            }
         } else if let Some(g) = msg.get("gap") {
             writeln!(
                 out,
@@ -272,7 +280,10 @@ fn load(file: Option<PathBuf>) -> Result<Config, i32> {
 pub fn config_check(file: Option<PathBuf>) -> anyhow::Result<i32> {
     match load(file) {
         Ok(c) => {
-            println!("{}: ok ({} services)", c.source, c.services.len());
+            match c.apps.len() {
+                0 => println!("{}: ok ({} services)", c.source, c.services.len()),
+                n => println!("{}: ok ({} services, {n} built-in apps)", c.source, c.services.len()),
+            }
             Ok(0)
         }
         Err(code) => Ok(code),

@@ -40,14 +40,17 @@ impl Serialize for Upstream {
     }
 }
 
-/// The apps gpubox serves itself. The file manager, terminal and log viewer arrive with their own
-/// issues; until then no name is accepted, so a config cannot ask for an app that does not exist.
+/// The apps gpubox serves itself.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
-pub enum AppKind {}
+pub enum AppKind {
+    /// The log viewer and status page (read-only).
+    Logs,
+}
 
-/// Names of apps that will exist, for the error message.
-const PLANNED_APPS: &[&str] = &["files", "terminal", "logs"];
+/// Apps that exist, and those that are planned but not part of this gpubox yet.
+const APPS: &[&str] = &["logs"];
+const PLANNED_APPS: &[&str] = &["files", "terminal"];
 
 #[derive(Debug, Clone, Serialize)]
 pub struct AppService {
@@ -55,6 +58,9 @@ pub struct AppService {
     pub app: AppKind,
     #[serde(flatten)]
     pub listen: Listen,
+    /// `app = "logs"`: extra log files to show, as glob patterns (absolute paths).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub files: Vec<String>,
 }
 
 fn key(n: &str, k: &str) -> String {
@@ -166,16 +172,67 @@ fn upstream(cx: &mut Ctx, n: &str, v: &Spanned<String>) -> Option<Upstream> {
 /// A service with `app = "..."`: served by gpubox itself.
 pub fn app(cx: &mut Ctx, n: &str, rs: &RawService, app: &Spanned<String>) -> Option<AppService> {
     let name = app.get_ref();
-    let hint = match did_you_mean(name, PLANNED_APPS) {
-        Some(p) => format!("\"{p}\" is planned but not part of this gpubox yet; remove this service for now"),
-        None => "remove `app`, or use `command` to run a program".into(),
+    let kind = match name.as_str() {
+        "logs" => Some(AppKind::Logs),
+        _ => {
+            let hint = if PLANNED_APPS.contains(&name.as_str()) {
+                format!("\"{name}\" is planned but not part of this gpubox yet; remove this service for now")
+            } else {
+                match did_you_mean(name, APPS) {
+                    Some(p) => format!("did you mean \"{p}\"?"),
+                    None => format!("the built-in apps are: {}", APPS.join(", ")),
+                }
+            };
+            cx.error(app.span(), &key(n, "app"), format!("unknown app \"{name}\""), Some(hint));
+            None
+        }
     };
-    cx.error(
-        app.span(),
-        &key(n, "app"),
-        format!("unknown app \"{name}\": this gpubox has no built-in apps yet"),
-        Some(hint),
-    );
-    let _ = listen(cx, n, rs);
-    None
+    // What runs a program makes no sense on a built-in app.
+    let program_keys: [(&str, Option<std::ops::Range<usize>>); 12] = [
+        ("command", rs.command.as_ref().map(|v| v.span())),
+        ("cwd", rs.cwd.as_ref().map(|v| v.span())),
+        ("user", rs.user.as_ref().map(|v| v.span())),
+        ("restart", rs.restart.as_ref().map(|v| v.span())),
+        ("ready", rs.ready.as_ref().map(|v| v.span())),
+        ("stop_signal", rs.stop_signal.as_ref().map(|v| v.span())),
+        ("stop_timeout", rs.stop_timeout.as_ref().map(|v| v.span())),
+        ("tty", rs.tty.as_ref().map(|v| v.span())),
+        ("oneshot", rs.oneshot.as_ref().map(|v| v.span())),
+        ("upstream", rs.upstream.as_ref().map(|v| v.span())),
+        ("depends_on", rs.depends_on.first().map(|v| v.span())),
+        ("env", rs.env.values().next().map(|v| v.span())),
+    ];
+    for (k, span) in program_keys {
+        if let Some(span) = span {
+            cx.error(
+                span,
+                &key(n, k),
+                format!("`{k}` is for services that run a program, and \"{n}\" is gpubox's built-in app"),
+                Some(format!("remove `{k}` here")),
+            );
+        }
+    }
+    let mut files = Vec::new();
+    if let Some(list) = &rs.files {
+        if kind != Some(AppKind::Logs) {
+            cx.error(
+                list.span(),
+                &key(n, "files"),
+                "`files` belongs to the logs app".into(),
+                Some("move it to the service with app = \"logs\"".into()),
+            );
+        }
+        for f in list.get_ref() {
+            if let Some(p) = cx.path(f, &key(n, "files")) {
+                files.push(p.to_string_lossy().into_owned());
+            }
+        }
+    }
+    if rs.port.is_none() {
+        let at = app.span();
+        cx.error(at, &key(n, "port"), "a built-in app needs a `port`".into(), Some("add port = 7030".into()));
+        return None;
+    }
+    let listen = listen(cx, n, rs)?;
+    Some(AppService { name: n.to_string(), app: kind?, listen, files })
 }

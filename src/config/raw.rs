@@ -66,6 +66,8 @@ pub struct RawService {
     pub restart_delay: Option<Spanned<toml::Value>>,
     pub restart_delay_max: Option<Spanned<toml::Value>>,
     pub stable_after: Option<Spanned<toml::Value>>,
+    /// `app = "logs"`: extra log files (globs) to show.
+    pub files: Option<Spanned<Vec<Spanned<String>>>>,
 }
 
 /// Every key a service accepts, for "did you mean" hints.
@@ -89,6 +91,7 @@ pub const SERVICE_KEYS: &[&str] = &[
     "restart_delay",
     "restart_delay_max",
     "stable_after",
+    "files",
 ];
 pub const TOP_KEYS: &[&str] = &["workspace", "name", "state_dir", "logs", "auth", "services"];
 pub const AUTH_KEYS: &[&str] =

@@ -65,8 +65,18 @@ impl serde::Serialize for ShowConfig<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeStruct;
         let c = self.0;
-        let services: std::collections::BTreeMap<&str, &super::Service> =
-            c.services.iter().map(|s| (s.name.as_str(), s)).collect();
+        #[derive(serde::Serialize)]
+        #[serde(untagged)]
+        enum Entry<'a> {
+            Program(&'a super::Service),
+            App(&'a super::AppService),
+        }
+        let services: std::collections::BTreeMap<&str, Entry> = c
+            .services
+            .iter()
+            .map(|s| (s.name.as_str(), Entry::Program(s)))
+            .chain(c.apps.iter().map(|a| (a.name.as_str(), Entry::App(a))))
+            .collect();
         let mut st = s.serialize_struct("Config", 6)?;
         st.serialize_field("workspace", &c.workspace)?;
         st.serialize_field("name", &c.name)?;

@@ -151,7 +151,17 @@ pub fn validate(
     for (name, rs) in &raw.services {
         match &rs.app {
             Some(app) => apps.extend(listen::app(&mut cx, name.get_ref(), rs, app)),
-            None => services.extend(service(&mut cx, name, rs, &workspace)),
+            None => {
+                if let Some(files) = &rs.files {
+                    cx.error(
+                        files.span(),
+                        &format!("services.{}.files", name.get_ref()),
+                        "`files` belongs to the logs app".into(),
+                        Some("move it to the service with app = \"logs\"".into()),
+                    );
+                }
+                services.extend(service(&mut cx, name, rs, &workspace))
+            }
         }
     }
     check_dependencies(&mut cx, &raw.services);

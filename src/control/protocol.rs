@@ -13,13 +13,28 @@ pub enum Request {
     Status,
     Routes,
     Health,
+    /// The same filters and search as the logs app's `/api/lines`.
     Logs {
+        /// One service, or several separated by commas; none: all.
         #[serde(default)]
         service: Option<String>,
         #[serde(default = "default_lines")]
         lines: usize,
         #[serde(default)]
         follow: bool,
+        /// Streams separated by commas (stdout, stderr, tty, event); none: all.
+        #[serde(default)]
+        stream: Option<String>,
+        /// Only lines containing this (case-insensitive unless `case`), or matching it (`regex`).
+        #[serde(default)]
+        grep: Option<String>,
+        #[serde(default)]
+        regex: bool,
+        #[serde(default)]
+        case: bool,
+        /// With `grep`: lines of context around each match (not while following).
+        #[serde(default)]
+        context: usize,
     },
     Start {
         service: String,
@@ -31,6 +46,22 @@ pub enum Request {
         service: String,
     },
     Shutdown,
+}
+
+impl Request {
+    /// `logs` without filters or search.
+    pub fn logs(service: Option<&str>, lines: usize, follow: bool) -> Request {
+        Request::Logs {
+            service: service.map(String::from),
+            lines,
+            follow,
+            stream: None,
+            grep: None,
+            regex: false,
+            case: false,
+            context: 0,
+        }
+    }
 }
 
 fn default_lines() -> usize {

@@ -107,9 +107,10 @@ async fn handle(stream: UnixStream, ctx: Arc<Ctx>) -> io::Result<()> {
             std::future::pending::<()>().await;
             Ok(())
         }
-        Request::Logs { service, lines, follow } => {
+        Request::Logs { service, lines, follow, stream, grep, regex, case, context } => {
             let mut w = tokio::io::BufWriter::new(w);
-            logs(&mut w, &ctx, service, lines, follow).await?;
+            let ask = LogsAsk { services: service, lines, follow, stream, grep, regex, case, context };
+            logs(&mut w, &ctx, ask).await?;
             w.flush().await
         }
     }
@@ -140,18 +141,41 @@ async fn control(w: &mut (impl AsyncWriteExt + Unpin), ctx: &Ctx, service: &str,
     send(w, &answer).await
 }
 
-async fn logs(
-    w: &mut (impl AsyncWriteExt + Unpin),
-    ctx: &Ctx,
-    service: Option<String>,
-    n: usize,
-    follow: bool,
-) -> io::Result<()> {
+/// What `logs` was asked for.
+pub struct LogsAsk {
+    pub services: Option<String>,
+    pub lines: usize,
+    pub follow: bool,
+    pub stream: Option<String>,
+    pub grep: Option<String>,
+    pub regex: bool,
+    pub case: bool,
+    pub context: usize,
+}
+
+async fn logs(w: &mut (impl AsyncWriteExt + Unpin), ctx: &Ctx, ask: LogsAsk) -> io::Result<()> {
     let hub = &ctx.hub;
-    let filter = service.as_deref();
-    if let Some(name) = filter {
-        if !hub.services().iter().any(|s| s == name) {
-            let known = hub.services().join(", ");
+    let mut args = std::collections::HashMap::new();
+    for (k, v) in [("service", &ask.services), ("stream", &ask.stream), ("q", &ask.grep)] {
+        if let Some(v) = v {
+            args.insert(k.to_string(), v.clone());
+        }
+    }
+    for (k, on) in [("regex", ask.regex), ("case", ask.case)] {
+        if on {
+            args.insert(k.to_string(), "1".to_string());
+        }
+    }
+    args.insert("context".to_string(), ask.context.to_string());
+    args.insert("limit".to_string(), ask.lines.max(1).to_string());
+    let q = match crate::logs::Query::parse(&args, 100) {
+        Ok(q) => q,
+        Err((code, message)) => return send(w, &error(&code, message)).await,
+    };
+    if let Some(names) = &q.services {
+        let known = hub.services();
+        if let Some(name) = names.iter().find(|n| !known.contains(n)) {
+            let known = known.join(", ");
             return send(
                 w,
                 &error("unknown_service", format!("no log for a service named \"{name}\" (logs: {known})")),
@@ -161,22 +185,33 @@ async fn logs(
     }
     let mut changes = hub.watch();
     let mark = hub.last_seq();
-    let tail = hub.tail(filter, n);
-    let mut last = tail.last().map_or(mark, |l| l.seq.max(mark));
-    for line in &tail {
-        send(w, &json!({ "line": line })).await?;
+    let found = if ask.lines == 0 { crate::logs::Found::default() } else { hub.query(&q) };
+    let mut last = found.lines.last().map_or(mark, |l| l.seq.max(mark));
+    let with_context = q.matcher.is_some() && q.context > 0;
+    for (line, matched) in found.lines.iter().zip(&found.matched) {
+        if with_context && !matched {
+            send(w, &json!({ "line": line, "context": true })).await?;
+        } else {
+            send(w, &json!({ "line": line })).await?;
+        }
     }
-    if !follow {
+    if !ask.follow {
         return send(w, &json!({ "end": true })).await;
     }
+    let wanted = |service: &str, stream: crate::logs::Stream| {
+        q.services.as_ref().is_none_or(|s| s.iter().any(|n| n == service))
+            && q.streams.as_ref().is_none_or(|s| s.contains(&stream))
+    };
     let mut last_live: Vec<String> = Vec::new();
     loop {
-        let batch = hub.read(filter, last, 1000);
+        let batch = hub.read(None, last, 1000);
         if let Some(before) = batch.gap_before {
             send(w, &json!({ "gap": { "before": before, "log_dir": hub.settings().dir } })).await?;
         }
         for line in &batch.lines {
-            send(w, &json!({ "line": line })).await?;
+            if wanted(&line.service, line.stream) && q.matcher.as_ref().is_none_or(|m| m.is_match(&line.text)) {
+                send(w, &json!({ "line": line })).await?;
+            }
         }
         if let Some(l) = batch.lines.last() {
             last = l.seq;
@@ -184,7 +219,7 @@ async fn logs(
         if batch.lines.len() == 1000 {
             continue;
         }
-        let live = hub.live(filter);
+        let live: Vec<_> = hub.live(None).into_iter().filter(|l| wanted(&l.service, l.stream)).collect();
         let texts: Vec<String> = live.iter().map(|l| l.text.clone()).collect();
         if texts != last_live {
             for l in &live {

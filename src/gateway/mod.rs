@@ -19,8 +19,9 @@ use axum::routing::{get, post};
 use axum::Router;
 use serde::Serialize;
 
+use crate::apps::logs as logs_app;
 use crate::auth::Auth;
-use crate::config::{Config, Listen, Upstream};
+use crate::config::{AppKind, Config, Listen, Upstream};
 use crate::logs::Hub;
 use crate::proxy::Proxy;
 use crate::supervisor::Supervisor;
@@ -46,6 +47,8 @@ pub struct Site {
     pub port: u16,
     pub routes: Vec<RouteSpec>,
     pub proxy: Option<Proxy>,
+    /// A built-in app's routes (mounted after gpubox's own).
+    pub app: Option<Router>,
 }
 
 /// The routes of one listener, as `gpubox routes` reports them.
@@ -64,6 +67,12 @@ impl Site {
 
     /// The page header for a request: links use the public address when the cloud gives one.
     pub fn shell(&self, headers: &HeaderMap, logged_in: bool) -> pages::Shell {
+        shell_for(&self.ctx, self.port, headers, logged_in)
+    }
+}
+
+fn shell_for(ctx: &Ctx, port: u16, headers: &HeaderMap, logged_in: bool) -> pages::Shell {
+    {
         let host = headers
             .get("x-forwarded-host")
             .or_else(|| headers.get(axum::http::header::HOST))
@@ -71,23 +80,17 @@ impl Site {
             .unwrap_or("localhost");
         let https = access::is_https(headers);
         let lookup = |n: &str| std::env::var(n).ok();
-        let links = self
-            .ctx
+        let links = ctx
             .ports
             .iter()
             .map(|(name, l)| pages::Link {
                 name: name.clone(),
                 port: l.port,
-                url: if l.port == self.port { "/".into() } else { links::public_url(l.port, host, https, &lookup) },
-                here: l.port == self.port,
+                url: if l.port == port { "/".into() } else { links::public_url(l.port, host, https, &lookup) },
+                here: l.port == port,
             })
             .collect();
-        pages::Shell {
-            instance: self.ctx.instance.clone(),
-            links,
-            defaults_in_force: self.ctx.auth.defaults_in_force,
-            logged_in,
-        }
+        pages::Shell { instance: ctx.instance.clone(), links, defaults_in_force: ctx.auth.defaults_in_force, logged_in }
     }
 }
 
@@ -102,7 +105,25 @@ pub fn sites(config: &Config, ctx: Arc<Ctx>) -> Vec<(Listen, Arc<Site>)> {
             if proxy.is_some() {
                 routes.push(routes::PROXY);
             }
-            let site = Arc::new(Site { ctx: ctx.clone(), name, port: listen.port, routes, proxy });
+            let port = listen.port;
+            let shell: crate::apps::ShellFn = {
+                let ctx = ctx.clone();
+                Arc::new(move |headers: &HeaderMap| shell_for(&ctx, port, headers, true))
+            };
+            let app = config.apps.iter().find(|a| a.name == name).map(|a| match a.app {
+                AppKind::Logs => {
+                    routes.extend_from_slice(logs_app::ROUTES);
+                    let app = logs_app::LogsApp::new(
+                        ctx.hub.clone(),
+                        ctx.sup.clone(),
+                        shell,
+                        &ctx.instance,
+                        config.workspace.clone(),
+                    );
+                    logs_app::router(Arc::new(app))
+                }
+            });
+            let site = Arc::new(Site { ctx: ctx.clone(), name, port, routes, proxy, app });
             (listen, site)
         })
         .collect()
@@ -121,11 +142,15 @@ pub fn router(site: Arc<Site>) -> Router {
         .route("/.gpubox/logout", post(reserved::logout))
         .route("/.gpubox/{*rest}", axum::routing::any(reserved::reserved_not_found))
         .layer(map_response(reserved::security_headers));
-    let app = match site.proxy.is_some() {
-        true => own.fallback(crate::proxy::handle),
-        false => own.fallback(reserved::reserved_not_found),
+    let served: Router = match (&site.proxy, &site.app) {
+        (Some(_), _) => own.fallback(crate::proxy::handle).with_state(site.clone()),
+        (None, Some(app)) => own
+            .with_state(site.clone())
+            .merge(app.clone().layer(map_response(reserved::security_headers)))
+            .fallback(reserved::reserved_not_found),
+        (None, None) => own.fallback(reserved::reserved_not_found).with_state(site.clone()),
     };
-    app.layer(from_fn_with_state(site.clone(), access::guard)).with_state(site)
+    served.layer(from_fn_with_state(site, access::guard))
 }
 
 /// Serves one site until `shutdown` resolves, then lets requests in flight finish for up to
@@ -223,6 +248,11 @@ pub fn launch(
         hub: hub.clone(),
         token_login: config.auth.token.is_some(),
     });
+    for app in &config.apps {
+        if app.app == AppKind::Logs {
+            logs_app::follow_files(&hub, &app.files);
+        }
+    }
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let mut threads = Vec::new();
     let mut routes = Vec::new();

@@ -15,9 +15,8 @@ use super::access::{self, Who};
 use super::{pages, Site};
 use crate::auth::{Denial, COOKIE};
 
-/// Built by build.rs from web/ (npm, esbuild) into OUT_DIR.
-const CSS: &str = include_str!(concat!(env!("OUT_DIR"), "/web/gpubox.css"));
-const WAITING_JS: &str = include_str!(concat!(env!("OUT_DIR"), "/web/waiting.js"));
+// `ASSETS`: every file built by build.rs from web/ (npm, esbuild) into OUT_DIR.
+include!(concat!(env!("OUT_DIR"), "/assets.rs"));
 
 /// The only route that answers without credentials and says anything: that gpubox is alive.
 pub async fn health() -> &'static str {
@@ -25,12 +24,12 @@ pub async fn health() -> &'static str {
 }
 
 pub async fn asset(Path(file): Path<String>) -> Response {
-    let (body, kind) = match file.as_str() {
-        "gpubox.css" => (CSS, "text/css; charset=utf-8"),
-        "waiting.js" => (WAITING_JS, "text/javascript; charset=utf-8"),
-        _ => return access::api_error(StatusCode::NOT_FOUND, "not_found", "no such asset"),
-    };
-    ([(header::CONTENT_TYPE, kind), (header::CACHE_CONTROL, "max-age=300")], body).into_response()
+    match ASSETS.iter().find(|(name, _, _)| *name == file) {
+        Some((_, kind, body)) => {
+            ([(header::CONTENT_TYPE, *kind), (header::CACHE_CONTROL, "max-age=300")], *body).into_response()
+        }
+        None => access::api_error(StatusCode::NOT_FOUND, "not_found", "no such asset"),
+    }
 }
 
 /// A service's state and latest log lines, for the proxy's waiting page to poll.

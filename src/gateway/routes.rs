@@ -16,10 +16,12 @@ pub struct RouteSpec {
     pub public: bool,
     /// Also accepts a WebSocket upgrade.
     pub websocket: bool,
+    /// Whose route it is: `gpubox` (the reserved prefix), `proxy`, or an app's name.
+    pub owner: &'static str,
 }
 
 const fn route(method: &'static str, path: &'static str, example: &'static str, public: bool) -> RouteSpec {
-    RouteSpec { method, path, example, public, websocket: false }
+    RouteSpec { method, path, example, public, websocket: false, owner: "gpubox" }
 }
 
 /// gpubox's own routes, on every port. Only these four are public.
@@ -35,8 +37,14 @@ pub const RESERVED: &[RouteSpec] = &[
 ];
 
 /// Everything else on a proxied port goes to the upstream.
-pub const PROXY: RouteSpec =
-    RouteSpec { method: "ANY", path: "/{*path}", example: "/some/app/path?q=1", public: false, websocket: true };
+pub const PROXY: RouteSpec = RouteSpec {
+    method: "ANY",
+    path: "/{*path}",
+    example: "/some/app/path?q=1",
+    public: false,
+    websocket: true,
+    owner: "proxy",
+};
 
 /// Whether a request for `method` and `path` is one of the public routes in `table`.
 pub fn is_public(table: &[RouteSpec], method: &str, path: &str) -> bool {

@@ -15,7 +15,8 @@ use memchr::memchr2;
 /// length, so that a child printing megabytes without `\n` cannot grow gpubox's memory.
 pub const MAX_LINE: usize = 64 * 1024;
 
-/// Lines, concatenated, with the end offset of each.
+/// Lines, each followed by `\n`, in one string, with the end offset of each (before its `\n`).
+/// The separators let a search run over a whole batch at once (see `logs::search`).
 #[derive(Debug, Default, Clone)]
 pub struct LineBatch {
     pub text: String,
@@ -23,9 +24,19 @@ pub struct LineBatch {
 }
 
 impl LineBatch {
-    pub fn one(line: String) -> LineBatch {
+    pub fn one(mut line: String) -> LineBatch {
         let ends = vec![line.len() as u32];
+        line.push('\n');
         LineBatch { text: line, ends }
+    }
+
+    /// Start offset of line `i`.
+    pub fn start(&self, i: usize) -> usize {
+        if i == 0 {
+            0
+        } else {
+            self.ends[i - 1] as usize + 1
+        }
     }
 
     pub fn len(&self) -> usize {
@@ -37,8 +48,7 @@ impl LineBatch {
     }
 
     pub fn line(&self, i: usize) -> &str {
-        let start = if i == 0 { 0 } else { self.ends[i - 1] as usize };
-        &self.text[start..self.ends[i] as usize]
+        &self.text[self.start(i)..self.ends[i] as usize]
     }
 
     pub fn lines(&self) -> impl Iterator<Item = &str> {
@@ -46,14 +56,14 @@ impl LineBatch {
     }
 
     fn push(&mut self, bytes: &[u8]) {
-        self.text.push_str(&String::from_utf8_lossy(bytes));
-        self.ends.push(self.text.len() as u32);
+        self.push_str(&String::from_utf8_lossy(bytes));
     }
 
-    /// Appends lines from `data` (valid UTF-8 in the common case) without checking each one again.
-    fn push_str(&mut self, line: &str) {
+    /// Appends one line (valid UTF-8 in the common case) without checking it again.
+    pub fn push_str(&mut self, line: &str) {
         self.text.push_str(line);
         self.ends.push(self.text.len() as u32);
+        self.text.push('\n');
     }
 }
 

@@ -18,6 +18,7 @@ mod file;
 mod lines;
 mod mirror;
 mod ring;
+pub mod search;
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -30,6 +31,7 @@ use tokio::sync::watch;
 use crate::config::LogSettings;
 pub use lines::{LineBatch, LineSplitter, MAX_LINE};
 use ring::Block;
+pub use search::{Found, Matcher, Query};
 
 /// Where a line came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -44,6 +46,16 @@ pub enum Stream {
 }
 
 impl Stream {
+    pub fn parse(s: &str) -> Option<Stream> {
+        Some(match s {
+            "stdout" => Stream::Stdout,
+            "stderr" => Stream::Stderr,
+            "tty" => Stream::Tty,
+            "event" => Stream::Event,
+            _ => return None,
+        })
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Stream::Stdout => "stdout",
@@ -113,7 +125,11 @@ struct ServiceLog {
 
 struct LogState {
     ring: ring::Ring,
-    file: file::RotatingFile,
+    /// The service's own log file; `None` for a source that is a file already (see
+    /// [`Hub::register_file`]).
+    file: Option<file::RotatingFile>,
+    /// For a source read from a file: that file.
+    source: Option<std::path::PathBuf>,
     live: Option<LiveLine>,
 }
 
@@ -142,18 +158,70 @@ impl Hub {
 
     /// Makes a service known (its ring and file); idempotent.
     pub fn register(&self, name: &str) {
+        let s = &self.inner.settings;
+        let file = file::RotatingFile::new(s.dir.join(format!("{name}.log")), s.max_file_size, s.max_files);
+        self.add(name, Some(file), None);
+    }
+
+    /// Makes a log file known as a source of its own, named by its path: its lines go to a ring
+    /// but not to a second file. Idempotent.
+    pub fn register_file(&self, path: &std::path::Path) -> String {
+        let name = path.to_string_lossy().into_owned();
+        self.add(&name, None, Some(path.to_path_buf()));
+        name
+    }
+
+    fn add(&self, name: &str, file: Option<file::RotatingFile>, source: Option<std::path::PathBuf>) {
         let mut map = self.inner.services.write().expect("log hub lock");
         map.entry(name.to_string()).or_insert_with(|| {
-            let s = &self.inner.settings;
             Arc::new(ServiceLog {
                 name: name.into(),
                 state: Mutex::new(LogState {
-                    ring: ring::Ring::new(s.ring_size as usize),
-                    file: file::RotatingFile::new(s.dir.join(format!("{name}.log")), s.max_file_size, s.max_files),
+                    ring: ring::Ring::new(self.inner.settings.ring_size as usize),
+                    file,
+                    source,
                     live: None,
                 }),
             })
         });
+    }
+
+    /// The files that hold a source's whole log, oldest first: a service's rotated files then its
+    /// current one, or a log file that is a source of its own. `None`: no such source.
+    pub fn files_of(&self, name: &str) -> Option<Vec<std::path::PathBuf>> {
+        let log = self.service(name)?;
+        let st = log.state.lock().expect("service log lock");
+        if let Some(source) = &st.source {
+            return Some(vec![source.clone()]);
+        }
+        let current = st.file.as_ref()?.path().to_path_buf();
+        let mut files: Vec<std::path::PathBuf> = (1..=self.inner.settings.max_files)
+            .rev()
+            .map(|i| std::path::PathBuf::from(format!("{}.{i}", current.display())))
+            .filter(|p| p.is_file())
+            .collect();
+        files.push(current);
+        Some(files)
+    }
+
+    /// Whether a source is a log file of its own (its lines have no time or stream prefix).
+    pub fn is_file_source(&self, name: &str) -> bool {
+        self.service(name).is_some_and(|l| l.state.lock().expect("service log lock").source.is_some())
+    }
+
+    /// Lines from the rings by filters and search (see [`search`]). Unknown service names
+    /// select nothing.
+    pub fn query(&self, q: &Query) -> Found {
+        let logs: Vec<Arc<ServiceLog>> = match &q.services {
+            None => self.selected(None),
+            Some(names) => names.iter().filter_map(|n| self.service(n)).collect(),
+        };
+        let mut blocks = Vec::new();
+        for log in logs {
+            let st = log.state.lock().expect("service log lock");
+            blocks.extend(st.ring.blocks().cloned());
+        }
+        search::run(blocks, q)
     }
 
     pub fn services(&self) -> Vec<String> {
@@ -241,7 +309,9 @@ impl Hub {
     /// Writes out everything buffered (files and stdout); called at exit.
     pub fn flush(&self) {
         for log in self.selected(None) {
-            log.state.lock().expect("service log lock").file.flush();
+            if let Some(f) = log.state.lock().expect("service log lock").file.as_mut() {
+                f.flush();
+            }
         }
         if let Some(m) = &self.inner.mirror {
             m.flush();
@@ -279,7 +349,7 @@ impl LogWriter {
                 stream,
                 lines,
             });
-            file_error = st.file.write(&block).map(|e| (e, st.file.path().to_path_buf()));
+            file_error = st.file.as_mut().and_then(|f| f.write(&block).map(|e| (e, f.path().to_path_buf())));
             if st.live.as_ref().is_some_and(|l| l.stream == stream) {
                 st.live = None;
             }
@@ -312,7 +382,9 @@ impl LogWriter {
     }
 
     pub fn flush(&self) {
-        self.log.state.lock().expect("service log lock").file.flush();
+        if let Some(f) = self.log.state.lock().expect("service log lock").file.as_mut() {
+            f.flush();
+        }
     }
 }
 

@@ -103,6 +103,11 @@ impl Ring {
         out
     }
 
+    /// Every block held, oldest first.
+    pub fn blocks(&self) -> impl Iterator<Item = &Arc<Block>> {
+        self.blocks.iter()
+    }
+
     pub fn len(&self) -> usize {
         self.blocks.iter().map(|b| b.lines.len()).sum()
     }
@@ -119,8 +124,7 @@ mod tests {
     fn block(first_seq: u64, lines: &[&str]) -> Arc<Block> {
         let mut b = LineBatch::default();
         for l in lines {
-            b.text.push_str(l);
-            b.ends.push(b.text.len() as u32);
+            b.push_str(l);
         }
         Arc::new(Block { first_seq, time_ms: 0, service: "s".into(), stream: Stream::Stdout, lines: b })
     }

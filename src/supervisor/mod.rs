@@ -104,6 +104,29 @@ impl Supervisor {
         });
     }
 
+    /// Runs a short helper program (such as `nvidia-smi`) through the reaper, which must see
+    /// every child gpubox starts; returns its stdout if it exits successfully within `timeout`,
+    /// and kills it otherwise.
+    pub async fn output(&self, mut cmd: std::process::Command, timeout: std::time::Duration) -> Option<Vec<u8>> {
+        use std::io::Read;
+        cmd.stdin(std::process::Stdio::null()).stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::null());
+        let (mut child, exit) = self.reaper.spawn(&mut cmd).ok()?;
+        let pid = child.id() as i32;
+        let stdout = child.stdout.take()?;
+        let read = tokio::task::spawn_blocking(move || {
+            let mut out = Vec::new();
+            stdout.take(1 << 20).read_to_end(&mut out).map(|_| out)
+        });
+        match tokio::time::timeout(timeout, async { (read.await, exit.await) }).await {
+            Ok((Ok(Ok(out)), Ok(status))) if status.success() => Some(out),
+            Ok(_) => None,
+            Err(_) => {
+                let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
+                None
+            }
+        }
+    }
+
     pub fn status(&self) -> Vec<ServiceStatus> {
         self.cells.iter().map(|c| c.status.borrow().snapshot()).collect()
     }

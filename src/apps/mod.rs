@@ -1,0 +1,17 @@
+//! gpubox's own web apps. Each is a function that returns a `Router` over a small context; the
+//! gateway mounts it on its port behind the login, and adds the app's [`RouteSpec`]s to the table
+//! that the auth tests walk. An app never reaches into another app or into the supervisor's
+//! internals: it reads snapshots and subscribes to streams.
+//!
+//! [`RouteSpec`]: crate::gateway::RouteSpec
+
+pub mod logs;
+
+use std::sync::Arc;
+
+use axum::http::HeaderMap;
+
+use crate::gateway::pages::Shell;
+
+/// Renders the shared page shell (header, links, banner) for a request.
+pub type ShellFn = Arc<dyn Fn(&HeaderMap) -> Shell + Send + Sync>;
