@@ -91,6 +91,8 @@ app = "logs"
 port = {port}
 [services.flood]
 command = ["python3", "{script}"]
+# One write per line, as Forge runs (the ring's worst case: a million one-line reads).
+env = {{ PYTHONUNBUFFERED = "1" }}
 oneshot = true
 """)
     g = subprocess.Popen([GPUBOX, "--control", f"{work}/c.sock", "run", "--config", config],

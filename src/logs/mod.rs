@@ -216,12 +216,11 @@ impl Hub {
             None => self.selected(None),
             Some(names) => names.iter().filter_map(|n| self.service(n)).collect(),
         };
-        let mut blocks = Vec::new();
-        for log in logs {
-            let st = log.state.lock().expect("service log lock");
-            blocks.extend(st.ring.blocks().cloned());
-        }
-        search::run(blocks, q)
+        let rings: Vec<Vec<Arc<ring::Chunk>>> = logs
+            .iter()
+            .map(|log| log.state.lock().expect("service log lock").ring.chunks().cloned().collect())
+            .collect();
+        search::run(&rings, q)
     }
 
     pub fn services(&self) -> Vec<String> {
@@ -353,7 +352,7 @@ impl LogWriter {
             if st.live.as_ref().is_some_and(|l| l.stream == stream) {
                 st.live = None;
             }
-            st.ring.push(block.clone());
+            st.ring.push(&block);
         }
         if let Some(m) = &self.hub.inner.mirror {
             m.send(block);
