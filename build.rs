@@ -6,10 +6,14 @@ use std::path::Path;
 use std::process::Command;
 
 fn main() {
-    for p in
-        ["web/src", "web/package.json", "web/package-lock.json", "web/build.mjs", "web/gpubox.css", "web/tsconfig.json"]
-    {
+    for p in ["web/src", "web/package.json", "web/package-lock.json", "web/build.mjs", "web/tsconfig.json"] {
         println!("cargo:rerun-if-changed={p}");
+    }
+    // Every stylesheet at web/'s top level is copied by build.mjs.
+    for entry in std::fs::read_dir("web").expect("the web/ folder").flatten() {
+        if entry.file_name().to_string_lossy().ends_with(".css") {
+            println!("cargo:rerun-if-changed=web/{}", entry.file_name().to_string_lossy());
+        }
     }
     let out = Path::new(&std::env::var("OUT_DIR").expect("cargo sets OUT_DIR")).join("web");
     let web = Path::new("web");

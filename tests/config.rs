@@ -149,11 +149,33 @@ fn built_in_apps_take_only_their_own_keys() {
     // A misspelt app name gets a suggestion; planned apps say so.
     assert_rejected("[services.l]\napp = \"logz\"\nport = 7030\n", 2, "services.l.app", "did you mean \"logs\"");
     assert_rejected("[services.f]\napp = \"files\"\nport = 7010\n", 2, "services.f.app", "unknown app");
+    // The terminal's own keys, and only on the terminal.
+    assert_rejected(
+        "[services.t]\napp = \"terminal\"\nport = 7020\nshell = \"/no/such/shell\"\n",
+        4,
+        "services.t.shell",
+        "no program",
+    );
+    assert_rejected(
+        "[services.l]\napp = \"logs\"\nport = 7030\nidle_timeout = \"1h\"\n",
+        4,
+        "services.l.idle_timeout",
+        "belongs to the terminal app",
+    );
+    assert_rejected(
+        "[services.t]\napp = \"terminal\"\nport = 7020\nidle_timeout = \"soon\"\n",
+        4,
+        "services.t.idle_timeout",
+        "",
+    );
     assert_rejected("[services.l]\napp = \"logs\"\n", 2, "services.l.port", "needs a `port`");
 }
 
 #[test]
 fn the_logs_app_is_accepted_with_its_files() {
     let (code, err, _, _dir) = check("[services.logs]\napp = \"logs\"\nport = 7030\nfiles = [\"/var/log/*.log\"]\n");
+    assert_eq!(code, 0, "{err}");
+    let body = "[services.t]\napp = \"terminal\"\nport = 7020\nshell = \"sh\"\nuser = \"root\"\nidle_timeout = \"2h\"\nscrollback = 20000\n";
+    let (code, err, _, _dir) = check(body);
     assert_eq!(code, 0, "{err}");
 }

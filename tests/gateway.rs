@@ -24,7 +24,7 @@ struct Box {
 }
 
 fn start(auth_extra: &str, delay: f32) -> Box {
-    let (port, up, logs) = (free_port(), free_port(), free_port());
+    let (port, up, logs, term) = (free_port(), free_port(), free_port(), free_port());
     let g = Gpubox::start(&format!(
         r#"
 [auth]
@@ -42,11 +42,16 @@ upstream = "http://127.0.0.1:{up}"
 [services.logs]
 app = "logs"
 port = {logs}
+
+[services.terminal]
+app = "terminal"
+port = {term}
 "#,
         script = fixture("upstream.py"),
     ));
     g.wait_event(&format!("app: listening on 0.0.0.0:{port}"), T);
     g.wait_event(&format!("logs: listening on 0.0.0.0:{logs}"), T);
+    g.wait_event(&format!("terminal: listening on 0.0.0.0:{term}"), T);
     Box { g, port }
 }
 
@@ -93,6 +98,8 @@ fn methods(route: &serde_json::Value) -> Vec<&'static str> {
     match route["method"].as_str().unwrap() {
         "GET" => vec!["GET"],
         "POST" => vec!["POST"],
+        "PATCH" => vec!["PATCH"],
+        "DELETE" => vec!["DELETE"],
         _ => vec!["GET", "POST", "PUT", "DELETE"],
     }
 }
@@ -106,7 +113,9 @@ fn every_route_refuses_bad_credentials_and_accepts_each_good_method() {
     let b = start("session_ttl = \"2s\"", 0.0).ready();
     let routes = b.routes();
     assert!(routes.len() >= 8, "expected the reserved routes and the proxy: {routes:?}");
-    assert!(routes.iter().any(|(_, r)| r["owner"] == "logs"), "the logs app's routes are walked too");
+    for app in ["logs", "terminal"] {
+        assert!(routes.iter().any(|(_, r)| r["owner"] == app), "the {app} app's routes are walked too");
+    }
     let origin = b.origin();
     let cookie = format!("gpubox_session={}", b.login());
     let good_basic = basic(USER, PASSWORD);

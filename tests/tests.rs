@@ -10,3 +10,4 @@ mod logs;
 mod logs_app;
 mod pid1;
 mod supervisor;
+mod terminal;

@@ -1,13 +1,17 @@
 // Bundles web/src into the folder gpubox embeds: $GPUBOX_WEB_OUT when build.rs runs it,
-// else web/dist. One entry per page script; no source maps, no external URLs.
+// else web/dist. Every src/*.ts is one page's script (its imports are bundled in); every *.css
+// here is copied. No source maps, no external URLs. build.rs serves whatever lands in the folder
+// under /.gpubox/assets/.
 import { build } from "esbuild";
-import { copyFileSync, mkdirSync } from "node:fs";
+import { copyFileSync, mkdirSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 
 const out = process.env.GPUBOX_WEB_OUT ?? "dist";
 mkdirSync(out, { recursive: true });
 await build({
-  entryPoints: ["src/waiting.ts"],
+  entryPoints: readdirSync("src")
+    .filter((f) => f.endsWith(".ts"))
+    .map((f) => join("src", f)),
   bundle: true,
   minify: true,
   format: "iife",
@@ -15,4 +19,6 @@ await build({
   outdir: out,
   logLevel: "warning",
 });
-copyFileSync("gpubox.css", join(out, "gpubox.css"));
+for (const f of readdirSync(".").filter((f) => f.endsWith(".css"))) {
+  copyFileSync(f, join(out, f));
+}

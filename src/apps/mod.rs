@@ -6,6 +6,7 @@
 //! [`RouteSpec`]: crate::gateway::RouteSpec
 
 pub mod logs;
+pub mod terminal;
 
 use std::sync::Arc;
 

@@ -46,11 +46,28 @@ impl Serialize for Upstream {
 pub enum AppKind {
     /// The log viewer and status page (read-only).
     Logs,
+    /// The web terminal: shells in PTYs that outlive the connection.
+    Terminal,
 }
 
 /// Apps that exist, and those that are planned but not part of this gpubox yet.
-const APPS: &[&str] = &["logs"];
-const PLANNED_APPS: &[&str] = &["files", "terminal"];
+const APPS: &[&str] = &["logs", "terminal"];
+const PLANNED_APPS: &[&str] = &["files"];
+
+/// `app = "terminal"`: how its shells start.
+#[derive(Debug, Clone, Serialize)]
+pub struct TerminalSettings {
+    /// The shell, started as a login shell.
+    pub shell: std::path::PathBuf,
+    pub cwd: std::path::PathBuf,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
+    /// A session with no tab attached and no input for this long is closed; `None`: never.
+    #[serde(serialize_with = "super::show::optional_duration", skip_serializing_if = "Option::is_none")]
+    pub idle_timeout: Option<std::time::Duration>,
+    /// Lines of scrollback kept per session for reattaching tabs.
+    pub scrollback: usize,
+}
 
 #[derive(Debug, Clone, Serialize)]
 pub struct AppService {
@@ -61,6 +78,8 @@ pub struct AppService {
     /// `app = "logs"`: extra log files to show, as glob patterns (absolute paths).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub files: Vec<String>,
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    pub terminal: Option<TerminalSettings>,
 }
 
 fn key(n: &str, k: &str) -> String {
@@ -170,10 +189,17 @@ fn upstream(cx: &mut Ctx, n: &str, v: &Spanned<String>) -> Option<Upstream> {
 }
 
 /// A service with `app = "..."`: served by gpubox itself.
-pub fn app(cx: &mut Ctx, n: &str, rs: &RawService, app: &Spanned<String>) -> Option<AppService> {
+pub fn app(
+    cx: &mut Ctx,
+    n: &str,
+    rs: &RawService,
+    app: &Spanned<String>,
+    workspace: &std::path::Path,
+) -> Option<AppService> {
     let name = app.get_ref();
     let kind = match name.as_str() {
         "logs" => Some(AppKind::Logs),
+        "terminal" => Some(AppKind::Terminal),
         _ => {
             let hint = if PLANNED_APPS.contains(&name.as_str()) {
                 format!("\"{name}\" is planned but not part of this gpubox yet; remove this service for now")
@@ -187,11 +213,13 @@ pub fn app(cx: &mut Ctx, n: &str, rs: &RawService, app: &Spanned<String>) -> Opt
             None
         }
     };
-    // What runs a program makes no sense on a built-in app.
+    // What runs a program makes no sense on a built-in app (the terminal has its own cwd and
+    // user: those of its shells).
+    let terminal = kind == Some(AppKind::Terminal);
     let program_keys: [(&str, Option<std::ops::Range<usize>>); 12] = [
         ("command", rs.command.as_ref().map(|v| v.span())),
-        ("cwd", rs.cwd.as_ref().map(|v| v.span())),
-        ("user", rs.user.as_ref().map(|v| v.span())),
+        ("cwd", rs.cwd.as_ref().filter(|_| !terminal).map(|v| v.span())),
+        ("user", rs.user.as_ref().filter(|_| !terminal).map(|v| v.span())),
         ("restart", rs.restart.as_ref().map(|v| v.span())),
         ("ready", rs.ready.as_ref().map(|v| v.span())),
         ("stop_signal", rs.stop_signal.as_ref().map(|v| v.span())),
@@ -228,11 +256,85 @@ pub fn app(cx: &mut Ctx, n: &str, rs: &RawService, app: &Spanned<String>) -> Opt
             }
         }
     }
+    let terminal = match kind {
+        Some(AppKind::Terminal) => terminal_settings(cx, n, rs, workspace),
+        _ => {
+            for (k, span) in [
+                ("shell", rs.shell.as_ref().map(|v| v.span())),
+                ("idle_timeout", rs.idle_timeout.as_ref().map(|v| v.span())),
+                ("scrollback", rs.scrollback.as_ref().map(|v| v.span())),
+            ] {
+                if let Some(span) = span {
+                    cx.error(
+                        span,
+                        &key(n, k),
+                        format!("`{k}` belongs to the terminal app"),
+                        Some("move it to the service with app = \"terminal\"".into()),
+                    );
+                }
+            }
+            None
+        }
+    };
     if rs.port.is_none() {
         let at = app.span();
         cx.error(at, &key(n, "port"), "a built-in app needs a `port`".into(), Some("add port = 7030".into()));
         return None;
     }
     let listen = listen(cx, n, rs)?;
-    Some(AppService { name: n.to_string(), app: kind?, listen, files })
+    let kind = kind?;
+    if kind == AppKind::Terminal && terminal.is_none() {
+        return None;
+    }
+    Some(AppService { name: n.to_string(), app: kind, listen, files, terminal })
+}
+
+fn terminal_settings(cx: &mut Ctx, n: &str, rs: &RawService, workspace: &std::path::Path) -> Option<TerminalSettings> {
+    let path_var = std::env::var("PATH").unwrap_or_default();
+    let shell = match &rs.shell {
+        Some(s) => {
+            let text = cx.expand(s, &key(n, "shell"))?;
+            match super::service::find_program(&text, workspace, &path_var) {
+                Some(p) => p,
+                None => {
+                    cx.error(
+                        s.span(),
+                        &key(n, "shell"),
+                        format!("no program `{text}` (looked in PATH)"),
+                        Some("give a shell that exists, e.g. \"/bin/bash\" or \"/bin/sh\"".into()),
+                    );
+                    return None;
+                }
+            }
+        }
+        None => ["/bin/bash", "/bin/sh"].iter().map(std::path::PathBuf::from).find(|p| p.exists())?,
+    };
+    let cwd = match &rs.cwd {
+        Some(c) => {
+            let p = cx.path(c, &key(n, "cwd"))?;
+            if !p.is_dir() {
+                cx.error(
+                    c.span(),
+                    &key(n, "cwd"),
+                    format!("`{}` is not a directory", p.display()),
+                    Some("create it, or leave `cwd` out for the workspace".into()),
+                );
+                return None;
+            }
+            p
+        }
+        None => workspace.to_path_buf(),
+    };
+    let user = match &rs.user {
+        Some(u) => Some(cx.expand(u, &key(n, "user"))?),
+        None => None,
+    };
+    let idle = cx.duration(&rs.idle_timeout, &key(n, "idle_timeout"), std::time::Duration::ZERO);
+    Some(TerminalSettings {
+        shell,
+        cwd,
+        user,
+        idle_timeout: (!idle.is_zero()).then_some(idle),
+        scrollback: rs.scrollback.as_ref().map_or(5000, |s| *s.get_ref() as usize).min(100_000),
+    })
 }

@@ -26,7 +26,7 @@ use serde::Serialize;
 pub use auth::{AuthSettings, PasswordSetting};
 pub use error::{ConfigError, ConfigErrors};
 pub use expand::expand;
-pub use listen::{AppKind, AppService, Listen, Upstream};
+pub use listen::{AppKind, AppService, Listen, TerminalSettings, Upstream};
 pub use show::to_masked_toml;
 
 /// The configuration used when no file is given and `/etc/gpubox/gpubox.toml` does not exist.

@@ -68,6 +68,10 @@ pub struct RawService {
     pub stable_after: Option<Spanned<toml::Value>>,
     /// `app = "logs"`: extra log files (globs) to show.
     pub files: Option<Spanned<Vec<Spanned<String>>>>,
+    /// `app = "terminal"`: the shell, how long a session without a tab may stay idle, scrollback.
+    pub shell: Option<Spanned<String>>,
+    pub idle_timeout: Option<Spanned<toml::Value>>,
+    pub scrollback: Option<Spanned<u32>>,
 }
 
 /// Every key a service accepts, for "did you mean" hints.
@@ -92,6 +96,9 @@ pub const SERVICE_KEYS: &[&str] = &[
     "restart_delay_max",
     "stable_after",
     "files",
+    "shell",
+    "idle_timeout",
+    "scrollback",
 ];
 pub const TOP_KEYS: &[&str] = &["workspace", "name", "state_dir", "logs", "auth", "services"];
 pub const AUTH_KEYS: &[&str] =

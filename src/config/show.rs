@@ -13,6 +13,13 @@ pub fn duration<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
     s.collect_str(&humantime::format_duration(*d))
 }
 
+pub fn optional_duration<S: Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+    match d {
+        Some(d) => duration(d, s),
+        None => s.serialize_none(),
+    }
+}
+
 pub fn signal<S: Serializer>(sig: &Signal, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_str(sig.as_str())
 }

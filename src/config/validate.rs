@@ -150,7 +150,7 @@ pub fn validate(
     let mut apps = Vec::new();
     for (name, rs) in &raw.services {
         match &rs.app {
-            Some(app) => apps.extend(listen::app(&mut cx, name.get_ref(), rs, app)),
+            Some(app) => apps.extend(listen::app(&mut cx, name.get_ref(), rs, app, &workspace)),
             None => {
                 if let Some(files) = &rs.files {
                     cx.error(

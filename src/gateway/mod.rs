@@ -38,6 +38,8 @@ pub struct Ctx {
     pub hub: Hub,
     /// `?token=` logins are on (a token is configured).
     pub token_login: bool,
+    /// What the apps need done when gpubox stops (the terminal hangs up its shells).
+    pub on_stop: std::sync::Mutex<Vec<Box<dyn FnOnce() + Send>>>,
 }
 
 /// One listener: the service behind it and its routes.
@@ -121,6 +123,15 @@ pub fn sites(config: &Config, ctx: Arc<Ctx>) -> Vec<(Listen, Arc<Site>)> {
                         config.workspace.clone(),
                     );
                     logs_app::router(Arc::new(app))
+                }
+                AppKind::Terminal => {
+                    routes.extend_from_slice(crate::apps::terminal::ROUTES);
+                    let settings = a.terminal.clone().expect("validated: a terminal app has its settings");
+                    let app =
+                        crate::apps::terminal::TerminalApp::new(settings, ctx.sup.clone(), ctx.hub.clone(), shell);
+                    let closing = app.clone();
+                    ctx.on_stop.lock().expect("on_stop lock").push(Box::new(move || closing.hang_up_all()));
+                    crate::apps::terminal::router(app)
                 }
             });
             let site = Arc::new(Site { ctx: ctx.clone(), name, port, routes, proxy, app });
@@ -218,6 +229,7 @@ pub struct Running {
     auth: Arc<Auth>,
     flusher: tokio::task::JoinHandle<()>,
     pub routes: Vec<SiteRoutes>,
+    ctx: Arc<Ctx>,
 }
 
 /// How long requests in flight may finish after shutdown begins.
@@ -247,6 +259,7 @@ pub fn launch(
         sup,
         hub: hub.clone(),
         token_login: config.auth.token.is_some(),
+        on_stop: std::sync::Mutex::new(Vec::new()),
     });
     for app in &config.apps {
         if app.app == AppKind::Logs {
@@ -256,7 +269,7 @@ pub fn launch(
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let mut threads = Vec::new();
     let mut routes = Vec::new();
-    for ((listen, site), listener) in sites(config, ctx).into_iter().zip(listeners) {
+    for ((listen, site), listener) in sites(config, ctx.clone()).into_iter().zip(listeners) {
         let target = listen.upstream.map_or("gpubox app".to_string(), |u| format!("proxy to {u}"));
         hub.event(format!("{}: listening on {}:{} ({target})", site.name, listen.bind, listen.port));
         routes.push(SiteRoutes { service: site.name.clone(), port: site.port, routes: site.routes.clone() });
@@ -289,12 +302,16 @@ pub fn launch(
             }
         })
     };
-    Running { stop, threads, auth, flusher, routes }
+    Running { stop, threads, auth, flusher, routes, ctx }
 }
 
 impl Running {
     /// Stops accepting, lets requests in flight finish (up to [`DRAIN`]), saves the sessions.
     pub async fn stop(self) {
+        let hooks: Vec<_> = self.ctx.on_stop.lock().expect("on_stop lock").drain(..).collect();
+        for hook in hooks {
+            hook();
+        }
         let _ = self.stop.send(true);
         let threads = self.threads;
         let _ = tokio::task::spawn_blocking(move || {

@@ -6,7 +6,7 @@ mod backoff;
 mod probe;
 pub mod reaper;
 mod service;
-mod spawn;
+pub mod spawn;
 pub mod status;
 
 use std::collections::HashMap;
@@ -125,6 +125,11 @@ impl Supervisor {
                 None
             }
         }
+    }
+
+    /// The reaper, through which every child gpubox starts must be spawned.
+    pub fn reaper(&self) -> &Reaper {
+        &self.reaper
     }
 
     pub fn status(&self) -> Vec<ServiceStatus> {

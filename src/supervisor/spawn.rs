@@ -27,7 +27,7 @@ pub struct Running {
     pub pumps: Vec<oneshot::Receiver<()>>,
 }
 
-struct Identity {
+pub struct Identity {
     uid: libc::uid_t,
     gid: libc::gid_t,
     groups: Vec<libc::gid_t>,
@@ -38,22 +38,7 @@ pub fn spawn(spec: &Service, reaper: &Reaper, hub: &Hub) -> io::Result<Running> 
     cmd.args(&spec.command[1..]).current_dir(&spec.cwd).stdin(Stdio::null());
     cmd.env("GPUBOX_SERVICE", &spec.name);
 
-    let identity = match &spec.user {
-        Some(name) => {
-            let user = nix::unistd::User::from_name(name)
-                .map_err(io::Error::from)?
-                .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, format!("no user named {name}")))?;
-            let cname = CString::new(name.as_str()).map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
-            let groups = nix::unistd::getgrouplist(&cname, user.gid).map_err(io::Error::from)?;
-            cmd.env("HOME", &user.dir).env("USER", name).env("LOGNAME", name);
-            Some(Identity {
-                uid: user.uid.as_raw(),
-                gid: user.gid.as_raw(),
-                groups: groups.iter().map(|g| g.as_raw()).collect(),
-            })
-        }
-        None => None,
-    };
+    let identity = identity(&mut cmd, spec.user.as_deref())?;
 
     let mut outputs: Vec<(Stream, OwnedFd)> = Vec::new();
     if spec.tty {
@@ -71,7 +56,40 @@ pub fn spawn(spec: &Service, reaper: &Reaper, hub: &Hub) -> io::Result<Running> 
     // The service's own env wins over gpubox's defaults above.
     cmd.envs(&spec.env);
 
-    let tty = spec.tty;
+    own_session(&mut cmd, spec.tty, identity);
+
+    let (mut child, exit) = reaper.spawn(&mut cmd)?;
+    drop(cmd); // closes our copies of the PTY slave, so the master sees EOF when the child exits
+    if let Some(out) = child.stdout.take() {
+        outputs.push((Stream::Stdout, OwnedFd::from(out)));
+    }
+    if let Some(err) = child.stderr.take() {
+        outputs.push((Stream::Stderr, OwnedFd::from(err)));
+    }
+    let pid = child.id() as i32;
+    let pumps = outputs.into_iter().map(|(stream, fd)| pump(hub, &spec.name, stream, fd)).collect();
+    Ok(Running { pid, exit, pumps })
+}
+
+/// Resolves `user` (its ids, groups and home) and sets `HOME`, `USER` and `LOGNAME` for it.
+pub fn identity(cmd: &mut Command, user: Option<&str>) -> io::Result<Option<Identity>> {
+    let Some(name) = user else { return Ok(None) };
+    let user = nix::unistd::User::from_name(name)
+        .map_err(io::Error::from)?
+        .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, format!("no user named {name}")))?;
+    let cname = CString::new(name).map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+    let groups = nix::unistd::getgrouplist(&cname, user.gid).map_err(io::Error::from)?;
+    cmd.env("HOME", &user.dir).env("USER", name).env("LOGNAME", name);
+    Ok(Some(Identity {
+        uid: user.uid.as_raw(),
+        gid: user.gid.as_raw(),
+        groups: groups.iter().map(|g| g.as_raw()).collect(),
+    }))
+}
+
+/// Makes the child lead a new session (and process group); with `tty`, its stdin (a PTY slave)
+/// becomes its controlling terminal; with an identity, it drops to that user.
+pub fn own_session(cmd: &mut Command, tty: bool, identity: Option<Identity>) {
     // SAFETY: only async-signal-safe calls (setsid, ioctl, setgroups, setgid, setuid) run between
     // fork and exec, on data prepared before the fork.
     unsafe {
@@ -93,21 +111,9 @@ pub fn spawn(spec: &Service, reaper: &Reaper, hub: &Hub) -> io::Result<Running> 
             Ok(())
         });
     }
-
-    let (mut child, exit) = reaper.spawn(&mut cmd)?;
-    drop(cmd); // closes our copies of the PTY slave, so the master sees EOF when the child exits
-    if let Some(out) = child.stdout.take() {
-        outputs.push((Stream::Stdout, OwnedFd::from(out)));
-    }
-    if let Some(err) = child.stderr.take() {
-        outputs.push((Stream::Stderr, OwnedFd::from(err)));
-    }
-    let pid = child.id() as i32;
-    let pumps = outputs.into_iter().map(|(stream, fd)| pump(hub, &spec.name, stream, fd)).collect();
-    Ok(Running { pid, exit, pumps })
 }
 
-fn set_cloexec(fd: &OwnedFd) -> io::Result<()> {
+pub fn set_cloexec(fd: &OwnedFd) -> io::Result<()> {
     fcntl(fd.as_raw_fd(), FcntlArg::F_SETFD(FdFlag::FD_CLOEXEC)).map_err(io::Error::from)?;
     Ok(())
 }

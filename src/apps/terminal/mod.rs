@@ -1,0 +1,265 @@
+//! The terminal app (port 7020): login shells in PTYs, in the browser through xterm.js over one
+//! WebSocket per tab. Sessions outlive their tabs (see `session.rs`); a tab that reattaches gets
+//! the screen and scrollback redrawn (`replay.rs`). The protocol is in docs/terminal.md.
+
+mod replay;
+mod session;
+
+use std::collections::BTreeMap;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::{get, patch};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::ShellFn;
+use crate::config::TerminalSettings;
+use crate::gateway::access::api_error;
+use crate::gateway::RouteSpec;
+use crate::logs::Hub;
+use crate::supervisor::Supervisor;
+pub use session::{Info, Out, Session};
+
+pub struct TerminalApp {
+    settings: TerminalSettings,
+    sup: Arc<Supervisor>,
+    hub: Hub,
+    shell: ShellFn,
+    sessions: Mutex<BTreeMap<String, Arc<Session>>>,
+}
+
+const fn route(method: &'static str, path: &'static str, example: &'static str, websocket: bool) -> RouteSpec {
+    RouteSpec { method, path, example, public: false, websocket, owner: "terminal" }
+}
+
+/// Every route of the app, for the gateway's table (and the tests that walk it).
+pub const ROUTES: &[RouteSpec] = &[
+    route("GET", "/", "/", false),
+    route("GET", "/api/sessions", "/api/sessions", false),
+    route("POST", "/api/sessions", "/api/sessions", false),
+    route("PATCH", "/api/sessions/{id}", "/api/sessions/none", false),
+    route("DELETE", "/api/sessions/{id}", "/api/sessions/none", false),
+    route("GET", "/api/sessions/{id}/ws", "/api/sessions/none/ws", true),
+];
+
+impl TerminalApp {
+    pub fn new(settings: TerminalSettings, sup: Arc<Supervisor>, hub: Hub, shell: ShellFn) -> Arc<TerminalApp> {
+        let app = Arc::new(TerminalApp { settings, sup, hub, shell, sessions: Mutex::new(BTreeMap::new()) });
+        if let Some(idle) = app.settings.idle_timeout {
+            let weak = Arc::downgrade(&app);
+            tokio::spawn(async move {
+                let every = (idle / 4).clamp(Duration::from_millis(200), Duration::from_secs(30));
+                loop {
+                    tokio::time::sleep(every).await;
+                    let Some(app) = weak.upgrade() else { return };
+                    app.close_idle(idle);
+                }
+            });
+        }
+        app
+    }
+
+    fn get(&self, id: &str) -> Option<Arc<Session>> {
+        self.sessions.lock().expect("sessions lock").get(id).cloned()
+    }
+
+    fn list(&self) -> Vec<Info> {
+        self.sessions.lock().expect("sessions lock").values().map(|s| s.info()).collect()
+    }
+
+    /// Starts a shell; the session ends by itself when the shell exits.
+    fn create(self: &Arc<Self>, name: Option<String>, cols: u16, rows: u16) -> std::io::Result<Arc<Session>> {
+        let mut raw = [0u8; 6];
+        getrandom::fill(&mut raw).map_err(|e| std::io::Error::other(e.to_string()))?;
+        let id: String = raw.iter().map(|b| format!("{b:02x}")).collect();
+        let n = self.sessions.lock().expect("sessions lock").len() + 1;
+        let name = name.filter(|n| !n.trim().is_empty()).unwrap_or_else(|| format!("shell {n}"));
+        let (session, exit) = Session::start(id.clone(), name.clone(), &self.settings, self.sup.reaper(), cols, rows)?;
+        self.sessions.lock().expect("sessions lock").insert(id.clone(), session.clone());
+        self.hub.event(format!("terminal: session {id} (\"{name}\") started: {}", self.settings.shell.display()));
+        let me = Arc::downgrade(self);
+        let s = session.clone();
+        tokio::spawn(async move {
+            let code = exit.await.map_or(-1, |e| e.as_code());
+            s.exited(code);
+            if let Some(app) = me.upgrade() {
+                app.sessions.lock().expect("sessions lock").remove(&s.id);
+                app.hub.event(format!("terminal: session {} ended (exit code {code})", s.id));
+            }
+        });
+        Ok(session)
+    }
+
+    /// gpubox is stopping: every shell is hung up, as when a terminal closes.
+    pub fn hang_up_all(&self) {
+        let all: Vec<Arc<Session>> = self.sessions.lock().expect("sessions lock").values().cloned().collect();
+        for s in all {
+            s.hang_up();
+        }
+    }
+
+    fn close_idle(&self, idle: Duration) {
+        let now = session::now_ms();
+        let idle_ms = idle.as_millis() as u64;
+        let stale: Vec<Arc<Session>> = self
+            .sessions
+            .lock()
+            .expect("sessions lock")
+            .values()
+            .filter(|s| s.tabs() == 0 && now.saturating_sub(s.last_used_ms.load(Ordering::Relaxed)) >= idle_ms)
+            .cloned()
+            .collect();
+        for s in stale {
+            self.hub.event(format!(
+                "terminal: session {} closed after {} without a tab",
+                s.id,
+                crate::supervisor::human(idle)
+            ));
+            s.hang_up();
+        }
+    }
+}
+
+pub fn router(app: Arc<TerminalApp>) -> Router {
+    Router::new()
+        .route("/", get(page))
+        .route("/api/sessions", get(list).post(create))
+        .route("/api/sessions/{id}", patch(rename).delete(close))
+        .route("/api/sessions/{id}/ws", get(attach))
+        .with_state(app)
+}
+
+async fn page(State(app): State<Arc<TerminalApp>>, headers: HeaderMap) -> Html<String> {
+    let shell = (app.shell)(&headers);
+    Html(shell.page(
+        "Terminal",
+        "<link rel=\"stylesheet\" href=\"/.gpubox/assets/terminal.css\"><div id=\"terminal-app\"></div>\
+<script src=\"/.gpubox/assets/terminal.js\"></script>",
+    ))
+}
+
+async fn list(State(app): State<Arc<TerminalApp>>) -> Json<serde_json::Value> {
+    Json(json!({ "sessions": app.list() }))
+}
+
+#[derive(Deserialize, Default)]
+struct NewSession {
+    name: Option<String>,
+    cols: Option<u16>,
+    rows: Option<u16>,
+}
+
+fn unknown(id: &str) -> Response {
+    api_error(StatusCode::NOT_FOUND, "unknown_session", &format!("no terminal session \"{id}\" (it may have ended)"))
+}
+
+async fn create(State(app): State<Arc<TerminalApp>>, body: Option<Json<NewSession>>) -> Response {
+    let ask = body.map(|Json(b)| b).unwrap_or_default();
+    let (cols, rows) = (ask.cols.unwrap_or(80).clamp(2, 1000), ask.rows.unwrap_or(24).clamp(1, 500));
+    match app.create(ask.name, cols, rows) {
+        Ok(s) => (StatusCode::CREATED, Json(s.info())).into_response(),
+        Err(e) => api_error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "cannot_start",
+            &format!("cannot start {}: {e}", app.settings.shell.display()),
+        ),
+    }
+}
+
+#[derive(Deserialize)]
+struct Rename {
+    name: String,
+}
+
+async fn rename(State(app): State<Arc<TerminalApp>>, Path(id): Path<String>, Json(r): Json<Rename>) -> Response {
+    let Some(s) = app.get(&id) else { return unknown(&id) };
+    let name: String = r.name.trim().chars().filter(|c| !c.is_control()).take(80).collect();
+    if name.is_empty() {
+        return api_error(StatusCode::BAD_REQUEST, "bad_name", "a session's name cannot be empty");
+    }
+    *s.name.lock().expect("name lock") = name;
+    Json(s.info()).into_response()
+}
+
+async fn close(State(app): State<Arc<TerminalApp>>, Path(id): Path<String>) -> Response {
+    let Some(s) = app.get(&id) else { return unknown(&id) };
+    s.hang_up();
+    StatusCode::NO_CONTENT.into_response()
+}
+
+async fn attach(State(app): State<Arc<TerminalApp>>, Path(id): Path<String>, ws: WebSocketUpgrade) -> Response {
+    let Some(s) = app.get(&id) else { return unknown(&id) };
+    ws.on_upgrade(move |socket| serve_tab(socket, s))
+}
+
+#[derive(Deserialize)]
+#[serde(tag = "type", rename_all = "lowercase")]
+enum Control {
+    Resize { cols: u16, rows: u16 },
+    Pause,
+    Resume,
+}
+
+/// One tab: output and control messages out, keystrokes and control messages in.
+async fn serve_tab(mut socket: WebSocket, session: Arc<Session>) {
+    let (tab, snapshot, (cols, rows), mut rx) = session.attach();
+    let hello = json!({ "type": "hello", "session": session.info(), "cols": cols, "rows": rows }).to_string();
+    if socket.send(Message::Text(hello.into())).await.is_err() || socket.send(Message::Binary(snapshot)).await.is_err()
+    {
+        session.detach(tab);
+        return;
+    }
+    loop {
+        tokio::select! {
+            incoming = socket.recv() => match incoming {
+                Some(Ok(Message::Binary(data))) => {
+                    if session.input(&data).is_err() {
+                        break;
+                    }
+                }
+                Some(Ok(Message::Text(text))) => match serde_json::from_str::<Control>(&text) {
+                    Ok(Control::Resize { cols, rows }) => session.resize(tab, cols, rows),
+                    Ok(Control::Pause) => session.set_paused(tab, true),
+                    Ok(Control::Resume) => session.set_paused(tab, false),
+                    Err(_) => {}
+                },
+                Some(Ok(_)) => {}
+                Some(Err(_)) | None => break,
+            },
+            out = rx.recv() => {
+                let sent = match out {
+                    Some(Out::Bytes(b)) => socket.send(Message::Binary(b)).await,
+                    Some(Out::Snapshot(b)) => {
+                        let reset = json!({ "type": "snapshot" }).to_string();
+                        match socket.send(Message::Text(reset.into())).await {
+                            Ok(()) => socket.send(Message::Binary(b)).await,
+                            Err(e) => Err(e),
+                        }
+                    }
+                    Some(Out::Size(cols, rows)) => {
+                        let m = json!({ "type": "size", "cols": cols, "rows": rows }).to_string();
+                        socket.send(Message::Text(m.into())).await
+                    }
+                    Some(Out::Exit(code)) => {
+                        let m = json!({ "type": "exit", "code": code }).to_string();
+                        let _ = socket.send(Message::Text(m.into())).await;
+                        let _ = socket.send(Message::Close(None)).await;
+                        break;
+                    }
+                    None => break,
+                };
+                if sent.is_err() {
+                    break;
+                }
+            }
+        }
+    }
+    session.detach(tab);
+}
