@@ -20,5 +20,6 @@ pub mod config;
 pub mod control;
 pub mod gateway;
 pub mod logs;
+pub mod provision;
 pub mod proxy;
 pub mod supervisor;

@@ -86,6 +86,35 @@ pub enum Command {
     },
     /// Print an Argon2 hash of a password (read from stdin) for `password_hash` in [auth]
     HashPassword,
+    /// Fetch the models, extensions and packages of a manifest (and run a provisioning script)
+    Provision {
+        /// The manifest: a path or an http(s) URL (default: [provision] manifest of the config)
+        manifest: Option<String>,
+        /// A shell script to run afterwards: a path or an http(s) URL
+        #[arg(long)]
+        script: Option<String>,
+        /// The configuration whose [provision] settings apply (folders, parallel downloads, bandwidth)
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Where models go (category folders inside it)
+        #[arg(long)]
+        models_dir: Option<PathBuf>,
+        /// Where extensions are cloned
+        #[arg(long)]
+        extensions_dir: Option<PathBuf>,
+        /// The Python whose pip installs the manifest's packages
+        #[arg(long)]
+        python: Option<String>,
+        /// Files downloaded at once
+        #[arg(long)]
+        parallel: Option<usize>,
+        /// Total download speed limit, e.g. 50MB (per second)
+        #[arg(long)]
+        bandwidth: Option<String>,
+        /// Where provision.json and provision.txt (the result) are written
+        #[arg(long)]
+        state_dir: Option<PathBuf>,
+    },
     /// Check or show a configuration
     #[command(subcommand)]
     Config(ConfigCommand),
@@ -118,6 +147,27 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<i32> {
         Command::Health => verbs::health(&control),
         Command::Routes { json } => verbs::routes(&control, json),
         Command::HashPassword => verbs::hash_password(),
+        Command::Provision {
+            manifest,
+            script,
+            config,
+            models_dir,
+            extensions_dir,
+            python,
+            parallel,
+            bandwidth,
+            state_dir,
+        } => verbs::provision(verbs::ProvisionArgs {
+            manifest,
+            script,
+            config,
+            models_dir,
+            extensions_dir,
+            python,
+            parallel,
+            bandwidth,
+            state_dir,
+        }),
         Command::Config(ConfigCommand::Check { file }) => verbs::config_check(file),
         Command::Config(ConfigCommand::Show { file }) => verbs::config_show(file),
     }

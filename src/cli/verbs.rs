@@ -299,3 +299,60 @@ pub fn config_show(file: Option<PathBuf>) -> anyhow::Result<i32> {
         Err(code) => Ok(code),
     }
 }
+
+pub struct ProvisionArgs {
+    pub manifest: Option<String>,
+    pub script: Option<String>,
+    pub config: Option<PathBuf>,
+    pub models_dir: Option<PathBuf>,
+    pub extensions_dir: Option<PathBuf>,
+    pub python: Option<String>,
+    pub parallel: Option<usize>,
+    pub bandwidth: Option<String>,
+    pub state_dir: Option<PathBuf>,
+}
+
+/// `gpubox provision`: by hand, or as the `provision` service (which passes every setting).
+pub fn provision(a: ProvisionArgs) -> anyhow::Result<i32> {
+    let needs_config = a.models_dir.is_none() || a.extensions_dir.is_none() || a.state_dir.is_none();
+    let config = if needs_config || a.config.is_some() {
+        match crate::config::Config::load(a.config.as_deref()) {
+            Ok(c) => Some(c),
+            Err(e) => {
+                eprint!("{e}");
+                return Ok(2);
+            }
+        }
+    } else {
+        None
+    };
+    let from = config.as_ref().map(|c| &c.provision);
+    let bandwidth = match &a.bandwidth {
+        None => from.and_then(|p| p.bandwidth),
+        Some(b) => match crate::config::units::parse_size(&toml::Value::String(b.clone())) {
+            Ok(0) => None,
+            Ok(n) => Some(n),
+            Err(e) => {
+                eprintln!("gpubox provision: --bandwidth {b}: {e}; write a size per second like 50MB");
+                return Ok(2);
+            }
+        },
+    };
+    let settings = crate::provision::Settings {
+        manifest: a.manifest.or_else(|| from.and_then(|p| p.manifest.clone())),
+        script: a.script.or_else(|| from.and_then(|p| p.script.clone())),
+        models_dir: a.models_dir.or_else(|| from.map(|p| p.models_dir.clone())).unwrap_or_default(),
+        extensions_dir: a.extensions_dir.or_else(|| from.map(|p| p.extensions_dir.clone())).unwrap_or_default(),
+        python: a.python.or_else(|| from.map(|p| p.python.clone())).unwrap_or_else(|| "python3".into()),
+        parallel: a.parallel.or_else(|| from.map(|p| p.parallel)).unwrap_or(4).clamp(1, 64),
+        bandwidth,
+        state_dir: a.state_dir.or_else(|| config.as_ref().map(|c| c.state_dir.clone())).unwrap_or_default(),
+    };
+    if settings.manifest.is_none() && settings.script.is_none() {
+        eprintln!(
+            "gpubox provision: nothing to do: give a manifest (a path or URL), --script, or set [provision] manifest / PROVISION_URL"
+        );
+        return Ok(2);
+    }
+    Ok(crate::provision::run(&settings))
+}

@@ -10,10 +10,11 @@ mod auth;
 mod error;
 mod expand;
 mod listen;
+mod provision;
 mod raw;
 mod service;
 mod show;
-mod units;
+pub mod units;
 mod validate;
 
 use std::collections::BTreeMap;
@@ -51,6 +52,24 @@ pub struct Config {
     pub services: Vec<Service>,
     /// Built-in apps that gpubox serves itself.
     pub apps: Vec<AppService>,
+    pub provision: ProvisionSettings,
+}
+
+/// `[provision]`: what `gpubox provision` fetches and where it puts it. With a manifest or a
+/// script, `gpubox run` adds a one-shot service `provision` that runs it.
+#[derive(Debug, Clone, Serialize)]
+pub struct ProvisionSettings {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub manifest: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub script: Option<String>,
+    pub models_dir: PathBuf,
+    pub extensions_dir: PathBuf,
+    pub python: String,
+    pub parallel: usize,
+    /// Bytes per second over all downloads; `None`: no limit.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bandwidth: Option<u64>,
 }
 
 #[derive(Debug, Clone, Serialize)]

@@ -18,6 +18,20 @@ pub struct RawConfig {
     pub auth: RawAuth,
     #[serde(default)]
     pub services: BTreeMap<Spanned<String>, RawService>,
+    #[serde(default)]
+    pub provision: RawProvision,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawProvision {
+    pub manifest: Option<Spanned<String>>,
+    pub script: Option<Spanned<String>>,
+    pub models_dir: Option<Spanned<String>>,
+    pub extensions_dir: Option<Spanned<String>>,
+    pub python: Option<Spanned<String>>,
+    pub parallel: Option<Spanned<u32>>,
+    pub bandwidth: Option<Spanned<toml::Value>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -100,7 +114,9 @@ pub const SERVICE_KEYS: &[&str] = &[
     "idle_timeout",
     "scrollback",
 ];
-pub const TOP_KEYS: &[&str] = &["workspace", "name", "state_dir", "logs", "auth", "services"];
+pub const TOP_KEYS: &[&str] = &["workspace", "name", "state_dir", "logs", "auth", "services", "provision"];
+pub const PROVISION_KEYS: &[&str] =
+    &["manifest", "script", "models_dir", "extensions_dir", "python", "parallel", "bandwidth"];
 pub const AUTH_KEYS: &[&str] =
     &["username", "password", "password_hash", "token", "session_ttl", "max_failures", "lockout"];
 pub const LOG_KEYS: &[&str] = &["dir", "max_file_size", "max_files", "ring_size", "stdout"];

@@ -9,7 +9,7 @@ use toml::Spanned;
 
 use super::error::{did_you_mean, line_col, ConfigError, ConfigErrors};
 use super::expand::expand;
-use super::raw::{RawConfig, RawLogs, RawService, AUTH_KEYS, LOG_KEYS, SERVICE_KEYS, TOP_KEYS};
+use super::raw::{RawConfig, RawLogs, RawService, AUTH_KEYS, LOG_KEYS, PROVISION_KEYS, SERVICE_KEYS, TOP_KEYS};
 use super::service::service;
 use super::units::{parse_duration, parse_size};
 use super::{auth, listen};
@@ -21,7 +21,7 @@ pub const RESERVED_NAME: &str = "gpubox";
 pub(super) struct Ctx<'a> {
     pub(super) text: &'a str,
     source: &'a str,
-    base: &'a Path,
+    pub(super) base: &'a Path,
     pub(super) lookup: &'a dyn Fn(&str) -> Option<String>,
     pub(super) errors: Vec<ConfigError>,
 }
@@ -101,7 +101,7 @@ impl Ctx<'_> {
     }
 }
 
-fn absolute(base: &Path, p: &Path) -> PathBuf {
+pub(super) fn absolute(base: &Path, p: &Path) -> PathBuf {
     let joined = if p.is_absolute() { p.to_path_buf() } else { base.join(p) };
     // Lexical clean-up of `.` and `..` so that shown paths read well; the paths need not exist.
     let mut out = PathBuf::new();
@@ -164,11 +164,26 @@ pub fn validate(
             }
         }
     }
-    check_dependencies(&mut cx, &raw.services);
+    let provision = super::provision::settings(&mut cx, &raw.provision, &workspace);
+    if provision.manifest.is_some() || provision.script.is_some() {
+        match raw.services.keys().find(|k| k.get_ref() == "provision") {
+            Some(k) => cx.error(
+                k.span(),
+                "services.provision",
+                "the name `provision` is taken by provisioning ([provision] names a manifest or a script)".into(),
+                Some(
+                    "rename this service, and let others wait for provisioning with depends_on = [\"provision\"]"
+                        .into(),
+                ),
+            ),
+            None => services.push(super::provision::service(&provision, &workspace, &state_dir)),
+        }
+    }
+    check_dependencies(&mut cx, &raw.services, provision.manifest.is_some() || provision.script.is_some());
     check_ports(&mut cx, &raw.services);
 
     if cx.errors.is_empty() {
-        Ok(Config { source: source.to_string(), workspace, name, state_dir, logs, auth, services, apps })
+        Ok(Config { source: source.to_string(), workspace, name, state_dir, logs, auth, services, apps, provision })
     } else {
         Err(ConfigErrors(cx.errors))
     }
@@ -219,6 +234,7 @@ fn parse_error(text: &str, source: &str, e: &toml::de::Error) -> ConfigError {
             Some("services") => SERVICE_KEYS,
             Some("logs") => LOG_KEYS,
             Some("auth") => AUTH_KEYS,
+            Some("provision") => PROVISION_KEYS,
             _ => TOP_KEYS,
         };
         hint = Some(match did_you_mean(unknown, known) {
@@ -278,8 +294,12 @@ fn log_settings(cx: &mut Ctx, raw: &RawLogs, workspace: &Path) -> LogSettings {
 }
 
 /// Dependencies must exist and must not form a cycle.
-fn check_dependencies(cx: &mut Ctx, services: &BTreeMap<Spanned<String>, RawService>) {
-    let names: Vec<&str> = services.keys().map(|k| k.get_ref().as_str()).collect();
+fn check_dependencies(cx: &mut Ctx, services: &BTreeMap<Spanned<String>, RawService>, provision: bool) {
+    let mut names: Vec<&str> = services.keys().map(|k| k.get_ref().as_str()).collect();
+    if provision {
+        // Added by [provision]: waiting for it is what depends_on = ["provision"] is for.
+        names.push("provision");
+    }
     let mut graph: HashMap<&str, Vec<&str>> = HashMap::new();
     for (name, rs) in services {
         let n = name.get_ref().as_str();
@@ -290,6 +310,9 @@ fn check_dependencies(cx: &mut Ctx, services: &BTreeMap<Spanned<String>, RawServ
                 cx.error(dep.span(), &key, "a service cannot depend on itself".into(), Some(format!("remove \"{d}\"")));
             } else if !names.contains(&d) {
                 let hint = match did_you_mean(d, &names) {
+                    _ if d == "provision" => {
+                        "the provision service exists when [provision] names a manifest or a script (PROVISION_URL, PROVISIONING_SCRIPT)".to_string()
+                    }
                     Some(s) => format!("did you mean \"{s}\"?"),
                     None => format!("the services are: {}", names.join(", ")),
                 };
