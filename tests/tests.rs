@@ -9,5 +9,6 @@ mod gateway;
 mod logs;
 mod logs_app;
 mod pid1;
+mod provision;
 mod supervisor;
 mod terminal;
