@@ -56,6 +56,10 @@ pub fn status(control: &Path, json: bool) -> anyhow::Result<i32> {
         if let Some(e) = s["error"].as_str() {
             rows.push(vec![String::new(), format!("↳ {e}")]);
         }
+        if let Some(now) = s["name"].as_str().and_then(|n| v["live"][n].as_str()) {
+            let now: String = now.trim().chars().take(100).collect();
+            rows.push(vec![String::new(), format!("↳ {now}")]);
+        }
     }
     print_table(&rows);
     Ok(0)

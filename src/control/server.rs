@@ -129,6 +129,8 @@ fn status(ctx: &Ctx) -> Value {
             "log_ring_lines": ring_lines,
         },
         "services": ctx.sup.status(),
+        // What each service is drawing right now (a progress bar): provisioning's progress.
+        "live": ctx.hub.live(None).into_iter().map(|l| (l.service.to_string(), l.text)).collect::<std::collections::BTreeMap<_, _>>(),
     })
 }
 
