@@ -86,3 +86,23 @@ export async function logIn(page, user, password) {
   await page.fill("#password", password);
   await Promise.all([page.waitForNavigation(), page.click("button[type=submit]")]);
 }
+
+/**
+ * With E2E_WEB_DIST set (a folder written by `node build.mjs` in web/), the page's scripts and
+ * stylesheets come from there instead of the binary's embedded copy: for working on the
+ * front-end without rebuilding gpubox. Unset (as in scripts/test), the binary's own are used.
+ */
+export async function useWebDist(context) {
+  const dist = process.env.E2E_WEB_DIST;
+  if (!dist) return;
+  const { readFileSync } = await import("node:fs");
+  await context.route("**/.gpubox/assets/*", (route) => {
+    const name = new URL(route.request().url()).pathname.split("/").pop();
+    const type = name.endsWith(".css") ? "text/css; charset=utf-8" : "text/javascript; charset=utf-8";
+    try {
+      route.fulfill({ status: 200, contentType: type, body: readFileSync(join(dist, name)) });
+    } catch {
+      route.continue();
+    }
+  });
+}
