@@ -283,30 +283,61 @@ fn a_bad_manifest_names_what_is_wrong() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("nothing to do"));
 }
 
+/// A git repository with two commits, the first tagged `v1`.
+fn git_repo(dir: &Path) -> PathBuf {
+    let repo = dir.join("ext-repo");
+    std::fs::create_dir_all(&repo).unwrap();
+    let git = |args: &[&str]| {
+        let st = Command::new("git")
+            .args(["-c", "user.name=t", "-c", "user.email=t@t", "-c", "init.defaultBranch=main"])
+            .args(args)
+            .current_dir(&repo)
+            .stdout(Stdio::null())
+            .status()
+            .unwrap();
+        assert!(st.success(), "git {args:?}");
+    };
+    git(&["init", "-q"]);
+    std::fs::write(repo.join("version.txt"), "one\n").unwrap();
+    git(&["add", "."]);
+    git(&["commit", "-q", "-m", "one"]);
+    git(&["tag", "v1"]);
+    std::fs::write(repo.join("version.txt"), "two\n").unwrap();
+    git(&["commit", "-q", "-am", "two"]);
+    repo
+}
+
 #[test]
 fn the_provision_service_runs_first_and_others_wait_for_it() {
     let s = server();
     let sum = s.file("w.bin", 400_000);
     let dir = tempfile::tempdir().unwrap();
-    let manifest = dir.path().join("m.toml");
+    let repo = git_repo(dir.path());
+    // The manifest and the script come over HTTP, as PROVISION_URL and PROVISIONING_SCRIPT do.
     std::fs::write(
-        &manifest,
+        s.root.path().join("manifest.toml"),
         format!(
-            "[models.checkpoints.w]\nsource = \"url\"\nurl = \"{}\"\nfilename = \"w.safetensors\"\nsha256 = \"{sum}\"\n[[steps]]\nrun = \"echo step ran\"\n",
-            s.url("w.bin?status=503&times=1")
+            "[models.checkpoints.w]\nsource = \"url\"\nurl = \"{}\"\nfilename = \"w.safetensors\"\nsha256 = \"{sum}\"\n\
+[[extensions]]\nurl = \"file://{}\"\nref = \"v1\"\nname = \"my-ext\"\n\
+[[steps]]\nrun = \"echo step ran\"\n",
+            s.url("w.bin?status=503&times=1"),
+            repo.display()
         ),
     )
     .unwrap();
+    std::fs::write(s.root.path().join("setup.sh"), "echo script says hello from $0\n").unwrap();
     let g = Gpubox::start(&format!(
         r#"
 [provision]
 manifest = "{}"
+script = "{}"
 
 [services.app]
 command = ["sh", "-c", "ls models/Stable-diffusion; sleep 3600"]
 depends_on = ["provision"]
 "#,
-        manifest.display()
+        s.url("manifest.toml"),
+        s.url("setup.sh"),
     ));
     g.wait_event("provision: finished successfully", Duration::from_secs(60));
     g.wait_event("app: started", Duration::from_secs(20));
@@ -317,6 +348,10 @@ depends_on = ["provision"]
     }
     let texts = g.log_texts("provision");
     assert!(texts.iter().any(|l| l.contains("step ran")), "{texts:?}");
+    assert!(texts.iter().any(|l| l.contains("script says hello")), "{texts:?}");
+    // The extension is checked out at its tag, not at the branch's newest commit.
+    let ext = g.path("ws/extensions/my-ext/version.txt");
+    assert_eq!(std::fs::read_to_string(&ext).unwrap(), "one\n");
     assert!(texts.iter().any(|l| l.contains("provisioning complete")), "{texts:?}");
     assert_eq!(g.service_status("provision")["state"], "done");
     let result: serde_json::Value =

@@ -205,8 +205,9 @@ pub fn resolve(m: &Manifest, hf_endpoint: &str) -> Result<Vec<Resolved>, Vec<Str
         }
     }
     for e in &m.extensions {
-        if !(e.url.starts_with("https://") || e.url.starts_with("http://") || e.url.starts_with("git@")) {
-            errors.push(format!("[[extensions]] `{}`: not a git URL", e.url));
+        let remote = ["https://", "http://", "git@", "ssh://", "file://"];
+        if !remote.iter().any(|p| e.url.starts_with(p)) {
+            errors.push(format!("[[extensions]] `{}`: not a git URL (https://, ssh://, git@ or file://)", e.url));
         }
     }
     if errors.is_empty() {

@@ -1,0 +1,443 @@
+// The terminal app (port 7020) in headless Chromium against the real binary and a real bash:
+// typing, sizes that follow the window, reattaching after a reload, two tabs on one session,
+// flow control under a flood, reconnecting after a cut, the session list, and the Origin rule
+// on its WebSocket. The terminal's text is read from xterm.js's DOM rows (.xterm-rows).
+import assert from "node:assert/strict";
+import { createServer as createHttpServer } from "node:http";
+import { createServer as createTcpServer, connect } from "node:net";
+import { join } from "node:path";
+import { after, before, test } from "node:test";
+
+import { ARTIFACTS, freePort, launchBrowser, logIn, startGpubox, useWebDist } from "./harness.mjs";
+
+const USER = "e2e";
+const PASSWORD = "e2e-password-123";
+const T = 10000;
+let gpubox, browser, context, page, port;
+let firstId;
+const errors = [];
+/** Ports of pages where a test makes connections fail on purpose (the browser logs those). */
+const failing = new Set();
+
+before(async () => {
+  port = await freePort();
+  gpubox = await startGpubox(
+    `
+[auth]
+username = "${USER}"
+password = "${PASSWORD}"
+
+[services.terminal]
+app = "terminal"
+port = ${port}
+shell = "/bin/bash"
+`,
+    `terminal: listening on 0.0.0.0:${port}`,
+  );
+  browser = await launchBrowser();
+  context = await browser.newContext({ viewport: { width: 1280, height: 800 }, colorScheme: "dark" });
+  await useWebDist(context);
+  // Any console error (a refused inline style under the page's CSP, a script error) fails the run.
+  context.on("console", (m) => {
+    const from = new URL(m.page()?.url() ?? "http://x/").port;
+    if (m.type() !== "error") return;
+    if (failing.has(from) && /WebSocket connection|Failed to load resource/.test(m.text())) return;
+    errors.push(`${m.page()?.url()}: ${m.text()}`);
+  });
+  context.on("weberror", (e) => errors.push(String(e.error())));
+  page = await context.newPage();
+});
+
+after(async () => {
+  await browser?.close();
+  if (gpubox) assert.equal(await gpubox.stop(), 0, "gpubox exits 0 on SIGTERM");
+});
+
+/** The terminal's visible rows as text. */
+function rows(p) {
+  return p.$$eval("#term .xterm-rows > div", (els) => els.map((e) => e.textContent.replace(/\u00a0/g, " ").trimEnd()));
+}
+
+/** Waits for a visible row matching `re`; returns its text. */
+async function waitForRow(p, re, timeout = T) {
+  const handle = await p.waitForFunction(
+    (src) => {
+      const re = new RegExp(src);
+      for (const r of document.querySelectorAll("#term .xterm-rows > div")) {
+        const text = r.textContent.replace(/\u00a0/g, " ").trimEnd();
+        if (re.test(text)) return text;
+      }
+      return false;
+    },
+    re.source,
+    { timeout },
+  );
+  return handle.jsonValue();
+}
+
+const PROMPT = /^\S+@\S+:.*[#$]$/;
+
+async function run(p, command) {
+  await p.keyboard.type(command);
+  await p.keyboard.press("Enter");
+}
+
+/** Runs a command and waits for the prompt after it (so that nothing is typed ahead of it). */
+async function runToPrompt(p, command) {
+  await run(p, command);
+  await p.waitForFunction(
+    ([head, src]) => {
+      const lines = [...document.querySelectorAll("#term .xterm-rows > div")].map((r) =>
+        r.textContent.replace(/\u00a0/g, " ").trimEnd(),
+      );
+      const at = lines.findLastIndex((l) => l.includes(head));
+      const after = lines.slice(at + 1).filter(Boolean);
+      return at >= 0 && after.length > 0 && new RegExp(src).test(after[after.length - 1]);
+    },
+    [command.slice(0, 24), PROMPT.source],
+    { timeout: T },
+  );
+}
+
+function hasBackground(p, rgb) {
+  return p.$$eval("#term .xterm-rows span", (spans, c) => spans.some((s) => getComputedStyle(s).backgroundColor === c), rgb);
+}
+
+let sizeProbe = 0;
+/** What `stty size` says in the shell, as [rows, cols]. */
+async function sttySize(p) {
+  const n = ++sizeProbe;
+  await run(p, `echo "sz${n}-$(stty size | tr ' ' x)"`);
+  const line = await waitForRow(p, new RegExp(`^sz${n}-\\d+x\\d+$`));
+  return line.slice(`sz${n}-`.length).split("x").map(Number);
+}
+
+/** The size the page says its terminal has, checked against the rows xterm.js draws. */
+async function termSize(p) {
+  const [r, c] = await p.$eval("#term", (e) => [Number(e.dataset.rows), Number(e.dataset.cols)]);
+  assert.equal((await rows(p)).length, r, "data-rows is the number of rows drawn");
+  return [r, c];
+}
+
+async function hashId(p) {
+  const m = /^#s=([0-9a-f]+)$/.exec(new URL(p.url()).hash);
+  assert.ok(m, `the address names the session: ${p.url()}`);
+  return m[1];
+}
+
+async function connected(p, id) {
+  const sel = id ? `#term[data-state="connected"][data-session="${id}"]` : '#term[data-state="connected"]';
+  await p.waitForSelector(sel, { timeout: T });
+}
+
+test("log in; a first session starts by itself and runs what is typed", async () => {
+  await page.goto(`http://127.0.0.1:${port}/`);
+  assert.match(page.url(), /\/\.gpubox\/login\?next=/);
+  await logIn(page, USER, PASSWORD);
+  await connected(page);
+  firstId = await hashId(page);
+  assert.deepEqual(
+    await page.$$eval(".session", (els) => els.map((e) => e.dataset.id)),
+    [firstId],
+    "one session, listed and named in the address",
+  );
+  await waitForRow(page, PROMPT);
+  await run(page, "echo hello-$((6*7))");
+  assert.equal(await waitForRow(page, /^hello-\d+$/), "hello-42");
+});
+
+test("the terminal fills its space and stty size agrees with it", async () => {
+  const [r, c] = await termSize(page);
+  assert.deepEqual(await sttySize(page), [r, c]);
+  const box = await page.evaluate(() => {
+    const rect = (s) => document.querySelector(s).getBoundingClientRect();
+    return { term: rect("#term"), screen: rect("#term .xterm-screen"), header: rect("header.shell") };
+  });
+  const cellW = box.screen.width / c;
+  const cellH = box.screen.height / r;
+  // Left padding 10 px and the 14 px scroll bar on the width, top padding 6 px on the height.
+  assert.ok(box.term.width - 24 - box.screen.width < cellW, `no column left unused: ${JSON.stringify(box)}`);
+  assert.ok(box.term.height - 6 - box.screen.height < cellH, `no row left unused: ${JSON.stringify(box)}`);
+  assert.ok(box.term.bottom >= 799 && box.term.right >= 1279, "the terminal reaches the window's corner");
+  assert.ok(box.term.top < box.header.bottom + 60, "right under the header and the toolbar");
+});
+
+test("resizing the window resizes the shell's terminal", async () => {
+  const [r0, c0] = await termSize(page);
+  await page.setViewportSize({ width: 900, height: 560 });
+  await page.waitForFunction((c) => Number(document.querySelector("#term").dataset.cols) !== c, c0, { timeout: T });
+  const [r1, c1] = await termSize(page);
+  assert.ok(r1 < r0 && c1 < c0, `smaller: ${r0}x${c0} -> ${r1}x${c1}`);
+  assert.deepEqual(await sttySize(page), [r1, c1]);
+});
+
+test("a reload reattaches the same session with its screen", async () => {
+  await page.reload();
+  await connected(page, firstId);
+  assert.equal(await hashId(page), firstId);
+  assert.equal(await waitForRow(page, /^hello-42$/), "hello-42", "output from before the reload");
+  assert.ok((await rows(page)).some((l) => /^sz\d+-\d+x\d+$/.test(l)), "and the stty lines");
+  assert.equal(await page.locator(".session").count(), 1, "no new session was started");
+  await waitForRow(page, PROMPT);
+});
+
+test("two tabs on one session: both see the output, the last to resize sets the size", async () => {
+  const other = await context.newPage();
+  await other.setViewportSize({ width: 1100, height: 700 });
+  await other.goto(`http://127.0.0.1:${port}/#s=${firstId}`);
+  await connected(other, firstId);
+  await waitForRow(other, /^hello-42$/);
+  // The new tab fitted the session to its window; the first tab is told (a `size` message).
+  const theirs = await other.$eval("#term", (e) => [Number(e.dataset.rows), Number(e.dataset.cols)]);
+  await page.waitForFunction(
+    ([r, c]) => {
+      const d = document.querySelector("#term").dataset;
+      return Number(d.rows) === r && Number(d.cols) === c;
+    },
+    theirs,
+    { timeout: T },
+  );
+  await other.click("#term");
+  await run(other, "echo from-the-other-$((1+1))");
+  await waitForRow(page, /^from-the-other-2$/);
+  await other.close();
+  // This tab takes the size back the next time its window changes.
+  await page.setViewportSize({ width: 1000, height: 600 });
+  await page.waitForFunction((c) => Number(document.querySelector("#term").dataset.cols) !== c, theirs[1], { timeout: T });
+  assert.deepEqual(await sttySize(page), await termSize(page));
+});
+
+test("a flood of output: the page pauses and resumes gpubox, and keeps up", async () => {
+  const sent = [];
+  page.on("websocket", (ws) => ws.on("framesent", (f) => typeof f.payload === "string" && sent.push(f.payload)));
+  // The listener sees sockets opened from now on: reattach so this one is watched.
+  await page.reload();
+  await connected(page, firstId);
+  await waitForRow(page, PROMPT);
+  await run(page, "seq 1 1500000; echo flood-$((2*21))");
+  await waitForRow(page, /^flood-42$/, 40000);
+  assert.ok(sent.includes('{"type":"pause"}'), `asked to pause: ${sent.join(" ")}`);
+  assert.ok(sent.includes('{"type":"resume"}'), `and to resume: ${sent.join(" ")}`);
+  assert.ok(sent.lastIndexOf('{"type":"resume"}') > sent.lastIndexOf('{"type":"pause"}'), "not left paused");
+  await run(page, "clear");
+});
+
+test("a cut connection: a banner, then it reconnects by itself and redraws the screen", async () => {
+  // A TCP relay in front of gpubox that can cut every connection and refuse new ones.
+  const relayPort = await freePort();
+  const open = new Set();
+  let refusing = false;
+  const relay = createTcpServer((client) => {
+    if (refusing) return client.destroy();
+    const upstream = connect(port, "127.0.0.1");
+    open.add(client).add(upstream);
+    const drop = () => {
+      client.destroy();
+      upstream.destroy();
+      open.delete(client);
+      open.delete(upstream);
+    };
+    for (const s of [client, upstream]) s.on("error", drop).on("close", drop);
+    client.pipe(upstream).pipe(client);
+  });
+  await new Promise((resolve) => relay.listen(relayPort, "127.0.0.1", resolve));
+  failing.add(String(relayPort));
+  const tab = await context.newPage();
+  try {
+    await tab.goto(`http://127.0.0.1:${relayPort}/#s=${firstId}`);
+    await connected(tab, firstId);
+    await tab.click("#term");
+    await run(tab, "echo before-the-cut");
+    await waitForRow(tab, /^before-the-cut$/);
+
+    refusing = true;
+    for (const s of open) s.destroy();
+    await tab.waitForSelector('#term-banner[data-state="reconnecting"]:visible', { timeout: T });
+    assert.match(await tab.textContent("#term-banner"), /reconnecting/i);
+    await tab.waitForTimeout(1500);
+    assert.equal(await tab.$eval("#term", (e) => e.dataset.state), "reconnecting", "still trying while refused");
+
+    refusing = false;
+    await connected(tab, firstId);
+    assert.equal(await tab.isVisible("#term-banner"), false, "the banner goes once connected");
+    await waitForRow(tab, /^before-the-cut$/);
+    await run(tab, "echo after-the-cut-$((6*7))");
+    await waitForRow(tab, /^after-the-cut-42$/);
+  } finally {
+    await tab.close();
+    relay.close();
+    for (const s of open) s.destroy();
+  }
+});
+
+test("new session, rename, and switch between sessions", async () => {
+  await page.click("#new-session");
+  await page.waitForFunction((id) => !location.hash.endsWith(id), firstId, { timeout: T });
+  const second = await hashId(page);
+  await connected(page, second);
+  assert.equal(await page.locator(".session").count(), 2);
+  assert.ok(await page.locator(`.session.current[data-id="${second}"]`).isVisible(), "the new one is current");
+  await waitForRow(page, PROMPT);
+  await run(page, "echo second-$((2+3))");
+  await waitForRow(page, /^second-5$/);
+  assert.ok(!(await rows(page)).includes("hello-42"), "its own screen");
+
+  await page.click(`.session[data-id="${second}"] .rename`);
+  await page.fill(".rename-input", "training");
+  await page.press(".rename-input", "Enter");
+  await page.waitForSelector(`.session[data-id="${second}"] .name:text-is("training")`, { timeout: T });
+  const names = await page.evaluate(async () => (await (await fetch("/api/sessions")).json()).sessions.map((s) => s.name));
+  assert.ok(names.includes("training"), `renamed on the server: ${names}`);
+
+  await page.click(`.session[data-id="${firstId}"] .open`);
+  await connected(page, firstId);
+  assert.equal(await hashId(page), firstId);
+  await waitForRow(page, PROMPT);
+  assert.ok(!(await rows(page)).includes("second-5"), "the first session's screen again");
+});
+
+test("colours: 16, 256 and truecolor; screenshots in dark and light", async () => {
+  await page.setViewportSize({ width: 1280, height: 800 });
+  await page.waitForFunction(() => Number(document.querySelector("#term").dataset.cols) > 110, null, { timeout: T });
+  await page.click("#term");
+  await run(page, "clear");
+  await page.waitForFunction(
+    (src) => {
+      const lines = [...document.querySelectorAll("#term .xterm-rows > div")].map((r) => r.textContent.trim()).filter(Boolean);
+      return lines.length === 1 && new RegExp(src).test(lines[0]);
+    },
+    PROMPT.source,
+    { timeout: T },
+  );
+  await runToPrompt(page, "echo hello-$((6*7))");
+  await runToPrompt(page, "ls --color=always /");
+  await runToPrompt(
+    page,
+    "printf '\\e[1mgpubox\\e[0m \\e[38;5;208m256 colours\\e[0m \\e[38;2;120;200;80mtruecolor\\e[0m \\e[4municode\\e[0m ✓ → naïve café\\n'",
+  );
+  await runToPrompt(page, "for i in $(seq 0 4 255); do printf '\\e[48;2;%d;%d;230m \\e[0m' $i $((255-i)); done; echo");
+  await runToPrompt(page, "for i in $(seq 16 87); do printf '\\e[48;5;%dm \\e[0m' $i; done; echo");
+  await runToPrompt(page, "ls -l --color=always /usr");
+  await waitForRow(page, /^gpubox 256 colours truecolor unicode/);
+  const colour = (text) =>
+    page.$$eval(
+      "#term .xterm-rows span",
+      (spans, t) => spans.filter((s) => s.textContent === t).map((s) => getComputedStyle(s).color)[0] ?? null,
+      text,
+    );
+  assert.equal(await colour("256 colours"), "rgb(255, 135, 0)", "colour 208 of the 256");
+  assert.equal(await colour("truecolor"), "rgb(120, 200, 80)");
+  const [r, g, b] = (await colour("bin")).match(/\d+/g).map(Number);
+  assert.ok(b > r && b > g, `ls draws directories blue: rgb(${r}, ${g}, ${b})`);
+  assert.ok(await hasBackground(page, "rgb(0, 255, 230)"), "the truecolour bar's first cell");
+  assert.ok(await hasBackground(page, "rgb(95, 255, 255)"), "colour 87 of the 256");
+  await page.screenshot({ path: join(ARTIFACTS, "terminal.png"), animations: "disabled" });
+
+  const light = await browser.newContext({ viewport: { width: 1280, height: 800 }, colorScheme: "light" });
+  await useWebDist(light);
+  light.on("console", (m) => m.type() === "error" && errors.push(`light: ${m.text()}`));
+  const lp = await light.newPage();
+  await lp.goto(`http://127.0.0.1:${port}/.gpubox/login`);
+  await logIn(lp, USER, PASSWORD);
+  await lp.goto(`http://127.0.0.1:${port}/#s=${firstId}`);
+  await connected(lp, firstId);
+  await waitForRow(lp, /^gpubox 256 colours/);
+  // This tab drew the session from its snapshot: the colours came through it too.
+  assert.ok(await hasBackground(lp, "rgb(0, 255, 230)"), "truecolour from the snapshot");
+  assert.ok(await hasBackground(lp, "rgb(95, 255, 255)"), "256 colours from the snapshot");
+  const bg = await lp.$eval("#term", (e) => getComputedStyle(e).backgroundColor);
+  assert.equal(bg, "rgb(255, 255, 255)", "the light palette");
+  await lp.screenshot({ path: join(ARTIFACTS, "terminal-light.png"), animations: "disabled" });
+  await light.close();
+});
+
+test("a shell that exits: the page says so and offers a new session", async () => {
+  await page.click("#new-session");
+  await page.waitForFunction((id) => !location.hash.endsWith(id), firstId, { timeout: T });
+  const id = await hashId(page);
+  await connected(page, id);
+  await waitForRow(page, PROMPT);
+  await run(page, "exit 3");
+  await page.waitForSelector('#term[data-state="ended"]', { timeout: T });
+  assert.match(await page.textContent("#term-banner"), /session ended \(exit code 3\)/i);
+  await page.waitForFunction((gone) => !document.querySelector(`.session[data-id="${gone}"]`), id, { timeout: T });
+  await page.click("#banner-new");
+  await page.waitForFunction((gone) => !location.hash.endsWith(gone), id, { timeout: T });
+  await connected(page, await hashId(page));
+  assert.equal(await page.isVisible("#term-banner"), false);
+  await waitForRow(page, PROMPT);
+});
+
+test("closing a session asks first, ends its shell, and opens another", async () => {
+  const id = await hashId(page);
+  const asked = new Promise((resolve) =>
+    page.once("dialog", async (d) => {
+      resolve(d.message());
+      await d.accept();
+    }),
+  );
+  await page.click(`.session[data-id="${id}"] .close`);
+  assert.match(await asked, /Close .*shell/);
+  await page.waitForFunction((gone) => !document.querySelector(`.session[data-id="${gone}"]`), id, { timeout: T });
+  await page.waitForFunction((gone) => !location.hash.endsWith(gone), id, { timeout: T });
+  await connected(page, await hashId(page));
+  await page.waitForFunction(
+    async (gone) => !(await (await fetch("/api/sessions")).json()).sessions.some((s) => s.id === gone),
+    id,
+    { timeout: T, polling: 300 },
+  );
+});
+
+test("a page on another origin cannot open a session's WebSocket", async () => {
+  const probe = (url) =>
+    new Promise((resolve) => {
+      const ws = new WebSocket(url);
+      ws.onopen = () => {
+        ws.close();
+        resolve("open");
+      };
+      ws.onerror = () => resolve("refused");
+      setTimeout(() => resolve("timeout"), 5000);
+    });
+  const url = `ws://127.0.0.1:${port}/api/sessions/${firstId}/ws`;
+  // From the terminal's own page, with the login cookie, it opens: the probe works.
+  assert.equal(await page.evaluate(probe, url), "open");
+
+  const otherPort = await freePort();
+  const other = createHttpServer((_req, res) => res.end("<!doctype html><title>another site</title><p>hi</p>"));
+  await new Promise((resolve) => other.listen(otherPort, "127.0.0.1", resolve));
+  failing.add(String(otherPort));
+  const evil = await context.newPage();
+  try {
+    await evil.goto(`http://127.0.0.1:${otherPort}/`);
+    // Same host, so the cookie goes along; only the Origin tells them apart.
+    assert.equal(await evil.evaluate(probe, url), "refused");
+  } finally {
+    await evil.close();
+    other.close();
+  }
+});
+
+test("on a phone: no sideways scrolling, sessions as a row of tabs", async () => {
+  const phone = await browser.newContext({ viewport: { width: 390, height: 844 }, colorScheme: "dark", isMobile: true });
+  await useWebDist(phone);
+  const p = await phone.newPage();
+  await p.goto(`http://127.0.0.1:${port}/.gpubox/login`);
+  await logIn(p, USER, PASSWORD);
+  await p.goto(`http://127.0.0.1:${port}/#s=${firstId}`);
+  await connected(p, firstId);
+  assert.ok(await p.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth), "fits the width");
+  const [r, c] = await termSize(p);
+  assert.ok(c >= 30 && r >= 20, `a usable terminal: ${r}x${c}`);
+  const list = await p.$eval("#session-list", (e) => getComputedStyle(e).flexDirection);
+  assert.equal(list, "row");
+  await p.click("#term");
+  await run(p, "clear");
+  await runToPrompt(p, "ls --color=always /");
+  await p.screenshot({ path: join(ARTIFACTS, "terminal-phone.png"), animations: "disabled" });
+  await phone.close();
+});
+
+test("no errors in the console (a refused inline style under the CSP would show here)", () => {
+  assert.deepEqual(errors, []);
+});
