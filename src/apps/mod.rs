@@ -5,6 +5,7 @@
 //!
 //! [`RouteSpec`]: crate::gateway::RouteSpec
 
+pub mod files;
 pub mod logs;
 pub mod terminal;
 

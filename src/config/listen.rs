@@ -48,11 +48,13 @@ pub enum AppKind {
     Logs,
     /// The web terminal: shells in PTYs that outlive the connection.
     Terminal,
+    /// The file manager, rooted at the workspace.
+    Files,
 }
 
 /// Apps that exist, and those that are planned but not part of this gpubox yet.
-const APPS: &[&str] = &["logs", "terminal"];
-const PLANNED_APPS: &[&str] = &["files"];
+const APPS: &[&str] = &["files", "logs", "terminal"];
+const PLANNED_APPS: &[&str] = &[];
 
 /// `app = "terminal"`: how its shells start.
 #[derive(Debug, Clone, Serialize)]
@@ -200,6 +202,7 @@ pub fn app(
     let kind = match name.as_str() {
         "logs" => Some(AppKind::Logs),
         "terminal" => Some(AppKind::Terminal),
+        "files" => Some(AppKind::Files),
         _ => {
             let hint = if PLANNED_APPS.contains(&name.as_str()) {
                 format!("\"{name}\" is planned but not part of this gpubox yet; remove this service for now")

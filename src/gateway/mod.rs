@@ -124,6 +124,17 @@ pub fn sites(config: &Config, ctx: Arc<Ctx>) -> Vec<(Listen, Arc<Site>)> {
                     );
                     logs_app::router(Arc::new(app))
                 }
+                AppKind::Files => {
+                    routes.extend_from_slice(crate::apps::files::ROUTES);
+                    match crate::apps::files::FilesApp::new(config.workspace.clone(), config.state_dir.clone(), shell) {
+                        Ok(app) => crate::apps::files::router(app),
+                        Err(e) => {
+                            ctx.hub
+                                .event(format!("files: cannot open the workspace {}: {e}", config.workspace.display()));
+                            Router::new()
+                        }
+                    }
+                }
                 AppKind::Terminal => {
                     routes.extend_from_slice(crate::apps::terminal::ROUTES);
                     let settings = a.terminal.clone().expect("validated: a terminal app has its settings");

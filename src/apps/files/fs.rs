@@ -1,0 +1,492 @@
+//! The file manager's only way to the disk: every path is resolved *beneath* an open handle on the
+//! root, by the kernel (`openat2` with `RESOLVE_BENEATH`), so nothing outside the root is ever
+//! read or written, whatever the path: `..`, absolute paths and symlinks that point outside fail
+//! inside the kernel, and there is no window between a check and its use (no path is checked and
+//! then opened again by name). Every operation works on a directory handle and a single name
+//! (`*at` calls, never following a symlink in the last component).
+//!
+//! Paths from requests are cleaned first ([`clean`]): they are split on `/`; `.` and empty
+//! segments are dropped; `..`, NUL, backslashes and control characters are refused. A symlink
+//! inside the root that points elsewhere inside it is followed; one that points outside is
+//! refused. The root's `.gpubox` folder (sessions, state) is invisible and untouchable.
+
+use std::ffi::CString;
+use std::fs::File;
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::path::{Path, PathBuf};
+
+use nix::fcntl::{AtFlags, OFlag, RenameFlags};
+use nix::sys::stat::{FileStat, Mode, SFlag};
+use nix::unistd::UnlinkatFlags;
+use serde::Serialize;
+
+/// gpubox's own state under the workspace: never listed, read or written through the file manager.
+pub const PRIVATE: &str = ".gpubox";
+
+#[derive(Debug, thiserror::Error)]
+pub enum FsError {
+    #[error("{0}")]
+    BadPath(String),
+    #[error("not found")]
+    NotFound,
+    #[error("already exists")]
+    Exists,
+    #[error("that path leads outside the workspace")]
+    Outside,
+    #[error("not a regular file (a folder, device, pipe or socket)")]
+    NotAFile,
+    #[error("not a folder")]
+    NotADir,
+    #[error("the folder is not empty")]
+    NotEmpty,
+    #[error("permission denied")]
+    Denied,
+    #[error("the disk is full")]
+    NoSpace,
+    #[error("{0}")]
+    Io(io::Error),
+}
+
+impl From<nix::Error> for FsError {
+    fn from(e: nix::Error) -> FsError {
+        FsError::from(io::Error::from(e))
+    }
+}
+
+impl From<io::Error> for FsError {
+    fn from(e: io::Error) -> FsError {
+        match e.raw_os_error() {
+            Some(libc::ENOENT) => FsError::NotFound,
+            Some(libc::EEXIST) => FsError::Exists,
+            Some(libc::EXDEV) | Some(libc::ELOOP) => FsError::Outside,
+            Some(libc::ENOTDIR) => FsError::NotADir,
+            Some(libc::ENOTEMPTY) => FsError::NotEmpty,
+            Some(libc::EACCES) | Some(libc::EPERM) => FsError::Denied,
+            Some(libc::ENOSPC) | Some(libc::EDQUOT) => FsError::NoSpace,
+            _ => FsError::Io(e),
+        }
+    }
+}
+
+pub type Result<T> = std::result::Result<T, FsError>;
+
+/// A cleaned path: its components, each a plain name.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Rel(pub Vec<String>);
+
+impl Rel {
+    pub fn is_root(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// `a/b/c` (empty for the root).
+    pub fn as_str(&self) -> String {
+        self.0.join("/")
+    }
+
+    pub fn name(&self) -> Option<&str> {
+        self.0.last().map(String::as_str)
+    }
+
+    pub fn parent(&self) -> Rel {
+        Rel(self.0[..self.0.len().saturating_sub(1)].to_vec())
+    }
+
+    pub fn join(&self, name: &str) -> Rel {
+        let mut v = self.0.clone();
+        v.push(name.to_string());
+        Rel(v)
+    }
+
+    /// Whether `self` is `other` or inside it.
+    pub fn within(&self, other: &Rel) -> bool {
+        self.0.len() >= other.0.len() && self.0[..other.0.len()] == other.0[..]
+    }
+}
+
+/// Checks one name: a plain file name, not `.` or `..`, no separators, NUL or control characters.
+pub fn check_name(name: &str) -> Result<()> {
+    if name.is_empty() || name == "." || name == ".." {
+        return Err(FsError::BadPath(format!("\"{name}\" is not a file name")));
+    }
+    if name.contains('/') || name.contains('\\') {
+        return Err(FsError::BadPath(format!("a name may not contain / or \\: \"{name}\"")));
+    }
+    if name.chars().any(|c| c == '\0' || c.is_control()) {
+        return Err(FsError::BadPath("a name may not contain control characters".into()));
+    }
+    if name.len() > 255 {
+        return Err(FsError::BadPath("a name may be at most 255 bytes".into()));
+    }
+    Ok(())
+}
+
+/// Cleans a path from a request (already percent-decoded once).
+pub fn clean(path: &str) -> Result<Rel> {
+    if path.contains('\0') {
+        return Err(FsError::BadPath("the path contains a NUL byte".into()));
+    }
+    if path.contains('\\') {
+        return Err(FsError::BadPath("use / between folders, not \\".into()));
+    }
+    let mut out = Vec::new();
+    for seg in path.split('/') {
+        match seg {
+            "" | "." => {}
+            ".." => return Err(FsError::BadPath("the path may not contain ..".into())),
+            s => {
+                check_name(s)?;
+                out.push(s.to_string());
+            }
+        }
+    }
+    if out.first().is_some_and(|f| f == PRIVATE) {
+        return Err(FsError::NotFound);
+    }
+    Ok(Rel(out))
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Entry {
+    pub name: String,
+    /// `file`, `dir`, `link` (a symlink that leads outside or nowhere), `other` (pipe, device…).
+    pub kind: &'static str,
+    pub size: u64,
+    /// Milliseconds since the Unix epoch.
+    pub modified: i64,
+    /// A symlink that leads to something inside the root.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub symlink: bool,
+}
+
+fn kind_of(st: &FileStat) -> &'static str {
+    match SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT {
+        SFlag::S_IFREG => "file",
+        SFlag::S_IFDIR => "dir",
+        SFlag::S_IFLNK => "link",
+        _ => "other",
+    }
+}
+
+pub struct Root {
+    fd: OwnedFd,
+    pub path: PathBuf,
+}
+
+fn cstr(s: &str) -> Result<CString> {
+    CString::new(s).map_err(|_| FsError::BadPath("the path contains a NUL byte".into()))
+}
+
+impl Root {
+    pub fn open(path: &Path) -> io::Result<Root> {
+        std::fs::create_dir_all(path)?;
+        let fd = nix::fcntl::open(path, OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC, Mode::empty())?;
+        // SAFETY: `open` returned a new descriptor that nothing else owns.
+        Ok(Root { fd: unsafe { OwnedFd::from_raw_fd(fd) }, path: path.to_path_buf() })
+    }
+
+    /// `openat2(root, rel, flags, RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS)`.
+    fn open_beneath(&self, rel: &Rel, flags: i32, mode: u32) -> Result<OwnedFd> {
+        let path = if rel.is_root() { ".".to_string() } else { rel.as_str() };
+        let c = cstr(&path)?;
+        let mut how: libc::open_how = unsafe { std::mem::zeroed() };
+        how.flags = (flags | libc::O_CLOEXEC) as u64;
+        how.mode = if flags & libc::O_CREAT != 0 { mode as u64 } else { 0 };
+        how.resolve = libc::RESOLVE_BENEATH | libc::RESOLVE_NO_MAGICLINKS;
+        loop {
+            // SAFETY: the arguments are a valid descriptor, a NUL-terminated path and an open_how
+            // of the size given; the kernel writes nothing back.
+            let fd = unsafe {
+                libc::syscall(
+                    libc::SYS_openat2,
+                    self.fd.as_raw_fd(),
+                    c.as_ptr(),
+                    &how as *const libc::open_how,
+                    std::mem::size_of::<libc::open_how>(),
+                )
+            };
+            if fd >= 0 {
+                // SAFETY: a new descriptor from the kernel.
+                return Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) });
+            }
+            let e = io::Error::last_os_error();
+            match e.raw_os_error() {
+                Some(libc::EINTR) | Some(libc::EAGAIN) => continue,
+                Some(libc::ENOSYS) => return self.open_nofollow(rel, flags, mode),
+                _ => return Err(e.into()),
+            }
+        }
+    }
+
+    /// For kernels before 5.6 (no `openat2`): one component at a time, never following a
+    /// symlink. Safe, but symlinks inside the root are not followed.
+    fn open_nofollow(&self, rel: &Rel, flags: i32, mode: u32) -> Result<OwnedFd> {
+        let mut dir = nix::fcntl::openat(
+            Some(self.fd.as_raw_fd()),
+            ".",
+            OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        )?;
+        let n = rel.0.len();
+        for (i, seg) in rel.0.iter().enumerate() {
+            let last = i + 1 == n;
+            let f = if last {
+                OFlag::from_bits_truncate(flags) | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC
+            } else {
+                OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC
+            };
+            let next = nix::fcntl::openat(Some(dir), seg.as_str(), f, Mode::from_bits_truncate(mode));
+            let _ = nix::unistd::close(dir);
+            dir = next?;
+        }
+        if n == 0 {
+            let f = OFlag::from_bits_truncate(flags) | OFlag::O_CLOEXEC;
+            let next = nix::fcntl::openat(Some(dir), ".", f, Mode::empty());
+            let _ = nix::unistd::close(dir);
+            dir = next?;
+        }
+        // SAFETY: a new descriptor.
+        Ok(unsafe { OwnedFd::from_raw_fd(dir) })
+    }
+
+    /// A folder, for listing and `*at` calls.
+    pub fn dir(&self, rel: &Rel) -> Result<OwnedFd> {
+        self.open_beneath(rel, libc::O_RDONLY | libc::O_DIRECTORY, 0)
+    }
+
+    /// The folder holding `rel` and its name.
+    pub fn parent(&self, rel: &Rel) -> Result<(OwnedFd, String)> {
+        let name = rel.name().ok_or_else(|| FsError::BadPath("the workspace itself cannot be changed".into()))?;
+        Ok((self.dir(&rel.parent())?, name.to_string()))
+    }
+
+    /// What `rel` is; a symlink is followed (inside the root).
+    pub fn stat(&self, rel: &Rel) -> Result<FileStat> {
+        let fd = self.open_beneath(rel, libc::O_PATH, 0)?;
+        Ok(nix::sys::stat::fstat(fd.as_raw_fd())?)
+    }
+
+    /// Opens a regular file for reading. A pipe, device or socket is refused without opening it
+    /// for reading (a FIFO would hang the request).
+    pub fn open_file(&self, rel: &Rel) -> Result<File> {
+        let fd = self.open_beneath(rel, libc::O_PATH, 0)?;
+        let st = nix::sys::stat::fstat(fd.as_raw_fd())?;
+        if kind_of(&st) != "file" {
+            return Err(FsError::NotAFile);
+        }
+        let file = self.open_beneath(rel, libc::O_RDONLY | libc::O_NONBLOCK, 0)?;
+        let st2 = nix::sys::stat::fstat(file.as_raw_fd())?;
+        if kind_of(&st2) != "file" || st2.st_ino != st.st_ino || st2.st_dev != st.st_dev {
+            return Err(FsError::NotAFile); // replaced between the two opens
+        }
+        Ok(File::from(file))
+    }
+
+    /// The entries of a folder (`.gpubox` at the root left out).
+    pub fn list(&self, rel: &Rel) -> Result<Vec<Entry>> {
+        let dir = self.dir(rel)?;
+        let raw = dir.as_raw_fd();
+        let mut d = nix::dir::Dir::openat(
+            Some(raw),
+            ".",
+            OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        )?;
+        let mut out = Vec::new();
+        for e in d.iter() {
+            let Ok(e) = e else { continue };
+            let name = e.file_name().to_string_lossy().into_owned();
+            if name == "." || name == ".." || (rel.is_root() && name == PRIVATE) {
+                continue;
+            }
+            let Ok(lst) = nix::sys::stat::fstatat(Some(raw), e.file_name(), AtFlags::AT_SYMLINK_NOFOLLOW) else {
+                continue;
+            };
+            let (st, symlink) = if kind_of(&lst) == "link" {
+                // Followed only if it stays inside the root.
+                match self.stat(&rel.join(&name)) {
+                    Ok(st) => (st, true),
+                    Err(_) => (lst, false),
+                }
+            } else {
+                (lst, false)
+            };
+            out.push(Entry {
+                name,
+                kind: kind_of(&st),
+                size: if kind_of(&st) == "file" { st.st_size as u64 } else { 0 },
+                modified: st.st_mtime * 1000 + st.st_mtime_nsec / 1_000_000,
+                symlink,
+            });
+        }
+        Ok(out)
+    }
+
+    pub fn mkdir(&self, rel: &Rel) -> Result<()> {
+        let (dir, name) = self.parent(rel)?;
+        nix::sys::stat::mkdirat(Some(dir.as_raw_fd()), name.as_str(), Mode::from_bits_truncate(0o755))?;
+        Ok(())
+    }
+
+    /// Creates `rel` and every missing folder above it.
+    pub fn mkdir_all(&self, rel: &Rel) -> Result<()> {
+        for i in 1..=rel.0.len() {
+            match self.mkdir(&Rel(rel.0[..i].to_vec())) {
+                Ok(()) | Err(FsError::Exists) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+
+    /// A new, empty file that must not exist yet.
+    pub fn create_new(&self, rel: &Rel) -> Result<File> {
+        let fd = self.open_beneath(rel, libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL | libc::O_NOFOLLOW, 0o644)?;
+        Ok(File::from(fd))
+    }
+
+    /// Opens an existing regular file for appending (an upload in progress).
+    pub fn open_append(&self, rel: &Rel) -> Result<File> {
+        let fd = self.open_beneath(rel, libc::O_WRONLY | libc::O_APPEND | libc::O_NOFOLLOW | libc::O_NONBLOCK, 0)?;
+        let st = nix::sys::stat::fstat(fd.as_raw_fd())?;
+        if kind_of(&st) != "file" {
+            return Err(FsError::NotAFile);
+        }
+        Ok(File::from(fd))
+    }
+
+    /// Renames `from` to `to`; with `replace` an existing `to` is replaced (not a folder).
+    pub fn rename(&self, from: &Rel, to: &Rel, replace: bool) -> Result<()> {
+        if to.within(from) && to != from {
+            return Err(FsError::BadPath("a folder cannot move into itself".into()));
+        }
+        let (fdir, fname) = self.parent(from)?;
+        let (tdir, tname) = self.parent(to)?;
+        let flags = if replace { RenameFlags::empty() } else { RenameFlags::RENAME_NOREPLACE };
+        nix::fcntl::renameat2(Some(fdir.as_raw_fd()), fname.as_str(), Some(tdir.as_raw_fd()), tname.as_str(), flags)?;
+        Ok(())
+    }
+
+    /// Moves a file from outside the root (gpubox's own upload area) to `to`: a rename when it is
+    /// on the same filesystem, else a copy to a hidden temporary name beside `to` and a rename.
+    pub fn adopt(&self, src: &Path, to: &Rel, replace: bool) -> Result<()> {
+        let (dir, name) = self.parent(to)?;
+        let flags = if replace { RenameFlags::empty() } else { RenameFlags::RENAME_NOREPLACE };
+        match nix::fcntl::renameat2(None, src, Some(dir.as_raw_fd()), name.as_str(), flags) {
+            Ok(()) => return Ok(()),
+            Err(nix::errno::Errno::EXDEV) => {}
+            Err(e) => return Err(e.into()),
+        }
+        let tmp = to.parent().join(&format!(".{name}.gpubox-copy"));
+        let _ = self.remove(&tmp);
+        let copied = (|| {
+            let mut out = self.create_new(&tmp)?;
+            std::io::copy(&mut File::open(src)?, &mut out)?;
+            out.sync_all()?;
+            self.rename(&tmp, to, replace)
+        })();
+        if copied.is_err() {
+            let _ = self.remove(&tmp);
+        } else {
+            let _ = std::fs::remove_file(src);
+        }
+        copied
+    }
+
+    /// Removes a file, a symlink (not what it points to) or a whole folder.
+    pub fn remove(&self, rel: &Rel) -> Result<()> {
+        let (dir, name) = self.parent(rel)?;
+        remove_at(dir.as_raw_fd(), &name)
+    }
+
+    /// Free and total bytes of the root's filesystem.
+    pub fn space(&self) -> Option<(u64, u64)> {
+        let st = nix::sys::statvfs::fstatvfs(&self.fd).ok()?;
+        let f = st.fragment_size() as u64;
+        Some((st.blocks_available() as u64 * f, st.blocks() as u64 * f))
+    }
+
+    /// The absolute path of `rel` on the disk, for messages and tools that need one (never for
+    /// opening: that goes through the handle).
+    pub fn display(&self, rel: &Rel) -> PathBuf {
+        self.path.join(rel.as_str())
+    }
+}
+
+fn remove_at(dir: RawFd, name: &str) -> Result<()> {
+    let st = nix::sys::stat::fstatat(Some(dir), name, AtFlags::AT_SYMLINK_NOFOLLOW)?;
+    if kind_of(&st) != "dir" {
+        nix::unistd::unlinkat(Some(dir), name, UnlinkatFlags::NoRemoveDir)?;
+        return Ok(());
+    }
+    let sub = nix::fcntl::openat(
+        Some(dir),
+        name,
+        OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )?;
+    // SAFETY: a new descriptor.
+    let sub = unsafe { OwnedFd::from_raw_fd(sub) };
+    let names: Vec<String> = {
+        let mut d = nix::dir::Dir::openat(
+            Some(sub.as_raw_fd()),
+            ".",
+            OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        )?;
+        d.iter()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| n != "." && n != "..")
+            .collect()
+    };
+    for n in names {
+        remove_at(sub.as_raw_fd(), &n)?;
+    }
+    nix::unistd::unlinkat(Some(dir), name, UnlinkatFlags::RemoveDir)?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cleaning() {
+        assert_eq!(clean("/a//b/./c/").unwrap().0, ["a", "b", "c"]);
+        assert!(clean("").unwrap().is_root());
+        for bad in ["../x", "a/../../b", "a\\b", "a\0b", "..", "a/\u{7}"] {
+            assert!(clean(bad).is_err(), "{bad:?}");
+        }
+        assert!(matches!(clean(".gpubox/sessions.json"), Err(FsError::NotFound)));
+        assert!(clean("x/.gpubox").is_ok(), "only the root's .gpubox is private");
+    }
+
+    #[test]
+    fn nothing_escapes_the_root() {
+        let outer = tempfile::tempdir().unwrap();
+        let root_path = outer.path().join("root");
+        std::fs::create_dir_all(root_path.join("sub")).unwrap();
+        std::fs::write(outer.path().join("secret"), "outside").unwrap();
+        std::fs::write(root_path.join("sub/inside.txt"), "inside").unwrap();
+        std::os::unix::fs::symlink("../secret", root_path.join("leak")).unwrap();
+        std::os::unix::fs::symlink("/etc/passwd", root_path.join("abs")).unwrap();
+        std::os::unix::fs::symlink("sub/inside.txt", root_path.join("ok-link")).unwrap();
+        let root = Root::open(&root_path).unwrap();
+        assert!(matches!(root.open_file(&Rel(vec!["leak".into()])), Err(FsError::Outside)));
+        assert!(matches!(root.open_file(&Rel(vec!["abs".into()])), Err(FsError::Outside)));
+        let mut s = String::new();
+        use std::io::Read;
+        root.open_file(&Rel(vec!["ok-link".into()])).unwrap().read_to_string(&mut s).unwrap();
+        assert_eq!(s, "inside");
+        // Removing a symlink removes the link, never its target.
+        root.remove(&Rel(vec!["leak".into()])).unwrap();
+        assert!(outer.path().join("secret").exists());
+        let listed = root.list(&Rel::default()).unwrap();
+        let abs = listed.iter().find(|e| e.name == "abs").unwrap();
+        assert_eq!((abs.kind, abs.symlink), ("link", false));
+        let ok = listed.iter().find(|e| e.name == "ok-link").unwrap();
+        assert_eq!((ok.kind, ok.symlink, ok.size), ("file", true, 6));
+    }
+}

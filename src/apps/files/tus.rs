@@ -1,0 +1,350 @@
+//! Resumable uploads with the tus protocol (1.0.0, creation and termination extensions), as
+//! tus-js-client speaks it. An upload's bytes go to `<state_dir>/uploads/<id>.part`, outside the
+//! listing, and only a complete upload is moved to its real name, by the conflict rule it was
+//! created with: `rename` (default: `name (1).ext`), `overwrite`, or `skip`. The upload survives
+//! a dropped connection, a reloaded page and a restart of gpubox: the client asks where it stands
+//! (HEAD) and sends the rest (PATCH).
+
+use std::collections::HashSet;
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use base64::Engine;
+use http_body_util::BodyExt;
+use serde::{Deserialize, Serialize};
+
+use super::fs::{clean, FsError, Rel};
+use super::{fs_error, FilesApp};
+use crate::gateway::access::api_error;
+
+const VERSION: &str = "1.0.0";
+
+pub struct Uploads {
+    dir: PathBuf,
+    busy: Mutex<HashSet<String>>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct Meta {
+    /// The folder and name it goes to, relative to the workspace.
+    dir: String,
+    name: String,
+    length: u64,
+    conflict: String,
+}
+
+impl Uploads {
+    pub fn new(dir: PathBuf) -> Uploads {
+        Uploads { dir, busy: Mutex::new(HashSet::new()) }
+    }
+
+    fn part(&self, id: &str) -> PathBuf {
+        self.dir.join(format!("{id}.part"))
+    }
+
+    fn meta_path(&self, id: &str) -> PathBuf {
+        self.dir.join(format!("{id}.json"))
+    }
+
+    fn meta(&self, id: &str) -> Option<Meta> {
+        serde_json::from_slice(&std::fs::read(self.meta_path(id)).ok()?).ok()
+    }
+
+    fn forget(&self, id: &str) {
+        let _ = std::fs::remove_file(self.part(id));
+        let _ = std::fs::remove_file(self.meta_path(id));
+    }
+}
+
+fn tus(mut resp: Response) -> Response {
+    resp.headers_mut().insert("tus-resumable", HeaderValue::from_static(VERSION));
+    resp.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    resp
+}
+
+fn valid_id(id: &str) -> bool {
+    id.len() == 32 && id.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+/// `Upload-Metadata: key base64,key base64`.
+fn metadata(headers: &HeaderMap) -> std::collections::HashMap<String, String> {
+    let raw = headers.get("upload-metadata").and_then(|v| v.to_str().ok()).unwrap_or("");
+    raw.split(',')
+        .filter_map(|pair| {
+            let mut it = pair.trim().splitn(2, ' ');
+            let k = it.next()?.to_string();
+            let v = it.next().unwrap_or("");
+            let v = base64::engine::general_purpose::STANDARD.decode(v.trim()).ok()?;
+            Some((k, String::from_utf8(v).ok()?))
+        })
+        .collect()
+}
+
+/// `/api/tus`: OPTIONS (what the server supports) and POST (a new upload).
+pub async fn collection(State(app): State<Arc<FilesApp>>, method: Method, headers: HeaderMap) -> Response {
+    match method {
+        Method::OPTIONS => {
+            let mut r = StatusCode::NO_CONTENT.into_response();
+            let h = r.headers_mut();
+            h.insert("tus-version", HeaderValue::from_static(VERSION));
+            h.insert("tus-extension", HeaderValue::from_static("creation,termination"));
+            tus(r)
+        }
+        Method::POST => tus(create(&app, &headers).await),
+        _ => tus(api_error(StatusCode::METHOD_NOT_ALLOWED, "method", "use POST to start an upload")),
+    }
+}
+
+async fn create(app: &Arc<FilesApp>, headers: &HeaderMap) -> Response {
+    let Some(length) = headers.get("upload-length").and_then(|v| v.to_str().ok()?.trim().parse::<u64>().ok()) else {
+        return api_error(StatusCode::BAD_REQUEST, "no_length", "an upload needs Upload-Length (its size in bytes)");
+    };
+    let meta = metadata(headers);
+    let Some(name) = meta.get("filename").or_else(|| meta.get("name")) else {
+        return api_error(StatusCode::BAD_REQUEST, "no_name", "say the file's name in Upload-Metadata (filename)");
+    };
+    let dir = match clean(meta.get("path").map_or("", String::as_str)) {
+        Ok(d) => d,
+        Err(e) => return fs_error(e, "path"),
+    };
+    if let Err(e) = super::fs::check_name(name) {
+        return fs_error(e, "filename");
+    }
+    let target = dir.join(name);
+    if let Err(e) = clean(&target.as_str()) {
+        return fs_error(e, "filename");
+    }
+    let conflict = meta.get("conflict").cloned().unwrap_or_else(|| "rename".into());
+    if !matches!(conflict.as_str(), "rename" | "overwrite" | "skip") {
+        return api_error(StatusCode::BAD_REQUEST, "bad_conflict", "conflict must be rename, overwrite or skip");
+    }
+    if let Some((free, _)) = app.root.space() {
+        if length > free {
+            return api_error(
+                StatusCode::INSUFFICIENT_STORAGE,
+                "disk_full",
+                &format!(
+                    "{name} needs {} and the workspace disk has {} free: free some space first (a Vast disk cannot grow)",
+                    crate::provision::download::human_bytes(length),
+                    crate::provision::download::human_bytes(free)
+                ),
+            );
+        }
+    }
+    let mut raw = [0u8; 16];
+    if getrandom::fill(&mut raw).is_err() {
+        return api_error(StatusCode::INTERNAL_SERVER_ERROR, "random", "no randomness for an upload id");
+    }
+    let id: String = raw.iter().map(|b| format!("{b:02x}")).collect();
+    let m = Meta { dir: dir.as_str(), name: name.clone(), length, conflict };
+    let up = &app.uploads;
+    let made = std::fs::create_dir_all(&up.dir)
+        .and_then(|_| std::fs::write(up.part(&id), b""))
+        .and_then(|_| std::fs::write(up.meta_path(&id), serde_json::to_vec(&m).unwrap_or_default()));
+    if let Err(e) = made {
+        up.forget(&id);
+        return fs_error(e.into(), "cannot start the upload");
+    }
+    let mut r = StatusCode::CREATED.into_response();
+    r.headers_mut().insert(header::LOCATION, HeaderValue::from_str(&format!("/api/tus/{id}")).expect("ascii"));
+    if length == 0 {
+        return finish(app, &id, m, r).await;
+    }
+    r
+}
+
+/// `/api/tus/{id}`: HEAD (where it stands), PATCH (more bytes), DELETE (cancel).
+pub async fn upload(
+    State(app): State<Arc<FilesApp>>,
+    Path(id): Path<String>,
+    method: Method,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    if !valid_id(&id) {
+        return tus(api_error(StatusCode::NOT_FOUND, "no_upload", "no such upload"));
+    }
+    let up = &app.uploads;
+    let Some(meta) = up.meta(&id) else {
+        return tus(api_error(
+            StatusCode::NOT_FOUND,
+            "no_upload",
+            "no such upload (finished, cancelled or never started)",
+        ));
+    };
+    let offset = std::fs::metadata(up.part(&id)).map_or(0, |m| m.len());
+    match method {
+        Method::HEAD => {
+            let mut r = StatusCode::OK.into_response();
+            r.headers_mut().insert("upload-offset", HeaderValue::from(offset));
+            r.headers_mut().insert("upload-length", HeaderValue::from(meta.length));
+            tus(r)
+        }
+        Method::DELETE => {
+            up.forget(&id);
+            tus(StatusCode::NO_CONTENT.into_response())
+        }
+        Method::PATCH => {
+            if !up.busy.lock().expect("busy lock").insert(id.clone()) {
+                return tus(api_error(StatusCode::CONFLICT, "busy", "this upload is being sent by another request"));
+            }
+            let r = patch(&app, &id, meta, offset, &headers, body).await;
+            up.busy.lock().expect("busy lock").remove(&id);
+            tus(r)
+        }
+        _ => tus(api_error(StatusCode::METHOD_NOT_ALLOWED, "method", "use HEAD, PATCH or DELETE")),
+    }
+}
+
+async fn patch(
+    app: &Arc<FilesApp>,
+    id: &str,
+    meta: Meta,
+    offset: u64,
+    headers: &HeaderMap,
+    mut body: Body,
+) -> Response {
+    let ct = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    if ct != "application/offset+octet-stream" {
+        return api_error(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "content_type",
+            "PATCH needs Content-Type: application/offset+octet-stream",
+        );
+    }
+    let claimed = headers.get("upload-offset").and_then(|v| v.to_str().ok()?.trim().parse::<u64>().ok());
+    if claimed != Some(offset) {
+        let mut r =
+            api_error(StatusCode::CONFLICT, "offset", &format!("the upload is at byte {offset}; send from there"));
+        r.headers_mut().insert("upload-offset", HeaderValue::from(offset));
+        return r;
+    }
+    let part = app.uploads.part(id);
+    let mut written = offset;
+    let mut pending: Vec<u8> = Vec::with_capacity(1 << 20);
+    let mut failure: Option<std::io::Error> = None;
+    let mut cut = false;
+    loop {
+        let frame = body.frame().await;
+        let last = !matches!(frame, Some(Ok(_)));
+        match frame {
+            Some(Ok(f)) => {
+                if let Ok(data) = f.into_data() {
+                    if written + pending.len() as u64 + data.len() as u64 > meta.length {
+                        return api_error(StatusCode::BAD_REQUEST, "too_long", "more bytes than Upload-Length");
+                    }
+                    pending.extend_from_slice(&data);
+                }
+            }
+            Some(Err(_)) => cut = true,
+            None => {}
+        }
+        // Written in pieces of about 1 MiB, off the serving thread.
+        if pending.len() >= (1 << 20) || (last && !pending.is_empty()) {
+            let chunk = std::mem::take(&mut pending);
+            let path = part.clone();
+            let n = chunk.len() as u64;
+            let r = tokio::task::spawn_blocking(move || {
+                let mut f = std::fs::OpenOptions::new().append(true).open(&path)?;
+                f.write_all(&chunk)
+            })
+            .await
+            .unwrap_or_else(|e| Err(std::io::Error::other(e.to_string())));
+            match r {
+                Ok(()) => written += n,
+                Err(e) => {
+                    failure = Some(e);
+                    break;
+                }
+            }
+        }
+        if last {
+            break;
+        }
+    }
+    if let Some(e) = failure {
+        let err = FsError::from(e);
+        let removed = matches!(err, FsError::NoSpace);
+        if removed {
+            // A full disk: the partial upload goes, so that the disk is usable again.
+            app.uploads.forget(id);
+            return api_error(
+                StatusCode::INSUFFICIENT_STORAGE,
+                "disk_full",
+                &format!("the disk is full: {} could not be stored and its partial upload was removed", meta.name),
+            );
+        }
+        return fs_error(err, &format!("cannot store {}", meta.name));
+    }
+    let mut r = StatusCode::NO_CONTENT.into_response();
+    r.headers_mut().insert("upload-offset", HeaderValue::from(written));
+    if cut {
+        // The connection dropped: what arrived is kept; the client resumes from Upload-Offset.
+        return r;
+    }
+    if written == meta.length {
+        return finish(app, id, meta, r).await;
+    }
+    r
+}
+
+/// The last byte arrived: the file goes to its real name, by the upload's conflict rule.
+async fn finish(app: &Arc<FilesApp>, id: &str, meta: Meta, mut ok: Response) -> Response {
+    let app2 = app.clone();
+    let id2 = id.to_string();
+    let result = tokio::task::spawn_blocking(move || -> Result<Option<String>, FsError> {
+        let dir = clean(&meta.dir)?;
+        let part = app2.uploads.part(&id2);
+        let mut target = dir.join(&meta.name);
+        let exists = app2.root.stat(&target).is_ok();
+        if exists {
+            match meta.conflict.as_str() {
+                "skip" => {
+                    app2.uploads.forget(&id2);
+                    return Ok(None);
+                }
+                "rename" => target = free_name(&app2, &dir, &meta.name),
+                _ => {}
+            }
+        }
+        std::fs::File::open(&part)?.sync_all()?;
+        app2.root.adopt(&part, &target, meta.conflict == "overwrite")?;
+        app2.uploads.forget(&id2);
+        Ok(Some(target.as_str()))
+    })
+    .await
+    .unwrap_or_else(|e| Err(FsError::Io(std::io::Error::other(e.to_string()))));
+    match result {
+        Ok(Some(path)) => {
+            if let Ok(v) = HeaderValue::from_str(&format!("saved:/{}", crate::gateway::access::encode(&path))) {
+                ok.headers_mut().insert("x-gpubox-upload", v);
+            }
+            ok
+        }
+        Ok(None) => {
+            ok.headers_mut().insert("x-gpubox-upload", HeaderValue::from_static("skipped"));
+            ok
+        }
+        Err(e) => fs_error(e, "the upload arrived but could not be put in place"),
+    }
+}
+
+/// `name (1).ext`, `name (2).ext`, … : the first that does not exist.
+fn free_name(app: &FilesApp, dir: &Rel, name: &str) -> Rel {
+    let (stem, ext) = match name.rfind('.') {
+        Some(i) if i > 0 => (&name[..i], &name[i..]),
+        _ => (name, ""),
+    };
+    for n in 1.. {
+        let candidate = dir.join(&format!("{stem} ({n}){ext}"));
+        if app.root.stat(&candidate).is_err() {
+            return candidate;
+        }
+    }
+    unreachable!("some name is free")
+}
