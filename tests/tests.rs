@@ -5,6 +5,7 @@ mod util;
 
 mod config;
 mod control;
+mod files;
 mod gateway;
 mod logs;
 mod logs_app;

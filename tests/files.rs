@@ -1,0 +1,579 @@
+//! The file manager (port 7010) through the real binary over real HTTP: a corpus of hostile paths
+//! against every endpoint, downloads with ranges, archives checked by real tools (Python's zipfile,
+//! tar), tus uploads that resume after a cut connection, a full disk, pipes that must not hang.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use base64::Engine;
+use gpubox::control::client::Client;
+use gpubox::control::protocol::Request;
+use serde_json::{json, Value};
+
+use crate::http::{open, request, Response};
+use crate::supervisor::free_port;
+use crate::util::Gpubox;
+
+const T: Duration = Duration::from_secs(30);
+const SECRET: &str = "TOP-SECRET-OUTSIDE-THE-WORKSPACE";
+
+struct Files {
+    g: Gpubox,
+    port: u16,
+    auth: String,
+    outside: PathBuf,
+}
+
+fn start() -> Files {
+    let port = free_port();
+    let g = Gpubox::start(&format!(
+        r#"
+[auth]
+username = "u"
+password = "p"
+
+[services.files]
+app = "files"
+port = {port}
+"#
+    ));
+    g.wait_event(&format!("files: listening on 0.0.0.0:{port}"), T);
+    let auth = format!("Basic {}", base64::engine::general_purpose::STANDARD.encode("u:p"));
+    let outside = g.dir.path().join("outside");
+    std::fs::create_dir_all(&outside).unwrap();
+    std::fs::write(outside.join("secret.txt"), SECRET).unwrap();
+    Files { g, port, auth, outside }
+}
+
+impl Files {
+    fn ws(&self) -> PathBuf {
+        self.g.path("ws")
+    }
+
+    fn origin(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    fn req(&self, method: &str, path: &str, extra: &[(&str, &str)], body: &[u8]) -> Response {
+        let origin = self.origin();
+        let mut headers = vec![("Authorization", self.auth.as_str()), ("Origin", origin.as_str())];
+        headers.extend_from_slice(extra);
+        request(self.port, method, path, &headers, body)
+    }
+
+    fn json(&self, method: &str, path: &str, body: Value) -> Response {
+        self.req(method, path, &[("Content-Type", "application/json")], body.to_string().as_bytes())
+    }
+}
+
+fn q(s: &str) -> String {
+    gpubox::gateway::access::encode(s)
+}
+
+/// Everything under `dir`, with contents, to see that nothing changed.
+fn snapshot(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(snapshot(&p));
+        } else {
+            out.push((p.clone(), std::fs::read(&p).unwrap_or_default()));
+        }
+    }
+    out.sort();
+    out
+}
+
+#[test]
+fn no_hostile_path_reaches_outside_the_workspace() {
+    let f = start();
+    let ws = f.ws();
+    std::fs::create_dir_all(ws.join("sub/deeper")).unwrap();
+    std::fs::write(ws.join("sub/ok.txt"), "inside").unwrap();
+    std::os::unix::fs::symlink("../outside", ws.join("link-out")).unwrap();
+    std::os::unix::fs::symlink(&f.outside, ws.join("link-abs")).unwrap();
+    std::os::unix::fs::symlink("/etc", ws.join("link-etc")).unwrap();
+    std::os::unix::fs::symlink("../../outside/secret.txt", ws.join("sub/link-file")).unwrap();
+    let before = snapshot(&f.outside);
+    let o = f.outside.display().to_string();
+
+    let prefixes = [
+        "../",
+        "../../",
+        "../../../../../../",
+        "./../",
+        "sub/../../",
+        "sub/deeper/../../../",
+        "/",
+        "//",
+        "///",
+        "..\\",
+        "..\\..\\",
+        "sub\\..\\..\\",
+        "%2e%2e/",
+        "%2e%2e%2f",
+        "%252e%252e/",
+        "..%2f",
+        "..%252f",
+        "%c0%ae%c0%ae/",
+        "....//",
+        ".../",
+        "..;/",
+        "link-out/",
+        "link-out/../",
+        "link-abs/",
+        "link-etc/",
+        "link-etc/../",
+        "sub/link-file/",
+        ".gpubox/",
+        ".gpubox/../",
+        "sub/./../../",
+        " ../",
+        "..%00/",
+        "\u{0}../",
+        "sub/deeper/../../../../",
+    ];
+    let targets =
+        ["secret.txt", "outside/secret.txt", "etc/passwd", "passwd", "", "newfile", &format!("{o}/secret.txt")];
+    let mut corpus: Vec<String> = Vec::new();
+    for p in prefixes {
+        for t in targets {
+            corpus.push(format!("{p}{t}"));
+        }
+    }
+    corpus.extend([
+        o.clone(),
+        format!("{o}/secret.txt"),
+        "/etc/passwd".into(),
+        "sub/link-file".into(),
+        "link-out/secret.txt".into(),
+        "link-abs/secret.txt".into(),
+        "link-etc/passwd".into(),
+        ".gpubox/sessions.json".into(),
+        ".gpubox".into(),
+        "..".into(),
+        ".".into(),
+        "sub/\u{7}bell".into(),
+        "a\nb".into(),
+        "x".repeat(300),
+        format!("{}/{}", "a".repeat(255), "b".repeat(300)),
+    ]);
+    assert!(corpus.len() >= 200, "{} paths", corpus.len());
+
+    // Every route of the app must be attacked here: a new route fails this test until it is.
+    let v = Client::call(&f.g.control, &Request::Routes).unwrap();
+    let site = v["sites"].as_array().unwrap().iter().find(|s| s["port"] == f.port).unwrap().clone();
+    let covered = [
+        "/",
+        "/api/list",
+        "/api/file",
+        "/api/archive",
+        "/api/sha256",
+        "/api/search",
+        "/api/space",
+        "/api/mkdir",
+        "/api/rename",
+        "/api/delete",
+        "/api/tus",
+        "/api/tus/{id}",
+    ];
+    for r in site["routes"].as_array().unwrap().iter().filter(|r| r["owner"] == "files") {
+        assert!(covered.contains(&r["path"].as_str().unwrap()), "route {r} is not in the hostile-path test");
+    }
+
+    let leaked = |r: &Response, what: &str| {
+        assert!(!r.text().contains(SECRET), "{what} leaked the secret: {}", r.text());
+        assert!(!r.text().contains("root:x:0:0"), "{what} leaked /etc/passwd");
+    };
+    let mut refused = 0;
+    for p in &corpus {
+        let e = q(p);
+        for (method, url) in [
+            ("GET", format!("/api/list?path={e}")),
+            ("GET", format!("/api/file?path={e}")),
+            ("GET", format!("/api/file?path={e}&inline=1")),
+            ("GET", format!("/api/archive?paths={e}")),
+            ("GET", format!("/api/archive?paths={e}&format=tar")),
+            ("GET", format!("/api/sha256?path={e}")),
+            ("GET", format!("/api/search?path={e}&q=secret")),
+        ] {
+            let r = f.req(method, &url, &[], b"");
+            leaked(&r, &url);
+            if r.status >= 400 {
+                refused += 1;
+            }
+        }
+        let r = f.req("PUT", &format!("/api/file?path={e}"), &[], b"overwritten");
+        leaked(&r, "PUT");
+        for body in [
+            ("/api/mkdir", json!({ "path": p })),
+            ("/api/rename", json!({ "from": "sub/ok.txt", "to": p })),
+            ("/api/rename", json!({ "from": p, "to": "sub/moved" })),
+            ("/api/delete", json!({ "paths": [p] })),
+        ] {
+            let r = f.json("POST", body.0, body.1);
+            leaked(&r, body.0);
+            // Put back what a harmless rename moved, so the next round starts the same.
+            if body.0 == "/api/rename" && r.status == 200 {
+                let from = if r.text().contains("\"to\":\"sub/moved\"") { "sub/moved" } else { p.as_str() };
+                let back = json!({ "from": from, "to": "sub/ok.txt" });
+                f.json("POST", "/api/rename", back);
+            }
+        }
+        let meta = |k: &str, v: &str| format!("{k} {}", base64::engine::general_purpose::STANDARD.encode(v));
+        for metadata in [
+            format!("{},{}", meta("filename", "x.bin"), meta("path", p)),
+            format!("{},{}", meta("filename", p), meta("path", "")),
+        ] {
+            let r = f.req(
+                "POST",
+                "/api/tus",
+                &[("Tus-Resumable", "1.0.0"), ("Upload-Length", "3"), ("Upload-Metadata", &metadata)],
+                b"",
+            );
+            if let Some(loc) = r.header("location").map(str::to_string) {
+                let r = f.req(
+                    "PATCH",
+                    &loc,
+                    &[
+                        ("Tus-Resumable", "1.0.0"),
+                        ("Upload-Offset", "0"),
+                        ("Content-Type", "application/offset+octet-stream"),
+                    ],
+                    b"abc",
+                );
+                leaked(&r, "tus");
+            }
+        }
+        let r = f.req("HEAD", &format!("/api/tus/{e}"), &[("Tus-Resumable", "1.0.0")], b"");
+        assert!(r.status == 404 || r.status == 400, "HEAD /api/tus/{p}: {}", r.status);
+    }
+    assert!(refused > corpus.len() * 4, "most hostile paths are refused outright ({refused})");
+    assert_eq!(snapshot(&f.outside), before, "nothing outside the workspace was written or deleted");
+    assert!(std::fs::read_to_string("/etc/passwd").unwrap().contains("root"), "and /etc/passwd is untouched");
+    // Symlinks were never followed out: the links themselves may have gone, their targets not.
+    assert!(f.outside.join("secret.txt").exists());
+    // gpubox's own state was neither read nor deleted (deleting .gpubox/sessions.json was tried).
+    assert!(f.g.path("ws/.gpubox/sessions.json").is_file(), "the sessions file survived");
+}
+
+#[test]
+fn listing_downloading_ranges_and_archives() {
+    let f = start();
+    let ws = f.ws();
+    std::fs::create_dir_all(ws.join("models/lora")).unwrap();
+    let data: Vec<u8> = (0..3_000_000u32).map(|i| (i * 7 % 251) as u8).collect();
+    std::fs::write(ws.join("models/big.safetensors"), &data).unwrap();
+    std::fs::write(ws.join("models/lora/a.txt"), "hello lora").unwrap();
+    std::fs::write(ws.join("notes é.md"), "# notes").unwrap();
+    nix::unistd::mkfifo(&ws.join("a-pipe"), nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+
+    let r = f.req("GET", "/api/list?path=models", &[], b"");
+    assert_eq!(r.status, 200, "{}", r.text());
+    let v: Value = serde_json::from_slice(&r.body).unwrap();
+    let names: Vec<&str> = v["entries"].as_array().unwrap().iter().map(|e| e["name"].as_str().unwrap()).collect();
+    assert!(names.contains(&"big.safetensors") && names.contains(&"lora"), "{names:?}");
+    assert!(v["free"].as_u64().unwrap() > 0 && v["total"].as_u64().unwrap() > 0);
+    let root: Value = serde_json::from_slice(&f.req("GET", "/api/list?path=", &[], b"").body).unwrap();
+    let names: Vec<&str> = root["entries"].as_array().unwrap().iter().map(|e| e["name"].as_str().unwrap()).collect();
+    assert!(!names.contains(&".gpubox"), "gpubox's own state is not listed: {names:?}");
+    assert!(names.contains(&"notes é.md"));
+
+    // Whole, and resumed from the middle (curl -C -), and the last bytes.
+    let whole = f.req("GET", "/api/file?path=models/big.safetensors", &[], b"");
+    assert_eq!((whole.status, whole.body.len()), (200, data.len()));
+    assert_eq!(whole.header("accept-ranges"), Some("bytes"));
+    let part = f.req("GET", "/api/file?path=models/big.safetensors", &[("Range", "bytes=1000000-")], b"");
+    assert_eq!(part.status, 206);
+    assert_eq!(part.body, &data[1_000_000..]);
+    assert_eq!(part.header("content-range"), Some("bytes 1000000-2999999/3000000"));
+    let tail = f.req("GET", "/api/file?path=models/big.safetensors", &[("Range", "bytes=-10")], b"");
+    assert_eq!(tail.body, &data[data.len() - 10..]);
+    let bad = f.req("GET", "/api/file?path=models/big.safetensors", &[("Range", "bytes=5000000-")], b"");
+    assert_eq!(bad.status, 416);
+    // Viewed in the page: never as HTML, always sandboxed.
+    std::fs::write(ws.join("page.html"), "<script>alert(1)</script>").unwrap();
+    let page = f.req("GET", "/api/file?path=page.html&inline=1", &[], b"");
+    assert_eq!(page.header("content-type"), Some("text/plain; charset=utf-8"));
+    assert!(page.header("content-security-policy").unwrap().contains("sandbox"));
+
+    // A FIFO is refused at once (opening it would hang the request).
+    let started = Instant::now();
+    let r = f.req("GET", "/api/file?path=a-pipe", &[], b"");
+    assert_eq!(r.status, 400, "{}", r.text());
+    let r = f.req("GET", "/api/sha256?path=a-pipe", &[], b"");
+    assert_eq!(r.status, 400);
+    assert!(started.elapsed() < Duration::from_secs(5));
+
+    // A folder as ZIP and as tar, checked by Python's zipfile and by tar.
+    let zip = f.req("GET", &format!("/api/archive?paths={}", q("models")), &[], b"");
+    assert_eq!(zip.status, 200);
+    let zpath = f.g.path("m.zip");
+    std::fs::write(&zpath, &zip.body).unwrap();
+    let check = Command::new("python3")
+        .arg("-c")
+        .arg("import sys, zipfile; z = zipfile.ZipFile(sys.argv[1]); assert z.testzip() is None; print(sorted(z.namelist())); print(len(z.read('models/big.safetensors'))); print(z.read('models/lora/a.txt').decode())")
+        .arg(&zpath)
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&check.stdout);
+    assert!(check.status.success(), "{out}{}", String::from_utf8_lossy(&check.stderr));
+    assert!(out.contains("'models/big.safetensors'") && out.contains("3000000") && out.contains("hello lora"), "{out}");
+    let tar =
+        f.req("GET", &format!("/api/archive?paths={}%0A{}&format=tar", q("models/lora"), q("notes é.md")), &[], b"");
+    let tpath = f.g.path("m.tar");
+    std::fs::write(&tpath, &tar.body).unwrap();
+    let listing = Command::new("tar").arg("tf").arg(&tpath).output().unwrap();
+    let listing = String::from_utf8_lossy(&listing.stdout);
+    assert!(
+        listing.contains("lora/a.txt") && listing.contains("notes é.md") && !listing.contains("a-pipe"),
+        "{listing}"
+    );
+
+    // sha256 and search.
+    let r: Value = serde_json::from_slice(&f.req("GET", "/api/sha256?path=models/lora/a.txt", &[], b"").body).unwrap();
+    let expected = gpubox::provision::download::sha256_file(&ws.join("models/lora/a.txt")).unwrap();
+    assert_eq!(r["sha256"], expected);
+    let found = f.req("GET", "/api/search?path=&q=LORA", &[], b"");
+    let hits: Vec<Value> = found.text().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert!(hits.iter().any(|h| h["path"] == "models/lora"), "{hits:?}");
+}
+
+#[test]
+fn operations_and_atomic_saves() {
+    let f = start();
+    let ws = f.ws();
+    assert_eq!(f.json("POST", "/api/mkdir", json!({ "path": "a/b" })).status, 404, "the parent must exist");
+    assert_eq!(f.json("POST", "/api/mkdir", json!({ "path": "a" })).status, 201);
+    assert_eq!(f.json("POST", "/api/mkdir", json!({ "path": "a" })).status, 409);
+    assert_eq!(f.req("PUT", "/api/file?path=a/x.txt", &[], b"first").status, 200);
+    assert_eq!(std::fs::read_to_string(ws.join("a/x.txt")).unwrap(), "first");
+    assert_eq!(f.req("PUT", "/api/file?path=a/x.txt", &[], b"second").status, 200);
+    assert_eq!(std::fs::read_to_string(ws.join("a/x.txt")).unwrap(), "second");
+    let leftovers: Vec<_> = std::fs::read_dir(ws.join("a")).unwrap().flatten().map(|e| e.file_name()).collect();
+    assert_eq!(leftovers.len(), 1, "no temporary file left: {leftovers:?}");
+    std::fs::write(ws.join("a/y.txt"), "y").unwrap();
+    // Rename never replaces by accident; with overwrite it does.
+    let r = f.json("POST", "/api/rename", json!({ "from": "a/x.txt", "to": "a/y.txt" }));
+    assert_eq!(r.status, 409, "{}", r.text());
+    assert_eq!(std::fs::read_to_string(ws.join("a/y.txt")).unwrap(), "y");
+    let r = f.json("POST", "/api/rename", json!({ "from": "a/x.txt", "to": "a/y.txt", "overwrite": true }));
+    assert_eq!(r.status, 200);
+    assert_eq!(std::fs::read_to_string(ws.join("a/y.txt")).unwrap(), "second");
+    assert_eq!(f.json("POST", "/api/rename", json!({ "from": "a", "to": "a/inside" })).status, 400);
+    let r = f.json("POST", "/api/delete", json!({ "paths": ["a"] }));
+    assert_eq!(r.status, 200);
+    assert!(!ws.join("a").exists());
+    assert_eq!(f.json("POST", "/api/delete", json!({ "paths": [""] })).status, 400, "never the workspace itself");
+    // State changes from another origin are refused by the gateway.
+    let r = request(
+        f.port,
+        "POST",
+        "/api/mkdir",
+        &[("Authorization", &f.auth), ("Origin", "http://evil.example"), ("Content-Type", "application/json")],
+        br#"{"path":"evil"}"#,
+    );
+    assert_eq!(r.status, 403);
+    assert!(!ws.join("evil").exists());
+}
+
+fn tus_create(f: &Files, dir: &str, name: &str, len: usize, conflict: Option<&str>) -> Response {
+    let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
+    let mut meta = format!("filename {},path {}", b64(name), b64(dir));
+    if let Some(c) = conflict {
+        meta.push_str(&format!(",conflict {}", b64(c)));
+    }
+    let len = len.to_string();
+    f.req("POST", "/api/tus", &[("Tus-Resumable", "1.0.0"), ("Upload-Length", &len), ("Upload-Metadata", &meta)], b"")
+}
+
+fn tus_patch(f: &Files, loc: &str, offset: usize, data: &[u8]) -> Response {
+    let off = offset.to_string();
+    f.req(
+        "PATCH",
+        loc,
+        &[("Tus-Resumable", "1.0.0"), ("Upload-Offset", &off), ("Content-Type", "application/offset+octet-stream")],
+        data,
+    )
+}
+
+fn tus_offset(f: &Files, loc: &str) -> usize {
+    let r = f.req("HEAD", loc, &[("Tus-Resumable", "1.0.0")], b"");
+    assert_eq!(r.status, 200);
+    r.header("upload-offset").unwrap().parse().unwrap()
+}
+
+#[test]
+fn uploads_resume_after_a_cut_and_land_only_when_complete() {
+    let f = start();
+    let ws = f.ws();
+    std::fs::create_dir_all(ws.join("in")).unwrap();
+    let data: Vec<u8> = (0..5_000_000u32).map(|i| (i % 253) as u8).collect();
+    let r = tus_create(&f, "in", "model.bin", data.len(), None);
+    assert_eq!(r.status, 201, "{}", r.text());
+    let loc = r.header("location").unwrap().to_string();
+    // A PATCH that dies half-way: the connection drops after 2 MB of a 5 MB body.
+    {
+        let origin = f.origin();
+        let mut s = open(
+            f.port,
+            "PATCH",
+            &loc,
+            &[
+                ("Authorization", &f.auth),
+                ("Origin", &origin),
+                ("Tus-Resumable", "1.0.0"),
+                ("Upload-Offset", "0"),
+                ("Content-Type", "application/offset+octet-stream"),
+                ("Content-Length", "5000000"),
+            ],
+            b"",
+        );
+        s.write_all(&data[..2_000_000]).unwrap();
+        s.flush().unwrap();
+        std::thread::sleep(Duration::from_millis(300));
+        drop(s);
+    }
+    let deadline = Instant::now() + T;
+    let mut offset = tus_offset(&f, &loc);
+    while offset < 2_000_000 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+        offset = tus_offset(&f, &loc);
+    }
+    assert_eq!(offset, 2_000_000, "what arrived was kept");
+    assert!(!ws.join("in/model.bin").exists(), "no half file under its real name");
+    // The wrong offset is refused; the right one finishes it.
+    assert_eq!(tus_patch(&f, &loc, 0, &data[..10]).status, 409);
+    let r = tus_patch(&f, &loc, offset, &data[offset..]);
+    assert_eq!(r.status, 204, "{}", r.text());
+    assert_eq!(r.header("x-gpubox-upload"), Some("saved:/in/model.bin"));
+    assert_eq!(std::fs::read(ws.join("in/model.bin")).unwrap(), data);
+    assert_eq!(f.req("HEAD", &loc, &[("Tus-Resumable", "1.0.0")], b"").status, 404, "finished uploads are gone");
+    // Conflicts: rename (default) keeps both, skip keeps the old one, overwrite replaces it.
+    for (conflict, expect) in
+        [(None, "saved:/in/model%20%281%29.bin"), (Some("skip"), "skipped"), (Some("overwrite"), "saved:/in/model.bin")]
+    {
+        let r = tus_create(&f, "in", "model.bin", 3, conflict);
+        let loc = r.header("location").unwrap().to_string();
+        let r = tus_patch(&f, &loc, 0, b"new");
+        assert_eq!(r.header("x-gpubox-upload"), Some(expect), "{conflict:?}");
+    }
+    assert_eq!(std::fs::read(ws.join("in/model.bin")).unwrap(), b"new");
+    assert_eq!(std::fs::read(ws.join("in/model (1).bin")).unwrap(), b"new");
+    // An upload can be cancelled.
+    let loc = tus_create(&f, "in", "gone.bin", 10, None).header("location").unwrap().to_string();
+    assert_eq!(f.req("DELETE", &loc, &[("Tus-Resumable", "1.0.0")], b"").status, 204);
+    assert!(!ws.join("in/gone.bin").exists());
+}
+
+#[test]
+fn a_full_disk_refuses_or_cleans_up_and_the_server_keeps_serving() {
+    // The workspace on a 2 MiB tmpfs.
+    let dir = tempfile::tempdir().unwrap();
+    let small = dir.path().join("small");
+    std::fs::create_dir_all(&small).unwrap();
+    let mounted = Command::new("mount").args(["-t", "tmpfs", "-o", "size=2m", "tmpfs"]).arg(&small).status().unwrap();
+    assert!(mounted.success(), "this test needs root to mount a small tmpfs");
+    struct Unmount(PathBuf);
+    impl Drop for Unmount {
+        fn drop(&mut self) {
+            let _ = Command::new("umount").arg("-l").arg(&self.0).status();
+        }
+    }
+    let _u = Unmount(small.clone());
+    // gpubox with its workspace on the tmpfs (its logs elsewhere).
+    let port = free_port();
+    let body = format!(
+        "[auth]\nusername = \"u\"\npassword = \"p\"\n[logs]\ndir = \"{logs}\"\n[services.files]\napp = \"files\"\nport = {port}\n",
+        logs = dir.path().join("logs").display()
+    );
+    let cfg = dir.path().join("g.toml");
+    std::fs::write(&cfg, format!("workspace = \"{}\"\n{body}", small.display())).unwrap();
+    let child = Command::new(crate::util::BIN)
+        .args(["--control"])
+        .arg(dir.path().join("c.sock"))
+        .args(["run", "--config"])
+        .arg(&cfg)
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    struct Kill(std::process::Child);
+    impl Drop for Kill {
+        fn drop(&mut self) {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(self.0.id() as i32),
+                nix::sys::signal::Signal::SIGTERM,
+            );
+            let _ = self.0.wait();
+        }
+    }
+    let _k = Kill(child);
+    let deadline = Instant::now() + T;
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "gpubox did not start");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let auth = format!("Basic {}", base64::engine::general_purpose::STANDARD.encode("u:p"));
+    let origin = format!("http://127.0.0.1:{port}");
+    let h = |extra: &[(&'static str, String)]| -> Vec<(String, String)> {
+        let mut v = vec![("Authorization".to_string(), auth.clone()), ("Origin".to_string(), origin.clone())];
+        v.extend(extra.iter().map(|(k, v)| (k.to_string(), v.clone())));
+        v
+    };
+    let send = |method: &str, path: &str, extra: &[(&'static str, String)], body: &[u8]| {
+        let hs = h(extra);
+        let refs: Vec<(&str, &str)> = hs.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        request(port, method, path, &refs, body)
+    };
+    let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
+    // Too big for the disk: refused before a byte is sent, saying how much is free.
+    let r = send(
+        "POST",
+        "/api/tus",
+        &[
+            ("Tus-Resumable", "1.0.0".into()),
+            ("Upload-Length", "5000000".into()),
+            ("Upload-Metadata", format!("filename {}", b64("big.bin"))),
+        ],
+        b"",
+    );
+    assert_eq!(r.status, 507, "{}", r.text());
+    assert!(r.text().contains("free"), "{}", r.text());
+    // Fits when it starts, then the disk fills up (another writer): the partial upload goes.
+    let r = send(
+        "POST",
+        "/api/tus",
+        &[
+            ("Tus-Resumable", "1.0.0".into()),
+            ("Upload-Length", "1000000".into()),
+            ("Upload-Metadata", format!("filename {}", b64("mid.bin"))),
+        ],
+        b"",
+    );
+    assert_eq!(r.status, 201, "{}", r.text());
+    let loc = r.header("location").unwrap().to_string();
+    let filler = vec![0u8; 1_700_000];
+    let _ = std::fs::write(small.join("filler"), &filler);
+    let r = send(
+        "PATCH",
+        &loc,
+        &[
+            ("Tus-Resumable", "1.0.0".into()),
+            ("Upload-Offset", "0".into()),
+            ("Content-Type", "application/offset+octet-stream".into()),
+        ],
+        &vec![1u8; 1_000_000],
+    );
+    assert_eq!(r.status, 507, "{}", r.text());
+    assert!(r.text().contains("disk is full"), "{}", r.text());
+    assert!(!small.join("mid.bin").exists());
+    let uploads: Vec<_> =
+        std::fs::read_dir(small.join(".gpubox/uploads")).map(|d| d.flatten().collect()).unwrap_or_default();
+    assert!(uploads.is_empty(), "the partial upload was removed: {uploads:?}");
+    // And the server goes on.
+    let r = send("GET", "/api/list?path=", &[], b"");
+    assert_eq!(r.status, 200);
+}
