@@ -148,7 +148,7 @@ fn built_in_apps_take_only_their_own_keys() {
     );
     // A misspelt app name gets a suggestion; planned apps say so.
     assert_rejected("[services.l]\napp = \"logz\"\nport = 7030\n", 2, "services.l.app", "did you mean \"logs\"");
-    assert_rejected("[services.f]\napp = \"files\"\nport = 7010\n", 2, "services.f.app", "unknown app");
+    assert_rejected("[services.f]\napp = \"filez\"\nport = 7010\n", 2, "services.f.app", "did you mean \"files\"");
     // The terminal's own keys, and only on the terminal.
     assert_rejected(
         "[services.t]\napp = \"terminal\"\nport = 7020\nshell = \"/no/such/shell\"\n",

@@ -24,7 +24,7 @@ struct Box {
 }
 
 fn start(auth_extra: &str, delay: f32) -> Box {
-    let (port, up, logs, term) = (free_port(), free_port(), free_port(), free_port());
+    let (port, up, logs, term, files) = (free_port(), free_port(), free_port(), free_port(), free_port());
     let g = Gpubox::start(&format!(
         r#"
 [auth]
@@ -46,12 +46,17 @@ port = {logs}
 [services.terminal]
 app = "terminal"
 port = {term}
+
+[services.files]
+app = "files"
+port = {files}
 "#,
         script = fixture("upstream.py"),
     ));
     g.wait_event(&format!("app: listening on 0.0.0.0:{port}"), T);
     g.wait_event(&format!("logs: listening on 0.0.0.0:{logs}"), T);
     g.wait_event(&format!("terminal: listening on 0.0.0.0:{term}"), T);
+    g.wait_event(&format!("files: listening on 0.0.0.0:{files}"), T);
     Box { g, port }
 }
 
@@ -113,7 +118,7 @@ fn every_route_refuses_bad_credentials_and_accepts_each_good_method() {
     let b = start("session_ttl = \"2s\"", 0.0).ready();
     let routes = b.routes();
     assert!(routes.len() >= 8, "expected the reserved routes and the proxy: {routes:?}");
-    for app in ["logs", "terminal"] {
+    for app in ["files", "logs", "terminal"] {
         assert!(routes.iter().any(|(_, r)| r["owner"] == app), "the {app} app's routes are walked too");
     }
     let origin = b.origin();

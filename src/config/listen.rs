@@ -52,9 +52,8 @@ pub enum AppKind {
     Files,
 }
 
-/// Apps that exist, and those that are planned but not part of this gpubox yet.
+/// The apps that exist.
 const APPS: &[&str] = &["files", "logs", "terminal"];
-const PLANNED_APPS: &[&str] = &[];
 
 /// `app = "terminal"`: how its shells start.
 #[derive(Debug, Clone, Serialize)]
@@ -204,13 +203,9 @@ pub fn app(
         "terminal" => Some(AppKind::Terminal),
         "files" => Some(AppKind::Files),
         _ => {
-            let hint = if PLANNED_APPS.contains(&name.as_str()) {
-                format!("\"{name}\" is planned but not part of this gpubox yet; remove this service for now")
-            } else {
-                match did_you_mean(name, APPS) {
-                    Some(p) => format!("did you mean \"{p}\"?"),
-                    None => format!("the built-in apps are: {}", APPS.join(", ")),
-                }
+            let hint = match did_you_mean(name, APPS) {
+                Some(p) => format!("did you mean \"{p}\"?"),
+                None => format!("the built-in apps are: {}", APPS.join(", ")),
             };
             cx.error(app.span(), &key(n, "app"), format!("unknown app \"{name}\""), Some(hint));
             None
