@@ -179,6 +179,8 @@ fn no_hostile_path_reaches_outside_the_workspace() {
         "/api/delete",
         "/api/tus",
         "/api/tus/{id}",
+        "/api/jobs",
+        "/api/jobs/{id}",
     ];
     for r in site["routes"].as_array().unwrap().iter().filter(|r| r["owner"] == "files") {
         assert!(covered.contains(&r["path"].as_str().unwrap()), "route {r} is not in the hostile-path test");
@@ -213,6 +215,12 @@ fn no_hostile_path_reaches_outside_the_workspace() {
             ("/api/rename", json!({ "from": "sub/ok.txt", "to": p })),
             ("/api/rename", json!({ "from": p, "to": "sub/moved" })),
             ("/api/delete", json!({ "paths": [p] })),
+            ("/api/jobs", json!({ "kind": "copy", "paths": [p], "to": "sub" })),
+            ("/api/jobs", json!({ "kind": "copy", "paths": ["sub/ok.txt"], "to": p })),
+            ("/api/jobs", json!({ "kind": "extract", "path": p })),
+            ("/api/jobs", json!({ "kind": "extract", "path": "sub/ok.txt", "to": p })),
+            // The URL answers 401 at once (gpubox itself, no login): the job ends quickly.
+            ("/api/jobs", json!({ "kind": "fetch", "url": format!("http://127.0.0.1:{}/x", f.port), "to": p })),
         ] {
             let r = f.json("POST", body.0, body.1);
             leaked(&r, body.0);
@@ -252,6 +260,17 @@ fn no_hostile_path_reaches_outside_the_workspace() {
         assert!(r.status == 404 || r.status == 400, "HEAD /api/tus/{p}: {}", r.status);
     }
     assert!(refused > corpus.len() * 4, "most hostile paths are refused outright ({refused})");
+    // Jobs started with a harmless-looking path ran to the end: wait for them before looking.
+    let deadline = Instant::now() + T;
+    loop {
+        let jobs: Value = serde_json::from_slice(&f.req("GET", "/api/jobs", &[], b"").body).unwrap();
+        let running = jobs["jobs"].as_array().unwrap().iter().filter(|j| j["state"] == "running").count();
+        if running == 0 || Instant::now() > deadline {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(f.req("DELETE", "/api/jobs/999999", &[], b"").status, 404);
     assert_eq!(snapshot(&f.outside), before, "nothing outside the workspace was written or deleted");
     assert!(std::fs::read_to_string("/etc/passwd").unwrap().contains("root"), "and /etc/passwd is untouched");
     // Symlinks were never followed out: the links themselves may have gone, their targets not.
@@ -576,4 +595,105 @@ fn a_full_disk_refuses_or_cleans_up_and_the_server_keeps_serving() {
     // And the server goes on.
     let r = send("GET", "/api/list?path=", &[], b"");
     assert_eq!(r.status, 200);
+}
+
+/// Waits for a job and returns its final view.
+fn wait_job(f: &Files, id: u64) -> Value {
+    let deadline = Instant::now() + T;
+    loop {
+        let jobs: Value = serde_json::from_slice(&f.req("GET", "/api/jobs", &[], b"").body).unwrap();
+        let job = jobs["jobs"].as_array().unwrap().iter().find(|j| j["id"] == id).cloned().expect("the job is listed");
+        if job["state"] != "running" {
+            return job;
+        }
+        assert!(Instant::now() < deadline, "job {id} still running: {job}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn start_job(f: &Files, body: Value) -> u64 {
+    let r = f.json("POST", "/api/jobs", body);
+    assert_eq!(r.status, 202, "{}", r.text());
+    serde_json::from_slice::<Value>(&r.body).unwrap()["id"].as_u64().unwrap()
+}
+
+#[test]
+fn archives_extract_safely_copies_and_fetches_run_as_jobs() {
+    let f = start();
+    let ws = f.ws();
+    std::fs::create_dir_all(ws.join("in")).unwrap();
+    // A ZIP with a zip-slip entry and an absolute one, made by Python's zipfile.
+    let made = Command::new("python3")
+        .arg("-c")
+        .arg(
+            "import sys, zipfile\nz = zipfile.ZipFile(sys.argv[1], 'w', zipfile.ZIP_DEFLATED)\n\
+z.writestr('model/a.txt', 'alpha')\nz.writestr('model/deep/b.txt', 'beta' * 1000)\n\
+z.writestr('../escaped.txt', 'evil')\nz.writestr('/abs.txt', 'evil')\nz.close()",
+        )
+        .arg(ws.join("in/pack.zip"))
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let job = wait_job(&f, start_job(&f, json!({ "kind": "extract", "path": "in/pack.zip" })));
+    assert_eq!(job["state"], "done", "{job}");
+    assert_eq!(std::fs::read_to_string(ws.join("in/pack/model/a.txt")).unwrap(), "alpha");
+    assert_eq!(std::fs::read_to_string(ws.join("in/pack/model/deep/b.txt")).unwrap().len(), 4000);
+    assert!(!f.g.path("ws/escaped.txt").exists() && !f.g.path("escaped.txt").exists());
+    assert!(job["message"].as_str().unwrap().contains("skipped"), "{job}");
+    // tar, tar.gz and tar.zst, made by tar itself.
+    std::fs::create_dir_all(f.g.path("src/t")).unwrap();
+    std::fs::write(f.g.path("src/t/x.txt"), "from tar").unwrap();
+    for (name, flag) in [("t.tar", ""), ("t.tar.gz", "-z"), ("t.tar.zst", "--zstd")] {
+        let mut cmd = Command::new("tar");
+        cmd.arg("-c");
+        if !flag.is_empty() {
+            cmd.arg(flag);
+        }
+        let st = cmd.arg("-f").arg(ws.join("in").join(name)).arg("-C").arg(f.g.path("src")).arg("t").status().unwrap();
+        assert!(st.success());
+        let to = format!("out-{name}");
+        let job = wait_job(&f, start_job(&f, json!({ "kind": "extract", "path": format!("in/{name}"), "to": to })));
+        assert_eq!(job["state"], "done", "{name}: {job}");
+        assert_eq!(std::fs::read_to_string(ws.join(&to).join("t/x.txt")).unwrap(), "from tar", "{name}");
+    }
+    // Not an archive: a clear failure.
+    std::fs::write(ws.join("in/not.zip"), "nope").unwrap();
+    let job = wait_job(&f, start_job(&f, json!({ "kind": "extract", "path": "in/not.zip" })));
+    assert_eq!(job["state"], "failed");
+    assert!(job["message"].as_str().unwrap().contains("ZIP"), "{job}");
+
+    // Copy: a folder next to itself gets a new name; the original is untouched.
+    let job = wait_job(&f, start_job(&f, json!({ "kind": "copy", "paths": ["in/pack"], "to": "in" })));
+    assert_eq!(job["state"], "done", "{job}");
+    assert_eq!(std::fs::read_to_string(ws.join("in/pack (copy)/model/a.txt")).unwrap(), "alpha");
+    assert!(job["total"].as_u64().unwrap() >= 4005, "{job}");
+    let r = f.json("POST", "/api/jobs", json!({ "kind": "copy", "paths": ["in"], "to": "in/pack" }));
+    let job = wait_job(&f, serde_json::from_slice::<Value>(&r.body).unwrap()["id"].as_u64().unwrap());
+    assert_eq!(job["state"], "failed", "a folder cannot be copied into itself: {job}");
+
+    // Fetch from a URL into a folder: the server's file name, written via the private area.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("weights.bin"), vec![7u8; 200_000]).unwrap();
+    let port = free_port();
+    let mut server = Command::new("python3")
+        .arg(crate::util::fixture("dlserver.py"))
+        .arg(port.to_string())
+        .arg(dir.path())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + T;
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline);
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let url = format!("http://127.0.0.1:{port}/weights.bin?cd=model.safetensors");
+    let job = wait_job(&f, start_job(&f, json!({ "kind": "fetch", "url": url, "to": "models/new" })));
+    let _ = server.kill();
+    let _ = server.wait();
+    assert_eq!(job["state"], "done", "{job}");
+    assert_eq!(std::fs::read(ws.join("models/new/model.safetensors")).unwrap().len(), 200_000);
+    assert_eq!(job["done"], 200_000);
+    let r = f.json("POST", "/api/jobs", json!({ "kind": "fetch", "url": "file:///etc/passwd", "to": "x" }));
+    assert_eq!(r.status, 400);
 }

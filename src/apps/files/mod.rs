@@ -3,6 +3,7 @@
 
 mod archive;
 pub mod fs;
+mod jobs;
 mod tus;
 
 use std::collections::HashMap;
@@ -28,6 +29,9 @@ pub struct FilesApp {
     root: Root,
     shell: ShellFn,
     uploads: tus::Uploads,
+    jobs: jobs::Jobs,
+    /// gpubox's private scratch area for downloads in progress.
+    scratch: PathBuf,
 }
 
 const fn route(method: &'static str, path: &'static str, example: &'static str) -> RouteSpec {
@@ -47,6 +51,9 @@ pub const ROUTES: &[RouteSpec] = &[
     route("POST", "/api/mkdir", "/api/mkdir"),
     route("POST", "/api/rename", "/api/rename"),
     route("POST", "/api/delete", "/api/delete"),
+    route("GET", "/api/jobs", "/api/jobs"),
+    route("POST", "/api/jobs", "/api/jobs"),
+    route("DELETE", "/api/jobs/{id}", "/api/jobs/0"),
     route("ANY", "/api/tus", "/api/tus"),
     route("ANY", "/api/tus/{id}", "/api/tus/none"),
 ];
@@ -55,7 +62,7 @@ impl FilesApp {
     pub fn new(workspace: PathBuf, state_dir: PathBuf, shell: ShellFn) -> std::io::Result<Arc<FilesApp>> {
         let root = Root::open(&workspace)?;
         let uploads = tus::Uploads::new(state_dir.join("uploads"));
-        Ok(Arc::new(FilesApp { root, shell, uploads }))
+        Ok(Arc::new(FilesApp { root, shell, uploads, jobs: jobs::Jobs::default(), scratch: state_dir.join("fetch") }))
     }
 }
 
@@ -71,6 +78,8 @@ pub fn router(app: Arc<FilesApp>) -> Router {
         .route("/api/mkdir", post(mkdir))
         .route("/api/rename", post(rename))
         .route("/api/delete", post(delete))
+        .route("/api/jobs", get(jobs_list).post(jobs_start))
+        .route("/api/jobs/{id}", axum::routing::delete(jobs_cancel))
         .route("/api/tus", axum::routing::any(tus::collection))
         .route("/api/tus/{id}", axum::routing::any(tus::upload))
         .with_state(app)
@@ -490,6 +499,75 @@ async fn search(State(app): State<Arc<FilesApp>>, Query(args): Args) -> Response
     let mut resp = Response::new(body);
     resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/x-ndjson"));
     resp
+}
+
+async fn jobs_list(State(app): State<Arc<FilesApp>>) -> Response {
+    Json(json!({ "jobs": app.jobs.list() })).into_response()
+}
+
+async fn jobs_cancel(State(app): State<Arc<FilesApp>>, axum::extract::Path(id): axum::extract::Path<u64>) -> Response {
+    if app.jobs.cancel(id) {
+        StatusCode::NO_CONTENT.into_response()
+    } else {
+        api_error(StatusCode::NOT_FOUND, "no_job", "no such job")
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+enum NewJob {
+    Copy { paths: Vec<String>, to: String },
+    Extract { path: String, to: Option<String> },
+    Fetch { url: String, to: String },
+}
+
+/// Starts a long operation; answers 202 with its id at once.
+async fn jobs_start(State(app): State<Arc<FilesApp>>, Json(j): Json<NewJob>) -> Response {
+    let a = app.clone();
+    let id = match j {
+        NewJob::Copy { paths, to } => {
+            let sources: Result<Vec<Rel>, _> = paths.iter().map(|p| clean(p)).collect();
+            let (sources, to) = match (sources, clean(&to)) {
+                (Ok(s), Ok(t)) => (s, t),
+                (Err(e), _) | (_, Err(e)) => return fs_error(e, "copy"),
+            };
+            let label = format!("copy {} item(s) to /{}", sources.len(), to.as_str());
+            app.jobs.start("copy", label, move |job| jobs::copy(&a.root, job, &sources, &to))
+        }
+        NewJob::Extract { path, to } => {
+            let archive = match clean(&path) {
+                Ok(r) => r,
+                Err(e) => return fs_error(e, "path"),
+            };
+            // By default into a folder named after the archive, beside it.
+            let default = {
+                let name = archive.name().unwrap_or("archive");
+                let stem = [".tar.gz", ".tar.zst", ".tgz", ".tzst", ".zip", ".tar"]
+                    .iter()
+                    .find_map(|e| name.to_ascii_lowercase().ends_with(e).then(|| &name[..name.len() - e.len()]))
+                    .unwrap_or(name);
+                archive.parent().join(stem)
+            };
+            let into = match to.map(|t| clean(&t)).transpose() {
+                Ok(t) => t.unwrap_or(default),
+                Err(e) => return fs_error(e, "to"),
+            };
+            let label = format!("extract /{} into /{}", archive.as_str(), into.as_str());
+            app.jobs.start("extract", label, move |job| jobs::extract(&a.root, job, &archive, &into))
+        }
+        NewJob::Fetch { url, to } => {
+            if !(url.starts_with("https://") || url.starts_with("http://")) {
+                return api_error(StatusCode::BAD_REQUEST, "bad_url", "give an http(s) URL");
+            }
+            let dir = match clean(&to) {
+                Ok(d) => d,
+                Err(e) => return fs_error(e, "to"),
+            };
+            let label = format!("fetch {url} into /{}", dir.as_str());
+            app.jobs.start("fetch", label, move |job| jobs::fetch(&a.root, job, &a.scratch, &url, &dir))
+        }
+    };
+    (StatusCode::ACCEPTED, Json(json!({ "id": id }))).into_response()
 }
 
 #[cfg(test)]
