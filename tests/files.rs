@@ -181,6 +181,8 @@ fn no_hostile_path_reaches_outside_the_workspace() {
         "/api/tus/{id}",
         "/api/jobs",
         "/api/jobs/{id}",
+        "/dav",
+        "/dav/{*path}",
     ];
     for r in site["routes"].as_array().unwrap().iter().filter(|r| r["owner"] == "files") {
         assert!(covered.contains(&r["path"].as_str().unwrap()), "route {r} is not in the hostile-path test");
@@ -210,6 +212,20 @@ fn no_hostile_path_reaches_outside_the_workspace() {
         }
         let r = f.req("PUT", &format!("/api/file?path={e}"), &[], b"overwritten");
         leaked(&r, "PUT");
+        // The same paths through WebDAV (percent-encoded in the URL path, as clients send them).
+        let dav = format!("/dav/{}", p.split('/').map(q).collect::<Vec<_>>().join("/"));
+        for method in ["GET", "PROPFIND", "PUT", "MKCOL", "DELETE", "PROPPATCH"] {
+            let r = f.req(method, &dav, &[("Depth", "1")], b"");
+            leaked(&r, &format!("{method} {dav}"));
+        }
+        let dest = format!("http://127.0.0.1:{}{dav}", f.port);
+        for method in ["COPY", "MOVE"] {
+            let r = f.req(method, "/dav/sub/ok.txt", &[("Destination", &dest), ("Overwrite", "T")], b"");
+            leaked(&r, method);
+            if r.status < 300 && method == "MOVE" {
+                f.req("MOVE", &dav, &[("Destination", &format!("http://127.0.0.1:{}/dav/sub/ok.txt", f.port))], b"");
+            }
+        }
         for body in [
             ("/api/mkdir", json!({ "path": p })),
             ("/api/rename", json!({ "from": "sub/ok.txt", "to": p })),
@@ -696,4 +712,56 @@ z.writestr('../escaped.txt', 'evil')\nz.writestr('/abs.txt', 'evil')\nz.close()"
     assert_eq!(job["done"], 200_000);
     let r = f.json("POST", "/api/jobs", json!({ "kind": "fetch", "url": "file:///etc/passwd", "to": "x" }));
     assert_eq!(r.status, 400);
+}
+
+#[test]
+fn webdav_passes_the_litmus_basic_copymove_and_props_groups() {
+    let f = start();
+    // litmus (Debian's package; scripts/test installs it) against /dav/ with the same login.
+    let out = Command::new("litmus")
+        .env("TESTS", "basic copymove props")
+        .arg(format!("http://127.0.0.1:{}/dav/", f.port))
+        .args(["u", "p"])
+        .output()
+        .expect("litmus is installed (apt-get install litmus)");
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    for group in ["basic", "copymove", "props"] {
+        let line = text
+            .lines()
+            .find(|l| l.contains(&format!("summary for `{group}'")))
+            .unwrap_or_else(|| panic!("no {group} summary:\n{text}"));
+        assert!(line.contains("100.0%"), "{line}\n{text}");
+    }
+    assert!(out.status.success(), "{text}");
+    // A WebDAV client is challenged for credentials; a browser is not (it gets the login page).
+    let r = request(f.port, "PROPFIND", "/dav/", &[("Depth", "0")], b"");
+    assert_eq!(r.status, 401);
+    assert!(r.header("www-authenticate").is_some_and(|v| v.starts_with("Basic")));
+    let r = request(f.port, "GET", "/dav/", &[("Accept", "text/html")], b"");
+    assert_eq!(r.status, 303);
+    assert!(r.header("www-authenticate").is_none());
+    // Dead properties live with the file: a MOVE takes them along.
+    let ws = f.ws();
+    std::fs::write(ws.join("p.txt"), "x").unwrap();
+    let set = r#"<?xml version="1.0"?><D:propertyupdate xmlns:D="DAV:" xmlns:g="urn:gpubox"><D:set><D:prop><g:color>blue &amp; green</g:color></D:prop></D:set></D:propertyupdate>"#;
+    assert_eq!(f.req("PROPPATCH", "/dav/p.txt", &[], set.as_bytes()).status, 207);
+    let dest = format!("http://127.0.0.1:{}/dav/q.txt", f.port);
+    assert_eq!(f.req("MOVE", "/dav/p.txt", &[("Destination", &dest)], b"").status, 201);
+    let get =
+        r#"<?xml version="1.0"?><D:propfind xmlns:D="DAV:"><D:prop><color xmlns="urn:gpubox"/></D:prop></D:propfind>"#;
+    let r = f.req("PROPFIND", "/dav/q.txt", &[("Depth", "0")], get.as_bytes());
+    assert!(r.text().contains("blue &amp; green") && r.text().contains("200 OK"), "{}", r.text());
+    // And the hostile paths of the other tests hold here too.
+    for p in [
+        "/dav/../outside/secret.txt",
+        "/dav/%2e%2e/outside/secret.txt",
+        "/dav/link-out/secret.txt",
+        "/dav/.gpubox/sessions.json",
+    ] {
+        let r = f.req("GET", p, &[], b"");
+        assert!(r.status >= 400 && !r.text().contains(SECRET), "{p}: {}", r.status);
+    }
+    let r = f.req("COPY", "/dav/q.txt", &[("Destination", "http://127.0.0.1:1/dav/../../outside/x")], b"");
+    assert!(r.status >= 400, "{}", r.status);
+    assert!(!f.outside.join("x").exists());
 }

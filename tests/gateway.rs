@@ -140,7 +140,10 @@ fn every_route_refuses_bad_credentials_and_accepts_each_good_method() {
             ] {
                 let origin = format!("http://127.0.0.1:{port}");
                 let r = request(*port, m, path, &[auth, ("Origin", &origin)], b"");
-                assert!(!refused(&r) && r.status != 403, "{m} {path} with {}: {} {}", auth.0, r.status, r.text());
+                // Let through: not refused by the login nor by the Origin rule (an app may still
+                // answer 403 for reasons of its own, such as deleting the workspace itself).
+                let origin_refusal = r.status == 403 && r.text().contains("cross_origin");
+                assert!(!refused(&r) && !origin_refusal, "{m} {path} with {}: {} {}", auth.0, r.status, r.text());
             }
         }
         // ?token= logs in and redirects to the same URL without the token.
@@ -189,7 +192,10 @@ fn every_route_refuses_bad_credentials_and_accepts_each_good_method() {
                     assert!(!refused(&r), "public {m} {path} refused with {what}: {}", r.status);
                 } else {
                     assert!(refused(&r), "{m} {path} with {what}: {} {}", r.status, r.text());
-                    assert!(r.header("www-authenticate").is_none(), "never a Basic challenge");
+                    // WebDAV clients are challenged (they ask for credentials only then); nothing else is.
+                    if !path.starts_with("/dav") {
+                        assert!(r.header("www-authenticate").is_none(), "never a Basic challenge: {m} {path}");
+                    }
                 }
             }
             if route["websocket"] == true {

@@ -168,7 +168,18 @@ fn refuse(site: &Site, req: &Request, denial: Denial) -> Response {
         Denial::Missing => "log in first: the login page, HTTP Basic with the instance's USERNAME and PASSWORD, or Authorization: Bearer <token>",
         _ => "these credentials are not valid (wrong password, unknown or expired session)",
     };
-    api_error(StatusCode::UNAUTHORIZED, "unauthorized", message)
+    let mut resp = api_error(StatusCode::UNAUTHORIZED, "unauthorized", message);
+    // WebDAV clients (Finder, Explorer, rclone) ask for credentials only when challenged. Only
+    // there, and never for a page a browser navigates to (handled above).
+    let path = req.uri().path();
+    let dav = site.routes.iter().any(|r| r.path == "/dav/{*path}");
+    if dav && (path == "/dav" || path.starts_with("/dav/")) {
+        resp.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            HeaderValue::from_static("Basic realm=\"gpubox WebDAV\", charset=\"UTF-8\""),
+        );
+    }
+    resp
 }
 
 pub fn api_error(status: StatusCode, code: &str, message: &str) -> Response {

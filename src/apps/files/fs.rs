@@ -283,6 +283,15 @@ impl Root {
         Ok(File::from(file))
     }
 
+    /// Opens a file or a folder (not a pipe or device) for its extended attributes.
+    pub fn open_any(&self, rel: &Rel) -> Result<File> {
+        let st = self.stat(rel)?;
+        if !matches!(kind_of(&st), "file" | "dir") {
+            return Err(FsError::NotAFile);
+        }
+        Ok(File::from(self.open_beneath(rel, libc::O_RDONLY | libc::O_NONBLOCK, 0)?))
+    }
+
     /// The entries of a folder (`.gpubox` at the root left out).
     pub fn list(&self, rel: &Rel) -> Result<Vec<Entry>> {
         let dir = self.dir(rel)?;

@@ -2,6 +2,7 @@
 //! resolves it beneath an open handle on the root. The API is in docs/files.md.
 
 mod archive;
+mod dav;
 pub mod fs;
 mod jobs;
 mod tus;
@@ -54,6 +55,8 @@ pub const ROUTES: &[RouteSpec] = &[
     route("GET", "/api/jobs", "/api/jobs"),
     route("POST", "/api/jobs", "/api/jobs"),
     route("DELETE", "/api/jobs/{id}", "/api/jobs/0"),
+    route("ANY", "/dav", "/dav"),
+    route("ANY", "/dav/{*path}", "/dav/none"),
     route("ANY", "/api/tus", "/api/tus"),
     route("ANY", "/api/tus/{id}", "/api/tus/none"),
 ];
@@ -80,6 +83,9 @@ pub fn router(app: Arc<FilesApp>) -> Router {
         .route("/api/delete", post(delete))
         .route("/api/jobs", get(jobs_list).post(jobs_start))
         .route("/api/jobs/{id}", axum::routing::delete(jobs_cancel))
+        .route("/dav", axum::routing::any(dav::handle))
+        .route("/dav/", axum::routing::any(dav::handle))
+        .route("/dav/{*path}", axum::routing::any(dav::handle))
         .route("/api/tus", axum::routing::any(tus::collection))
         .route("/api/tus/{id}", axum::routing::any(tus::upload))
         .with_state(app)
