@@ -4,6 +4,7 @@
     other   JSON lines, 256-colour and truecolor, Python tracebacks, warnings, a heartbeat
     bar     a progress bar redrawn with \\r (run with tty = true): the service's live line
     many    waits for the file named by its argument, then prints 200000 numbered lines
+    hist    prints 20000 numbered lines at once (more than a small ring holds) and ends
 """
 
 import json
@@ -31,11 +32,13 @@ def other():
         i += 1
         print(f"other heartbeat {i}", flush=True)
         if i % 25 == 3:
+            time.sleep(0.05)  # not interleaved with the heartbeat (two pipes), for the screenshot
             try:
                 {}["missing"] / 2
             except KeyError:
                 traceback.print_exc()
                 sys.stderr.flush()
+            time.sleep(0.05)
         if i % 7 == 0:
             print(f"WARNING: other is slow (heartbeat {i})", flush=True)
         if i % 10 == 5:
@@ -65,5 +68,9 @@ def many(go):
     out.flush()
 
 
+def hist():
+    sys.stdout.write("".join(f"hist line {i:05d}\n" for i in range(1, 20001)))
+
+
 if __name__ == "__main__":
-    {"ticker": ticker, "other": other, "bar": bar, "many": lambda: many(sys.argv[2])}[sys.argv[1]]()
+    {"ticker": ticker, "other": other, "bar": bar, "many": lambda: many(sys.argv[2]), "hist": hist}[sys.argv[1]]()

@@ -128,9 +128,8 @@ pub fn parse(xml: &str) -> Result<Element, String> {
                 let text = t.decode().map_err(|e| e.to_string())?;
                 let text = quick_xml::escape::unescape(&text).map_err(|e| e.to_string())?.into_owned();
                 if let Some(p) = stack.last_mut() {
-                    if !text.trim().is_empty() || !p.children.is_empty() {
-                        p.children.push(Node::Text(text));
-                    } else if !text.is_empty() {
+                    // Whitespace-only text is dropped later if the element has child elements.
+                    if !text.is_empty() {
                         p.children.push(Node::Text(text));
                     }
                 } else if !text.trim().is_empty() {
