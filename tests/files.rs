@@ -719,6 +719,7 @@ fn webdav_passes_the_litmus_basic_copymove_and_props_groups() {
     let f = start();
     // litmus (Debian's package; scripts/test installs it) against /dav/ with the same login.
     let out = Command::new("litmus")
+        .current_dir(f.g.dir.path()) // it writes debug.log and child.log where it runs
         .env("TESTS", "basic copymove props")
         .arg(format!("http://127.0.0.1:{}/dav/", f.port))
         .args(["u", "p"])

@@ -59,7 +59,7 @@ impl Shell {
         format!(
             "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
 <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
-<title>{title} · {instance}</title><link rel=\"stylesheet\" href=\"/.gpubox/assets/gpubox.css\"></head>\
+<title>{title} · {instance}</title><link rel=\"icon\" href=\"data:,\"><link rel=\"stylesheet\" href=\"/.gpubox/assets/gpubox.css\"></head>\
 <body><header class=\"shell\"><span class=\"name\">{instance}</span><nav>{nav}</nav>{logout}</header>{banner}\
 <main>{body}</main></body></html>\n",
             title = escape(title),

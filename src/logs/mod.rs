@@ -116,18 +116,22 @@ struct Inner {
     mirror: Option<mirror::Mirror>,
     /// Bumped on every change (a new line or a new live frame); readers wait on it.
     changed: watch::Sender<u64>,
+    /// Held while a block takes its sequence numbers and enters its ring, and while a reader
+    /// looks at the rings: a reader never sees line N+1 of one service without line N of another
+    /// (it would move past N and never send it).
+    order: Mutex<()>,
 }
 
 struct ServiceLog {
     name: Arc<str>,
     state: Mutex<LogState>,
+    /// The service's own log file; `None` for a source that is a file already (see
+    /// [`Hub::register_file`]). Its own lock: a slow disk never holds up readers of the ring.
+    file: Mutex<Option<file::RotatingFile>>,
 }
 
 struct LogState {
     ring: ring::Ring,
-    /// The service's own log file; `None` for a source that is a file already (see
-    /// [`Hub::register_file`]).
-    file: Option<file::RotatingFile>,
     /// For a source read from a file: that file.
     source: Option<std::path::PathBuf>,
     live: Option<LiveLine>,
@@ -146,6 +150,7 @@ impl Hub {
                 services: RwLock::new(BTreeMap::new()),
                 mirror,
                 changed: watch::channel(0).0,
+                order: Mutex::new(()),
             }),
         };
         hub.register(GPUBOX);
@@ -178,10 +183,10 @@ impl Hub {
                 name: name.into(),
                 state: Mutex::new(LogState {
                     ring: ring::Ring::new(self.inner.settings.ring_size as usize),
-                    file,
                     source,
                     live: None,
                 }),
+                file: Mutex::new(file),
             })
         });
     }
@@ -194,7 +199,8 @@ impl Hub {
         if let Some(source) = &st.source {
             return Some(vec![source.clone()]);
         }
-        let current = st.file.as_ref()?.path().to_path_buf();
+        drop(st);
+        let current = log.file.lock().expect("log file lock").as_ref()?.path().to_path_buf();
         let mut files: Vec<std::path::PathBuf> = (1..=self.inner.settings.max_files)
             .rev()
             .map(|i| std::path::PathBuf::from(format!("{}.{i}", current.display())))
@@ -216,11 +222,16 @@ impl Hub {
             None => self.selected(None),
             Some(names) => names.iter().filter_map(|n| self.service(n)).collect(),
         };
+        let order = self.inner.order.lock().expect("log order lock");
+        let last_seq = self.last_seq();
         let rings: Vec<Vec<Arc<ring::Chunk>>> = logs
             .iter()
             .map(|log| log.state.lock().expect("service log lock").ring.chunks().cloned().collect())
             .collect();
-        search::run(&rings, q)
+        drop(order);
+        let mut found = search::run(&rings, q);
+        found.last_seq = last_seq;
+        found
     }
 
     pub fn services(&self) -> Vec<String> {
@@ -265,6 +276,7 @@ impl Hub {
     /// Lines after `after`, oldest first, at most `max`, from one service or all of them.
     pub fn read(&self, service: Option<&str>, after: u64, max: usize) -> Batch {
         let mut batch = Batch::default();
+        let _order = self.inner.order.lock().expect("log order lock");
         for log in self.selected(service) {
             let st = log.state.lock().expect("service log lock");
             if st.ring.evicted_upto > after {
@@ -308,7 +320,7 @@ impl Hub {
     /// Writes out everything buffered (files and stdout); called at exit.
     pub fn flush(&self) {
         for log in self.selected(None) {
-            if let Some(f) = log.state.lock().expect("service log lock").file.as_mut() {
+            if let Some(f) = log.file.lock().expect("log file lock").as_mut() {
                 f.flush();
             }
         }
@@ -339,6 +351,11 @@ impl LogWriter {
         let file_error;
         let block;
         {
+            // Lock order: this service's file, then the hub's order, then the ring. The file is
+            // written after the other two are let go (a slow disk holds up nobody but this
+            // service), and blocks reach the file in sequence order.
+            let mut file = self.log.file.lock().expect("log file lock");
+            let order = self.hub.inner.order.lock().expect("log order lock");
             let mut st = self.log.state.lock().expect("service log lock");
             let n = lines.len() as u64;
             block = Arc::new(Block {
@@ -348,11 +365,13 @@ impl LogWriter {
                 stream,
                 lines,
             });
-            file_error = st.file.as_mut().and_then(|f| f.write(&block).map(|e| (e, f.path().to_path_buf())));
             if st.live.as_ref().is_some_and(|l| l.stream == stream) {
                 st.live = None;
             }
             st.ring.push(&block);
+            drop(st);
+            drop(order);
+            file_error = file.as_mut().and_then(|f| f.write(&block).map(|e| (e, f.path().to_path_buf())));
         }
         if let Some(m) = &self.hub.inner.mirror {
             m.send(block);
@@ -381,7 +400,7 @@ impl LogWriter {
     }
 
     pub fn flush(&self) {
-        if let Some(f) = self.log.state.lock().expect("service log lock").file.as_mut() {
+        if let Some(f) = self.log.file.lock().expect("log file lock").as_mut() {
             f.flush();
         }
     }
@@ -411,6 +430,47 @@ mod tests {
         assert_eq!(after.lines[0].text, "a2");
         assert_eq!(h.read(Some("b"), 0, 100).lines.len(), 1);
         assert!(all.gap_before.is_none());
+    }
+
+    #[test]
+    fn a_reader_following_all_services_misses_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let h = Hub::new(LogSettings {
+            dir: dir.path().into(),
+            max_file_size: 1 << 30,
+            max_files: 1,
+            ring_size: 64 << 20,
+            stdout: false,
+        });
+        let per = 20_000;
+        let writers: Vec<_> = ["a", "b", "c"]
+            .iter()
+            .map(|name| {
+                let w = h.writer(name);
+                std::thread::spawn(move || {
+                    for i in 0..per {
+                        w.lines(Stream::Stdout, LineBatch::one(format!("line {i}")));
+                    }
+                })
+            })
+            .collect();
+        let mut seen = Vec::new();
+        let mut last = 0;
+        while seen.len() < 3 * per {
+            let batch = h.read(None, last, 1000);
+            for l in &batch.lines {
+                seen.push(l.seq);
+            }
+            if let Some(l) = batch.lines.last() {
+                last = l.seq;
+            }
+        }
+        for w in writers {
+            w.join().unwrap();
+        }
+        let expected: Vec<u64> = (1..=(3 * per) as u64).collect();
+        assert_eq!(seen.len(), expected.len());
+        assert!(seen == expected, "a reader skipped lines that other services had not stored yet");
     }
 
     #[test]

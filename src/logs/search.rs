@@ -147,6 +147,9 @@ pub struct Found {
     pub scanned: u64,
     /// The oldest sequence number the selected rings hold (0 when they are empty).
     pub first_seq: u64,
+    /// The newest sequence number handed out when the rings were looked at: every line up to it
+    /// was either considered or is not in the selected rings.
+    pub last_seq: u64,
 }
 
 /// A line's place: service, chunk and line index.

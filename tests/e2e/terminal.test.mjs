@@ -415,6 +415,7 @@ test("colours: 16, 256 and truecolor; screenshots in dark and light", async () =
   assert.ok(b > r && b > g, `ls draws directories blue: rgb(${r}, ${g}, ${b})`);
   assert.ok(await hasBackground(page, "rgb(0, 255, 230)"), "the truecolour bar's first cell");
   assert.ok(await hasBackground(page, "rgb(95, 255, 255)"), "colour 87 of the 256");
+  await page.waitForSelector("#notice:empty", { state: "attached", timeout: T }); // "Copied …" from the clipboard test
   await page.screenshot({ path: join(ARTIFACTS, "terminal.png"), animations: "disabled" });
 
   const light = await browser.newContext({ viewport: { width: 1280, height: 800 }, colorScheme: "light" });

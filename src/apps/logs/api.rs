@@ -102,7 +102,7 @@ pub async fn lines(State(app): State<Arc<LogsApp>>, Params(args): Args) -> Resul
             "{{\"lines\":{},\"first_seq\":{},\"last_seq\":{},\"more\":{},\"scanned\":{},\"took_ms\":{took:.3}}}",
             lines_json(&found.lines, with_context.then_some(found.matched.as_slice())),
             found.first_seq,
-            hub.last_seq(),
+            found.last_seq,
             found.more,
             found.scanned,
         )
@@ -121,6 +121,8 @@ struct Follow {
     /// `once=1`: end the stream when the lines already there have been sent.
     once: bool,
     done: bool,
+    /// The last look filled a whole batch: look again without waiting for a change.
+    behind: bool,
 }
 
 fn live_key(live: &[LiveLine]) -> Vec<(String, String)> {
@@ -135,6 +137,7 @@ impl Follow {
             self.queue.push_back(Event::default().event("gap").data(json!({ "before": gap }).to_string()));
         }
         let n = batch.lines.len();
+        self.behind = n == STREAM_BATCH;
         if let Some(last) = batch.lines.last() {
             self.last = last.seq;
             let data = format!("{{\"lines\":{}}}", lines_json(&batch.lines, None));
@@ -167,8 +170,16 @@ pub async fn stream(
     let mut changed = app.hub.watch();
     changed.mark_changed();
     let once = matches!(args.get("once").map(String::as_str), Some("1" | "true"));
-    let follow =
-        Follow { hub: app.hub.clone(), changed, last, live: Vec::new(), queue: VecDeque::new(), once, done: false };
+    let follow = Follow {
+        hub: app.hub.clone(),
+        changed,
+        last,
+        live: Vec::new(),
+        queue: VecDeque::new(),
+        once,
+        done: false,
+        behind: false,
+    };
     let events = futures_util::stream::unfold(follow, |mut f| async move {
         loop {
             if let Some(e) = f.queue.pop_front() {
@@ -182,6 +193,11 @@ pub async fn stream(
                 while f.look() == STREAM_BATCH {}
                 f.queue.push_back(Event::default().event("end").data("{}"));
                 f.done = true;
+                continue;
+            }
+            if f.behind {
+                // A reader far behind (a reconnect, a flood) gets the backlog batch after batch.
+                f.look();
                 continue;
             }
             if f.changed.changed().await.is_err() {

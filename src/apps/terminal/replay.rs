@@ -31,8 +31,29 @@ pub fn snapshot(vt: &avt::Terminal, scrollback: usize) -> Bytes {
         }
         out.push_str("\x1b[H");
     }
-    out.push_str(&vt.dump());
+    out.push_str(&semicolon_sgr(&vt.dump()));
     Bytes::from(out)
+}
+
+/// avt writes truecolour as `38:2:R:G:B`; xterm.js reads the colon form as
+/// `38:2:<colour space>:R:G`. Inside SGR sequences, colons become semicolons.
+fn semicolon_sgr(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    while let Some(i) = rest.find("\x1b[") {
+        out.push_str(&rest[..i + 2]);
+        rest = &rest[i + 2..];
+        let end = rest.find(|c: char| c.is_ascii_alphabetic() || c == '@' || c == '~').unwrap_or(rest.len());
+        let params = &rest[..end];
+        if rest[end..].starts_with('m') {
+            out.push_str(&params.replace(':', ";"));
+        } else {
+            out.push_str(params);
+        }
+        rest = &rest[end..];
+    }
+    out.push_str(rest);
+    out
 }
 
 /// One line's text with the SGR sequences of its cells, trailing default blanks left out.
@@ -111,6 +132,11 @@ mod tests {
         b.feed(std::str::from_utf8(&snap).unwrap());
         assert_eq!(a.primary_screen().text(), b.primary_screen().text());
         assert_eq!(a.cursor_position(), b.cursor_position());
+    }
+
+    #[test]
+    fn truecolour_uses_semicolons() {
+        assert_eq!(semicolon_sgr("a\x1b[38:2:1:2:3mb\x1b[2:3Hc"), "a\x1b[38;2;1;2;3mb\x1b[2:3Hc");
     }
 
     #[test]

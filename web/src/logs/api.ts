@@ -1,0 +1,113 @@
+// The logs app's HTTP API (docs/logs-app.md), typed.
+
+/** `[seq, time_ms, service, stream, text]`, and in searches with context `1` (match) or `0`. */
+export type Line = [number | null, number | null, string, string, string, number?];
+
+export interface LinesAnswer {
+  lines: Line[];
+  first_seq: number;
+  last_seq: number;
+  more: boolean;
+  scanned: number;
+  took_ms: number;
+}
+
+export interface HistoryAnswer {
+  lines: Line[];
+  start: number;
+  size: number;
+}
+
+export interface LiveLine {
+  service: string;
+  stream: string;
+  time_ms: number;
+  text: string;
+}
+
+export interface ExitInfo {
+  code: number | null;
+  signal: string | null;
+  text: string;
+}
+
+export interface ServiceStatus {
+  name: string;
+  state: string;
+  ready: boolean;
+  oneshot: boolean;
+  pid: number | null;
+  uptime_ms: number | null;
+  restarts: number;
+  last_exit: ExitInfo | null;
+  error: string | null;
+}
+
+export interface Gpu {
+  index: number;
+  name: string;
+  utilization: number | null;
+  memory_used: number | null;
+  memory_total: number | null;
+  temperature: number | null;
+}
+
+export interface Machine {
+  cpus: number;
+  cpu_quota: number | null;
+  load?: [number, number, number] | null;
+  memory: { used: number | null; limit: number | null; total: number | null };
+  shm: { size: number; used: number; warning: string | null } | null;
+  disk: { path: string; total: number; used: number; free: number } | null;
+  gpus: Gpu[];
+  uptime_s: number | null;
+}
+
+export interface Status {
+  instance: string;
+  now_ms: number;
+  gpubox: { version: string; pid: number; uptime_s: number };
+  services: ServiceStatus[];
+  machine: Machine;
+  links: { name: string; port: number; url: string }[];
+  vast: Record<string, string | null> | null;
+}
+
+/** An answer in the API's error form, `{"error": {"code", "message"}}`. */
+export class ApiError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+export async function getJson<T>(url: string, signal?: AbortSignal): Promise<T> {
+  const res = await fetch(url, { headers: { Accept: "application/json" }, cache: "no-store", signal });
+  if (!res.ok) {
+    let code = "http_" + res.status;
+    let message = `${res.status} ${res.statusText}`;
+    try {
+      const body = (await res.json()) as { error?: { code?: string; message?: string } };
+      if (body.error?.code) code = body.error.code;
+      if (body.error?.message) message = body.error.message;
+    } catch {
+      // not JSON: keep the status line
+    }
+    throw new ApiError(res.status, code, message);
+  }
+  return (await res.json()) as T;
+}
+
+/** `path?k=v&...`, leaving out empty values. */
+export function url(path: string, params: Record<string, string | number | boolean | null | undefined>): string {
+  const q = new URLSearchParams();
+  for (const [k, v] of Object.entries(params)) {
+    if (v === null || v === undefined || v === "" || v === false) continue;
+    q.set(k, v === true ? "1" : String(v));
+  }
+  const s = q.toString();
+  return s ? `${path}?${s}` : path;
+}

@@ -1,0 +1,149 @@
+// New lines as they come: the event stream (/api/stream), requests that catch up when it lags,
+// and requests that fill holes, so that the page gets every line once and in order.
+//
+// Sequence numbers are consecutive across all services, so a hole means lines still on their way
+// (a reader can see a later line of one service before an earlier one of another is stored): the
+// lines after a hole wait until a request for the hole brings it. What that request does not bring
+// is no longer in memory: the page says so (a gap) and goes on.
+
+import { getJson, Line, LinesAnswer, LiveLine, url } from "./api";
+
+/** A `lines` event this full means the stream is behind: catch up with requests instead. */
+const STREAM_BATCH = 2000;
+/** Sequence numbers per catch-up request. */
+const WINDOW = 20000;
+const HOLE_WAIT_MS = 250;
+
+export type Connection = "live" | "reconnecting" | "connecting" | "offline";
+
+export interface FeedHandlers {
+  /** Lines in order, each once. */
+  lines(lines: Line[]): void;
+  live(live: LiveLine[]): void;
+  /** `count` lines up to `before` left the ring before they could be read. */
+  gap(count: number, before: number): void;
+  connection(state: Connection): void;
+}
+
+export class Feed {
+  /** Every line up to this sequence number has been handed on (or is known to be gone). */
+  last = 0;
+  private pending = new Map<number, Line>();
+  private holeTimer = 0;
+  private catchingUp = false;
+  private es: EventSource | null = null;
+
+  constructor(private on: FeedHandlers) {}
+
+  /** Stops, and forgets where it was. */
+  reset(): void {
+    this.close();
+    this.pending.clear();
+    this.last = 0;
+  }
+
+  close(): void {
+    this.es?.close();
+    this.es = null;
+  }
+
+  /** Follows the stream from `last` on. */
+  open(): void {
+    this.close();
+    const es = new EventSource(url("/api/stream", { after: this.last }));
+    this.es = es;
+    this.on.connection("connecting");
+    es.addEventListener("lines", (e) => {
+      const d = JSON.parse((e as MessageEvent).data) as { lines: Line[] };
+      this.take(d.lines);
+      if (d.lines.length >= STREAM_BATCH) void this.catchUp(true);
+    });
+    es.addEventListener("live", (e) => this.on.live((JSON.parse((e as MessageEvent).data) as { live: LiveLine[] }).live));
+    es.addEventListener("gap", (e) => this.gap((JSON.parse((e as MessageEvent).data) as { before: number }).before));
+    es.onopen = () => this.on.connection("live");
+    es.onerror = () => {
+      if (es !== this.es) return;
+      if (es.readyState === EventSource.CLOSED) {
+        // The browser gave up (the session ended, gpubox restarted): try again from where we were.
+        this.on.connection("offline");
+        window.setTimeout(() => {
+          if (es === this.es) this.open();
+        }, 3000);
+      } else this.on.connection("reconnecting");
+    };
+  }
+
+  /** Lines from the stream or a request: handed on once the ones before them are in. */
+  take(lines: Line[]): void {
+    const ready: Line[] = [];
+    for (const l of lines) {
+      const seq = l[0];
+      if (seq === null || seq <= this.last) continue;
+      if (seq === this.last + 1 + ready.length && this.pending.size === 0) ready.push(l);
+      else this.pending.set(seq, l);
+    }
+    let next = this.last + 1 + ready.length;
+    for (let l = this.pending.get(next); l; l = this.pending.get(++next)) {
+      ready.push(l);
+      this.pending.delete(next);
+    }
+    if (ready.length) {
+      this.last = ready[ready.length - 1][0]!;
+      this.on.lines(ready);
+    }
+    if (this.pending.size && !this.holeTimer && !this.catchingUp) {
+      this.holeTimer = window.setTimeout(() => void this.fillHole(), HOLE_WAIT_MS);
+    }
+  }
+
+  private async fillHole(): Promise<void> {
+    if (!this.pending.size) {
+      this.holeTimer = 0;
+      return;
+    }
+    const from = this.last;
+    const to = Math.min(...this.pending.keys());
+    try {
+      const r = await getJson<LinesAnswer>(url("/api/lines", { after: from, before: to, limit: Math.min(to - from, 100000) }));
+      this.holeTimer = 0;
+      this.take(r.lines);
+    } catch {
+      this.holeTimer = 0;
+    }
+    if (this.last === from && this.pending.size && Math.min(...this.pending.keys()) === to) {
+      // Not in memory any more: said as a gap, like the stream's own.
+      this.gap(to - 1);
+    } else if (this.pending.size && !this.holeTimer) {
+      this.holeTimer = window.setTimeout(() => void this.fillHole(), HOLE_WAIT_MS);
+    }
+  }
+
+  private gap(before: number): void {
+    if (before <= this.last) return;
+    for (const k of this.pending.keys()) if (k <= before) this.pending.delete(k);
+    const n = before - this.last;
+    this.last = before;
+    this.on.gap(n, before);
+    this.take([]);
+  }
+
+  /** Fetches every line after `last` up to now with requests: faster than a lagging stream. */
+  async catchUp(reopen: boolean): Promise<void> {
+    if (this.catchingUp) return;
+    this.catchingUp = true;
+    try {
+      for (let cursor = this.last; ; ) {
+        const r = await getJson<LinesAnswer>(url("/api/lines", { after: cursor, before: cursor + WINDOW + 1, limit: WINDOW }));
+        this.take(r.lines);
+        cursor += WINDOW;
+        if (cursor >= r.last_seq) break;
+      }
+      if (reopen) this.open();
+    } catch (e) {
+      console.error(e);
+    } finally {
+      this.catchingUp = false;
+    }
+    this.take([]);
+  }
+}
