@@ -1,0 +1,591 @@
+// The file manager (port 7010) in headless Chromium against the real binary: log in, browse,
+// upload by drag and drop and by the file and folder pickers, a conflict, a reload in the middle
+// of a throttled upload that then resumes, a folder downloaded as a ZIP (read back by Python's
+// zipfile), rename, delete, edit and save, search, the keyboard, and a folder of 100,000 entries
+// of which only a screenful is in the DOM. Every file is checked on disk.
+import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
+import { createHash } from "node:crypto";
+import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, statSync, truncateSync, utimesSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, test } from "node:test";
+
+import { ARTIFACTS, HERE, freePort, launchBrowser, logIn, startGpubox, useWebDist } from "./harness.mjs";
+
+const USER = "e2e";
+const PASSWORD = "e2e-password-123";
+const MANY = 100000;
+let gpubox, browser, context, page, port, ws, base;
+const tmp = mkdtempSync(join(tmpdir(), "gpubox-e2e-files-"));
+const problems = [];
+
+// A 1×1 PNG, so that the pictures in the screenshot's folder are real ones.
+const PNG = Buffer.from(
+  "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==",
+  "base64",
+);
+
+/** A workspace that looks like one in use: models, outputs, a notebook, pictures. */
+function furnish() {
+  const day = 86400;
+  const now = Date.now() / 1000;
+  const put = (path, body, ageDays) => {
+    const p = join(ws, path);
+    mkdirSync(join(p, ".."), { recursive: true });
+    if (typeof body === "number") {
+      writeFileSync(p, "");
+      truncateSync(p, body); // sparse: a model's size without its bytes
+    } else writeFileSync(p, body);
+    utimesSync(p, now - ageDays * day, now - ageDays * day);
+  };
+  put("models/Stable-diffusion/sd_xl_base_1.0.safetensors", 6938078334, 12);
+  put("models/Stable-diffusion/juggernautXL_v9.safetensors", 7105348188, 3);
+  put("models/Lora/add-detail-xl.safetensors", 228458672, 2);
+  put("models/VAE/sdxl_vae.safetensors", 334641164, 12);
+  put("models/ControlNet/.keep", "", 20);
+  put("outputs/txt2img-images/2024-05-01/00001-1234.png", PNG, 1);
+  put("outputs/txt2img-images/2024-05-01/00002-1235.png", PNG, 1);
+  put("outputs/img2img-images/.keep", "", 5);
+  put("outputs/log.txt", "seed 1234\nseed 1235\n", 1);
+  put("datasets/portraits/captions.txt", "a portrait\n", 30);
+  put("notebooks/explore.ipynb", '{"cells": [], "nbformat": 4}\n', 6);
+  put(".cache/huggingface/token", "hf_x", 40);
+  put("juggernautXL_v9_lightning.safetensors", 7105348190, 0.2);
+  put("portrait_0001.png", PNG, 0.1);
+  put("portrait_0002.png", PNG, 0.1);
+  put("README.md", "# My instance\n\nModels live in `models/`, results in `outputs/`.\n", 8);
+  put("train.py", "import torch\n\n\ndef main():\n    print(torch.cuda.is_available())\n", 0.5);
+  put("config.yaml", "steps: 30\nsampler: dpmpp_2m\n", 4);
+  put("requirements.txt", "torch\ndiffusers\n", 9);
+  for (const d of ["models/Stable-diffusion", "models/Lora", "models/VAE", "models/ControlNet", "models", "outputs", "datasets", "notebooks", "inputs"]) {
+    mkdirSync(join(ws, d), { recursive: true });
+    utimesSync(join(ws, d), now - 2 * day, now - 2 * day);
+  }
+}
+
+const sha = (buf) => createHash("sha256").update(buf).digest("hex");
+// Rows kept in the virtual list's pool are hidden, and still carry their last name.
+const row = (name) => page.locator(`#files-list .row[data-name="${name}"]:not([hidden])`);
+/** The rows in the DOM, in order: [name, kind]. */
+const listed = () =>
+  page.locator("#files-list .row:not([hidden])").evaluateAll((rows) =>
+    rows.sort((a, b) => a.dataset.index - b.dataset.index).map((r) => [r.dataset.name, r.dataset.kind]),
+  );
+const rowsInDom = () => page.locator("#files-list .row:not([hidden])").count();
+
+async function waitGone(path) {
+  for (let i = 0; i < 100 && existsSync(path); i++) await new Promise((r) => setTimeout(r, 50));
+  return !existsSync(path);
+}
+
+before(async () => {
+  port = await freePort();
+  gpubox = await startGpubox(
+    `
+[auth]
+username = "${USER}"
+password = "${PASSWORD}"
+
+[services.files]
+app = "files"
+port = ${port}
+`,
+    `files: listening on 0.0.0.0:${port}`,
+  );
+  ws = join(gpubox.dir, "ws");
+  base = `http://127.0.0.1:${port}`;
+  furnish();
+  browser = await launchBrowser();
+  context = await browser.newContext({ viewport: { width: 1360, height: 820 }, colorScheme: "light", acceptDownloads: true });
+  await useWebDist(context);
+  page = await context.newPage();
+  page.setDefaultTimeout(15000);
+  // A refused style or script (the page's policy is strict) or a script error shows up here.
+  page.on("console", (m) => {
+    if (m.type() === "error" && !/favicon|status of 40[49]|status of 507/.test(m.text())) problems.push(m.text());
+  });
+  page.on("pageerror", (e) => problems.push(String(e)));
+});
+
+after(async () => {
+  await browser?.close();
+  if (gpubox) assert.equal(await gpubox.stop(), 0, "gpubox exits 0 on SIGTERM");
+  // 100,000 files and a few sparse giants: not left behind in /tmp.
+  rmSync(tmp, { recursive: true, force: true });
+  if (gpubox) rmSync(gpubox.dir, { recursive: true, force: true });
+});
+
+test("log in and see the workspace, sorted, with the disk's space", async () => {
+  await page.goto(`${base}/`);
+  assert.match(page.url(), /\/\.gpubox\/login\?next=/);
+  await logIn(page, USER, PASSWORD);
+  await row("models").waitFor();
+  const shown = await listed();
+  const names = shown.map(([n]) => n);
+  const dirs = shown.filter(([, k]) => k === "dir").map(([n]) => n);
+  const byName = (a, b) => a.localeCompare(b, undefined, { numeric: true, sensitivity: "base" });
+  assert.deepEqual(names.slice(0, dirs.length), [...dirs].sort(byName), "folders first, by name");
+  assert.deepEqual(names.slice(dirs.length), names.slice(dirs.length).sort(byName), "then files, by name");
+  assert.ok(dirs.includes("models") && names.includes("train.py"));
+  assert.ok(!names.includes(".cache"), "dotfiles are hidden by default");
+  assert.match(await row("juggernautXL_v9_lightning.safetensors").locator(".c-size").innerText(), /^7\.1\d? GB$/);
+  assert.match(await page.locator("#disk-space").innerText(), /used of .* free/);
+  // Sorting by size puts the biggest first; a second click turns it round.
+  await page.click('.thead [data-sort="size"]');
+  assert.equal(await page.locator('#files-list .row[data-index="0"]').getAttribute("data-name"), "datasets", "folders stay first, by name");
+  const firstFile = await page.locator("#files-list .row:not([data-kind=dir])").evaluateAll((rows) =>
+    rows.sort((a, b) => a.dataset.index - b.dataset.index)[0].dataset.name,
+  );
+  assert.equal(firstFile, "juggernautXL_v9_lightning.safetensors");
+  await page.click('.thead [data-sort="name"]');
+  // Hidden files on and off.
+  await page.check("#show-hidden");
+  await row(".cache").waitFor();
+  await page.uncheck("#show-hidden");
+  await row(".cache").waitFor({ state: "detached" });
+});
+
+test("the keyboard: arrows, Enter opens, Backspace goes up, Ctrl+A; the hash follows", async () => {
+  await page.locator("#files-list").focus();
+  const names = (await listed()).map(([n]) => n);
+  await page.keyboard.press("Home");
+  assert.equal(await page.locator("#files-list .row.selected").getAttribute("data-name"), names[0]);
+  for (let i = 0; i < names.indexOf("models"); i++) await page.keyboard.press("ArrowDown");
+  assert.equal(await page.locator("#files-list .row.selected").getAttribute("data-name"), "models");
+  await page.keyboard.press("Enter");
+  await row("Stable-diffusion").waitFor();
+  assert.equal(new URL(page.url()).hash, "#/models");
+  assert.match(await page.locator("#breadcrumbs").innerText(), /workspace\s*models/);
+  await page.keyboard.press("Backspace");
+  await row("models").waitFor();
+  assert.equal(await row("models").getAttribute("aria-selected"), "true", "the folder we came from is selected");
+  await page.keyboard.press("Control+a");
+  const [folders, files] = (await page.locator("#counts").innerText()).match(/\d+/g).map(Number);
+  assert.match(await page.locator("#selection-count").innerText(), new RegExp(`^${folders + files} selected`));
+  await page.keyboard.press("Escape");
+  // Back and forward, and a reload, keep to the hash.
+  await row("models").dblclick();
+  await row("Lora").waitFor();
+  await page.reload();
+  await row("Lora").waitFor();
+  await page.goBack();
+  await row("models").waitFor();
+  assert.ok(["", "#/"].includes(new URL(page.url()).hash));
+  // The path box.
+  await page.click("#path-edit");
+  await page.fill("#path-input", "/models/Stable-diffusion/");
+  await page.keyboard.press("Enter");
+  await row("sd_xl_base_1.0.safetensors").waitFor();
+  await page.click('#breadcrumbs a[data-path=""]');
+  await row("models").waitFor();
+});
+
+test("reload in the middle of a throttled 40 MB upload: it resumes where it stopped", async () => {
+  const NAME = "lora_portrait_v2.safetensors";
+  const size = 40 * 1024 * 1024;
+  const file = join(tmp, NAME);
+  const body = Buffer.alloc(size);
+  for (let i = 0; i < size; i += 4) body.writeUInt32LE((i * 2654435761) >>> 0, i);
+  writeFileSync(file, body);
+  const cdp = await context.newCDPSession(page);
+  await cdp.send("Network.enable");
+  const throttle = (bps) =>
+    cdp.send("Network.emulateNetworkConditions", { offline: false, latency: 0, downloadThroughput: -1, uploadThroughput: bps });
+  await throttle(3 * 1024 * 1024);
+  await page.setInputFiles("#upload-input", file);
+  const up = page.locator(`#upload-list .up[data-name="${NAME}"]`);
+  await page.waitForFunction(
+    (name) => Number(document.querySelector(`#upload-list .up[data-name="${name}"]`)?.dataset.sent ?? 0) > 8 * 1024 * 1024,
+    NAME,
+    { timeout: 30000 },
+  );
+  const pct = Number(await up.locator("[role=progressbar]").getAttribute("aria-valuenow"));
+  assert.ok(pct > 0 && pct < 100, `progress in between: ${pct}%`);
+  assert.match(await up.locator(".up-line").innerText(), /MB of 41\.9 MB · [\d.]+ [KM]B\/s · \d+s left/);
+  // The main view for the README: a model folder's neighbours, a selection, an upload running.
+  await row("juggernautXL_v9_lightning.safetensors").click();
+  await page.screenshot({ path: join(ARTIFACTS, "files.png") });
+  // The server has part of it, under its upload's address kept in localStorage.
+  const url = await page.evaluate((name) => {
+    const key = Object.keys(localStorage).find((k) => k.startsWith("tus::gpubox-files|") && k.includes(name));
+    return key ? new URL(JSON.parse(localStorage.getItem(key)).uploadUrl, location.href).href : null;
+  }, NAME);
+  assert.ok(url, "the upload's address is remembered");
+  const head = await context.request.head(url, { headers: { "Tus-Resumable": "1.0.0" } });
+  const before = Number(head.headers()["upload-offset"]);
+  assert.ok(before > 0 && before < size, `the server has part of it before the reload: ${before}`);
+  assert.ok(!existsSync(join(ws, NAME)), "a half-uploaded file never sits under its name");
+
+  await page.reload();
+  // After the reload the page lists it as unfinished...
+  const left = page.locator(`#unfinished-list .up[data-name="${NAME}"]`);
+  await left.waitFor();
+  assert.ok(Number(await left.getAttribute("data-offset")) >= before);
+  assert.match(await left.innerText(), /choose or drop this file again to resume/);
+  // ... and the same file, chosen again, continues from where the server stands.
+  const patches = [];
+  page.on("request", (r) => {
+    if (r.method() === "PATCH") patches.push(Number(r.headers()["upload-offset"]));
+  });
+  await throttle(-1);
+  await page.setInputFiles("#upload-input", file);
+  await page.locator(`#upload-list .up[data-name="${NAME}"][data-state="done"]`).waitFor({ timeout: 60000 });
+  const resumedFrom = Number(await page.locator(`#upload-list .up[data-name="${NAME}"]`).getAttribute("data-resumed-from"));
+  assert.ok(resumedFrom >= before, `resumed at ${resumedFrom}`);
+  assert.ok(patches.length && patches[0] >= before, `the first PATCH after the reload starts at ${patches[0]}, not 0`);
+  assert.equal(await left.count(), 0, "no longer listed as unfinished");
+  const onDisk = readFileSync(join(ws, NAME));
+  assert.equal(onDisk.length, size);
+  assert.equal(sha(onDisk), sha(body), "the resumed file is byte for byte the original");
+  assert.equal(
+    await page.evaluate(() => Object.keys(localStorage).filter((k) => k.startsWith("tus::")).length),
+    0,
+    "a finished upload is forgotten",
+  );
+  await cdp.detach();
+});
+
+test("upload by drag and drop, with the drop zone and progress shown", async () => {
+  const size = 3 * 1024 * 1024 + 17;
+  await page.evaluate((size) => {
+    const data = new Uint8Array(size);
+    for (let i = 0; i < size; i++) data[i] = (i * 31 + 7) & 255;
+    const dt = new DataTransfer();
+    dt.items.add(new File([data], "dropped.bin", { type: "application/octet-stream" }));
+    window.__dt = dt;
+    const list = document.querySelector("#files-list");
+    for (const type of ["dragenter", "dragover"]) list.dispatchEvent(new DragEvent(type, { bubbles: true, cancelable: true, dataTransfer: dt }));
+  }, size);
+  await page.locator("#drop-zone").waitFor({ state: "visible" });
+  assert.match(await page.locator("#drop-zone").innerText(), /Drop to upload\s+into \//);
+  await page.evaluate(() => {
+    window.__states = [];
+    new MutationObserver(() => {
+      const r = document.querySelector('#upload-list .up[data-name="dropped.bin"]');
+      if (r) window.__states.push(r.dataset.state);
+    }).observe(document.querySelector("#uploads-panel"), { subtree: true, attributes: true, childList: true });
+    document.querySelector("#files-list").dispatchEvent(new DragEvent("drop", { bubbles: true, cancelable: true, dataTransfer: window.__dt }));
+  });
+  assert.ok(await page.locator("#drop-zone").isHidden(), "the drop zone goes after the drop");
+  const up = page.locator('#upload-list .up[data-name="dropped.bin"]');
+  await page.locator('#upload-list .up[data-name="dropped.bin"][data-state="done"]').waitFor({ timeout: 20000 });
+  assert.ok(await page.locator("#uploads-panel").isVisible());
+  assert.equal(await up.locator("[role=progressbar]").getAttribute("aria-valuenow"), "100");
+  const states = await page.evaluate(() => window.__states);
+  assert.ok(states.includes("uploading"), `the upload was shown while it ran: ${states}`);
+  await row("dropped.bin").waitFor();
+  const onDisk = readFileSync(join(ws, "dropped.bin"));
+  assert.equal(onDisk.length, size);
+  const want = Buffer.alloc(size);
+  for (let i = 0; i < size; i++) want[i] = (i * 31 + 7) & 255;
+  assert.ok(onDisk.equals(want), "the dropped file arrived byte for byte");
+});
+
+test("upload a folder with the folder picker, and a file whose name exists (keep both)", async () => {
+  const dir = join(tmp, "shoot");
+  mkdirSync(join(dir, "raw", "day1"), { recursive: true });
+  writeFileSync(join(dir, "raw", "day1", "a.txt"), "alpha\n");
+  writeFileSync(join(dir, "b.txt"), "beta\n");
+  await page.setInputFiles("#upload-folder-input", dir);
+  await row("shoot").waitFor();
+  await page.locator('#upload-list .up[data-name="a.txt"][data-state="done"]').waitFor({ timeout: 20000 });
+  await page.locator('#upload-list .up[data-name="b.txt"][data-state="done"]').waitFor({ timeout: 20000 });
+  assert.equal(readFileSync(join(ws, "shoot/raw/day1/a.txt"), "utf8"), "alpha\n");
+  assert.equal(readFileSync(join(ws, "shoot/b.txt"), "utf8"), "beta\n");
+
+  const again = join(tmp, "config.yaml");
+  writeFileSync(again, "steps: 50\n");
+  await page.setInputFiles("#upload-input", again);
+  await page.locator("#dialog").waitFor();
+  assert.match(await page.locator("#dialog").innerText(), /“config\.yaml” already exists/);
+  await page.click('#dialog [data-value="rename"]');
+  await page.locator('#upload-list .up[data-name="config.yaml"][data-state="done"]').waitFor({ timeout: 20000 });
+  assert.match(await page.locator('#upload-list .up[data-name="config.yaml"]').innerText(), /saved as config \(1\)\.yaml/);
+  assert.equal(readFileSync(join(ws, "config (1).yaml"), "utf8"), "steps: 50\n");
+  assert.equal(readFileSync(join(ws, "config.yaml"), "utf8"), "steps: 30\nsampler: dpmpp_2m\n", "the original is untouched");
+  await row("config (1).yaml").waitFor();
+});
+
+test("download a folder as a ZIP, read back by Python's zipfile", async () => {
+  await row("outputs").click();
+  await page.click("#download");
+  const [download] = await Promise.all([page.waitForEvent("download"), page.click("#download-zip")]);
+  assert.equal(download.suggestedFilename(), "outputs.zip");
+  const zip = join(tmp, "outputs.zip");
+  await download.saveAs(zip);
+  const listing = JSON.parse(
+    execFileSync("python3", [
+      "-c",
+      "import json, sys, zipfile\nz = zipfile.ZipFile(sys.argv[1])\nassert z.testzip() is None\nprint(json.dumps({n: z.read(n).decode('latin-1') for n in z.namelist() if not n.endswith('/')}))",
+      zip,
+    ]).toString(),
+  );
+  assert.equal(listing["outputs/log.txt"], "seed 1234\nseed 1235\n");
+  assert.equal(Buffer.from(listing["outputs/txt2img-images/2024-05-01/00001-1234.png"], "latin1").equals(PNG), true);
+  assert.ok("outputs/img2img-images/.keep" in listing);
+});
+
+test("rename with F2, delete (permanently, after saying so), new folder", async () => {
+  writeFileSync(join(ws, "notes.txt"), "to rename\n");
+  writeFileSync(join(ws, "junk.log"), "to delete\n");
+  await page.click("#refresh");
+  await row("junk.log").waitFor();
+  await row("notes.txt").click();
+  await page.keyboard.press("F2");
+  await page.locator("#dialog-input").waitFor();
+  assert.equal(await page.inputValue("#dialog-input"), "notes.txt");
+  await page.keyboard.type("renamed"); // the name without its extension was selected
+  await page.keyboard.press("Enter");
+  await row("renamed.txt").waitFor();
+  assert.equal(await row("notes.txt").count(), 0);
+  assert.equal(readFileSync(join(ws, "renamed.txt"), "utf8"), "to rename\n");
+  assert.ok(!existsSync(join(ws, "notes.txt")));
+
+  await row("renamed.txt").click();
+  await row("junk.log").click({ modifiers: ["Control"] });
+  await page.keyboard.press("Delete");
+  const dialog = page.locator("#dialog");
+  await dialog.waitFor();
+  const text = await dialog.innerText();
+  assert.match(text, /Delete 2 items permanently\?/);
+  assert.match(text, /There is no trash/);
+  assert.match(text, /renamed\.txt[\s\S]*junk\.log|junk\.log[\s\S]*renamed\.txt/);
+  await page.click('#dialog [data-value="ok"]');
+  await row("junk.log").waitFor({ state: "detached" });
+  assert.equal(await row("renamed.txt").count(), 0);
+  assert.ok(await waitGone(join(ws, "junk.log")));
+  assert.ok(!existsSync(join(ws, "renamed.txt")));
+
+  await page.click("#new-folder");
+  await page.fill("#dialog-input", "checkpoints");
+  await page.keyboard.press("Enter");
+  await row("checkpoints").waitFor();
+  assert.ok(statSync(join(ws, "checkpoints")).isDirectory());
+  assert.equal(await row("checkpoints").getAttribute("aria-selected"), "true");
+});
+
+test("move, copy, extract and fetch (jobs shown in the panel), and a file's SHA-256", async () => {
+  await row("requirements.txt").click();
+  await page.click("#more");
+  await page.click("#sha256");
+  await page.waitForFunction(() => /^[0-9a-f]{64}$/.test(document.querySelector("#sha256-value")?.textContent ?? ""));
+  assert.equal(await page.locator("#sha256-value").innerText(), sha(readFileSync(join(ws, "requirements.txt"))));
+  await page.click('#sha256-dialog [data-value="close"]');
+
+  await row("config (1).yaml").click();
+  await page.click("#move");
+  await page.locator('#folder-picker .pick[data-name="datasets"]').waitFor();
+  await page.fill("#dialog-input", "/datasets");
+  await page.keyboard.press("Enter");
+  await row("config (1).yaml").waitFor({ state: "detached" });
+  assert.equal(readFileSync(join(ws, "datasets/config (1).yaml"), "utf8"), "steps: 50\n");
+
+  const done = () => page.locator('#jobs-list .up[data-state="done"]').count();
+  await row("shoot").click();
+  await page.click("#copy");
+  await page.fill("#dialog-input", "/datasets");
+  await page.keyboard.press("Enter");
+  await page.waitForFunction(() => document.querySelectorAll('#jobs-list .up[data-state="done"]').length >= 1, null, { timeout: 20000 });
+  assert.equal(readFileSync(join(ws, "datasets/shoot/raw/day1/a.txt"), "utf8"), "alpha\n");
+  assert.ok(existsSync(join(ws, "shoot/b.txt")), "a copy leaves the original");
+
+  execFileSync("python3", ["-c", "import sys, zipfile\nwith zipfile.ZipFile(sys.argv[1], 'w') as z: z.writestr('inner/x.txt', 'from the zip')", join(ws, "bundle.zip")]);
+  await page.click("#refresh");
+  await row("bundle.zip").click();
+  await page.click("#more");
+  await page.click("#extract");
+  await page.waitForFunction(() => document.querySelectorAll('#jobs-list .up[data-state="done"]').length >= 2, null, { timeout: 20000 });
+  assert.equal(readFileSync(join(ws, "bundle/inner/x.txt"), "utf8"), "from the zip");
+  await row("bundle").waitFor();
+
+  // The server downloads a URL into the folder shown (here gpubox's own public stylesheet).
+  await page.click("#fetch-url");
+  await page.fill("#dialog-input", `${base}/.gpubox/assets/gpubox.css`);
+  await page.keyboard.press("Enter");
+  await page.waitForFunction(() => document.querySelectorAll('#jobs-list .up[data-state="done"]').length >= 3, null, { timeout: 30000 });
+  assert.equal(await done(), 3);
+  assert.equal(readFileSync(join(ws, "gpubox.css"), "utf8"), readFileSync(join(HERE, "../../web/gpubox.css"), "utf8"));
+  await row("gpubox.css").waitFor();
+});
+
+test("an upload that cannot fit is stopped before it starts; a 507 shows the server's words", async () => {
+  const huge = join(tmp, "huge.bin");
+  writeFileSync(huge, "");
+  truncateSync(huge, 2 ** 43); // 8.8 TB, sparse: more than any disk here
+  const posts = [];
+  const onRequest = (r) => r.method() === "POST" && r.url().includes("/api/tus") && posts.push(r.url());
+  page.on("request", onRequest);
+  await page.setInputFiles("#upload-input", huge);
+  await page.locator("#dialog").waitFor();
+  assert.match(await page.locator("#dialog").innerText(), /Not enough space[\s\S]*1 file need 8\.80 TB, and the workspace disk has .* free/);
+  await page.click('#dialog [data-value="ok"]');
+  assert.equal(posts.length, 0, "nothing was sent");
+
+  // The disk filled up since the listing: the server refuses with 507, and says why.
+  await page.route("**/api/tus", (route) =>
+    route.request().method() === "POST"
+      ? route.fulfill({
+          status: 507,
+          contentType: "application/json",
+          headers: { "Tus-Resumable": "1.0.0" },
+          body: JSON.stringify({ error: { code: "disk_full", message: "tiny.bin needs 10 B and the workspace disk has 0 B free" } }),
+        })
+      : route.continue(),
+  );
+  const tiny = join(tmp, "tiny.bin");
+  writeFileSync(tiny, "0123456789");
+  await page.setInputFiles("#upload-input", tiny);
+  const failed = page.locator('#upload-list .up[data-name="tiny.bin"][data-state="failed"]');
+  await failed.waitFor();
+  assert.match(await failed.innerText(), /Not enough space: tiny\.bin needs 10 B and the workspace disk has 0 B free/);
+  assert.match(await page.locator("#toasts").innerText(), /tiny\.bin: Not enough space/);
+  await page.waitForTimeout(1500);
+  assert.equal(posts.length, 1, "a full disk is not retried");
+  await page.click("#toasts .toast.error button");
+  assert.equal(await page.locator("#toasts .toast.error").count(), 0, "an error stays until dismissed");
+  await page.unroute("**/api/tus");
+  page.off("request", onRequest);
+});
+
+test("edit a file in the editor (highlighted, styled under the strict policy) and save it", async () => {
+  await row("train.py").dblclick();
+  const content = page.locator("#editor .cm-content");
+  await content.waitFor();
+  // CodeMirror's own styles apply (its gutter is a flex box) and Python is highlighted.
+  const styled = await page.evaluate(() => {
+    const root = document.querySelector("#editor").shadowRoot;
+    const gutter = getComputedStyle(root.querySelector(".cm-gutters")).display;
+    const spans = [...root.querySelectorAll(".cm-line span")];
+    const def = spans.find((s) => s.textContent === "def");
+    return { gutter, def: def ? getComputedStyle(def).color : null, plain: getComputedStyle(root.querySelector(".cm-line")).color };
+  });
+  assert.equal(styled.gutter, "flex");
+  assert.ok(styled.def && styled.def !== styled.plain, `"def" is highlighted: ${styled.def}`);
+  await content.click();
+  await page.keyboard.press("Control+End");
+  await page.keyboard.type("main()\n");
+  assert.equal(await page.locator("#save-state").innerText(), "unsaved");
+  await page.keyboard.press("Control+s");
+  await page.locator('#save-state[data-state="saved"]').waitFor();
+  assert.equal(
+    readFileSync(join(ws, "train.py"), "utf8"),
+    "import torch\n\n\ndef main():\n    print(torch.cuda.is_available())\nmain()\n",
+  );
+  await page.screenshot({ path: join(ARTIFACTS, "files-editor.png") });
+  await page.click("#viewer-close");
+  await page.locator("#viewer").waitFor({ state: "hidden" });
+  // Markdown is shown rendered, and a picture inline.
+  await row("README.md").dblclick();
+  await page.locator("#markdown h1").waitFor();
+  assert.equal(await page.locator("#markdown h1").innerText(), "My instance");
+  assert.equal(await page.locator("#markdown code").first().innerText(), "models/");
+  await page.keyboard.press("Escape");
+  // A big text file: only its first 2 MiB, read-only.
+  writeFileSync(join(ws, "train.log"), "step 1 loss 0.5\n".repeat(250000));
+  await page.click("#refresh");
+  await row("train.log").dblclick();
+  await page.locator("#truncated-notice").waitFor();
+  assert.match(await page.locator("#truncated-notice").innerText(), /first 2\.10 MB of 4\.00 MB, read-only/);
+  assert.equal(await page.locator("#editor .cm-content").getAttribute("aria-readonly"), "true");
+  assert.equal(await page.locator("#save-file").count(), 0);
+  await page.keyboard.press("Escape");
+  // A new file opens in the editor.
+  await page.click("#new-file");
+  await page.fill("#dialog-input", "notes.md");
+  await page.keyboard.press("Enter");
+  await page.locator("#editor .cm-editor.cm-focused").waitFor();
+  assert.equal(await page.locator("#viewer-name").innerText(), "notes.md");
+  assert.equal(readFileSync(join(ws, "notes.md"), "utf8"), "");
+  await page.keyboard.type("# Notes\n");
+  await page.click("#save-file");
+  await page.locator('#save-state[data-state="saved"]').waitFor();
+  assert.equal(readFileSync(join(ws, "notes.md"), "utf8"), "# Notes\n");
+  await page.click("#viewer-close");
+  await row("portrait_0001.png").dblclick();
+  await page.waitForFunction(() => document.querySelector("#viewer-image")?.naturalWidth === 1);
+  await page.keyboard.press("Escape");
+});
+
+test("search below the folder: results stream in, a click goes to the folder with it selected", async () => {
+  await page.fill("#search-input", "SDXL_v");
+  await page.locator('#search-results .row[data-name="sdxl_vae.safetensors"]').waitFor();
+  await page.locator('#search-results[data-state="done"]').waitFor();
+  assert.match(await page.locator("#search-status").innerText(), /^1 name with “SDXL_v” below \//);
+  await page.click('#search-results .row[data-name="sdxl_vae.safetensors"]');
+  await row("sdxl_vae.safetensors").waitFor();
+  assert.equal(new URL(page.url()).hash, "#/models/VAE");
+  assert.equal(await row("sdxl_vae.safetensors").getAttribute("aria-selected"), "true");
+  assert.ok(await page.locator("#search-results").isHidden());
+});
+
+test("a folder of 100,000 entries lists at once and scrolls with a bounded DOM", async () => {
+  const dir = join(ws, "many");
+  mkdirSync(dir);
+  for (let i = 0; i < MANY; i++) closeSync(openSync(join(dir, `f${String(i).padStart(6, "0")}.txt`), "w"));
+  const t0 = Date.now();
+  await page.click("#path-edit");
+  await page.fill("#path-input", "/many");
+  await page.keyboard.press("Enter");
+  await row("f000000.txt").waitFor({ timeout: 20000 });
+  const took = Date.now() - t0;
+  assert.match(await page.locator("#counts").innerText(), /100,000 files/);
+  const inDom = await rowsInDom();
+  assert.ok(inDom > 10 && inDom < 80, `only about a screenful of rows in the DOM: ${inDom}`);
+  // Half way down.
+  await page.evaluate(() => {
+    const list = document.querySelector("#files-list");
+    list.scrollTop = (list.scrollHeight - list.clientHeight) / 2;
+  });
+  await page.waitForFunction(() => [...document.querySelectorAll("#files-list .row:not([hidden])")].some((r) => r.dataset.name === "f050000.txt"));
+  assert.equal(await row("f000000.txt").count(), 0, "the first rows left the DOM");
+  assert.ok((await rowsInDom()) < 80);
+  // The wheel, then End: the last one is shown and selected.
+  await page.mouse.move(600, 400);
+  for (let i = 0; i < 5; i++) await page.mouse.wheel(0, 2000);
+  await page.locator("#files-list").focus();
+  await page.keyboard.press("End");
+  await row("f099999.txt").waitFor();
+  assert.equal(await row("f099999.txt").getAttribute("aria-selected"), "true");
+  assert.ok(await row("f099999.txt").isVisible());
+  assert.ok((await rowsInDom()) < 80);
+  assert.ok(took < 15000, `listed in ${took} ms`);
+});
+
+test("on a phone, in the dark: it fits, the rows take two lines", async () => {
+  const phone = await browser.newContext({
+    viewport: { width: 390, height: 780 },
+    colorScheme: "dark",
+    hasTouch: true,
+    isMobile: true,
+    storageState: await context.storageState(),
+  });
+  await useWebDist(phone);
+  const p = await phone.newPage();
+  p.setDefaultTimeout(15000);
+  await p.goto(`${base}/#/`);
+  await p.locator('#files-list .row[data-name="models"]').waitFor();
+  assert.ok(await p.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth), "no sideways scrolling");
+  const bg = await p.evaluate(() => getComputedStyle(document.querySelector(".files-body")).backgroundColor);
+  assert.equal(bg, "rgb(26, 29, 35)", "the dark palette");
+  const box = await p.locator('#files-list .row[data-name="models"]').boundingBox();
+  assert.equal(box.height, 54, "taller rows for fingers");
+  // A tap opens a folder.
+  await p.locator('#files-list .row[data-name="models"] .c-name').tap();
+  await p.locator('#files-list .row[data-name="Lora"]').waitFor();
+  await p.locator('#files-list .row[data-name="Stable-diffusion"] .c-name').tap();
+  const model = p.locator('#files-list .row[data-name="juggernautXL_v9.safetensors"]');
+  const size = await model.locator(".c-size").boundingBox();
+  const name = await model.locator(".c-name").boundingBox();
+  assert.ok(size.y >= name.y + name.height - 1, "the size goes under the name");
+  await model.locator(".c-check").tap();
+  assert.equal(await model.getAttribute("aria-selected"), "true", "the checkbox selects (and does not open)");
+  assert.ok(await model.locator(".c-check input").isChecked(), "and shows its tick");
+  assert.ok(await p.locator("#viewer").isHidden());
+  await p.screenshot({ path: join(ARTIFACTS, "files-phone-dark.png") });
+  await phone.close();
+});
+
+test("no script errors and nothing refused by the page's policy", () => {
+  assert.deepEqual(problems, []);
+});

@@ -1,0 +1,165 @@
+// The file manager's HTTP API (docs/files.md), typed. Paths are relative to the workspace,
+// `/`-separated, without a leading slash: "" is the workspace itself.
+
+export interface Entry {
+  name: string;
+  kind: "file" | "dir" | "link" | "other";
+  size: number;
+  modified: number;
+  symlink?: boolean;
+}
+
+export interface Listing {
+  path: string;
+  entries: Entry[];
+  free: number;
+  total: number;
+}
+
+export interface Space {
+  free: number;
+  total: number;
+  used: number;
+}
+
+export interface Found {
+  path: string;
+  kind: Entry["kind"];
+  size: number;
+  modified: number;
+}
+
+export interface Job {
+  id: number;
+  kind: string;
+  label: string;
+  done: number;
+  total: number;
+  state: "running" | "done" | "failed" | "cancelled";
+  message: string | null;
+}
+
+/** An answer in the API's error form, `{"error": {"code", "message"}}`. */
+export class ApiError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+export function join(dir: string, name: string): string {
+  return dir ? `${dir}/${name}` : name;
+}
+
+export function parent(path: string): string {
+  const i = path.lastIndexOf("/");
+  return i < 0 ? "" : path.slice(0, i);
+}
+
+export function basename(path: string): string {
+  return path.slice(path.lastIndexOf("/") + 1);
+}
+
+/** A path typed by a person (`/models/`, `models//x`, ` ./a `) in the API's form. */
+export function normalize(typed: string): string {
+  return typed
+    .trim()
+    .split("/")
+    .filter((s) => s !== "" && s !== ".")
+    .join("/");
+}
+
+async function failure(res: Response): Promise<ApiError> {
+  let code = `http_${res.status}`;
+  let message = `${res.status} ${res.statusText}`;
+  try {
+    const body = (await res.json()) as { error?: { code?: string; message?: string } };
+    if (body.error?.code) code = body.error.code;
+    if (body.error?.message) message = body.error.message;
+  } catch {
+    // not JSON: keep the status line
+  }
+  if (res.status === 401) message = "your login has expired: reload the page to log in again";
+  return new ApiError(res.status, code, message);
+}
+
+async function send(method: string, url: string, body?: unknown, signal?: AbortSignal): Promise<Response> {
+  const init: RequestInit = { method, cache: "no-store", signal, headers: { Accept: "application/json" } };
+  if (body !== undefined) {
+    if (body instanceof Blob || typeof body === "string") init.body = body;
+    else {
+      init.body = JSON.stringify(body);
+      init.headers = { ...init.headers, "Content-Type": "application/json" };
+    }
+  }
+  const res = await fetch(url, init);
+  if (!res.ok) throw await failure(res);
+  return res;
+}
+
+const q = (params: Record<string, string>) => new URLSearchParams(params).toString();
+
+export const api = {
+  list: async (path: string, signal?: AbortSignal): Promise<Listing> =>
+    (await send("GET", `/api/list?${q({ path })}`, undefined, signal)).json(),
+  space: async (): Promise<Space> => (await send("GET", "/api/space")).json(),
+  mkdir: (path: string) => send("POST", "/api/mkdir", { path }),
+  rename: (from: string, to: string, overwrite = false) => send("POST", "/api/rename", { from, to, overwrite }),
+  remove: (paths: string[]) => send("POST", "/api/delete", { paths }),
+  save: (path: string, body: string | Blob) => send("PUT", `/api/file?${q({ path })}`, body),
+  sha256: async (path: string, signal?: AbortSignal): Promise<{ sha256: string; bytes: number }> =>
+    (await send("GET", `/api/sha256?${q({ path })}`, undefined, signal)).json(),
+  jobs: async (): Promise<Job[]> => ((await (await send("GET", "/api/jobs")).json()) as { jobs: Job[] }).jobs,
+  startJob: async (body: Record<string, unknown>): Promise<{ id: number }> => (await send("POST", "/api/jobs", body)).json(),
+  cancelJob: (id: number) => send("DELETE", `/api/jobs/${id}`),
+
+  /** The first `limit` bytes of a file (a Range request), and the file's whole size. */
+  async head(path: string, limit: number, signal?: AbortSignal): Promise<{ bytes: ArrayBuffer; size: number }> {
+    const res = await fetch(`/api/file?${q({ path })}`, {
+      headers: { Range: `bytes=0-${limit - 1}` },
+      cache: "no-store",
+      signal,
+    });
+    if (res.status === 416) return { bytes: new ArrayBuffer(0), size: 0 };
+    if (!res.ok) throw await failure(res);
+    const range = res.headers.get("Content-Range");
+    const bytes = await res.arrayBuffer();
+    const size = range ? Number(range.split("/")[1]) : bytes.byteLength;
+    return { bytes, size };
+  },
+
+  /** Names containing `needle` below `path`, handed to `found` in batches while the server finds them. */
+  async search(path: string, needle: string, found: (batch: Found[]) => void, signal: AbortSignal): Promise<void> {
+    const res = await send("GET", `/api/search?${q({ path, q: needle })}`, undefined, signal);
+    if (!res.body) throw new Error("the browser gave no stream for the results");
+    const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
+    let rest = "";
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      rest += value;
+      const lines = rest.split("\n");
+      rest = lines.pop() ?? "";
+      const batch = lines.filter((l) => l.trim()).map((l) => JSON.parse(l) as Found);
+      if (batch.length) found(batch);
+    }
+    if (rest.trim()) found([JSON.parse(rest) as Found]);
+  },
+};
+
+export function fileUrl(path: string, inline = false): string {
+  return `/api/file?${q(inline ? { path, inline: "1" } : { path })}`;
+}
+
+export function archiveUrl(paths: string[], format: "zip" | "tar"): string {
+  const params: Record<string, string> = { paths: paths.join("\n") };
+  if (format === "tar") params.format = "tar";
+  return `/api/archive?${q(params)}`;
+}
+
+export function message(e: unknown): string {
+  return e instanceof Error ? e.message : String(e);
+}

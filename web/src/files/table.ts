@@ -1,0 +1,171 @@
+// The folder's entries as a table: a sticky header whose columns sort, and the rows in a
+// virtual list. It only draws; what a click or a key means is the app's business.
+
+import type { Entry } from "./api";
+import { h, icon, type IconName } from "./dom";
+import { bytes, fullDate, iconOf, typeLabel, when } from "./format";
+import { VirtualList } from "./virtual";
+
+export type SortKey = "name" | "size" | "modified" | "type";
+
+export interface TableSource {
+  count(): number;
+  entry(i: number): Entry;
+  selected(name: string): boolean;
+  selectedCount(): number;
+  cursor(): number;
+}
+
+export interface TableEvents {
+  click(i: number, e: MouseEvent): void;
+  open(i: number): void;
+  toggle(i: number, shift: boolean): void;
+  toggleAll(): void;
+  sort(key: SortKey): void;
+}
+
+const COLUMNS: [SortKey, string][] = [
+  ["name", "Name"],
+  ["size", "Size"],
+  ["modified", "Modified"],
+  ["type", "Type"],
+];
+
+export class Table {
+  readonly el: HTMLElement;
+  readonly list: VirtualList;
+  private readonly all: HTMLInputElement;
+  private readonly heads = new Map<SortKey, HTMLButtonElement>();
+  private readonly empty: HTMLElement;
+  private readonly icons = new Map<IconName, SVGSVGElement>();
+
+  constructor(
+    private readonly src: TableSource,
+    private readonly on: TableEvents,
+  ) {
+    this.all = h("input", { type: "checkbox", id: "select-all", "aria-label": "Select all" });
+    this.all.addEventListener("click", (e) => {
+      e.stopPropagation();
+      this.on.toggleAll();
+    });
+    const header = h("div", { class: "thead", role: "row" }, h("span", { class: "c-check" }, this.all));
+    for (const [key, label] of COLUMNS) {
+      const b = h(
+        "button",
+        { type: "button", class: `sort c-${key}`, "data-sort": key, title: `Sort by ${label.toLowerCase()}` },
+        label,
+        icon("up", "icon arrow"),
+      );
+      b.addEventListener("click", () => this.on.sort(key));
+      this.heads.set(key, b);
+      header.append(b);
+    }
+    this.empty = h("div", { class: "empty", hidden: true });
+    this.el = h("div", {
+      id: "files-list",
+      class: "files-list",
+      tabindex: "0",
+      role: "grid",
+      "aria-label": "Files",
+      "aria-multiselectable": "true",
+    });
+    this.el.append(header);
+    this.list = new VirtualList(this.el, { create: () => this.createRow(), render: (row, i) => this.render(row, i) });
+    this.el.append(this.empty);
+
+    // One set of listeners for every row, present and future.
+    this.el.addEventListener("click", (e) => {
+      const i = this.indexOf(e.target);
+      if (i === null) return;
+      // (No preventDefault on the checkbox: that would undo its tick after the handler.)
+      if ((e.target as Element).closest(".c-check")) this.on.toggle(i, e.shiftKey);
+      else this.on.click(i, e);
+    });
+    this.el.addEventListener("dblclick", (e) => {
+      const i = this.indexOf(e.target);
+      if (i !== null && !(e.target as Element).closest(".c-check")) this.on.open(i);
+    });
+  }
+
+  private indexOf(target: EventTarget | null): number | null {
+    const row = (target as Element | null)?.closest?.(".row") as HTMLElement | null;
+    if (!row || row.dataset.index === undefined) return null;
+    return Number(row.dataset.index);
+  }
+
+  private createRow(): HTMLElement {
+    const check = h("input", { type: "checkbox", tabindex: "-1", "aria-label": "Select" });
+    return h(
+      "div",
+      { class: "row", role: "row" },
+      h("span", { class: "c-check" }, check),
+      h("span", { class: "c-name" }, h("span", { class: "ficon" }), h("span", { class: "fname" })),
+      h("span", { class: "c-size" }),
+      h("span", { class: "c-modified" }),
+      h("span", { class: "c-type" }),
+    );
+  }
+
+  private iconNode(name: IconName): SVGSVGElement {
+    let svg = this.icons.get(name);
+    if (!svg) {
+      svg = icon(name);
+      this.icons.set(name, svg);
+    }
+    return svg.cloneNode(true) as SVGSVGElement;
+  }
+
+  private render(row: HTMLElement, i: number): void {
+    const e = this.src.entry(i);
+    const sel = this.src.selected(e.name);
+    row.dataset.name = e.name;
+    row.dataset.kind = e.kind;
+    row.setAttribute("aria-selected", sel ? "true" : "false");
+    row.classList.toggle("selected", sel);
+    row.classList.toggle("cursor", this.src.cursor() === i);
+    row.classList.toggle("hidden-file", e.name.startsWith("."));
+    const [check, name, size, modified, type] = Array.from(row.children) as HTMLElement[];
+    (check.firstChild as HTMLInputElement).checked = sel;
+    const iconName = iconOf(e.name, e.kind);
+    const ficon = name.firstChild as HTMLElement;
+    if (ficon.dataset.icon !== iconName) {
+      ficon.dataset.icon = iconName;
+      ficon.replaceChildren(this.iconNode(iconName));
+    }
+    const fname = name.lastChild as HTMLElement;
+    fname.textContent = e.name;
+    fname.title = e.symlink ? `${e.name} (a symbolic link)` : e.name;
+    name.classList.toggle("symlink", !!e.symlink);
+    size.textContent = e.kind === "file" ? bytes(e.size) : e.kind === "dir" ? "—" : "";
+    modified.textContent = e.modified ? when(e.modified) : "";
+    modified.title = e.modified ? fullDate(e.modified) : "";
+    type.textContent = typeLabel(e.name, e.kind);
+  }
+
+  /** Draws again after the data, the selection or the sort changed. */
+  update(sort: { key: SortKey; dir: 1 | -1 }, emptyText: string | null): void {
+    const n = this.src.count();
+    this.list.setCount(n);
+    for (const [key, b] of this.heads) {
+      b.classList.toggle("active", key === sort.key);
+      b.classList.toggle("desc", key === sort.key && sort.dir < 0);
+      b.setAttribute("aria-sort", key === sort.key ? (sort.dir > 0 ? "ascending" : "descending") : "none");
+    }
+    this.empty.hidden = !emptyText;
+    this.empty.textContent = emptyText ?? "";
+    this.syncAll();
+  }
+
+  /** Only the selection changed: the rows in view and the header's checkbox. */
+  repaint(): void {
+    this.list.refresh();
+    this.syncAll();
+  }
+
+  private syncAll(): void {
+    const n = this.src.count();
+    const sel = this.src.selectedCount();
+    this.all.checked = n > 0 && sel === n;
+    this.all.indeterminate = sel > 0 && sel < n;
+  }
+}
