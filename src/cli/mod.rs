@@ -1,6 +1,7 @@
 //! The `gpubox` command line. Exit codes: 0 success, 1 failure (or: gpubox is not running),
 //! 2 a bad configuration or bad usage.
 
+mod environment;
 mod run;
 mod verbs;
 

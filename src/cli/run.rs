@@ -188,6 +188,8 @@ async fn serve(config: Config, control: PathBuf, since: Instant) -> anyhow::Resu
         config.services.len()
     ));
 
+    prepare(&config, &hub);
+
     // Every port is taken before any service starts: nothing half-starts.
     let listeners = match gateway::bind_all(&config) {
         Ok(l) => l,
@@ -268,6 +270,31 @@ async fn serve(config: Config, control: PathBuf, since: Instant) -> anyhow::Resu
     let _ = std::fs::remove_file(&control);
     hub.flush();
     Ok(0)
+}
+
+/// A fresh disk's folders, the environment for SSH sessions, and a word on switched-off
+/// services. None of it stops the start: what fails is said in the log.
+fn prepare(config: &Config, hub: &Hub) {
+    for dir in &config.folders {
+        if let Err(e) = std::fs::create_dir_all(dir) {
+            hub.event(format!("cannot create the folder {}: {e}", dir.display()));
+        }
+    }
+    if let Some(path) = &config.export_env {
+        match super::environment::export(
+            path,
+            std::env::vars_os().filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?))),
+        ) {
+            Ok(n) => hub.event(format!("environment: {n} variables written to {} for SSH sessions", path.display())),
+            Err(e) => hub.event(format!(
+                "environment: cannot write {} ({e}); SSH sessions will not see the container's variables",
+                path.display()
+            )),
+        }
+    }
+    if !config.disabled.is_empty() {
+        hub.event(format!("switched off (enabled = false): {}", config.disabled.join(", ")));
+    }
 }
 
 /// The start-up log says plainly when the default login is in force, and what happened to the

@@ -53,6 +53,15 @@ pub struct Config {
     /// Built-in apps that gpubox serves itself.
     pub apps: Vec<AppService>,
     pub provision: ProvisionSettings,
+    /// `export_env`: the file the environment is exported to for SSH sessions.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub export_env: Option<PathBuf>,
+    /// `folders`: created under the workspace at start when missing.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub folders: Vec<PathBuf>,
+    /// Services written in the file but switched off with `enabled`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub disabled: Vec<String>,
 }
 
 /// `[provision]`: what `gpubox provision` fetches and where it puts it. With a manifest or a

@@ -20,6 +20,11 @@ pub struct RawConfig {
     pub services: BTreeMap<Spanned<String>, RawService>,
     #[serde(default)]
     pub provision: RawProvision,
+    /// Where to write the environment for SSH sessions (`/etc/environment` in the images).
+    pub export_env: Option<Spanned<String>>,
+    /// Folders (relative to the workspace) created at start if missing: a fresh disk's layout.
+    #[serde(default)]
+    pub folders: Vec<Spanned<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -59,6 +64,9 @@ pub struct RawAuth {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawService {
+    /// `false` (or a string such as `"${ENABLE_SSH:-false}"` that expands to false) leaves the
+    /// service out, as if it were not written.
+    pub enabled: Option<Spanned<toml::Value>>,
     pub app: Option<Spanned<String>>,
     pub port: Option<Spanned<toml::Value>>,
     pub bind: Option<Spanned<String>>,
@@ -90,6 +98,7 @@ pub struct RawService {
 
 /// Every key a service accepts, for "did you mean" hints.
 pub const SERVICE_KEYS: &[&str] = &[
+    "enabled",
     "app",
     "port",
     "bind",
@@ -114,7 +123,8 @@ pub const SERVICE_KEYS: &[&str] = &[
     "idle_timeout",
     "scrollback",
 ];
-pub const TOP_KEYS: &[&str] = &["workspace", "name", "state_dir", "logs", "auth", "services", "provision"];
+pub const TOP_KEYS: &[&str] =
+    &["workspace", "name", "state_dir", "export_env", "folders", "logs", "auth", "services", "provision"];
 pub const PROVISION_KEYS: &[&str] =
     &["manifest", "script", "models_dir", "extensions_dir", "python", "parallel", "bandwidth"];
 pub const AUTH_KEYS: &[&str] =

@@ -146,9 +146,40 @@ pub fn validate(
         None => workspace.join(".gpubox"),
     };
 
+    let export_env = raw.export_env.as_ref().and_then(|p| {
+        let s = cx.expand(p, "export_env")?;
+        (!s.is_empty()).then(|| absolute(&base, Path::new(&s)))
+    });
+    let mut folders = Vec::new();
+    for f in &raw.folders {
+        let Some(s) = cx.expand(f, "folders") else { continue };
+        if s.is_empty() || Path::new(&s).components().any(|c| c == std::path::Component::ParentDir) {
+            cx.error(
+                f.span(),
+                "folders",
+                format!("\"{s}\" is not a folder inside the workspace"),
+                Some("write a path relative to the workspace, without `..`".into()),
+            );
+            continue;
+        }
+        folders.push(workspace.join(&s));
+    }
+
+    // Services switched off with `enabled` are left out as if they were not written.
+    let mut disabled = Vec::new();
+    let mut on = BTreeMap::new();
+    for (name, rs) in &raw.services {
+        if enabled(&mut cx, name.get_ref(), rs) {
+            on.insert(name.clone(), rs);
+        } else {
+            disabled.push(name.get_ref().clone());
+        }
+    }
+
     let mut services = Vec::new();
     let mut apps = Vec::new();
-    for (name, rs) in &raw.services {
+    for (name, rs) in &on {
+        let rs = *rs;
         match &rs.app {
             Some(app) => apps.extend(listen::app(&mut cx, name.get_ref(), rs, app, &workspace)),
             None => {
@@ -179,11 +210,34 @@ pub fn validate(
             None => services.push(super::provision::service(&provision, &workspace, &state_dir)),
         }
     }
-    check_dependencies(&mut cx, &raw.services, provision.manifest.is_some() || provision.script.is_some());
-    check_ports(&mut cx, &raw.services);
+    let provisioning = provision.manifest.is_some() || provision.script.is_some();
+    // Waiting for a service that is switched off, or for provisioning when there is none, is
+    // waiting for nothing: such a dependency is dropped.
+    let mut absent: Vec<&str> = disabled.iter().map(String::as_str).collect();
+    if !provisioning {
+        absent.push("provision");
+    }
+    check_dependencies(&mut cx, &on, provisioning, &absent);
+    for s in &mut services {
+        s.depends_on.retain(|d| !absent.contains(&d.as_str()));
+    }
+    check_ports(&mut cx, &on);
 
     if cx.errors.is_empty() {
-        Ok(Config { source: source.to_string(), workspace, name, state_dir, logs, auth, services, apps, provision })
+        Ok(Config {
+            source: source.to_string(),
+            workspace,
+            name,
+            state_dir,
+            logs,
+            auth,
+            services,
+            apps,
+            provision,
+            export_env,
+            folders,
+            disabled,
+        })
     } else {
         Err(ConfigErrors(cx.errors))
     }
@@ -201,8 +255,35 @@ fn default_name(lookup: &dyn Fn(&str) -> Option<String>) -> String {
     "gpubox".into()
 }
 
+/// `enabled`: a bool, or a string that expands to one (`"${ENABLE_SSH:-false}"`).
+fn enabled(cx: &mut Ctx, name: &str, rs: &RawService) -> bool {
+    let Some(v) = &rs.enabled else { return true };
+    let key = format!("services.{name}.enabled");
+    let text = match v.get_ref() {
+        toml::Value::Boolean(b) => return *b,
+        toml::Value::String(s) => match cx.expand(&Spanned::new(v.span(), s.clone()), &key) {
+            Some(t) => t,
+            None => return false,
+        },
+        other => other.to_string(),
+    };
+    match text.trim().to_ascii_lowercase().as_str() {
+        "1" | "true" | "yes" | "on" => true,
+        "" | "0" | "false" | "no" | "off" => false,
+        _ => {
+            cx.error(
+                v.span(),
+                &key,
+                format!("\"{text}\" is neither true nor false"),
+                Some("write true or false, or a variable that holds 1/0, true/false, yes/no or on/off".into()),
+            );
+            false
+        }
+    }
+}
+
 /// No two services may listen on one port.
-fn check_ports(cx: &mut Ctx, services: &BTreeMap<Spanned<String>, RawService>) {
+fn check_ports(cx: &mut Ctx, services: &BTreeMap<Spanned<String>, &RawService>) {
     let mut seen: HashMap<String, &str> = HashMap::new();
     for (name, rs) in services {
         let Some(p) = &rs.port else { continue };
@@ -294,7 +375,12 @@ fn log_settings(cx: &mut Ctx, raw: &RawLogs, workspace: &Path) -> LogSettings {
 }
 
 /// Dependencies must exist and must not form a cycle.
-fn check_dependencies(cx: &mut Ctx, services: &BTreeMap<Spanned<String>, RawService>, provision: bool) {
+fn check_dependencies(
+    cx: &mut Ctx,
+    services: &BTreeMap<Spanned<String>, &RawService>,
+    provision: bool,
+    absent: &[&str],
+) {
     let mut names: Vec<&str> = services.keys().map(|k| k.get_ref().as_str()).collect();
     if provision {
         // Added by [provision]: waiting for it is what depends_on = ["provision"] is for.
@@ -306,13 +392,13 @@ fn check_dependencies(cx: &mut Ctx, services: &BTreeMap<Spanned<String>, RawServ
         for dep in &rs.depends_on {
             let d = dep.get_ref().as_str();
             let key = format!("services.{n}.depends_on");
+            if absent.contains(&d) {
+                continue;
+            }
             if d == n {
                 cx.error(dep.span(), &key, "a service cannot depend on itself".into(), Some(format!("remove \"{d}\"")));
             } else if !names.contains(&d) {
                 let hint = match did_you_mean(d, &names) {
-                    _ if d == "provision" => {
-                        "the provision service exists when [provision] names a manifest or a script (PROVISION_URL, PROVISIONING_SCRIPT)".to_string()
-                    }
                     Some(s) => format!("did you mean \"{s}\"?"),
                     None => format!("the services are: {}", names.join(", ")),
                 };
@@ -446,5 +532,58 @@ depends_on = ["forge"]
     #[test]
     fn relative_paths_follow_the_file() {
         assert_eq!(absolute(Path::new("/a/examples"), Path::new("../workspace")), PathBuf::from("/a/workspace"));
+    }
+
+    #[test]
+    fn enabled_leaves_a_service_out_and_drops_waiting_for_it() {
+        let text = r#"
+[services.sshd]
+enabled = "${ENABLE_SSH:-false}"
+command = ["sleep", "1"]
+[services.app]
+command = ["sleep", "1"]
+depends_on = ["sshd", "provision"]
+[services.off]
+enabled = false
+command = ["sleep", "1"]
+port = 9000
+upstream = "http://127.0.0.1:9001"
+[services.web]
+command = ["sleep", "1"]
+port = 9000
+upstream = "http://127.0.0.1:9002"
+"#;
+        let c = parse(text).unwrap();
+        let names: Vec<_> = c.services.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(names, ["app", "web"]);
+        assert_eq!(c.disabled, ["off", "sshd"]);
+        assert!(c.services[0].depends_on.is_empty(), "{:?}", c.services[0].depends_on);
+
+        let on = |v: &str| {
+            let env = move |n: &str| match n {
+                "PATH" => Some("/usr/bin:/bin".to_string()),
+                "ENABLE_SSH" => Some(v.to_string()),
+                _ => None,
+            };
+            validate(text, "test.toml", Path::new("/tmp"), &env)
+        };
+        let c = on("1").unwrap();
+        assert!(c.services.iter().any(|s| s.name == "sshd"));
+        assert_eq!(c.services.iter().find(|s| s.name == "app").unwrap().depends_on, ["sshd"]);
+        let e = on("maybe").unwrap_err().0.remove(0);
+        assert_eq!(e.key, "services.sshd.enabled");
+        assert!(e.message.contains("\"maybe\" is neither true nor false"), "{}", e.message);
+    }
+
+    #[test]
+    fn export_env_and_folders() {
+        let c =
+            parse("workspace = \"/ws\"\nexport_env = \"/etc/environment\"\nfolders = [\"forge/models/Lora\", \"a\"]\n")
+                .unwrap();
+        assert_eq!(c.export_env.as_deref(), Some(Path::new("/etc/environment")));
+        assert_eq!(c.folders, [PathBuf::from("/ws/forge/models/Lora"), PathBuf::from("/ws/a")]);
+        let e = first_error("folders = [\"../etc\"]\n");
+        assert_eq!(e.key, "folders");
+        assert!(e.message.contains("not a folder inside the workspace"), "{}", e.message);
     }
 }

@@ -1,0 +1,277 @@
+// The images, run with podman (the container runtime here; see tests/container/setup): the base
+// image built from a locally made Debian base and the gpubox binary built on this machine, run
+// the way Vast runs it (ports published, a workspace volume). Every port refuses without login;
+// login works; the file manager lists the workspace; a terminal in Chromium runs `echo`; the log
+// viewer shows the services; HEALTHCHECK turns healthy; the environment reaches SSH sessions;
+// `podman stop` ends it quickly with exit code 0; a second container on the same volume finds the
+// data and the browser session; a non-root UID works. Then the forge image's gpubox config with
+// the Gradio stand-in in place of Forge: login on 8010, the waiting page, the app through the proxy.
+import assert from "node:assert/strict";
+import { execFileSync, spawnSync } from "node:child_process";
+import { chmodSync, copyFileSync, mkdtempSync, readFileSync, writeFileSync, chownSync, mkdirSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, test } from "node:test";
+
+import { ARTIFACTS, BIN, HERE, PYTHON, ROOT, freePort, launchBrowser, logIn } from "./harness.mjs";
+
+const IMAGE = "localhost/vastai-base:test";
+const PASSWORD = "container-pw-123";
+const RUN = `gpubox-ct-${process.pid}`;
+const VOLUME = `${RUN}-ws`;
+const containers = [];
+let browser;
+let basic;
+
+function podman(...args) {
+  return execFileSync("podman", args, { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] }).trim();
+}
+
+function podmanStatus(...args) {
+  return spawnSync("podman", args, { encoding: "utf8" });
+}
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/** Starts a container from `image` with `ports` (container port -> host port); returns its name. */
+function start(name, image, ports, extra = []) {
+  const args = ["run", "-d", "--name", name];
+  for (const [inner, outer] of Object.entries(ports)) args.push("-p", `127.0.0.1:${outer}:${inner}`);
+  podman(...args, ...extra, image);
+  containers.push(name);
+  return name;
+}
+
+/** Waits until `url` answers /.gpubox/health (gpubox is listening); shows the log on failure. */
+async function waitHealthy(name, port, ms = 60000) {
+  const until = Date.now() + ms;
+  while (Date.now() < until) {
+    try {
+      const r = await fetch(`http://127.0.0.1:${port}/.gpubox/health`);
+      if (r.ok) return;
+    } catch {}
+    await sleep(200);
+  }
+  throw new Error(`${name} did not answer on ${port}:\n${podmanStatus("logs", name).stdout}${podmanStatus("logs", name).stderr}`);
+}
+
+before(async () => {
+  const setup = execFileSync(join(ROOT, "tests", "container", "setup"), { encoding: "utf8", stdio: ["ignore", "pipe", "inherit"] });
+  const base = setup.trim().split("\n").pop();
+  copyFileSync(BIN, join(ROOT, "images", "base", "gpubox"));
+  chmodSync(join(ROOT, "images", "base", "gpubox"), 0o755);
+  execFileSync(
+    "podman",
+    [
+      "build", "--format", "docker", "-f", "images/base/Dockerfile",
+      "--build-arg", `BASE_IMAGE=${base}`, "--build-arg", "GPUBOX_FROM=prebuilt", "-t", IMAGE, ".",
+    ],
+    { cwd: ROOT, stdio: ["ignore", "ignore", "inherit"] },
+  );
+  podman("volume", "create", VOLUME);
+  basic = `Basic ${Buffer.from(`admin:${PASSWORD}`).toString("base64")}`;
+  browser = await launchBrowser();
+});
+
+after(async () => {
+  await browser?.close();
+  for (const c of containers) podmanStatus("rm", "-f", "-t", "0", c);
+  podmanStatus("volume", "rm", "-f", VOLUME);
+});
+
+let ports;
+let cookie;
+
+test("the base image: every port refuses without login, and each app works behind it", async () => {
+  ports = { 7010: await freePort(), 7020: await freePort(), 7030: await freePort() };
+  const name = start(`${RUN}-a`, IMAGE, ports, ["-v", `${VOLUME}:/workspace`, "-e", `PASSWORD=${PASSWORD}`, "-e", "HF_TOKEN=hf_test_token"]);
+  await waitHealthy(name, ports[7030]);
+
+  for (const port of Object.values(ports)) {
+    for (const path of ["/", "/api/list?path=", "/api/status", "/api/sessions"]) {
+      const r = await fetch(`http://127.0.0.1:${port}${path}`, { redirect: "manual" });
+      assert.equal(r.status, 401, `${port}${path} without login`);
+    }
+    const wrong = await fetch(`http://127.0.0.1:${port}/`, {
+      headers: { authorization: `Basic ${Buffer.from("admin:admin").toString("base64")}` },
+    });
+    assert.equal(wrong.status, 401, `${port}: the default password is not the one set`);
+  }
+
+  // The file manager lists the workspace; a file saved there is on the volume.
+  const put = await fetch(`http://127.0.0.1:${ports[7010]}/api/file?path=hello.txt`, {
+    method: "PUT",
+    headers: { authorization: basic },
+    body: "kept on the volume\n",
+  });
+  assert.equal(put.status, 200, await put.text());
+  const list = await (await fetch(`http://127.0.0.1:${ports[7010]}/api/list?path=`, { headers: { authorization: basic } })).json();
+  const names = list.entries.map((e) => e.name);
+  assert.ok(names.includes("hello.txt") && names.includes("logs"), JSON.stringify(names));
+
+  // The log viewer shows the services; sshd is switched off.
+  const status = await (await fetch(`http://127.0.0.1:${ports[7030]}/api/status`, { headers: { authorization: basic } })).json();
+  const services = JSON.stringify(status.services);
+  for (const s of ["files", "terminal", "logs"]) assert.ok(JSON.stringify(status).includes(`"${s}"`), `${s} in ${services}`);
+  const lines = await (await fetch(`http://127.0.0.1:${ports[7030]}/api/lines?limit=200`, { headers: { authorization: basic } })).text();
+  assert.match(lines, /switched off \(enabled = false\): sshd/);
+  assert.match(lines, /variables written to \/etc\/environment/);
+
+  // The environment for SSH sessions: the container's variables, not gpubox's login secret.
+  const env = podman("exec", name, "cat", "/etc/environment");
+  assert.match(env, /^HF_TOKEN="hf_test_token"$/m);
+  assert.match(env, /^WORKSPACE="\/workspace"$/m);
+  assert.doesNotMatch(env, /PASSWORD/);
+
+  // A terminal in the browser: log in on 7020, run echo in a real shell in the container.
+  const context = await browser.newContext({ viewport: { width: 1100, height: 700 } });
+  const page = await context.newPage();
+  await page.goto(`http://127.0.0.1:${ports[7020]}/`);
+  await logIn(page, "admin", PASSWORD);
+  await page.waitForSelector("#term .xterm-rows");
+  await page.locator("#term").click();
+  await page.keyboard.type("echo container-$((6*7)) $(id -un)");
+  await page.keyboard.press("Enter");
+  await page.waitForFunction(
+    () => [...document.querySelectorAll("#term .xterm-rows > div")].some((r) => /^container-42 root/.test(r.textContent.replace(/\u00a0/g, " "))),
+    null,
+    { timeout: 15000 },
+  );
+  await page.screenshot({ path: join(ARTIFACTS, "container-terminal.png") });
+  cookie = (await context.cookies()).find((c) => c.name === "gpubox_session");
+  assert.ok(cookie, "the login set a session cookie");
+  await context.close();
+});
+
+test("HEALTHCHECK turns healthy, and podman stop ends the container within 10 s with exit code 0", async () => {
+  const name = `${RUN}-a`;
+  const config = JSON.parse(podman("inspect", "--format", "{{json .Config.Healthcheck}}", name));
+  assert.deepEqual(config.Test, ["CMD", "gpubox", "health"]);
+  // podman runs health checks from systemd timers, which this host lacks: run the check itself.
+  let health = "";
+  for (let i = 0; i < 20 && health !== "healthy"; i++) {
+    podmanStatus("healthcheck", "run", name);
+    health = podman("inspect", "--format", "{{.State.Health.Status}}", name);
+    if (health !== "healthy") await sleep(500);
+  }
+  assert.equal(health, "healthy");
+
+  const t0 = Date.now();
+  podman("stop", "-t", "10", name);
+  const took = Date.now() - t0;
+  assert.ok(took < 10000, `podman stop took ${took} ms`);
+  assert.equal(podman("inspect", "--format", "{{.State.ExitCode}}", name), "0");
+  const log = podman("logs", name);
+  assert.match(log, /all services stopped; gpubox exits/);
+});
+
+test("a second container on the same volume finds the data and the browser session", async () => {
+  const name = start(`${RUN}-b`, IMAGE, ports, ["-v", `${VOLUME}:/workspace`, "-e", `PASSWORD=${PASSWORD}`]);
+  await waitHealthy(name, ports[7010]);
+  const headers = { cookie: `gpubox_session=${cookie.value}` };
+  const r = await fetch(`http://127.0.0.1:${ports[7010]}/api/file?path=hello.txt`, { headers });
+  assert.equal(r.status, 200, "the session from the first container still logs in");
+  assert.equal(await r.text(), "kept on the volume\n");
+  podman("stop", "-t", "10", name);
+});
+
+test("a non-root UID runs the image with a workspace it owns", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "gpubox-ct-"));
+  const ws = join(dir, "ws");
+  mkdirSync(ws);
+  chownSync(ws, 1000, 1000);
+  const port = await freePort();
+  const name = start(`${RUN}-u`, IMAGE, { 7010: port }, ["--user", "1000:1000", "-v", `${ws}:/workspace`, "-e", `PASSWORD=${PASSWORD}`]);
+  await waitHealthy(name, port);
+  const put = await fetch(`http://127.0.0.1:${port}/api/file?path=mine.txt`, { method: "PUT", headers: { authorization: basic }, body: "x" });
+  assert.equal(put.status, 200);
+  const lines = podman("logs", name);
+  assert.match(lines, /environment: cannot write \/etc\/environment/, "a non-root gpubox says it cannot export, and runs on");
+  assert.match(podman("exec", name, "stat", "-c", "%u", "/workspace/mine.txt"), /^1000$/);
+  podman("stop", "-t", "10", name);
+  assert.equal(podman("inspect", "--format", "{{.State.ExitCode}}", name), "0");
+});
+
+test("ENABLE_SSH=1: sshd lets the key in, not a password, and the session sees the environment", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "gpubox-ct-ssh-"));
+  execFileSync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f", join(dir, "key")]);
+  const key = readFileSync(join(dir, "key.pub"), "utf8").trim();
+  const port = await freePort();
+  const web = await freePort();
+  const name = start(`${RUN}-s`, IMAGE, { 22: port, 7030: web }, [
+    "-e", `PASSWORD=${PASSWORD}`, "-e", "ENABLE_SSH=1", "-e", `SSH_PUBLIC_KEY=${key}`, "-e", "HF_TOKEN=hf_ssh_token",
+  ]);
+  await waitHealthy(name, web);
+  const ssh = (...extra) =>
+    spawnSync(
+      "ssh",
+      [
+        "-p", String(port), "-o", "StrictHostKeyChecking=no", "-o", `UserKnownHostsFile=${join(dir, "known")}`,
+        "-o", "BatchMode=yes", "-o", "ConnectTimeout=5", ...extra, "root@127.0.0.1", "echo ssh-ok $HF_TOKEN $WORKSPACE",
+      ],
+      { encoding: "utf8" },
+    );
+  let r;
+  for (let i = 0; i < 40; i++) {
+    r = ssh("-i", join(dir, "key"), "-o", "IdentitiesOnly=yes");
+    if (r.status === 0) break;
+    await sleep(250);
+  }
+  assert.equal(r.status, 0, `${r.stderr}\n${podman("logs", name)}`);
+  assert.equal(r.stdout.trim(), "ssh-ok hf_ssh_token /workspace");
+  const nokey = ssh("-o", "PubkeyAuthentication=no", "-o", "PreferredAuthentications=password,keyboard-interactive");
+  assert.notEqual(nokey.status, 0, "no login without the key");
+  assert.match(nokey.stderr, /Permission denied/);
+});
+
+test("the forge image's config: Forge (the Gradio stand-in) behind the login on 8010", async () => {
+  // The real Forge cannot be installed here (GitHub, torch's CUDA wheels): its launcher is
+  // replaced by one that starts the stand-in from the browser tests' Python environment.
+  const dir = mkdtempSync(join(tmpdir(), "gpubox-ct-forge-"));
+  const launcher = join(dir, "forge-launch");
+  writeFileSync(launcher, `#!/bin/sh\nexec ${PYTHON} /standin/forge_standin.py 7860 --delay 3\n`);
+  chmodSync(launcher, 0o755);
+  // The venv and the Python it was made from (pyenv's, or the system's), at the same paths.
+  const venv = join(PYTHON, "..", "..");
+  const prefix = execFileSync(PYTHON, ["-c", "import sys; print(sys.base_prefix)"], { encoding: "utf8" }).trim();
+  const mounts = prefix === "/usr" ? [] : ["-v", `${prefix}:${prefix}:ro`];
+  const port = await freePort();
+  const files = await freePort();
+  const name = start(`${RUN}-f`, IMAGE, { 8010: port, 7010: files }, [
+    "-e", `PASSWORD=${PASSWORD}`, "-e", "GRADIO_ANALYTICS_ENABLED=False",
+    "-v", `${join(ROOT, "images", "forge", "gpubox.toml")}:/etc/gpubox/gpubox.toml:ro`,
+    "-v", `${launcher}:/usr/local/bin/forge-launch:ro`,
+    "-v", `${HERE}:/standin:ro`,
+    "-v", `${venv}:${venv}:ro`,
+    ...mounts,
+  ]);
+  await waitHealthy(name, port);
+  assert.equal((await fetch(`http://127.0.0.1:${port}/`, { redirect: "manual" })).status, 401);
+  // Before the stand-in listens, gpubox's waiting page stands in for it.
+  const waiting = await fetch(`http://127.0.0.1:${port}/`, { headers: { authorization: basic, accept: "text/html" } });
+  assert.equal(waiting.status, 503);
+  assert.match(await waiting.text(), /forge/);
+
+  // The layout for models exists from the start.
+  const list = await (await fetch(`http://127.0.0.1:${files}/api/list?path=forge/models`, { headers: { authorization: basic } })).json();
+  for (const f of ["Stable-diffusion", "Lora", "VAE", "ControlNet", "ESRGAN", "text_encoder"]) {
+    assert.ok(list.entries.some((e) => e.name === f), `forge/models/${f}`);
+  }
+
+  const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+  const page = await context.newPage();
+  await page.goto(`http://127.0.0.1:${port}/`);
+  await page.waitForSelector("#username");
+  await page.screenshot({ path: join(ARTIFACTS, "container-login.png") });
+  await logIn(page, "admin", PASSWORD);
+  // The stand-in waits 3 s before listening: gpubox's waiting page first, then the app itself.
+  await page.waitForSelector("gradio-app, .gradio-container", { timeout: 60000 });
+  const html = await page.content();
+  assert.match(html, /gradio/i);
+  const ping = await page.evaluate(async () => (await fetch("/internal/ping")).status);
+  assert.equal(ping, 200, "Forge's own routes pass through the proxy");
+  await page.screenshot({ path: join(ARTIFACTS, "container-forge.png") });
+  await context.close();
+  podman("stop", "-t", "20", name);
+  assert.equal(podman("inspect", "--format", "{{.State.ExitCode}}", name), "0");
+});
