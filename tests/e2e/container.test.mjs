@@ -17,6 +17,7 @@ import { ARTIFACTS, BIN, HERE, PYTHON, ROOT, freePort, launchBrowser, logIn } fr
 
 const IMAGE = "localhost/vastai-base:test";
 const PASSWORD = "container-pw-123";
+const TOKEN = "vast-open-button-token-0123456789abcdef";
 const RUN = `gpubox-ct-${process.pid}`;
 const VOLUME = `${RUN}-ws`;
 const containers = [];
@@ -33,11 +34,12 @@ function podmanStatus(...args) {
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
-/** Starts a container from `image` with `ports` (container port -> host port); returns its name. */
-function start(name, image, ports, extra = []) {
+/** Starts a container from `image` with `ports` (container port -> host port), `extra` options and
+ * a `command` in place of the CMD; returns its name. */
+function start(name, image, ports, extra = [], command = []) {
   const args = ["run", "-d", "--name", name];
   for (const [inner, outer] of Object.entries(ports)) args.push("-p", `127.0.0.1:${outer}:${inner}`);
-  podman(...args, ...extra, image);
+  podman(...args, ...extra, image, ...command);
   containers.push(name);
   return name;
 }
@@ -192,6 +194,22 @@ test("a non-root UID runs the image with a workspace it owns", async () => {
   assert.equal(podman("inspect", "--format", "{{.State.ExitCode}}", name), "0");
 });
 
+test("Vast's SSH and Jupyter modes: the entrypoint is replaced, the on-start line starts gpubox, a second start is harmless", async () => {
+  const port = await freePort();
+  // Vast runs its own launcher instead of the image's CMD, then the template's on-start script.
+  const name = start(`${RUN}-j`, IMAGE, { 7030: port }, ["-e", `PASSWORD=${PASSWORD}`], ["sleep", "infinity"]);
+  const first = podman("exec", name, "gpubox", "run", "--detach");
+  assert.match(first, /gpubox is running in the background/);
+  await waitHealthy(name, port);
+  const r = await fetch(`http://127.0.0.1:${port}/api/status`, { headers: { authorization: basic } });
+  assert.equal(r.status, 200);
+  const second = podmanStatus("exec", name, "gpubox", "run", "--detach");
+  assert.equal(second.status, 0, second.stderr);
+  assert.match(second.stdout, /already running/);
+  assert.match(podman("exec", name, "cat", "/etc/environment"), /^WORKSPACE="\/workspace"$/m);
+  assert.match(podman("exec", name, "gpubox", "health"), /healthy/);
+});
+
 test("ENABLE_SSH=1: sshd lets the key in, not a password, and the session sees the environment", async () => {
   const dir = mkdtempSync(join(tmpdir(), "gpubox-ct-ssh-"));
   execFileSync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f", join(dir, "key")]);
@@ -238,7 +256,7 @@ test("the forge image's config: Forge (the Gradio stand-in) behind the login on 
   const port = await freePort();
   const files = await freePort();
   const name = start(`${RUN}-f`, IMAGE, { 8010: port, 7010: files }, [
-    "-e", `PASSWORD=${PASSWORD}`, "-e", "GRADIO_ANALYTICS_ENABLED=False",
+    "-e", `PASSWORD=${PASSWORD}`, "-e", "GRADIO_ANALYTICS_ENABLED=False", "-e", `OPEN_BUTTON_TOKEN=${TOKEN}`,
     "-v", `${join(ROOT, "images", "forge", "gpubox.toml")}:/etc/gpubox/gpubox.toml:ro`,
     "-v", `${launcher}:/usr/local/bin/forge-launch:ro`,
     "-v", `${HERE}:/standin:ro`,
@@ -257,6 +275,14 @@ test("the forge image's config: Forge (the Gradio stand-in) behind the login on 
   for (const f of ["Stable-diffusion", "Lora", "VAE", "ControlNet", "ESRGAN", "text_encoder"]) {
     assert.ok(list.entries.some((e) => e.name === f), `forge/models/${f}`);
   }
+
+  // Vast's Open button: OPEN_BUTTON_PORT with ?token=, the token Vast put in OPEN_BUTTON_TOKEN.
+  const opened = await browser.newContext();
+  const tab = await opened.newPage();
+  await tab.goto(`http://127.0.0.1:${port}/?token=${TOKEN}`);
+  await tab.waitForSelector("gradio-app, .gradio-container", { timeout: 60000 });
+  assert.equal(new URL(tab.url()).search, "", "the token is dropped from the address bar");
+  await opened.close();
 
   const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
   const page = await context.newPage();
