@@ -485,6 +485,17 @@ fn a_starting_service_gets_a_waiting_page_then_the_app() {
     b.g.wait_event("app: ready", T);
     let r = request(b.port, "GET", "/", &[("Cookie", &cookie), ("Accept", "text/html")], b"");
     assert_eq!((r.status, r.text().as_str()), (200, "hello from upstream"));
+    // Big assets go gzipped to clients that take it, and decompress to the same bytes.
+    let plain = request(b.port, "GET", "/.gpubox/assets/files-viewer.js", &[], b"");
+    assert_eq!((plain.status, plain.header("content-encoding")), (200, None));
+    let gz = request(b.port, "GET", "/.gpubox/assets/files-viewer.js", &[("Accept-Encoding", "br, gzip;q=0.8")], b"");
+    assert_eq!(gz.header("content-encoding"), Some("gzip"));
+    assert!(gz.body.len() * 2 < plain.body.len(), "{} of {} bytes", gz.body.len(), plain.body.len());
+    let mut unzipped = Vec::new();
+    std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&gz.body[..]), &mut unzipped).unwrap();
+    assert!(unzipped == plain.body, "gzip round trip");
+    let refused = request(b.port, "GET", "/.gpubox/assets/files-viewer.js", &[("Accept-Encoding", "gzip;q=0")], b"");
+    assert_eq!((refused.header("content-encoding"), refused.body.len()), (None, plain.body.len()));
 }
 
 #[test]
