@@ -57,7 +57,8 @@ fn gzipped(name: &'static str, body: &'static [u8]) -> std::sync::Arc<[u8]> {
     use std::collections::HashMap;
     use std::io::Write;
     use std::sync::{Arc, LazyLock, Mutex};
-    static CACHE: LazyLock<Mutex<HashMap<&'static str, Arc<[u8]>>>> = LazyLock::new(Default::default);
+    type Cache = Mutex<HashMap<&'static str, Arc<[u8]>>>;
+    static CACHE: LazyLock<Cache> = LazyLock::new(Default::default);
     if let Some(gz) = CACHE.lock().unwrap_or_else(|e| e.into_inner()).get(name) {
         return gz.clone();
     }
