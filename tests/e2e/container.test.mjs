@@ -4,18 +4,22 @@
 // login works; the file manager lists the workspace; a terminal in Chromium runs `echo`; the log
 // viewer shows the services; HEALTHCHECK turns healthy; the environment reaches SSH sessions;
 // `podman stop` ends it quickly with exit code 0; a second container on the same volume finds the
-// data and the browser session; a non-root UID works. Then the forge image's gpubox config with
-// the Gradio stand-in in place of Forge: login on 8010, the waiting page, the app through the proxy.
+// data and the browser session; a non-root UID works; Vast's SSH/Jupyter mode (on-start line) and
+// the optional sshd work. Then the forge image, built from its own Dockerfile on top of that base
+// with a stand-in Forge repository (Forge's launch.py contract, serving the Gradio stand-in): login
+// on 8010, the waiting page, the Open button's token, the app through the proxy, the launcher's
+// arguments, tcmalloc, and a workspace whose existing files are kept.
 import assert from "node:assert/strict";
-import { execFileSync, spawnSync } from "node:child_process";
+import { execFileSync, spawn, spawnSync } from "node:child_process";
 import { chmodSync, copyFileSync, mkdtempSync, readFileSync, writeFileSync, chownSync, mkdirSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 
-import { ARTIFACTS, BIN, HERE, PYTHON, ROOT, freePort, launchBrowser, logIn } from "./harness.mjs";
+import { ARTIFACTS, BIN, HERE, ROOT, freePort, launchBrowser, logIn } from "./harness.mjs";
 
 const IMAGE = "localhost/vastai-base:test";
+const FORGE = "localhost/vastai-forge:test";
 const PASSWORD = "container-pw-123";
 const TOKEN = "vast-open-button-token-0123456789abcdef";
 const RUN = `gpubox-ct-${process.pid}`;
@@ -242,39 +246,70 @@ test("ENABLE_SSH=1: sshd lets the key in, not a password, and the session sees t
   assert.match(nokey.stderr, /Permission denied/);
 });
 
-test("the forge image's config: Forge (the Gradio stand-in) behind the login on 8010", async () => {
-  // The real Forge cannot be installed here (GitHub, torch's CUDA wheels): its launcher is
-  // replaced by one that starts the stand-in from the browser tests' Python environment.
-  const dir = mkdtempSync(join(tmpdir(), "gpubox-ct-forge-"));
-  const launcher = join(dir, "forge-launch");
-  writeFileSync(launcher, `#!/bin/sh\nexec ${PYTHON} /standin/forge_standin.py 7860 --delay 3\n`);
-  chmodSync(launcher, 0o755);
-  // The venv and the Python it was made from (pyenv's, or the system's), at the same paths.
-  const venv = join(PYTHON, "..", "..");
-  const prefix = execFileSync(PYTHON, ["-c", "import sys; print(sys.base_prefix)"], { encoding: "utf8" }).trim();
-  const mounts = prefix === "/usr" ? [] : ["-v", `${prefix}:${prefix}:ro`];
+test("the forge image, built from its Dockerfile with a stand-in Forge: Forge behind the login on 8010", async () => {
+  // Forge's source and torch's CUDA wheels cannot be fetched here: the Dockerfile clones a
+  // stand-in repository instead (tests/container/fake-forge: a launch.py with Forge's contract,
+  // serving the Gradio stand-in), over git's HTTP protocol from this machine.
+  const dir = mkdtempSync(join(tmpdir(), "gpubox-fake-forge-"));
+  const work = join(dir, "work");
+  mkdirSync(work);
+  copyFileSync(join(ROOT, "tests", "container", "fake-forge", "launch.py"), join(work, "launch.py"));
+  copyFileSync(join(HERE, "forge_standin.py"), join(work, "forge_standin.py"));
+  copyFileSync(join(HERE, "requirements.txt"), join(work, "requirements_versions.txt"));
+  const git = (cwd, ...args) => execFileSync("git", ["-c", "user.name=t", "-c", "user.email=t@example.com", ...args], { cwd, encoding: "utf8" }).trim();
+  git(work, "init", "-q");
+  git(work, "add", ".");
+  git(work, "commit", "-q", "-m", "a stand-in for Forge");
+  const ref = git(work, "rev-parse", "HEAD");
+  mkdirSync(join(dir, "served"));
+  git(dir, "clone", "-q", "--bare", work, join(dir, "served", "forge.git"));
+  git(join(dir, "served", "forge.git"), "update-server-info");
+  const gitPort = await freePort();
+  const server = spawn("python3", ["-m", "http.server", String(gitPort), "--bind", "127.0.0.1", "--directory", join(dir, "served")], { stdio: "ignore" });
+  // This machine reaches PyPI through a proxy whose CA only the host trusts: the build's pip gets it.
+  writeFileSync(join(dir, "pip.conf"), "[global]\ncert = /etc/ssl/certs/ca-certificates.crt\n");
+  const trust = ["-v", "/etc/ssl/certs/ca-certificates.crt:/etc/ssl/certs/ca-certificates.crt:ro", "-v", `${join(dir, "pip.conf")}:/etc/pip.conf:ro`];
+  try {
+    execFileSync(
+      "podman",
+      [
+        "build", "--format", "docker", "--network", "host", ...trust, "-f", "images/forge/Dockerfile",
+        "--build-arg", `BASE_IMAGE=${IMAGE}`, "--build-arg", "PYTHON=python3.11",
+        "--build-arg", `FORGE_REPO=http://127.0.0.1:${gitPort}/forge.git`, "--build-arg", `FORGE_REF=${ref}`,
+        "--build-arg", "TORCH_COMMAND=pip --version", "-t", FORGE, ".",
+      ],
+      { cwd: ROOT, stdio: ["ignore", "ignore", "inherit"] },
+    );
+  } finally {
+    server.kill();
+  }
+  const env = JSON.parse(podman("inspect", "--format", "{{json .Config.Env}}", FORGE));
+  assert.ok(env.includes("OPEN_BUTTON_PORT=8010"), env.join(" "));
+  assert.ok("8010/tcp" in JSON.parse(podman("inspect", "--format", "{{json .Config.ExposedPorts}}", FORGE)));
+
+  // A workspace with a model in it already: it is kept as it is.
+  const ws = join(dir, "ws");
+  mkdirSync(join(ws, "forge", "models", "Lora"), { recursive: true });
+  writeFileSync(join(ws, "forge", "models", "Lora", "mine.safetensors"), "my own lora");
   const port = await freePort();
   const files = await freePort();
-  const name = start(`${RUN}-f`, IMAGE, { 8010: port, 7010: files }, [
-    "-e", `PASSWORD=${PASSWORD}`, "-e", "GRADIO_ANALYTICS_ENABLED=False", "-e", `OPEN_BUTTON_TOKEN=${TOKEN}`,
-    "-v", `${join(ROOT, "images", "forge", "gpubox.toml")}:/etc/gpubox/gpubox.toml:ro`,
-    "-v", `${launcher}:/usr/local/bin/forge-launch:ro`,
-    "-v", `${HERE}:/standin:ro`,
-    "-v", `${venv}:${venv}:ro`,
-    ...mounts,
+  const name = start(`${RUN}-f`, FORGE, { 8010: port, 7010: files }, [
+    "-e", `PASSWORD=${PASSWORD}`, "-e", `OPEN_BUTTON_TOKEN=${TOKEN}`, "-e", "FORGE_ARGS=--api --theme dark",
+    "-v", `${ws}:/workspace`,
   ]);
   await waitHealthy(name, port);
   assert.equal((await fetch(`http://127.0.0.1:${port}/`, { redirect: "manual" })).status, 401);
-  // Before the stand-in listens, gpubox's waiting page stands in for it.
+  // Before Forge listens, gpubox's waiting page stands in for it.
   const waiting = await fetch(`http://127.0.0.1:${port}/`, { headers: { authorization: basic, accept: "text/html" } });
   assert.equal(waiting.status, 503);
   assert.match(await waiting.text(), /forge/);
 
-  // The layout for models exists from the start.
+  // The layout for models exists from the start, beside what was there.
   const list = await (await fetch(`http://127.0.0.1:${files}/api/list?path=forge/models`, { headers: { authorization: basic } })).json();
-  for (const f of ["Stable-diffusion", "Lora", "VAE", "ControlNet", "ESRGAN", "text_encoder"]) {
+  for (const f of ["Stable-diffusion", "Lora", "VAE", "ControlNet", "ESRGAN", "text_encoder", "embeddings"]) {
     assert.ok(list.entries.some((e) => e.name === f), `forge/models/${f}`);
   }
+  assert.equal(readFileSync(join(ws, "forge", "models", "Lora", "mine.safetensors"), "utf8"), "my own lora");
 
   // Vast's Open button: OPEN_BUTTON_PORT with ?token=, the token Vast put in OPEN_BUTTON_TOKEN.
   const opened = await browser.newContext();
@@ -290,14 +325,20 @@ test("the forge image's config: Forge (the Gradio stand-in) behind the login on 
   await page.waitForSelector("#username");
   await page.screenshot({ path: join(ARTIFACTS, "container-login.png") });
   await logIn(page, "admin", PASSWORD);
-  // The stand-in waits 3 s before listening: gpubox's waiting page first, then the app itself.
   await page.waitForSelector("gradio-app, .gradio-container", { timeout: 60000 });
-  const html = await page.content();
-  assert.match(html, /gradio/i);
   const ping = await page.evaluate(async () => (await fetch("/internal/ping")).status);
   assert.equal(ping, 200, "Forge's own routes pass through the proxy");
   await page.screenshot({ path: join(ARTIFACTS, "container-forge.png") });
   await context.close();
+
+  // How forge-launch started Forge: its data in the workspace, FORGE_ARGS appended, tcmalloc.
+  const launch = JSON.parse(readFileSync(join(ws, "forge", "launch.json"), "utf8"));
+  assert.deepEqual(launch.argv, [
+    "--port", "7860", "--data-dir", "/workspace/forge", "--embeddings-dir", "/workspace/forge/models/embeddings",
+    "--api", "--theme", "dark",
+  ]);
+  assert.match(launch.ld_preload, /libtcmalloc/);
+  assert.equal(launch.python, "/opt/forge/venv/bin/python");
   podman("stop", "-t", "20", name);
   assert.equal(podman("inspect", "--format", "{{.State.ExitCode}}", name), "0");
 });
