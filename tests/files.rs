@@ -377,6 +377,42 @@ fn listing_downloading_ranges_and_archives() {
     assert!(hits.iter().any(|h| h["path"] == "models/lora"), "{hits:?}");
 }
 
+/// A `PUT /api/file?path=a/x.txt` that announces 10 MB, for the caller to send part of and drop.
+fn gpubox_tests_open(f: &Files, origin: &str) -> std::net::TcpStream {
+    open(
+        f.port,
+        "PUT",
+        "/api/file?path=a/x.txt",
+        &[("Authorization", &f.auth), ("Origin", origin), ("Content-Length", "10000000")],
+        b"",
+    )
+}
+
+#[test]
+fn a_big_folder_lists_every_entry() {
+    let f = start();
+    let dir = f.ws().join("big");
+    std::fs::create_dir_all(&dir).unwrap();
+    // Past 4,096 entries the listing stats them on several threads.
+    for i in 0..6000 {
+        std::fs::write(dir.join(format!("f{i:05}")), i.to_string()).unwrap();
+    }
+    let r = f.req("GET", "/api/list?path=big", &[], b"");
+    assert_eq!(r.status, 200);
+    let v: Value = serde_json::from_slice(&r.body).unwrap();
+    let mut names: Vec<(String, u64)> = v["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| (e["name"].as_str().unwrap().to_string(), e["size"].as_u64().unwrap()))
+        .collect();
+    names.sort();
+    assert_eq!(names.len(), 6000);
+    for (i, (name, size)) in names.iter().enumerate() {
+        assert_eq!((name.as_str(), *size), (format!("f{i:05}").as_str(), i.to_string().len() as u64));
+    }
+}
+
 #[test]
 fn operations_and_atomic_saves() {
     let f = start();
@@ -390,6 +426,30 @@ fn operations_and_atomic_saves() {
     assert_eq!(std::fs::read_to_string(ws.join("a/x.txt")).unwrap(), "second");
     let leftovers: Vec<_> = std::fs::read_dir(ws.join("a")).unwrap().flatten().map(|e| e.file_name()).collect();
     assert_eq!(leftovers.len(), 1, "no temporary file left: {leftovers:?}");
+    // A big body is streamed to disk (no size limit), byte for byte.
+    let big: Vec<u8> = (0..5 * 1024 * 1024 + 123).map(|i| (i * 7 % 251) as u8).collect();
+    let r = f.req("PUT", "/api/file?path=a/big.bin", &[], &big);
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(serde_json::from_slice::<Value>(&r.body).unwrap()["bytes"], big.len());
+    assert!(std::fs::read(ws.join("a/big.bin")).unwrap() == big);
+    // A save cut short changes nothing and leaves no temporary file.
+    {
+        let origin = f.origin();
+        let mut s = gpubox_tests_open(&f, &origin);
+        s.write_all(&big[..1 << 20]).unwrap();
+        s.flush().unwrap();
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let names: Vec<_> = std::fs::read_dir(ws.join("a")).unwrap().flatten().map(|e| e.file_name()).collect();
+        if names.len() == 2 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "a cut save left {names:?}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(std::fs::read_to_string(ws.join("a/x.txt")).unwrap(), "second");
+    std::fs::remove_file(ws.join("a/big.bin")).unwrap();
     std::fs::write(ws.join("a/y.txt"), "y").unwrap();
     // Rename never replaces by accident; with overwrite it does.
     let r = f.json("POST", "/api/rename", json!({ "from": "a/x.txt", "to": "a/y.txt" }));

@@ -256,10 +256,15 @@ pub fn zip(root: &Root, entries: &[(String, Rel, bool)], out: impl Write) -> io:
 pub struct ChannelWriter {
     pub tx: tokio::sync::mpsc::Sender<io::Result<axum::body::Bytes>>,
     pub buf: Vec<u8>,
+    /// Where the pieces' buffers come back to once sent.
+    pub pool: super::Pool,
 }
 
 impl Write for ChannelWriter {
     fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        if self.buf.capacity() == 0 {
+            self.buf.reserve(256 * 1024 + 64 * 1024);
+        }
         self.buf.extend_from_slice(data);
         if self.buf.len() >= 256 * 1024 {
             self.flush()?;
@@ -271,7 +276,9 @@ impl Write for ChannelWriter {
         if self.buf.is_empty() {
             return Ok(());
         }
-        let chunk = axum::body::Bytes::from(std::mem::take(&mut self.buf));
+        let mut next = self.pool.take();
+        next.clear();
+        let chunk = self.pool.bytes(std::mem::replace(&mut self.buf, next));
         self.tx.blocking_send(Ok(chunk)).map_err(|_| io::Error::new(io::ErrorKind::BrokenPipe, "the client left"))
     }
 }
