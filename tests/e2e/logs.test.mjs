@@ -112,10 +112,16 @@ test("log in, then lines of several services arrive live, coloured and marked", 
 
 test("filter to one service: its lines, JSON chips, 256 colours, the traceback as one block, its download", async () => {
   await only("other");
-  await page.waitForFunction(() => {
-    const r = [...document.querySelectorAll("#logs-list .row[data-seq]")];
-    return r.length > 3 && r.every((e) => e.dataset.service === "other");
-  });
+  // `other` prints its first WARNING at its 7th heartbeat (about 2 s after it started): on a slow
+  // machine this test can get here before that, so it waits for it.
+  await page.waitForFunction(
+    () => {
+      const r = [...document.querySelectorAll("#logs-list .row[data-seq]")];
+      return r.length > 3 && r.every((e) => e.dataset.service === "other") && r.some((e) => e.querySelector(".x")?.textContent.startsWith("WARNING"));
+    },
+    null,
+    { timeout: 15000 },
+  );
   assert.equal(await page.getAttribute('.svc-chip[data-service="ticker"] .toggle', "aria-pressed"), "false");
   // The beginning of other's log: scroll to the top (that pauses following).
   await page.$eval("#logs-list", (l) => (l.scrollTop = 0));
