@@ -2,13 +2,14 @@
 //! resolves it beneath an open handle on the root. The API is in docs/files.md.
 
 mod archive;
+mod body;
 mod dav;
 pub mod fs;
 mod jobs;
 mod tus;
 
 use std::collections::HashMap;
-use std::io::{Read, Seek, SeekFrom, Write};
+use std::io::{Read, Seek, SeekFrom};
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -353,7 +354,6 @@ async fn download(State(app): State<Arc<FilesApp>>, headers: HeaderMap, Query(ar
 /// beside it, synced, then renamed over it, so a failed or cut save changes nothing. No size
 /// limit: memory stays at one piece of about 1 MiB whatever the body's size.
 async fn save(State(app): State<Arc<FilesApp>>, Query(args): Args, mut body: Body) -> Response {
-    use http_body_util::BodyExt;
     let rel = match arg_path(&args, "path") {
         Ok(r) => r,
         Err(e) => return fs_error(e, "path"),
@@ -365,52 +365,23 @@ async fn save(State(app): State<Arc<FilesApp>>, Query(args): Args, mut body: Bod
     let tmp_name = format!(".{name}.gpubox-save-{}", tmp_bytes.iter().map(|b| format!("{b:02x}")).collect::<String>());
     let tmp = rel.parent().join(&tmp_name);
     let (a, t) = (app.clone(), tmp.clone());
-    let mut file = match blocking(move || a.root.create_new(&t)).await {
+    let file = match blocking(move || a.root.create_new(&t)).await {
         Ok(f) => f,
         Err(e) => return fs_error(e, &format!("cannot save /{shown} (nothing was changed)")),
     };
-    let mut pending: Vec<u8> = Vec::with_capacity(1 << 20);
-    let mut bytes = 0u64;
-    let result: Result<(), FsError> = async {
-        loop {
-            let frame = body.frame().await;
-            let last = frame.is_none();
-            match frame {
-                Some(Ok(f)) => {
-                    if let Ok(data) = f.into_data() {
-                        pending.extend_from_slice(&data);
-                    }
-                }
-                Some(Err(_)) => {
-                    return Err(FsError::Io(std::io::Error::other("the connection was cut before the whole file came")))
-                }
-                None => {}
-            }
-            if pending.len() >= (1 << 20) || (last && !pending.is_empty()) {
-                let chunk = std::mem::take(&mut pending);
-                let (f, back, r) = blocking(move || {
-                    let r = file.write_all(&chunk);
-                    (file, chunk, r)
-                })
-                .await;
-                file = f;
-                pending = back;
-                bytes += pending.len() as u64;
-                pending.clear();
-                r?;
-            }
-            if last {
-                break;
-            }
+    let (file, bytes, end) = body::write_body(&mut body, file, 0, u64::MAX).await;
+    let result = match end {
+        Ok(body::End::Complete) => {
+            let (a, t, r) = (app.clone(), tmp.clone(), rel.clone());
+            blocking(move || {
+                file.sync_all()?;
+                a.root.rename(&t, &r, true)
+            })
+            .await
         }
-        let (a, t, r) = (app.clone(), tmp.clone(), rel.clone());
-        blocking(move || {
-            file.sync_all()?;
-            a.root.rename(&t, &r, true)
-        })
-        .await
-    }
-    .await;
+        Ok(_) => Err(FsError::Io(std::io::Error::other("the connection was cut before the whole file came"))),
+        Err(e) => Err(FsError::from(e)),
+    };
     match result {
         Ok(()) => Json(json!({ "saved": shown, "bytes": bytes })).into_response(),
         Err(e) => {

@@ -6,7 +6,6 @@
 //! (HEAD) and sends the rest (PATCH).
 
 use std::collections::HashSet;
-use std::io::Write;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
@@ -15,17 +14,14 @@ use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
-use http_body_util::BodyExt;
 use serde::{Deserialize, Serialize};
 
+use super::body::{write_body, End};
 use super::fs::{clean, FsError, Rel};
 use super::{fs_error, FilesApp};
 use crate::gateway::access::api_error;
 
 const VERSION: &str = "1.0.0";
-
-/// The size of the writes an upload's bytes go to its file in (see `patch`).
-const PIECE: usize = 16 * 1024;
 
 pub struct Uploads {
     dir: PathBuf,
@@ -227,82 +223,30 @@ async fn patch(
         r.headers_mut().insert("upload-offset", HeaderValue::from(offset));
         return r;
     }
-    let part = app.uploads.part(id);
-    let mut written = offset;
-    let mut pending: Vec<u8> = Vec::with_capacity(1 << 20);
-    let mut failure: Option<std::io::Error> = None;
-    let mut cut = false;
-    loop {
-        let frame = body.frame().await;
-        let last = !matches!(frame, Some(Ok(_)));
-        match frame {
-            Some(Ok(f)) => {
-                if let Ok(data) = f.into_data() {
-                    if written + pending.len() as u64 + data.len() as u64 > meta.length {
-                        return api_error(StatusCode::BAD_REQUEST, "too_long", "more bytes than Upload-Length");
-                    }
-                    pending.extend_from_slice(&data);
-                }
+    let path = app.uploads.part(id);
+    let file = match super::blocking(move || std::fs::OpenOptions::new().append(true).open(path)).await {
+        Ok(f) => f,
+        Err(e) => return fs_error(FsError::from(e), &format!("cannot store {}", meta.name)),
+    };
+    let (_, written, end) = write_body(&mut body, file, offset, meta.length).await;
+    let cut = match end {
+        Ok(End::TooLong) => return api_error(StatusCode::BAD_REQUEST, "too_long", "more bytes than Upload-Length"),
+        Ok(End::Cut) => true,
+        Ok(End::Complete) => false,
+        Err(e) => {
+            let err = FsError::from(e);
+            if matches!(err, FsError::NoSpace) {
+                // A full disk: the partial upload goes, so that the disk is usable again.
+                app.uploads.forget(id);
+                return api_error(
+                    StatusCode::INSUFFICIENT_STORAGE,
+                    "disk_full",
+                    &format!("the disk is full: {} could not be stored and its partial upload was removed", meta.name),
+                );
             }
-            Some(Err(_)) => cut = true,
-            None => {}
+            return fs_error(err, &format!("cannot store {}", meta.name));
         }
-        // Gathered into pieces of about 1 MiB and written off the serving thread. The same buffer
-        // comes back each time: a fresh one per piece is a fresh mapping from the allocator, whose
-        // pages the kernel must zero and fault in (about 15% of the upload's CPU time). Each piece
-        // goes to the file in 16 KiB writes: on the benchmark's VM (Linux 6.18, ext4) copying into
-        // the page cache cost 2 to 4 times more CPU in 1 MiB writes than in 16 KiB ones, likely
-        // because a big write gets big folios from cold memory (docs/benchmarks.md, Files).
-        if pending.len() >= (1 << 20) || (last && !pending.is_empty()) {
-            let chunk = std::mem::take(&mut pending);
-            let path = part.clone();
-            let n = chunk.len() as u64;
-            let at = written;
-            let (r, back) = tokio::task::spawn_blocking(move || {
-                let r = std::fs::OpenOptions::new().append(true).open(&path).and_then(|mut f| {
-                    // Pieces that end on 16 KiB boundaries of the file: a write that covers part
-                    // of a new page-cache block makes the kernel zero the rest of it first.
-                    let (mut at, mut rest) = (at, &chunk[..]);
-                    while !rest.is_empty() {
-                        let n = (PIECE - (at % PIECE as u64) as usize).min(rest.len());
-                        f.write_all(&rest[..n])?;
-                        at += n as u64;
-                        rest = &rest[n..];
-                    }
-                    Ok(())
-                });
-                (r, chunk)
-            })
-            .await
-            .unwrap_or_else(|e| (Err(std::io::Error::other(e.to_string())), Vec::new()));
-            pending = back;
-            pending.clear();
-            match r {
-                Ok(()) => written += n,
-                Err(e) => {
-                    failure = Some(e);
-                    break;
-                }
-            }
-        }
-        if last {
-            break;
-        }
-    }
-    if let Some(e) = failure {
-        let err = FsError::from(e);
-        let removed = matches!(err, FsError::NoSpace);
-        if removed {
-            // A full disk: the partial upload goes, so that the disk is usable again.
-            app.uploads.forget(id);
-            return api_error(
-                StatusCode::INSUFFICIENT_STORAGE,
-                "disk_full",
-                &format!("the disk is full: {} could not be stored and its partial upload was removed", meta.name),
-            );
-        }
-        return fs_error(err, &format!("cannot store {}", meta.name));
-    }
+    };
     let mut r = StatusCode::NO_CONTENT.into_response();
     r.headers_mut().insert("upload-offset", HeaderValue::from(written));
     if cut {

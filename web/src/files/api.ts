@@ -1,5 +1,8 @@
 // The file manager's HTTP API (docs/files.md), typed. Paths are relative to the workspace,
 // `/`-separated, without a leading slash: "" is the workspace itself.
+import { ApiError, apiError } from "../common/api";
+
+export { ApiError } from "../common/api";
 
 export interface Entry {
   name: string;
@@ -39,17 +42,6 @@ export interface Job {
   message: string | null;
 }
 
-/** An answer in the API's error form, `{"error": {"code", "message"}}`. */
-export class ApiError extends Error {
-  constructor(
-    readonly status: number,
-    readonly code: string,
-    message: string,
-  ) {
-    super(message);
-  }
-}
-
 export function join(dir: string, name: string): string {
   return dir ? `${dir}/${name}` : name;
 }
@@ -73,17 +65,8 @@ export function normalize(typed: string): string {
 }
 
 async function failure(res: Response): Promise<ApiError> {
-  let code = `http_${res.status}`;
-  let message = `${res.status} ${res.statusText}`;
-  try {
-    const body = (await res.json()) as { error?: { code?: string; message?: string } };
-    if (body.error?.code) code = body.error.code;
-    if (body.error?.message) message = body.error.message;
-  } catch {
-    // not JSON: keep the status line
-  }
-  if (res.status === 401) message = "your login has expired: reload the page to log in again";
-  return new ApiError(res.status, code, message);
+  const e = await apiError(res);
+  return res.status === 401 ? new ApiError(401, e.code, "your login has expired: reload the page to log in again") : e;
 }
 
 async function send(method: string, url: string, body?: unknown, signal?: AbortSignal): Promise<Response> {

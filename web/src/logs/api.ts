@@ -1,4 +1,7 @@
 // The logs app's HTTP API (docs/logs-app.md), typed.
+import { apiError } from "../common/api";
+
+export { ApiError } from "../common/api";
 
 /** `[seq, time_ms, service, stream, text]`, and in searches with context `1` (match) or `0`. */
 export type Line = [number | null, number | null, string, string, string, number?];
@@ -73,31 +76,9 @@ export interface Status {
   vast: Record<string, string | null> | null;
 }
 
-/** An answer in the API's error form, `{"error": {"code", "message"}}`. */
-export class ApiError extends Error {
-  constructor(
-    readonly status: number,
-    readonly code: string,
-    message: string,
-  ) {
-    super(message);
-  }
-}
-
 export async function getJson<T>(url: string, signal?: AbortSignal): Promise<T> {
   const res = await fetch(url, { headers: { Accept: "application/json" }, cache: "no-store", signal });
-  if (!res.ok) {
-    let code = "http_" + res.status;
-    let message = `${res.status} ${res.statusText}`;
-    try {
-      const body = (await res.json()) as { error?: { code?: string; message?: string } };
-      if (body.error?.code) code = body.error.code;
-      if (body.error?.message) message = body.error.message;
-    } catch {
-      // not JSON: keep the status line
-    }
-    throw new ApiError(res.status, code, message);
-  }
+  if (!res.ok) throw await apiError(res);
   return (await res.json()) as T;
 }
 
