@@ -254,6 +254,8 @@ test("the forge image, built from its Dockerfile with a stand-in Forge: Forge be
   const work = join(dir, "work");
   mkdirSync(work);
   copyFileSync(join(ROOT, "tests", "container", "fake-forge", "launch.py"), join(work, "launch.py"));
+  mkdirSync(join(work, "modules"));
+  copyFileSync(join(ROOT, "tests", "container", "fake-forge", "modules", "launch_utils.py"), join(work, "modules", "launch_utils.py"));
   copyFileSync(join(HERE, "forge_standin.py"), join(work, "forge_standin.py"));
   copyFileSync(join(HERE, "requirements.txt"), join(work, "requirements_versions.txt"));
   const git = (cwd, ...args) => execFileSync("git", ["-c", "user.name=t", "-c", "user.email=t@example.com", ...args], { cwd, encoding: "utf8" }).trim();
@@ -335,7 +337,7 @@ test("the forge image, built from its Dockerfile with a stand-in Forge: Forge be
   const launch = JSON.parse(readFileSync(join(ws, "forge", "launch.json"), "utf8"));
   assert.deepEqual(launch.argv, [
     "--port", "7860", "--data-dir", "/workspace/forge", "--embeddings-dir", "/workspace/forge/models/embeddings",
-    "--api", "--theme", "dark",
+    "--gradio-allowed-path", "/opt/forge", "--api", "--theme", "dark",
   ]);
   assert.match(launch.ld_preload, /libtcmalloc/);
   assert.equal(launch.python, "/opt/forge/venv/bin/python");
