@@ -518,6 +518,54 @@ fn a_taken_port_stops_start_up_before_any_service_starts() {
     assert!(!dir.path().join("ws/started").exists());
 }
 
+/// Issue 14 (3): with SO_REUSEPORT a second gpubox bound the same port, and the kernel split the
+/// connections between the two instances, their workspaces and their logins.
+#[test]
+fn a_second_gpubox_on_the_same_port_stops_instead_of_sharing_it() {
+    let port = free_port();
+    let first = Gpubox::start(&format!(
+        "[auth]\nusername = \"{USER}\"\npassword = \"{PASSWORD}\"\n[services.logs]\napp = \"logs\"\nport = {port}\n"
+    ));
+    first.wait_event(&format!("logs: listening on 0.0.0.0:{port}"), T);
+    let dir = crate::util::config_dir(&format!(
+        "[services.logs]\napp = \"logs\"\nport = {port}\n[services.app]\ncommand = [\"sh\", \"-c\", \"touch started; sleep 100\"]\n"
+    ));
+    let mut second = std::process::Command::new(crate::util::BIN)
+        .arg("--control")
+        .arg(dir.path().join("c.sock"))
+        .args(["run", "--config"])
+        .arg(dir.path().join("gpubox.toml"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let until = std::time::Instant::now() + T;
+    let status = loop {
+        if let Some(status) = second.try_wait().unwrap() {
+            break status;
+        }
+        if std::time::Instant::now() > until {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(second.id() as i32),
+                nix::sys::signal::Signal::SIGTERM,
+            );
+            let _ = second.wait();
+            panic!("the second gpubox started on port {port}, sharing it with the first");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let mut err = String::new();
+    second.stderr.take().unwrap().read_to_string(&mut err).unwrap();
+    assert_eq!(status.code(), Some(1), "{err}");
+    assert!(err.contains(&format!("cannot listen on 0.0.0.0:{port} for service \"logs\"")), "{err}");
+    assert!(!dir.path().join("ws/started").exists(), "nothing of the second one started");
+    // Every connection still reaches the first: its login, not the second's default admin/admin.
+    for _ in 0..20 {
+        let r = request(port, "GET", "/api/status", &[("Authorization", &basic(USER, PASSWORD))], b"");
+        assert_eq!(r.status, 200);
+    }
+}
+
 fn peak_kib(pid: i32) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
     status.lines().find(|l| l.starts_with("VmHWM:")).unwrap().split_whitespace().nth(1).unwrap().parse().unwrap()

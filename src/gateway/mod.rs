@@ -202,14 +202,22 @@ pub async fn serve(
 }
 
 /// Binds every port of the configuration, in `Config::ports` order, before anything starts: a
-/// port that is taken stops start-up with a message that names it. Each port gets one socket per
-/// serving thread, bound with `SO_REUSEPORT`, so the kernel spreads connections over the threads.
+/// port that is taken stops start-up with a message that names it, whoever holds it, another
+/// gpubox included. Each port is one socket, shared by its serving threads (a clone of the
+/// descriptor each). Not `SO_REUSEPORT`: with it a second gpubox of the same user bound the same
+/// port and the kernel split the connections between two workspaces and two logins.
 pub fn bind_all(config: &Config) -> Result<Vec<Vec<std::net::TcpListener>>, String> {
     let mut out = Vec::new();
     for (name, l) in config.ports() {
         let addr = SocketAddr::new(l.bind, l.port);
-        let sockets: Result<Vec<_>, std::io::Error> =
-            (0..threads_per_port()).map(|_| reuseport_listener(addr)).collect();
+        let sockets = listener(addr).and_then(|first| {
+            let mut all = Vec::with_capacity(threads_per_port());
+            for _ in 1..threads_per_port() {
+                all.push(first.try_clone()?);
+            }
+            all.push(first);
+            Ok(all)
+        });
         match sockets {
             Ok(s) => out.push(s),
             Err(e) => {
@@ -222,11 +230,11 @@ pub fn bind_all(config: &Config) -> Result<Vec<Vec<std::net::TcpListener>>, Stri
     Ok(out)
 }
 
-fn reuseport_listener(addr: SocketAddr) -> std::io::Result<std::net::TcpListener> {
+fn listener(addr: SocketAddr) -> std::io::Result<std::net::TcpListener> {
     use socket2::{Domain, Socket, Type};
     let socket = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
+    // Only lets a restarted gpubox bind while the last one's connections sit in TIME_WAIT.
     socket.set_reuse_address(true)?;
-    socket.set_reuse_port(true)?;
     socket.set_nonblocking(true)?;
     socket.bind(&addr.into())?;
     socket.listen(1024)?;
