@@ -143,3 +143,31 @@ fn detach_returns_and_shutdown_stops_everything() {
     assert!(!control.exists());
     assert!(dir.path().join("ws/logs/gpubox.log").exists());
 }
+
+/// Issue 14 (12): `gpubox routes | head -1` panicked (exit 134) and `gpubox logs | head` printed an
+/// error and exited 1. A verb whose reader is gone ends as other tools do: by SIGPIPE, silently.
+#[test]
+fn a_verb_whose_reader_went_away_ends_quietly() {
+    use std::os::unix::process::ExitStatusExt;
+    let g = Gpubox::start("[services.chatty]\ncommand = [\"sh\", \"-c\", \"seq 1 300; exec sleep 100\"]\n");
+    g.wait_event("all 1 services ready", T);
+    for verb in [&["routes"][..], &["logs", "chatty", "-n", "300"], &["status"], &["config", "show"]] {
+        // The reading end is closed before gpubox writes anything: its first write finds no reader.
+        let (read, write) = nix::unistd::pipe().unwrap();
+        drop(read);
+        let mut args: Vec<String> = verb.iter().map(|s| s.to_string()).collect();
+        if verb[0] == "config" {
+            args.push(g.path("gpubox.toml").display().to_string());
+        }
+        let out = Command::new(BIN)
+            .arg("--control")
+            .arg(&g.control)
+            .args(&args)
+            .stdout(std::process::Stdio::from(write))
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.signal(), Some(nix::libc::SIGPIPE), "{verb:?}: {:?}, stderr: {err}", out.status);
+        assert!(err.is_empty(), "{verb:?} printed to stderr: {err}");
+    }
+}
