@@ -325,3 +325,37 @@ fn a_page_elsewhere_cannot_open_the_shell() {
     assert_eq!(r.status, 403);
     assert_eq!(t.sessions().len(), 1);
 }
+
+/// Issue 14 (1): a paste wrote to the PTY on the port's serving thread, holding the PTY's lock.
+/// Into a shell that is not reading (here `sleep`), one 1 MiB paste plus a key from a second tab
+/// stopped every request on the port, and gpubox ignored SIGTERM for 70 s and more. Now the
+/// port answers, another session works, and gpubox stops within its stop timeouts.
+#[test]
+fn a_huge_paste_into_a_busy_shell_holds_up_nothing_else() {
+    let mut t = start("");
+    let id = t.create(80, 24);
+    let (mut a, _, _) = t.attach(&id);
+    send_text(&mut a, "sleep 600\n");
+    read_until(&mut a, "sleep 600");
+    if let MaybeTlsStream::Plain(s) = a.get_mut() {
+        s.set_write_timeout(Some(T)).unwrap();
+    }
+    a.send(Message::Binary(vec![b'y'; 1 << 20].into())).unwrap();
+    let (mut b, _, _) = t.attach(&id);
+    send_text(&mut b, "x");
+
+    let t0 = Instant::now();
+    assert_eq!(t.sessions().len(), 1, "the port answers");
+    let other = t.create(80, 24);
+    let (mut c, _, _) = t.attach(&other);
+    send_text(&mut c, "echo other-$((6*7))\n");
+    read_until(&mut c, "other-42");
+    assert!(t0.elapsed() < Duration::from_secs(5), "the port took {:?} to answer", t0.elapsed());
+
+    let (took, code) = {
+        let (code, took) = t.g.terminate();
+        (took, code)
+    };
+    assert_eq!(code, Some(0));
+    assert!(took < Duration::from_secs(8), "gpubox took {took:?} to stop");
+}

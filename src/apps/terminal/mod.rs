@@ -5,11 +5,12 @@
 mod replay;
 mod session;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use axum::body::Bytes;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -216,12 +217,25 @@ async fn serve_tab(mut socket: WebSocket, session: Arc<Session>) {
         session.detach(tab);
         return;
     }
+    // Keystrokes not yet taken by the session's queue. While they wait, output still flows to
+    // the tab; while there are more than a queue's worth, the WebSocket is not read (the browser
+    // waits), so memory stays bounded whatever is pasted.
+    let input = session.input();
+    let mut pending: VecDeque<Bytes> = VecDeque::new();
     loop {
         tokio::select! {
-            incoming = socket.recv() => match incoming {
+            room = input.reserve(), if !pending.is_empty() => match room {
+                Ok(permit) => permit.send(pending.pop_front().expect("pending is not empty")),
+                Err(_) => break, // the shell is gone
+            },
+            incoming = socket.recv(), if pending.len() < 64 => match incoming {
                 Some(Ok(Message::Binary(data))) => {
-                    if session.input(&data).is_err() {
-                        break;
+                    session.touch();
+                    let mut at = 0;
+                    while at < data.len() {
+                        let end = (at + session::INPUT_PIECE).min(data.len());
+                        pending.push_back(data.slice(at..end));
+                        at = end;
                     }
                 }
                 Some(Ok(Message::Text(text))) => match serde_json::from_str::<Control>(&text) {

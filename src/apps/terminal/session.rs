@@ -9,6 +9,12 @@
 //! buffer fills, and the program writing (`yes`, `cat` of a huge file) blocks — backpressure from
 //! the browser to the program, with memory bounded by the queues. A tab that falls behind while
 //! another keeps up drops bytes and gets a fresh snapshot when it catches up.
+//!
+//! Keystrokes go the other way through a bounded queue to a second thread per session, the only
+//! one that writes to the PTY: a write blocks while the shell is not reading (a big paste into a
+//! `sleep`), and a blocked write must not hold up the port's serving thread (it did: one 1 MiB
+//! paste stopped every request on the port and gpubox's shutdown). A tab waiting for room in
+//! the queue keeps taking its output, so the shell's echo cannot block the shell's own reads.
 
 use std::fs::File;
 use std::io::{self, Read, Write};
@@ -26,6 +32,12 @@ use tokio::sync::mpsc;
 use crate::config::TerminalSettings;
 use crate::supervisor::spawn::{identity, own_session, set_cloexec};
 use crate::supervisor::{ExitInfo, Reaper};
+
+/// Keystrokes are written to the PTY in pieces of at most this many bytes…
+pub const INPUT_PIECE: usize = 16 * 1024;
+/// …and at most this many pieces wait per session (1 MiB): past that a tab stops reading its
+/// WebSocket until the shell takes more.
+const INPUT_QUEUE: usize = 64;
 
 /// Messages queued per tab; each holds up to one read of the PTY (64 KiB).
 const QUEUE: usize = 16;
@@ -69,8 +81,11 @@ pub struct Session {
     pub created_ms: u64,
     /// Last keystroke or attach (ms since the Unix epoch), for the idle limit.
     pub last_used_ms: AtomicU64,
-    master: Mutex<File>,
-    master_fd: i32,
+    /// Keystrokes for the writer thread, in pieces of at most [`INPUT_PIECE`] bytes.
+    input: mpsc::Sender<Bytes>,
+    /// The PTY's master, for its window size: a descriptor of its own, open as long as the
+    /// session, whatever the reader and writer threads do with theirs.
+    master: File,
     state: Mutex<State>,
     next_tab: AtomicU64,
     scrollback: usize,
@@ -142,8 +157,9 @@ impl Session {
         let (child, exit) = reaper.spawn(&mut cmd)?;
         drop(cmd); // our copies of the slave: the master reads EOF/EIO when the shell exits
         let pid = child.id() as i32;
-        let master_fd = pty.master.as_raw_fd();
         let reader = File::from(pty.master.try_clone()?);
+        let mut writer = File::from(pty.master.try_clone()?);
+        let (input, mut keys) = mpsc::channel::<Bytes>(INPUT_QUEUE);
         let vt = avt::Terminal::with_scrollback(cols as usize, rows as usize, Some(settings.scrollback))
             .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
         let session = Arc::new(Session {
@@ -152,14 +168,23 @@ impl Session {
             pid,
             created_ms: now_ms(),
             last_used_ms: AtomicU64::new(now_ms()),
-            master: Mutex::new(File::from(pty.master)),
-            master_fd,
+            input,
+            master: File::from(pty.master),
             state: Mutex::new(State { vt, cols, rows, tabs: Vec::new(), exit: None, pending: Vec::new() }),
             next_tab: AtomicU64::new(1),
             scrollback: settings.scrollback,
         });
         let s = session.clone();
         std::thread::Builder::new().name(format!("term-{}", session.id)).spawn(move || s.pump(reader))?;
+        // Ends when the session is dropped (the queue closes) or the PTY refuses a write (EIO:
+        // the shell is gone).
+        std::thread::Builder::new().name(format!("term-in-{}", session.id)).spawn(move || {
+            while let Some(piece) = keys.blocking_recv() {
+                if writer.write_all(&piece).is_err() {
+                    break;
+                }
+            }
+        })?;
         Ok((session, exit))
     }
 
@@ -276,10 +301,16 @@ impl Session {
         }
     }
 
-    /// Keystrokes from a tab.
-    pub fn input(&self, data: &[u8]) -> io::Result<()> {
+    /// Where a tab puts keystrokes (in pieces of at most [`INPUT_PIECE`] bytes); the queue is
+    /// closed once the shell is gone.
+    pub fn input(&self) -> mpsc::Sender<Bytes> {
         self.last_used_ms.store(now_ms(), Ordering::Relaxed);
-        self.master.lock().expect("master lock").write_all(data)
+        self.input.clone()
+    }
+
+    /// A keystroke came: the session is in use.
+    pub fn touch(&self) {
+        self.last_used_ms.store(now_ms(), Ordering::Relaxed);
     }
 
     /// Sets the PTY's size (the shell gets SIGWINCH) and tells the other tabs.
@@ -291,7 +322,7 @@ impl Session {
         }
         let ws = Winsize { ws_row: rows, ws_col: cols, ws_xpixel: 0, ws_ypixel: 0 };
         // SAFETY: TIOCSWINSZ reads one Winsize from the pointer, which is valid for the call.
-        unsafe { libc::ioctl(self.master_fd, libc::TIOCSWINSZ, &ws) };
+        unsafe { libc::ioctl(self.master.as_raw_fd(), libc::TIOCSWINSZ, &ws) };
         st.vt.resize(cols as usize, rows as usize);
         st.cols = cols;
         st.rows = rows;
