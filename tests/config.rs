@@ -130,6 +130,22 @@ fn example_config_is_valid() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
 }
 
+/// Issue 14 (21): the laptop example bound every port to 0.0.0.0 with admin / admin, offering a
+/// root shell to whoever shares the network. Each of its ports listens on 127.0.0.1.
+#[test]
+fn the_laptop_example_listens_on_this_machine_only() {
+    let path = format!("{}/examples/local.toml", env!("CARGO_MANIFEST_DIR"));
+    let out = Command::new(BIN).args(["config", "show", &path]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8_lossy(&out.stdout);
+    let lines: Vec<&str> = text.lines().collect();
+    let ports: Vec<usize> = (0..lines.len()).filter(|&i| lines[i].starts_with("port = ")).collect();
+    assert_eq!(ports.len(), 4, "{text}");
+    for i in ports {
+        assert_eq!(lines[i - 1], "bind = \"127.0.0.1\"", "{} listens elsewhere:\n{text}", lines[i]);
+    }
+}
+
 #[test]
 fn built_in_apps_take_only_their_own_keys() {
     // The logs app is a built-in app: program keys make no sense on it.
