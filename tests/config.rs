@@ -195,3 +195,33 @@ fn the_logs_app_is_accepted_with_its_files() {
     let (code, err, _, _dir) = check(body);
     assert_eq!(code, 0, "{err}");
 }
+
+/// Issue 14 (11): a hash with m=4294967295 passed `config check`, and the first login attempt
+/// (which needs no credentials) aborted gpubox; `max_failures = 0` was taken silently as 1.
+#[test]
+fn a_hash_no_login_could_afford_and_zero_failures_are_refused() {
+    assert_rejected(
+        "[auth]\npassword_hash = \"$argon2id$v=19$m=4294967295,t=2,p=1$c29tZXNhbHQ$RdescudvJCsgt3ub+b+dWRWJTmaaJObG\"\n",
+        2,
+        "auth.password_hash",
+        "per login attempt",
+    );
+    assert_rejected(
+        "[auth]\npassword_hash = \"$argon2id$v=19$m=19456,t=2000,p=1$c29tZXNhbHQ$RdescudvJCsgt3ub+b+dWRWJTmaaJObG\"\n",
+        2,
+        "auth.password_hash",
+        "t=2000",
+    );
+    assert_rejected("[auth]\nmax_failures = 0\n", 2, "auth.max_failures", "is 0");
+    // gpubox's own hashes pass.
+    let mut child = Command::new(BIN)
+        .arg("hash-password")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(&mut child.stdin.take().unwrap(), b"a good password\n").unwrap();
+    let hash = String::from_utf8(child.wait_with_output().unwrap().stdout).unwrap();
+    let (code, err, _, _dir) = check(&format!("[auth]\npassword_hash = \"{}\"\n", hash.trim()));
+    assert_eq!(code, 0, "{err}");
+}

@@ -62,13 +62,25 @@ pub fn auth_settings(cx: &mut Ctx, raw: &RawAuth) -> AuthSettings {
         }
         (_, Some(h)) => {
             let hash = cx.expand(h, "auth.password_hash").unwrap_or_default();
-            if argon2::PasswordHash::new(&hash).is_err() {
-                cx.error(
+            match argon2::PasswordHash::new(&hash) {
+                Err(_) => cx.error(
                     h.span(),
                     "auth.password_hash",
                     "is not a password hash".into(),
                     Some("make one with `gpubox hash-password`".into()),
-                );
+                ),
+                // Every login attempt, unauthenticated ones included, pays the hash's costs:
+                // m=4294967295 passed the check and the first attempt aborted gpubox.
+                Ok(parsed) => {
+                    if let Some(problem) = hash_cost_problem(&parsed) {
+                        cx.error(
+                            h.span(),
+                            "auth.password_hash",
+                            problem,
+                            Some("make one with `gpubox hash-password` (19 MiB, 2 passes)".into()),
+                        );
+                    }
+                }
             }
             PasswordSetting::Hash(hash)
         }
@@ -97,7 +109,42 @@ pub fn auth_settings(cx: &mut Ctx, raw: &RawAuth) -> AuthSettings {
     };
     let session_ttl = cx.duration(&raw.session_ttl, "auth.session_ttl", Duration::from_secs(7 * 86400));
     let defaults_in_force = username == "admin" && matches!(&password, PasswordSetting::Plain(p) if p == "admin");
-    let max_failures = raw.max_failures.as_ref().map_or(10, |m| *m.get_ref()).max(1);
+    let max_failures = match &raw.max_failures {
+        None => 10,
+        Some(m) if *m.get_ref() == 0 => {
+            cx.error(
+                m.span(),
+                "auth.max_failures",
+                "is 0: no login could ever fail without a lockout".into(),
+                Some("failed logins allowed per address before the lockout, at least 1 (default 10)".into()),
+            );
+            1
+        }
+        Some(m) => *m.get_ref(),
+    };
     let lockout = cx.duration(&raw.lockout, "auth.lockout", Duration::from_secs(15 * 60));
     AuthSettings { username, password, token, token_ignored, session_ttl, defaults_in_force, max_failures, lockout }
+}
+
+/// The most an Argon2 hash may cost per login attempt: 256 MiB, 10 passes, 8 lanes.
+const MAX_HASH_MEMORY_KIB: u32 = 256 * 1024;
+const MAX_HASH_PASSES: u32 = 10;
+const MAX_HASH_LANES: u32 = 8;
+
+/// Why a parsed hash cannot serve as the login's, if it cannot: not Argon2, or costs that each
+/// login attempt (unauthenticated ones included) could not afford.
+fn hash_cost_problem(hash: &argon2::PasswordHash) -> Option<String> {
+    if !hash.algorithm.as_str().starts_with("argon2") {
+        return Some(format!("is a {} hash; gpubox checks Argon2 hashes", hash.algorithm));
+    }
+    let Ok(params) = argon2::Params::try_from(hash) else {
+        return Some("has Argon2 parameters out of range".into());
+    };
+    let (m, t, p) = (params.m_cost(), params.t_cost(), params.p_cost());
+    if m > MAX_HASH_MEMORY_KIB || t > MAX_HASH_PASSES || p > MAX_HASH_LANES {
+        return Some(format!(
+            "costs m={m} KiB, t={t}, p={p} per login attempt; at most m={MAX_HASH_MEMORY_KIB}, t={MAX_HASH_PASSES}, p={MAX_HASH_LANES}, since anyone can make an attempt"
+        ));
+    }
+    None
 }
