@@ -1,10 +1,14 @@
-//! A request body streamed into a file: what tus uploads and `PUT /api/file` share.
+//! A request body streamed into a file: what tus uploads, `PUT /api/file` and WebDAV's `PUT`
+//! share.
 
 use std::fs::File;
 use std::io::{self, Write};
 
 use axum::body::Body;
 use http_body_util::BodyExt;
+
+use super::fs::{FsError, Rel};
+use super::FilesApp;
 
 /// The size of the writes the bytes go to the file in (see [`write_body`]).
 const PIECE: usize = 16 * 1024;
@@ -77,4 +81,34 @@ fn write_aligned(file: &mut File, mut at: u64, mut rest: &[u8]) -> io::Result<()
         rest = &rest[n..];
     }
     Ok(())
+}
+
+/// Saves `body` as `target` through `tmp` (a new file beside it, opened as `file`): streamed with
+/// [`write_body`], synced, `before_rename` run, then renamed over `target`. Anything short of a
+/// whole body removes `tmp` and leaves `target` as it was. Returns the bytes saved.
+pub async fn save_as(
+    app: &std::sync::Arc<FilesApp>,
+    body: &mut Body,
+    file: File,
+    tmp: Rel,
+    target: Rel,
+    before_rename: impl FnOnce(&FilesApp) + Send + 'static,
+) -> Result<u64, FsError> {
+    let (file, bytes, end) = write_body(body, file, 0, u64::MAX).await;
+    let (a, t) = (app.clone(), tmp.clone());
+    let result = super::blocking(move || match end {
+        Ok(End::Complete) => {
+            file.sync_all()?;
+            before_rename(&a);
+            a.root.rename(&t, &target, true)
+        }
+        Ok(_) => Err(FsError::Io(io::Error::other("the connection was cut before the whole file came"))),
+        Err(e) => Err(FsError::from(e)),
+    })
+    .await;
+    if result.is_err() {
+        let a = app.clone();
+        super::blocking(move || a.root.remove(&tmp)).await.ok();
+    }
+    result.map(|()| bytes)
 }

@@ -482,27 +482,15 @@ async fn put(app: Arc<FilesApp>, rel: Rel, mut body: Body) -> Response {
         Ok(o) => o,
         Err(response) => return *response,
     };
-    let (file, _, end) = super::body::write_body(&mut body, file, 0, u64::MAX).await;
-    let (a, r, t) = (app.clone(), rel.clone(), tmp.clone());
-    let result = super::blocking(move || match end {
-        Ok(super::body::End::Complete) => {
-            file.sync_all()?;
-            if existed {
-                copy_dead(&a, &r, &t);
-            }
-            a.root.rename(&t, &r, true)
+    let (from, to) = (rel.clone(), tmp.clone());
+    let keep_props = move |a: &FilesApp| {
+        if existed {
+            copy_dead(a, &from, &to);
         }
-        Ok(_) => Err(FsError::Io(std::io::Error::other("the connection was cut before the whole file came"))),
-        Err(e) => Err(FsError::from(e)),
-    })
-    .await;
-    match result {
-        Ok(()) => if existed { StatusCode::NO_CONTENT } else { StatusCode::CREATED }.into_response(),
-        Err(e) => {
-            let a = app.clone();
-            super::blocking(move || a.root.remove(&tmp)).await.ok();
-            fs_fail(e)
-        }
+    };
+    match super::body::save_as(&app, &mut body, file, tmp, rel, keep_props).await {
+        Ok(_) => if existed { StatusCode::NO_CONTENT } else { StatusCode::CREATED }.into_response(),
+        Err(e) => fs_fail(e),
     }
 }
 

@@ -369,26 +369,9 @@ async fn save(State(app): State<Arc<FilesApp>>, Query(args): Args, mut body: Bod
         Ok(f) => f,
         Err(e) => return fs_error(e, &format!("cannot save /{shown} (nothing was changed)")),
     };
-    let (file, bytes, end) = body::write_body(&mut body, file, 0, u64::MAX).await;
-    let result = match end {
-        Ok(body::End::Complete) => {
-            let (a, t, r) = (app.clone(), tmp.clone(), rel.clone());
-            blocking(move || {
-                file.sync_all()?;
-                a.root.rename(&t, &r, true)
-            })
-            .await
-        }
-        Ok(_) => Err(FsError::Io(std::io::Error::other("the connection was cut before the whole file came"))),
-        Err(e) => Err(FsError::from(e)),
-    };
-    match result {
-        Ok(()) => Json(json!({ "saved": shown, "bytes": bytes })).into_response(),
-        Err(e) => {
-            let a = app.clone();
-            blocking(move || a.root.remove(&tmp)).await.ok();
-            fs_error(e, &format!("cannot save /{shown} (nothing was changed)"))
-        }
+    match body::save_as(&app, &mut body, file, tmp, rel, |_| {}).await {
+        Ok(bytes) => Json(json!({ "saved": shown, "bytes": bytes })).into_response(),
+        Err(e) => fs_error(e, &format!("cannot save /{shown} (nothing was changed)")),
     }
 }
 

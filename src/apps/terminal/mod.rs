@@ -228,7 +228,7 @@ async fn serve_tab(mut socket: WebSocket, session: Arc<Session>) {
                 Ok(permit) => permit.send(pending.pop_front().expect("pending is not empty")),
                 Err(_) => break, // the shell is gone
             },
-            incoming = socket.recv(), if pending.len() < 64 => match incoming {
+            incoming = socket.recv(), if pending.len() < session::INPUT_QUEUE => match incoming {
                 Some(Ok(Message::Binary(data))) => {
                     session.touch();
                     let mut at = 0;

@@ -37,7 +37,7 @@ use crate::supervisor::{ExitInfo, Reaper};
 pub const INPUT_PIECE: usize = 16 * 1024;
 /// …and at most this many pieces wait per session (1 MiB): past that a tab stops reading its
 /// WebSocket until the shell takes more.
-const INPUT_QUEUE: usize = 64;
+pub const INPUT_QUEUE: usize = 64;
 
 /// Messages queued per tab; each holds up to one read of the PTY (64 KiB).
 const QUEUE: usize = 16;
@@ -304,7 +304,6 @@ impl Session {
     /// Where a tab puts keystrokes (in pieces of at most [`INPUT_PIECE`] bytes); the queue is
     /// closed once the shell is gone.
     pub fn input(&self) -> mpsc::Sender<Bytes> {
-        self.last_used_ms.store(now_ms(), Ordering::Relaxed);
         self.input.clone()
     }
 
