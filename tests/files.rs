@@ -19,14 +19,14 @@ use crate::util::Gpubox;
 const T: Duration = Duration::from_secs(30);
 const SECRET: &str = "TOP-SECRET-OUTSIDE-THE-WORKSPACE";
 
-struct Files {
-    g: Gpubox,
-    port: u16,
-    auth: String,
-    outside: PathBuf,
+pub(crate) struct Files {
+    pub g: Gpubox,
+    pub port: u16,
+    pub auth: String,
+    pub outside: PathBuf,
 }
 
-fn start() -> Files {
+pub(crate) fn start() -> Files {
     let port = free_port();
     let g = Gpubox::start(&format!(
         r#"
@@ -48,7 +48,7 @@ port = {port}
 }
 
 impl Files {
-    fn ws(&self) -> PathBuf {
+    pub fn ws(&self) -> PathBuf {
         self.g.path("ws")
     }
 
@@ -56,19 +56,19 @@ impl Files {
         format!("http://127.0.0.1:{}", self.port)
     }
 
-    fn req(&self, method: &str, path: &str, extra: &[(&str, &str)], body: &[u8]) -> Response {
+    pub fn req(&self, method: &str, path: &str, extra: &[(&str, &str)], body: &[u8]) -> Response {
         let origin = self.origin();
         let mut headers = vec![("Authorization", self.auth.as_str()), ("Origin", origin.as_str())];
         headers.extend_from_slice(extra);
         request(self.port, method, path, &headers, body)
     }
 
-    fn json(&self, method: &str, path: &str, body: Value) -> Response {
+    pub fn json(&self, method: &str, path: &str, body: Value) -> Response {
         self.req(method, path, &[("Content-Type", "application/json")], body.to_string().as_bytes())
     }
 }
 
-fn q(s: &str) -> String {
+pub(crate) fn q(s: &str) -> String {
     gpubox::gateway::access::encode(s)
 }
 
@@ -674,7 +674,7 @@ fn a_full_disk_refuses_or_cleans_up_and_the_server_keeps_serving() {
 }
 
 /// Waits for a job and returns its final view.
-fn wait_job(f: &Files, id: u64) -> Value {
+pub(crate) fn wait_job(f: &Files, id: u64) -> Value {
     let deadline = Instant::now() + T;
     loop {
         let jobs: Value = serde_json::from_slice(&f.req("GET", "/api/jobs", &[], b"").body).unwrap();
@@ -687,7 +687,7 @@ fn wait_job(f: &Files, id: u64) -> Value {
     }
 }
 
-fn start_job(f: &Files, body: Value) -> u64 {
+pub(crate) fn start_job(f: &Files, body: Value) -> u64 {
     let r = f.json("POST", "/api/jobs", body);
     assert_eq!(r.status, 202, "{}", r.text());
     serde_json::from_slice::<Value>(&r.body).unwrap()["id"].as_u64().unwrap()

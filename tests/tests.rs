@@ -6,6 +6,7 @@ mod util;
 mod config;
 mod control;
 mod files;
+mod files_links;
 mod gateway;
 mod logs;
 mod logs_app;

@@ -13,39 +13,81 @@ pub struct Item {
     pub name: String,
 }
 
-/// Everything under `items`, depth first: (path in the archive, where it is, is it a folder).
-pub fn walk(root: &Root, items: &[Item], out: &mut Vec<(String, Rel, bool)>) {
-    for item in items {
-        let Ok(st) = root.stat(&item.rel) else { continue };
-        let dir = nix::sys::stat::SFlag::from_bits_truncate(st.st_mode) & nix::sys::stat::SFlag::S_IFMT
-            == nix::sys::stat::SFlag::S_IFDIR;
-        out.push((item.name.clone(), item.rel.clone(), dir));
-        if dir {
-            let Ok(mut entries) = root.list(&item.rel) else { continue };
-            entries.sort_by(|a, b| a.name.cmp(&b.name));
-            let children: Vec<Item> = entries
-                .into_iter()
-                .filter(|e| e.kind == "file" || e.kind == "dir")
-                .map(|e| Item { rel: item.rel.join(&e.name), name: format!("{}/{}", item.name, e.name) })
-                .collect();
-            walk(root, &children, out);
+/// Everything under `items`, depth first, names sorted, made while it is read (nothing is
+/// collected up front): (path in the archive, where it is, is it a folder).
+///
+/// A symlinked folder is followed (inside the root) unless the folder it leads to is already in
+/// the walk or holds what is being walked: a link to `.` or to a parent adds nothing, two links to
+/// one folder add it once, so the walk ends and is no bigger than the tree itself.
+pub struct Walk<'a> {
+    root: &'a Root,
+    /// Still to visit, the next on top; `true` for the items asked for.
+    stack: Vec<(Item, bool)>,
+    /// Folders already visited, by device and inode.
+    seen: std::collections::HashSet<(u64, u64)>,
+    /// The folders above the items asked for: never entered again from below.
+    above: std::collections::HashSet<(u64, u64)>,
+}
+
+fn identity(st: &nix::sys::stat::FileStat) -> (u64, u64) {
+    (st.st_dev, st.st_ino)
+}
+
+impl<'a> Walk<'a> {
+    pub fn new(root: &'a Root, items: Vec<Item>) -> Walk<'a> {
+        let mut above = std::collections::HashSet::new();
+        for item in &items {
+            let mut rel = item.rel.clone();
+            while !rel.is_root() {
+                rel = rel.parent();
+                if let Ok(st) = root.stat(&rel) {
+                    above.insert(identity(&st));
+                }
+            }
         }
+        let stack = items.into_iter().rev().map(|i| (i, true)).collect();
+        Walk { root, stack, seen: Default::default(), above }
+    }
+}
+
+impl Iterator for Walk<'_> {
+    type Item = (String, Rel, bool);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        while let Some((item, top)) = self.stack.pop() {
+            let Ok(st) = self.root.stat(&item.rel) else { continue };
+            let dir = st.st_mode & libc::S_IFMT == libc::S_IFDIR;
+            if dir {
+                if (!top && self.above.contains(&identity(&st))) || !self.seen.insert(identity(&st)) {
+                    continue;
+                }
+                if let Ok(mut entries) = self.root.list(&item.rel) {
+                    entries.retain(|e| e.kind == "file" || e.kind == "dir");
+                    entries.sort_by(|a, b| b.name.cmp(&a.name));
+                    self.stack.extend(entries.into_iter().map(|e| {
+                        (Item { rel: item.rel.join(&e.name), name: format!("{}/{}", item.name, e.name) }, false)
+                    }));
+                }
+            }
+            return Some((item.name, item.rel, dir));
+        }
+        None
     }
 }
 
 /// Writes a tar of `entries` to `out`.
-pub fn tar(root: &Root, entries: &[(String, Rel, bool)], out: impl Write) -> io::Result<()> {
+pub fn tar(root: &Root, entries: impl IntoIterator<Item = (String, Rel, bool)>, out: impl Write) -> io::Result<()> {
     let mut b = tar::Builder::new(out);
     b.mode(tar::HeaderMode::Deterministic);
     for (name, rel, dir) in entries {
         let mut h = tar::Header::new_gnu();
-        if *dir {
+        if dir {
             h.set_entry_type(tar::EntryType::Directory);
             h.set_mode(0o755);
             h.set_size(0);
             b.append_data(&mut h, format!("{name}/"), io::empty())?;
         } else {
-            let Ok(f) = root.open_file(rel) else { continue };
+            let Ok(f) = root.open_file(&rel) else { continue };
             let len = f.metadata()?.len();
             h.set_entry_type(tar::EntryType::Regular);
             h.set_mode(0o644);
@@ -135,15 +177,15 @@ fn dos_time(t: std::time::SystemTime) -> (u16, u16) {
 }
 
 /// Writes a ZIP (stored, streamed) of `entries` to `out`.
-pub fn zip(root: &Root, entries: &[(String, Rel, bool)], out: impl Write) -> io::Result<()> {
+pub fn zip(root: &Root, entries: impl IntoIterator<Item = (String, Rel, bool)>, out: impl Write) -> io::Result<()> {
     let mut w = Counter { inner: out, n: 0 };
     let mut central = Vec::new();
     for (name, rel, dir) in entries {
-        let file = if *dir { None } else { root.open_file(rel).ok() };
-        if !*dir && file.is_none() {
+        let file = if dir { None } else { root.open_file(&rel).ok() };
+        if !dir && file.is_none() {
             continue;
         }
-        let name = if *dir { format!("{name}/") } else { name.clone() }.into_bytes();
+        let name = if dir { format!("{name}/") } else { name }.into_bytes();
         let mtime =
             file.as_ref().and_then(|f| f.metadata().ok()?.modified().ok()).unwrap_or(std::time::SystemTime::now());
         let dt = dos_time(mtime);
@@ -189,7 +231,7 @@ pub fn zip(root: &Root, entries: &[(String, Rel, bool)], out: impl Write) -> io:
         d.extend_from_slice(&size.to_le_bytes());
         d.extend_from_slice(&size.to_le_bytes());
         w.write_all(&d)?;
-        central.push(Central { name, crc, size, offset, dir: *dir, dos_time: dt });
+        central.push(Central { name, crc, size, offset, dir, dos_time: dt });
     }
     let cd_start = w.n;
     for c in &central {
@@ -262,6 +304,10 @@ pub struct ChannelWriter {
 
 impl Write for ChannelWriter {
     fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        // Stop at once when nobody reads: an archive of a big tree writes little between pieces.
+        if self.tx.is_closed() {
+            return Err(io::Error::new(io::ErrorKind::BrokenPipe, "the client left"));
+        }
         if self.buf.capacity() == 0 {
             self.buf.reserve(256 * 1024 + 64 * 1024);
         }

@@ -524,7 +524,18 @@ fn copy_move(app: &FilesApp, from: &Rel, headers: &HeaderMap, is_move: bool) -> 
     if app.root.stat(&to.parent()).is_err() {
         return plain(StatusCode::CONFLICT, "the destination's folder does not exist");
     }
-    let existed = app.root.stat(&to).is_ok();
+    let dest = app.root.stat(&to).ok();
+    // The same file under another name (a symlinked folder on the way): removing the destination
+    // first would remove the source.
+    if dest.as_ref().is_some_and(|d| (d.st_dev, d.st_ino) == (src.st_dev, src.st_ino)) {
+        return plain(StatusCode::FORBIDDEN, "source and destination are the same file (through a symlink)");
+    }
+    if let (Ok(real_from), Ok(real_parent)) = (app.root.real_path(from), app.root.real_path(&to.parent())) {
+        if src.st_mode & libc::S_IFMT == libc::S_IFDIR && real_parent.starts_with(&real_from) {
+            return plain(StatusCode::FORBIDDEN, "a folder cannot go into itself (through a symlink)");
+        }
+    }
+    let existed = dest.is_some();
     if existed {
         if !overwrite {
             return plain(StatusCode::PRECONDITION_FAILED, "the destination exists and Overwrite is F");
@@ -545,24 +556,26 @@ fn copy_move(app: &FilesApp, from: &Rel, headers: &HeaderMap, is_move: bool) -> 
     }
 }
 
+/// Copies a file, or a folder with everything in it (the walk is made first, so a symlink inside
+/// leading to the destination cannot make it endless); with `depth0` a folder alone.
 fn copy_tree(app: &FilesApp, from: &Rel, to: &Rel, dir: bool, depth0: bool) -> Result<(), FsError> {
-    if dir {
-        app.root.mkdir(to)?;
-        copy_dead(app, from, to);
-        if depth0 {
-            return Ok(());
+    let item = super::archive::Item { rel: from.clone(), name: String::new() };
+    let plan: Vec<(String, Rel, bool)> = if dir && depth0 {
+        vec![(String::new(), from.clone(), true)]
+    } else {
+        super::archive::Walk::new(&app.root, vec![item]).collect()
+    };
+    for (sub, rel, is_dir) in plan {
+        let dest = if sub.is_empty() { to.clone() } else { Rel(to.0.iter().cloned().chain(clean(&sub)?.0).collect()) };
+        if is_dir {
+            app.root.mkdir(&dest)?;
+        } else {
+            let mut src = app.root.open_file(&rel)?;
+            let mut out = app.root.create_new(&dest)?;
+            std::io::copy(&mut src, &mut out)?;
         }
-        for e in app.root.list(from)? {
-            if e.kind == "file" || e.kind == "dir" {
-                copy_tree(app, &from.join(&e.name), &to.join(&e.name), e.kind == "dir", false)?;
-            }
-        }
-        return Ok(());
+        copy_dead(app, &rel, &dest);
     }
-    let mut src = app.root.open_file(from)?;
-    let mut out = app.root.create_new(to)?;
-    std::io::copy(&mut src, &mut out)?;
-    copy_dead(app, from, to);
     Ok(())
 }
 

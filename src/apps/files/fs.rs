@@ -8,12 +8,16 @@
 //! Paths from requests are cleaned first ([`clean`]): they are split on `/`; `.` and empty
 //! segments are dropped; `..`, NUL, backslashes and control characters are refused. A symlink
 //! inside the root that points elsewhere inside it is followed; one that points outside is
-//! refused. The root's `.gpubox` folder (sessions, state) is invisible and untouchable.
+//! refused. The root's `.gpubox` folder (sessions, state) is invisible and untouchable, by name
+//! and by where a path really leads: every handle opened is checked against the private folder's
+//! real path (`/proc/self/fd`), so a symlink to it (`ln -s .gpubox priv`) or through the root
+//! (`ln -s . me`, then `me/.gpubox`) leads nowhere.
 
 use std::ffi::CString;
 use std::fs::File;
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 use nix::fcntl::{AtFlags, OFlag, RenameFlags};
@@ -172,6 +176,8 @@ fn kind_of(st: &FileStat) -> &'static str {
 pub struct Root {
     fd: OwnedFd,
     pub path: PathBuf,
+    /// The real path of gpubox's private folder: nothing that resolves into it is opened.
+    private: PathBuf,
 }
 
 fn cstr(s: &str) -> Result<CString> {
@@ -179,11 +185,46 @@ fn cstr(s: &str) -> Result<CString> {
 }
 
 impl Root {
-    pub fn open(path: &Path) -> io::Result<Root> {
+    /// The root at `path`; `private` (gpubox's state folder, usually `path/.gpubox`) is never
+    /// reachable through it, by any name.
+    pub fn open(path: &Path, private: &Path) -> io::Result<Root> {
         std::fs::create_dir_all(path)?;
         let fd = nix::fcntl::open(path, OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC, Mode::empty())?;
+        let real = std::fs::canonicalize(path)?;
+        let private = match std::fs::canonicalize(private) {
+            Ok(p) => p,
+            // Not made yet: where it will be.
+            Err(_) => std::fs::canonicalize(private.parent().unwrap_or(path))
+                .map(|p| p.join(private.file_name().unwrap_or(PRIVATE.as_ref())))
+                .unwrap_or_else(|_| real.join(PRIVATE)),
+        };
         // SAFETY: `open` returned a new descriptor that nothing else owns.
-        Ok(Root { fd: unsafe { OwnedFd::from_raw_fd(fd) }, path: path.to_path_buf() })
+        Ok(Root { fd: unsafe { OwnedFd::from_raw_fd(fd) }, path: path.to_path_buf(), private })
+    }
+
+    /// Where an open handle really is (the kernel's record of it), joined with `name`.
+    pub fn real(fd: &OwnedFd, name: Option<&str>) -> Option<PathBuf> {
+        let p = std::fs::read_link(format!("/proc/self/fd/{}", fd.as_raw_fd())).ok()?;
+        Some(match name {
+            Some(n) => p.join(n),
+            None => p,
+        })
+    }
+
+    /// Refuses a handle (or a name in a folder handle) that leads into the private folder. Without
+    /// `/proc` the check cannot be made and the name rule alone applies.
+    fn guard(&self, fd: &OwnedFd, name: Option<&str>) -> Result<()> {
+        match Root::real(fd, name) {
+            Some(p) if p.starts_with(&self.private) => Err(FsError::NotFound),
+            _ => Ok(()),
+        }
+    }
+
+    /// Where `rel` really is on the disk, symlinks resolved (for "is this inside that" checks
+    /// that a symlink could fool if made on names).
+    pub fn real_path(&self, rel: &Rel) -> Result<PathBuf> {
+        let fd = self.open_beneath(rel, libc::O_PATH, 0)?;
+        Root::real(&fd, None).ok_or_else(|| FsError::BadPath("/proc is not mounted".into()))
     }
 
     /// `openat2(root, rel, flags, RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS)`.
@@ -208,7 +249,9 @@ impl Root {
             };
             if fd >= 0 {
                 // SAFETY: a new descriptor from the kernel.
-                return Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) });
+                let fd = unsafe { OwnedFd::from_raw_fd(fd as RawFd) };
+                self.guard(&fd, None)?;
+                return Ok(fd);
             }
             let e = io::Error::last_os_error();
             match e.raw_os_error() {
@@ -247,7 +290,9 @@ impl Root {
             dir = next?;
         }
         // SAFETY: a new descriptor.
-        Ok(unsafe { OwnedFd::from_raw_fd(dir) })
+        let fd = unsafe { OwnedFd::from_raw_fd(dir) };
+        self.guard(&fd, None)?;
+        Ok(fd)
     }
 
     /// A folder, for listing and `*at` calls.
@@ -258,7 +303,9 @@ impl Root {
     /// The folder holding `rel` and its name.
     pub fn parent(&self, rel: &Rel) -> Result<(OwnedFd, String)> {
         let name = rel.name().ok_or_else(|| FsError::BadPath("the workspace itself cannot be changed".into()))?;
-        Ok((self.dir(&rel.parent())?, name.to_string()))
+        let dir = self.dir(&rel.parent())?;
+        self.guard(&dir, Some(name))?;
+        Ok((dir, name.to_string()))
     }
 
     /// What `rel` is; a symlink is followed (inside the root).
@@ -302,13 +349,21 @@ impl Root {
             OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
             Mode::empty(),
         )?;
+        // The private folder is left out wherever it shows, under any name that leads here.
+        let hide: Option<Vec<u8>> = match Root::real(&dir, None) {
+            Some(real) if Some(real.as_path()) == self.private.parent() => {
+                self.private.file_name().map(|n| n.as_bytes().to_vec())
+            }
+            Some(_) => None,
+            None => rel.is_root().then(|| PRIVATE.as_bytes().to_vec()),
+        };
         let names: Vec<CString> = d
             .iter()
             .flatten()
             .map(|e| e.file_name().to_owned())
             .filter(|n| {
                 let n = n.as_bytes();
-                n != b"." && n != b".." && !(rel.is_root() && n == PRIVATE.as_bytes())
+                n != b"." && n != b".." && hide.as_deref() != Some(n)
             })
             .collect();
         let entry = |c: &CString| -> Option<Entry> {
@@ -495,7 +550,7 @@ mod tests {
         std::os::unix::fs::symlink("../secret", root_path.join("leak")).unwrap();
         std::os::unix::fs::symlink("/etc/passwd", root_path.join("abs")).unwrap();
         std::os::unix::fs::symlink("sub/inside.txt", root_path.join("ok-link")).unwrap();
-        let root = Root::open(&root_path).unwrap();
+        let root = Root::open(&root_path, &root_path.join(PRIVATE)).unwrap();
         assert!(matches!(root.open_file(&Rel(vec!["leak".into()])), Err(FsError::Outside)));
         assert!(matches!(root.open_file(&Rel(vec!["abs".into()])), Err(FsError::Outside)));
         let mut s = String::new();

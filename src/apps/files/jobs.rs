@@ -118,6 +118,9 @@ impl Jobs {
     }
 }
 
+/// The most files and folders one copy job takes (its plan is kept in memory, ~200 bytes each).
+const MAX_COPY_ITEMS: usize = 1_000_000;
+
 fn fs_msg(e: FsError, what: &str) -> String {
     format!("{what}: {e}")
 }
@@ -126,12 +129,25 @@ fn fs_msg(e: FsError, what: &str) -> String {
 /// `name (copy).ext`). Into a hidden temporary name first, renamed when complete.
 pub fn copy(root: &Root, job: &Job, sources: &[Rel], to_dir: &Rel) -> Result<String, String> {
     let mut plan = Vec::new();
+    let real_to = root.real_path(to_dir).map_err(|e| fs_msg(e, &format!("/{}", to_dir.as_str())))?;
     for s in sources {
-        if to_dir.within(s) {
+        // By name and by where it really is (a symlinked folder can lead back into the source).
+        if to_dir.within(s) || root.real_path(s).is_ok_and(|real| real_to.starts_with(real)) {
             return Err(format!("/{} cannot be copied into itself", s.as_str()));
         }
         let mut items = Vec::new();
-        super::archive::walk(root, &[super::archive::Item { rel: s.clone(), name: String::new() }], &mut items);
+        for item in super::archive::Walk::new(root, vec![super::archive::Item { rel: s.clone(), name: String::new() }]) {
+            if job.cancelled() {
+                return Err("cancelled".into());
+            }
+            if items.len() >= MAX_COPY_ITEMS {
+                return Err(format!(
+                    "/{} holds more than {MAX_COPY_ITEMS} files and folders: copy it in parts, or in the terminal",
+                    s.as_str()
+                ));
+            }
+            items.push(item);
+        }
         let bytes: u64 = items
             .iter()
             .filter(|(_, _, d)| !d)

@@ -64,7 +64,7 @@ pub const ROUTES: &[RouteSpec] = &[
 
 impl FilesApp {
     pub fn new(workspace: PathBuf, state_dir: PathBuf, shell: ShellFn) -> std::io::Result<Arc<FilesApp>> {
-        let root = Root::open(&workspace)?;
+        let root = Root::open(&workspace, &state_dir)?;
         let uploads = tus::Uploads::new(state_dir.join("uploads"));
         Ok(Arc::new(FilesApp { root, shell, uploads, jobs: jobs::Jobs::default(), scratch: state_dir.join("fetch") }))
     }
@@ -464,11 +464,10 @@ async fn archive_download(State(app): State<Arc<FilesApp>>, Query(args): Args) -
     let base = if items.len() == 1 { items[0].name.clone() } else { "selection".into() };
     let (tx, rx) = tokio::sync::mpsc::channel::<std::io::Result<Bytes>>(4);
     tokio::task::spawn_blocking(move || {
-        let mut entries = Vec::new();
-        archive::walk(&app.root, &items, &mut entries);
+        let entries = archive::Walk::new(&app.root, items);
         let pool = Pool::new();
         let out = archive::ChannelWriter { tx: tx.clone(), buf: pool.take(), pool };
-        let result = if tar { archive::tar(&app.root, &entries, out) } else { archive::zip(&app.root, &entries, out) };
+        let result = if tar { archive::tar(&app.root, entries, out) } else { archive::zip(&app.root, entries, out) };
         if let Err(e) = result {
             let _ = tx.blocking_send(Err(e));
         }
