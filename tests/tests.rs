@@ -4,6 +4,7 @@ mod http;
 mod util;
 
 mod config;
+mod connections;
 mod control;
 mod files;
 mod files_links;

@@ -170,6 +170,7 @@ async fn serve(config: Config, control: PathBuf, since: Instant) -> anyhow::Resu
     if !pid1 {
         become_subreaper();
     }
+    crate::supervisor::spawn::raise_open_files();
     for dir in [&config.workspace, &config.logs.dir] {
         std::fs::create_dir_all(dir).with_context(|| {
             format!("cannot create {}; check `workspace` and `logs.dir` in {}", dir.display(), config.source)

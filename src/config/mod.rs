@@ -48,6 +48,7 @@ pub struct Config {
     pub state_dir: PathBuf,
     pub logs: LogSettings,
     pub auth: AuthSettings,
+    pub http: HttpSettings,
     /// Supervised processes, in the order of their names.
     pub services: Vec<Service>,
     /// Built-in apps that gpubox serves itself.
@@ -62,6 +63,24 @@ pub struct Config {
     /// Services written in the file but switched off with `enabled`.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub disabled: Vec<String>,
+}
+
+/// `[http]`: limits on the connections every port accepts.
+#[derive(Debug, Clone, Serialize)]
+pub struct HttpSettings {
+    /// How long a connection may go without sending a complete request head: a new one, one
+    /// dribbling its headers, or a kept-alive one between requests. Then it is closed.
+    #[serde(serialize_with = "show::duration")]
+    pub idle_timeout: std::time::Duration,
+    /// Open connections over all ports; more are answered 503 and closed. Lowered at start to
+    /// what the open-file limit allows.
+    pub max_connections: u32,
+}
+
+impl Default for HttpSettings {
+    fn default() -> Self {
+        HttpSettings { idle_timeout: std::time::Duration::from_secs(60), max_connections: 4096 }
+    }
 }
 
 /// `[provision]`: what `gpubox provision` fetches and where it puts it. With a manifest or a

@@ -17,6 +17,8 @@ pub struct RawConfig {
     #[serde(default)]
     pub auth: RawAuth,
     #[serde(default)]
+    pub http: RawHttp,
+    #[serde(default)]
     pub services: BTreeMap<Spanned<String>, RawService>,
     #[serde(default)]
     pub provision: RawProvision,
@@ -25,6 +27,13 @@ pub struct RawConfig {
     /// Folders (relative to the workspace) created at start if missing: a fresh disk's layout.
     #[serde(default)]
     pub folders: Vec<Spanned<String>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawHttp {
+    pub idle_timeout: Option<Spanned<toml::Value>>,
+    pub max_connections: Option<Spanned<u32>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -124,7 +133,8 @@ pub const SERVICE_KEYS: &[&str] = &[
     "scrollback",
 ];
 pub const TOP_KEYS: &[&str] =
-    &["workspace", "name", "state_dir", "export_env", "folders", "logs", "auth", "services", "provision"];
+    &["workspace", "name", "state_dir", "export_env", "folders", "logs", "auth", "http", "services", "provision"];
+pub const HTTP_KEYS: &[&str] = &["idle_timeout", "max_connections"];
 pub const PROVISION_KEYS: &[&str] =
     &["manifest", "script", "models_dir", "extensions_dir", "python", "parallel", "bandwidth"];
 pub const AUTH_KEYS: &[&str] =

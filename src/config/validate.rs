@@ -9,7 +9,7 @@ use toml::Spanned;
 
 use super::error::{did_you_mean, line_col, ConfigError, ConfigErrors};
 use super::expand::expand;
-use super::raw::{RawConfig, RawLogs, RawService, AUTH_KEYS, LOG_KEYS, PROVISION_KEYS, SERVICE_KEYS, TOP_KEYS};
+use super::raw::{RawConfig, RawLogs, RawService, AUTH_KEYS, HTTP_KEYS, LOG_KEYS, PROVISION_KEYS, SERVICE_KEYS, TOP_KEYS};
 use super::service::service;
 use super::units::{parse_duration, parse_size};
 use super::{auth, listen};
@@ -101,6 +101,35 @@ impl Ctx<'_> {
     }
 }
 
+fn http_settings(cx: &mut Ctx, raw: &super::raw::RawHttp) -> super::HttpSettings {
+    let default = super::HttpSettings::default();
+    let idle_timeout = cx.duration(&raw.idle_timeout, "http.idle_timeout", default.idle_timeout);
+    if let Some(v) = &raw.idle_timeout {
+        if !(std::time::Duration::from_secs(1)..=std::time::Duration::from_secs(3600)).contains(&idle_timeout) {
+            cx.error(
+                v.span(),
+                "http.idle_timeout",
+                format!("{} is out of range", humantime::format_duration(idle_timeout)),
+                Some("give 1s to 1h (the default is 60s)".into()),
+            );
+        }
+    }
+    let max_connections = match &raw.max_connections {
+        Some(v) if *v.get_ref() < 16 => {
+            cx.error(
+                v.span(),
+                "http.max_connections",
+                format!("{} would leave no room for a browser's connections", v.get_ref()),
+                Some("give 16 or more (the default is 4096)".into()),
+            );
+            default.max_connections
+        }
+        Some(v) => *v.get_ref(),
+        None => default.max_connections,
+    };
+    super::HttpSettings { idle_timeout, max_connections }
+}
+
 pub(super) fn absolute(base: &Path, p: &Path) -> PathBuf {
     let joined = if p.is_absolute() { p.to_path_buf() } else { base.join(p) };
     // Lexical clean-up of `.` and `..` so that shown paths read well; the paths need not exist.
@@ -136,6 +165,7 @@ pub fn validate(
     .unwrap_or_default();
     let logs = log_settings(&mut cx, &raw.logs, &workspace);
     let auth = auth::auth_settings(&mut cx, &raw.auth);
+    let http = http_settings(&mut cx, &raw.http);
     let name = match &raw.name {
         Some(n) => cx.expand(n, "name").unwrap_or_default(),
         None => String::new(),
@@ -231,6 +261,7 @@ pub fn validate(
             state_dir,
             logs,
             auth,
+            http,
             services,
             apps,
             provision,
@@ -315,6 +346,7 @@ fn parse_error(text: &str, source: &str, e: &toml::de::Error) -> ConfigError {
             Some("services") => SERVICE_KEYS,
             Some("logs") => LOG_KEYS,
             Some("auth") => AUTH_KEYS,
+            Some("http") => HTTP_KEYS,
             Some("provision") => PROVISION_KEYS,
             _ => TOP_KEYS,
         };

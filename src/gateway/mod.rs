@@ -175,30 +175,103 @@ pub fn router(site: Arc<Site>) -> Router {
     served.layer(from_fn_with_state(site, access::guard))
 }
 
+/// Limits shared by every port's connections.
+pub struct ConnLimits {
+    /// One permit per open connection, over all ports.
+    pub open: Arc<tokio::sync::Semaphore>,
+    /// How long a connection may wait without a complete request head.
+    pub idle_timeout: Duration,
+}
+
+impl ConnLimits {
+    /// `max` connections, fewer if the open-file limit would run out first: each proxied
+    /// connection takes two descriptors and a download a third; 256 are kept for everything else.
+    pub fn new(settings: &crate::config::HttpSettings, open_files: u64) -> ConnLimits {
+        let fit = (open_files.saturating_sub(256) / 3).max(16);
+        let n = (settings.max_connections as u64).min(fit) as usize;
+        ConnLimits { open: Arc::new(tokio::sync::Semaphore::new(n)), idle_timeout: settings.idle_timeout }
+    }
+}
+
 /// Serves one site until `shutdown` resolves, then lets requests in flight finish for up to
 /// `drain` (long-lived streams and WebSockets are cut after that).
+///
+/// Every connection holds a permit of `limits.open` while it lives (one over the limit is answered
+/// 503 and closed at once, so a flood cannot use up the open-file limit and stop every port), and
+/// is closed when it goes `limits.idle_timeout` without a complete request head: a silent one, one
+/// dribbling its headers, or a kept-alive one between requests.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     site: Arc<Site>,
     shutdown: impl Future<Output = ()> + Send + 'static,
     drain: Duration,
+    limits: Arc<ConnLimits>,
 ) {
-    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    use axum::serve::ListenerExt;
-    // Small answers go out at once rather than waiting for Nagle's algorithm.
-    let listener = listener.tap_io(|tcp| {
+    use tower_service::Service;
+    let app = router(site);
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(hyper_util::rt::TokioTimer::new()).header_read_timeout(limits.idle_timeout);
+    let (close_tx, close_rx) = tokio::sync::watch::channel(false);
+    let mut conns = tokio::task::JoinSet::new();
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let (tcp, addr) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(c) => c,
+                // Out of descriptors (or the like): wait for some to be freed rather than spin.
+                Err(_) => {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            _ = &mut shutdown => break,
+        };
+        while conns.try_join_next().is_some() {}
+        let Ok(permit) = limits.open.clone().try_acquire_owned() else {
+            conns.spawn(refuse(tcp));
+            continue;
+        };
+        // Small answers go out at once rather than waiting for Nagle's algorithm.
         let _ = tcp.set_nodelay(true);
-    });
-    let server = axum::serve(listener, router(site).into_make_service_with_connect_info::<SocketAddr>())
-        .with_graceful_shutdown(async move {
-            shutdown.await;
-            let _ = tx.send(());
+        let app = app.clone();
+        let service = hyper::service::service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
+            req.extensions_mut().insert(axum::extract::ConnectInfo(addr));
+            app.clone().call(req)
         });
-    let server = std::pin::pin!(std::future::IntoFuture::into_future(server));
-    tokio::select! {
-        _ = server => {}
-        _ = async { let _ = rx.await; tokio::time::sleep(drain).await } => {}
+        let conn = http.serve_connection(hyper_util::rt::TokioIo::new(tcp), service).with_upgrades();
+        let mut close = close_rx.clone();
+        conns.spawn(async move {
+            let _permit = permit;
+            let mut conn = std::pin::pin!(conn);
+            let mut closing = false;
+            loop {
+                tokio::select! {
+                    _ = conn.as_mut() => break,
+                    _ = close.wait_for(|c| *c), if !closing => {
+                        closing = true;
+                        conn.as_mut().graceful_shutdown();
+                    }
+                }
+            }
+        });
     }
+    let _ = close_tx.send(true);
+    let _ = tokio::time::timeout(drain, async { while conns.join_next().await.is_some() {} }).await;
+}
+
+/// Answers a connection over the limit and closes it.
+async fn refuse(mut tcp: tokio::net::TcpStream) {
+    use tokio::io::AsyncWriteExt;
+    const BODY: &str = "gpubox: too many open connections; try again in a few seconds\n";
+    let answer = format!(
+        "HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: {}\r\nRetry-After: 5\r\nConnection: close\r\n\r\n{BODY}",
+        BODY.len()
+    );
+    let _ = tokio::time::timeout(Duration::from_secs(2), async {
+        let _ = tcp.write_all(answer.as_bytes()).await;
+        let _ = tcp.shutdown().await;
+    })
+    .await;
 }
 
 /// Binds every port of the configuration, in `Config::ports` order, before anything starts: a
@@ -285,6 +358,8 @@ pub fn launch(
             logs_app::follow_files(&hub, &app.files);
         }
     }
+    let open_files = nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE).map_or(1024, |l| l.0);
+    let limits = Arc::new(ConnLimits::new(&config.http, open_files));
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let mut threads = Vec::new();
     let mut routes = Vec::new();
@@ -293,7 +368,7 @@ pub fn launch(
         hub.event(format!("{}: listening on {}:{} ({target})", site.name, listen.bind, listen.port));
         routes.push(SiteRoutes { service: site.name.clone(), port: site.port, routes: site.routes.clone() });
         for (i, l) in listener.into_iter().enumerate() {
-            let (site, mut stopped) = (site.clone(), stopped.clone());
+            let (site, mut stopped, limits) = (site.clone(), stopped.clone(), limits.clone());
             let spawned = std::thread::Builder::new().name(format!("port-{}-{i}", listen.port)).spawn(move || {
                 let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() else { return };
                 rt.block_on(async move {
@@ -301,7 +376,7 @@ pub fn launch(
                     let shutdown = async move {
                         let _ = stopped.wait_for(|s| *s).await;
                     };
-                    serve(listener, site, shutdown, DRAIN).await;
+                    serve(listener, site, shutdown, DRAIN, limits).await;
                 });
             });
             match spawned {

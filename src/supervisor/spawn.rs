@@ -87,15 +87,47 @@ pub fn identity(cmd: &mut Command, user: Option<&str>) -> io::Result<Option<Iden
     }))
 }
 
+/// The open-file limit gpubox was started with, for its children (0: not raised).
+static INHERITED_NOFILE: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// Raises gpubox's own soft open-file limit to the hard one (every connection is a descriptor, a
+/// proxied one two) and returns the limit now in force. Services still get the limit gpubox was
+/// given: some programs size tables by it or still use `select`.
+pub fn raise_open_files() -> u64 {
+    let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: getrlimit/setrlimit with a valid pointer to a local struct.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) != 0 {
+            return 1024;
+        }
+        if lim.rlim_cur < lim.rlim_max {
+            let raised = libc::rlimit { rlim_cur: lim.rlim_max, rlim_max: lim.rlim_max };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &raised) == 0 {
+                INHERITED_NOFILE.store(lim.rlim_cur, std::sync::atomic::Ordering::Relaxed);
+                return lim.rlim_max;
+            }
+        }
+    }
+    lim.rlim_cur
+}
+
 /// Makes the child lead a new session (and process group); with `tty`, its stdin (a PTY slave)
 /// becomes its controlling terminal; with an identity, it drops to that user.
 pub fn own_session(cmd: &mut Command, tty: bool, identity: Option<Identity>) {
-    // SAFETY: only async-signal-safe calls (setsid, ioctl, setgroups, setgid, setuid) run between
+    // SAFETY: only async-signal-safe calls (setsid, get/setrlimit, ioctl, setgroups, setgid, setuid) run between
     // fork and exec, on data prepared before the fork.
+    let nofile = INHERITED_NOFILE.load(std::sync::atomic::Ordering::Relaxed);
     unsafe {
         cmd.pre_exec(move || {
             if libc::setsid() < 0 {
                 return Err(io::Error::last_os_error());
+            }
+            if nofile > 0 {
+                let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+                if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) == 0 {
+                    lim.rlim_cur = nofile as libc::rlim_t;
+                    libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
+                }
             }
             if tty && libc::ioctl(0, libc::TIOCSCTTY as _, 0) < 0 {
                 return Err(io::Error::last_os_error());
