@@ -138,6 +138,7 @@ fn five_hundred_idle_connections_under_a_low_open_file_limit_do_not_stop_the_por
         std::thread::sleep(Duration::from_millis(250));
     }
     // Every connection of the flood was closed by the server, none is left waiting.
-    let open = flood.iter_mut().map(|s| closed_by_server(s, Duration::from_millis(50))).filter(|closed| !closed).count();
+    let open =
+        flood.iter_mut().map(|s| closed_by_server(s, Duration::from_millis(50))).filter(|closed| !closed).count();
     assert_eq!(open, 0, "{open} of {} flood connections are still open", flood.len());
 }

@@ -9,6 +9,7 @@ mod control;
 mod files;
 mod files_links;
 mod gateway;
+mod login;
 mod logs;
 mod logs_app;
 mod pid1;

@@ -1,6 +1,7 @@
 //! One login for every port: credentials, sessions, Basic/Bearer/`?token=` checks, throttling.
 //! It does not know which app is behind it; the gateway asks it about each request.
 
+mod device;
 mod password;
 mod sessions;
 mod throttle;
@@ -15,6 +16,7 @@ use base64::Engine;
 use sha2::{Digest, Sha256};
 
 use crate::config::{AuthSettings, PasswordSetting};
+pub use device::{DEVICE_COOKIE, DEVICE_TTL_SECS};
 pub use password::{ct_eq, hash as hash_password};
 pub use sessions::Loaded;
 
@@ -23,6 +25,13 @@ pub const COOKIE: &str = "gpubox_session";
 /// How long a checked Basic header is remembered, so that a script's requests do not each pay
 /// for an Argon2 verification.
 const BASIC_CACHE_TTL: Duration = Duration::from_secs(300);
+
+/// A successful password login.
+pub struct Login {
+    pub session: String,
+    /// A new device cookie for a browser that had none (or a stale one).
+    pub device: Option<String>,
+}
 
 /// Why a request was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -43,7 +52,10 @@ pub struct Auth {
     pub defaults_in_force: bool,
     pub session_ttl: Duration,
     sessions: sessions::Sessions,
-    throttle: throttle::Throttle,
+    /// Failed password attempts by address, and by device cookie for browsers that have one.
+    throttle: throttle::Throttle<IpAddr>,
+    device_throttle: throttle::Throttle<[u8; 16]>,
+    devices: device::Devices,
     basic_ok: Mutex<HashMap<[u8; 32], Instant>>,
     /// One Argon2 verification at a time: each takes 7 MiB and tens of milliseconds, and a
     /// flood of logins must not take the machine's memory or every core.
@@ -70,6 +82,8 @@ impl Auth {
             session_ttl: settings.session_ttl,
             sessions,
             throttle: throttle::Throttle::new(settings.max_failures, settings.lockout),
+            device_throttle: throttle::Throttle::new(settings.max_failures, settings.lockout),
+            devices: device::Devices::load(state_dir),
             basic_ok: Mutex::new(HashMap::new()),
             argon2: Mutex::new(()),
         };
@@ -86,22 +100,36 @@ impl Auth {
         user_ok && pass_ok
     }
 
-    /// Runs a credential check under the throttle of `ip`: the attempt counts as a failure
-    /// from its start, and a success clears the record.
-    fn throttled(&self, ip: IpAddr, check: impl FnOnce() -> bool) -> Result<(), Denial> {
-        self.throttle.begin(ip).map_err(Denial::Throttled)?;
+    /// Runs a password check under the throttle of `ip` (or of the browser's device cookie, when
+    /// it has a valid one): the attempt counts as a failure from its start, and a success clears
+    /// the record.
+    fn throttled(&self, ip: IpAddr, device: Option<[u8; 16]>, check: impl FnOnce() -> bool) -> Result<(), Denial> {
+        let ip = throttle::client(ip);
+        match device {
+            Some(d) => self.device_throttle.begin(d),
+            None => self.throttle.begin(ip),
+        }
+        .map_err(Denial::Throttled)?;
         if check() {
-            self.throttle.success(ip);
+            match device {
+                Some(d) => self.device_throttle.success(d),
+                None => self.throttle.success(ip),
+            }
             Ok(())
         } else {
             Err(Denial::Invalid)
         }
     }
 
-    /// The login form: on success, a new session id for the cookie.
-    pub fn login(&self, user: &str, pass: &str, ip: IpAddr) -> Result<String, Denial> {
-        self.throttled(ip, || self.credentials_ok(user, pass))?;
-        Ok(self.sessions.create())
+    /// The login form: on success, a new session id for the cookie, and a device cookie when the
+    /// browser has none yet. `device` is the browser's `gpubox_device` cookie, if any.
+    pub fn login(&self, user: &str, pass: &str, ip: IpAddr, device: Option<&str>) -> Result<Login, Denial> {
+        let known = device.and_then(|d| self.devices.check(d, &self.username));
+        self.throttled(ip, known, || self.credentials_ok(user, pass))?;
+        Ok(Login {
+            session: self.sessions.create(),
+            device: known.is_none().then(|| self.devices.issue(&self.username)),
+        })
     }
 
     /// `?token=` from Vast's Open button: on success, a new session id for the cookie.
@@ -122,9 +150,18 @@ impl Auth {
         self.sessions.revoke(id);
     }
 
+    /// A token is checked even from an address that is locked out: it is at least 16 characters
+    /// (Vast's are random), which no one guesses at any rate, and someone guessing passwords
+    /// from an address shared with the user (Vast's proxy, a tunnel) must not lock the user out.
+    /// A wrong one still counts as a failed attempt of the address.
     pub fn check_bearer(&self, token: &str, ip: IpAddr) -> Result<(), Denial> {
         let Some(expected) = &self.token else { return Err(Denial::Invalid) };
-        self.throttled(ip, || ct_eq(token, expected))
+        if ct_eq(token, expected) {
+            Ok(())
+        } else {
+            self.throttle.failure(throttle::client(ip));
+            Err(Denial::Invalid)
+        }
     }
 
     /// Whether this Basic header was checked successfully a short while ago (cheap).
@@ -144,7 +181,7 @@ impl Auth {
             .decode(encoded.trim())
             .ok()
             .and_then(|b| String::from_utf8(b).ok());
-        self.throttled(ip, || {
+        self.throttled(ip, None, || {
             decoded
                 .as_deref()
                 .and_then(|d| d.split_once(':'))

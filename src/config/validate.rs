@@ -9,7 +9,9 @@ use toml::Spanned;
 
 use super::error::{did_you_mean, line_col, ConfigError, ConfigErrors};
 use super::expand::expand;
-use super::raw::{RawConfig, RawLogs, RawService, AUTH_KEYS, HTTP_KEYS, LOG_KEYS, PROVISION_KEYS, SERVICE_KEYS, TOP_KEYS};
+use super::raw::{
+    RawConfig, RawLogs, RawService, AUTH_KEYS, HTTP_KEYS, LOG_KEYS, PROVISION_KEYS, SERVICE_KEYS, TOP_KEYS,
+};
 use super::service::service;
 use super::units::{parse_duration, parse_size};
 use super::{auth, listen};

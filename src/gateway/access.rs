@@ -56,7 +56,7 @@ pub async fn guard(
                     *req.uri_mut() = uri;
                 }
             }
-            Err(Denial::Throttled(_)) => {}
+            // Even when the address is throttled: a token is checked at any rate (see Auth).
             Err(_) => {
                 let a = auth.clone();
                 let login = tokio::task::spawn_blocking(move || a.login_with_token(&token, ip)).await;
@@ -117,7 +117,9 @@ pub fn local_path(s: &str) -> Option<String> {
 async fn identify(site: &Site, headers: &HeaderMap, ip: std::net::IpAddr) -> Result<Who, Denial> {
     let auth = &site.ctx.auth;
     let mut denial = Denial::Missing;
-    if let Some(id) = cookie(headers, COOKIE) {
+    // Each session cookie sent, not only the first: one with a narrower path that an app set
+    // must not log the user out on every port.
+    for id in cookies(headers, COOKIE).take(8) {
         if auth.check_session(&id) {
             return Ok(Who::Session(id));
         }
@@ -152,7 +154,7 @@ fn refuse(site: &Site, req: &Request, denial: Denial) -> Response {
         let message = format!("too many failed logins from this address; try again in {secs} s");
         let mut resp = if accepts_html(req.headers()) && !websocket {
             let shell = site.shell(req.headers(), false);
-            (StatusCode::TOO_MANY_REQUESTS, axum::response::Html(super::pages::login(&shell, "/", Some(&message))))
+            (StatusCode::TOO_MANY_REQUESTS, axum::response::Html(super::pages::login(&shell, "/", "", Some(&message))))
                 .into_response()
         } else {
             api_error(StatusCode::TOO_MANY_REQUESTS, "throttled", &message)
@@ -252,20 +254,40 @@ fn with_default_port(authority: &str, scheme: &str) -> String {
     }
 }
 
+/// The first cookie called `name`.
 pub fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+    cookies(headers, name).next()
+}
+
+/// Every cookie called `name`, in the order sent: a browser sends two of one name when they
+/// differ in path or domain (an app on the same host may set its own), the more specific first.
+pub fn cookies<'a>(headers: &'a HeaderMap, name: &'a str) -> impl Iterator<Item = String> + 'a {
     headers
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
         .filter_map(|kv| kv.trim().split_once('='))
-        .find(|(k, _)| *k == name)
+        .filter(move |(k, _)| *k == name)
         .map(|(_, v)| v.to_string())
 }
 
 pub fn set_cookie(resp: &mut Response, id: &str, max_age: u64, https: bool) {
     let secure = if https { "; Secure" } else { "" };
     let value = format!("{COOKIE}={id}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age}{secure}");
+    if let Ok(v) = HeaderValue::from_str(&value) {
+        resp.headers_mut().append(header::SET_COOKIE, v);
+    }
+}
+
+/// The device cookie (see `auth::device`): long-lived, sent only to gpubox's login.
+pub fn set_device_cookie(resp: &mut Response, value: &str, https: bool) {
+    let secure = if https { "; Secure" } else { "" };
+    let value = format!(
+        "{}={value}; Path=/.gpubox/login; HttpOnly; SameSite=Strict; Max-Age={}{secure}",
+        crate::auth::DEVICE_COOKIE,
+        crate::auth::DEVICE_TTL_SECS
+    );
     if let Ok(v) = HeaderValue::from_str(&value) {
         resp.headers_mut().append(header::SET_COOKIE, v);
     }

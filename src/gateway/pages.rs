@@ -68,18 +68,24 @@ impl Shell {
     }
 }
 
-pub fn login(shell: &Shell, next: &str, error: Option<&str>) -> String {
+/// The login form. `username` is put back after a failed attempt (the password never is); a
+/// small script carries the URL's `#fragment` (a deep link such as `/#/outputs`, which browsers
+/// never send) through the login.
+pub fn login(shell: &Shell, next: &str, username: &str, error: Option<&str>) -> String {
     let error = error.map(|e| format!("<p class=\"error\" role=\"alert\">{}</p>", escape(e))).unwrap_or_default();
+    let (user_focus, pass_focus) = if username.is_empty() { (" autofocus", "") } else { ("", " autofocus") };
     let body = format!(
-        "<form class=\"card narrow\" method=\"post\" action=\"/.gpubox/login\">\
+        "<form id=\"login\" class=\"card narrow\" method=\"post\" action=\"/.gpubox/login\">\
 <h1>Log in</h1>\
 <input type=\"hidden\" name=\"next\" value=\"{next}\">\
 <label for=\"username\">Username</label>\
-<input id=\"username\" name=\"username\" type=\"text\" autocomplete=\"username\" autocapitalize=\"none\" required autofocus>\
+<input id=\"username\" name=\"username\" type=\"text\" autocomplete=\"username\" autocapitalize=\"none\" value=\"{username}\" required{user_focus}>\
 <label for=\"password\">Password</label>\
-<input id=\"password\" name=\"password\" type=\"password\" autocomplete=\"current-password\" required>\
-{error}<button type=\"submit\">Log in</button></form>",
+<input id=\"password\" name=\"password\" type=\"password\" autocomplete=\"current-password\" required{pass_focus}>\
+{error}<button type=\"submit\">Log in</button></form>\
+<script src=\"/.gpubox/assets/login.js\" defer></script>",
         next = escape(next),
+        username = escape(username),
     );
     shell.page("Log in", &body)
 }

@@ -102,7 +102,7 @@ pub async fn login_page(State(site): State<Arc<Site>>, headers: HeaderMap, Query
     if access::cookie(&headers, COOKIE).is_some_and(|id| site.ctx.auth.check_session(&id)) {
         return access::redirect(&next);
     }
-    Html(pages::login(&site.shell(&headers, false), &next, None)).into_response()
+    Html(pages::login(&site.shell(&headers, false), &next, "", None)).into_response()
 }
 
 #[derive(Deserialize)]
@@ -121,25 +121,35 @@ pub async fn login_submit(
     let next = safe_next(form.next.as_deref());
     let auth = &site.ctx.auth;
     let (a, ip) = (auth.clone(), peer.ip());
-    let result = tokio::task::spawn_blocking(move || a.login(&form.username, &form.password, ip))
+    let device = access::cookie(&headers, crate::auth::DEVICE_COOKIE);
+    let username = form.username.clone();
+    let result = tokio::task::spawn_blocking(move || a.login(&form.username, &form.password, ip, device.as_deref()))
         .await
         .unwrap_or(Err(Denial::Invalid));
     let shell = site.shell(&headers, false);
     match result {
-        Ok(id) => {
+        Ok(login) => {
             let mut resp = access::redirect(&next);
-            access::set_cookie(&mut resp, &id, auth.session_ttl.as_secs(), access::is_https(&headers));
+            let https = access::is_https(&headers);
+            access::set_cookie(&mut resp, &login.session, auth.session_ttl.as_secs(), https);
+            if let Some(d) = login.device {
+                access::set_device_cookie(&mut resp, &d, https);
+            }
             resp
         }
         Err(Denial::Throttled(wait)) => {
             let secs = wait.as_secs().max(1);
             let message = format!("Too many failed attempts from your address. Try again in {secs} s.");
             let mut resp =
-                (StatusCode::TOO_MANY_REQUESTS, Html(pages::login(&shell, &next, Some(&message)))).into_response();
+                (StatusCode::TOO_MANY_REQUESTS, Html(pages::login(&shell, &next, &username, Some(&message))))
+                    .into_response();
             resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
             resp
         }
-        Err(_) => (StatusCode::UNAUTHORIZED, Html(pages::login(&shell, &next, Some("Wrong username or password."))))
+        Err(_) => (
+            StatusCode::UNAUTHORIZED,
+            Html(pages::login(&shell, &next, &username, Some("Wrong username or password."))),
+        )
             .into_response(),
     }
 }

@@ -146,6 +146,29 @@ test("log in and see the workspace, sorted, with the disk's space", async () => 
   await row(".cache").waitFor({ state: "detached" });
 });
 
+test("a deep link survives the login; a wrong password keeps the username", async () => {
+  // A browser that has never logged in opens a link to a folder: the #fragment never reaches the
+  // server, yet the user must land in that folder after logging in.
+  const fresh = await browser.newContext({ viewport: { width: 1000, height: 700 } });
+  await useWebDist(fresh);
+  const p = await fresh.newPage();
+  try {
+    await p.goto(`${base}/#/models/Lora`);
+    assert.match(p.url(), /\/\.gpubox\/login\?next=.*#\/models\/Lora$/);
+    await p.fill("#username", USER);
+    await p.fill("#password", "not-the-password");
+    await Promise.all([p.waitForNavigation(), p.click("button[type=submit]")]);
+    assert.equal(await p.inputValue("#username"), USER, "the username is kept after a mistake");
+    assert.equal(await p.inputValue("#password"), "");
+    await p.fill("#password", PASSWORD);
+    await Promise.all([p.waitForNavigation(), p.click("button[type=submit]")]);
+    await p.locator('#files-list .row[data-name="add-detail-xl.safetensors"]').waitFor();
+    assert.match(p.url(), /\/#\/models\/Lora$/);
+  } finally {
+    await fresh.close();
+  }
+});
+
 test("the keyboard: arrows, Enter opens, Backspace goes up, Ctrl+A; the hash follows", async () => {
   await page.locator("#files-list").focus();
   const names = (await listed()).map(([n]) => n);

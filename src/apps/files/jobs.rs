@@ -136,7 +136,8 @@ pub fn copy(root: &Root, job: &Job, sources: &[Rel], to_dir: &Rel) -> Result<Str
             return Err(format!("/{} cannot be copied into itself", s.as_str()));
         }
         let mut items = Vec::new();
-        for item in super::archive::Walk::new(root, vec![super::archive::Item { rel: s.clone(), name: String::new() }]) {
+        for item in super::archive::Walk::new(root, vec![super::archive::Item { rel: s.clone(), name: String::new() }])
+        {
             if job.cancelled() {
                 return Err("cancelled".into());
             }
