@@ -7,6 +7,7 @@ mod config;
 mod connections;
 mod control;
 mod files;
+mod files_jobs;
 mod files_links;
 mod gateway;
 mod login;

@@ -8,7 +8,7 @@
 use std::fs::{File, OpenOptions};
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -31,13 +31,33 @@ pub struct Options {
     /// Attempts per file before giving up.
     pub attempts: u32,
     pub max_backoff: Duration,
+    /// Set to stop: checked between attempts, during the waits between them and between reads.
+    pub cancel: Option<Arc<AtomicBool>>,
+    /// Why the last attempt failed while another is coming (for a progress display).
+    pub retrying: Option<Arc<Mutex<Option<String>>>>,
 }
 
 impl Default for Options {
     fn default() -> Options {
-        Options { parallel: 4, bandwidth: None, tokens: Vec::new(), attempts: 8, max_backoff: Duration::from_secs(60) }
+        Options {
+            parallel: 4,
+            bandwidth: None,
+            tokens: Vec::new(),
+            attempts: 8,
+            max_backoff: Duration::from_secs(60),
+            cancel: None,
+            retrying: None,
+        }
     }
 }
+
+impl Options {
+    fn cancelled(&self) -> bool {
+        self.cancel.as_ref().is_some_and(|c| c.load(Ordering::Relaxed))
+    }
+}
+
+const CANCELLED: &str = "cancelled";
 
 /// One file to fetch.
 #[derive(Debug, Clone)]
@@ -177,6 +197,9 @@ fn parallel<T: Send>(n: usize, width: usize, f: impl Fn(usize) -> T + Sync) -> V
 fn with_retries<T>(opts: &Options, mut attempt: impl FnMut(u32) -> Result<T, Failure>) -> Result<T, String> {
     let mut delay = Duration::from_secs(1);
     for n in 1..=opts.attempts.max(1) {
+        if opts.cancelled() {
+            return Err(CANCELLED.into());
+        }
         match attempt(n) {
             Ok(v) => return Ok(v),
             Err(Failure::Fatal(reason)) => return Err(reason),
@@ -184,7 +207,23 @@ fn with_retries<T>(opts: &Options, mut attempt: impl FnMut(u32) -> Result<T, Fai
                 if n == opts.attempts.max(1) {
                     return Err(format!("{reason} (gave up after {n} attempts)"));
                 }
-                std::thread::sleep(after.unwrap_or(delay).min(opts.max_backoff));
+                let wait = after.unwrap_or(delay).min(opts.max_backoff);
+                if let Some(r) = &opts.retrying {
+                    *r.lock().expect("retrying lock") = Some(format!(
+                        "{reason}; attempt {} of {} in {}",
+                        n + 1,
+                        opts.attempts.max(1),
+                        humantime::format_duration(Duration::from_secs(wait.as_secs().max(1)))
+                    ));
+                }
+                // The wait, in short steps, so that a cancel is seen at once.
+                let until = std::time::Instant::now() + wait;
+                while std::time::Instant::now() < until {
+                    if opts.cancelled() {
+                        return Err(CANCELLED.into());
+                    }
+                    std::thread::sleep((until - std::time::Instant::now()).min(Duration::from_millis(100)));
+                }
                 delay = (delay * 2).min(opts.max_backoff);
             }
         }
@@ -432,6 +471,9 @@ fn attempt(
     let mut reader = body.as_reader();
     let mut buf = vec![0u8; 256 * 1024];
     loop {
+        if opts.cancelled() {
+            return Err(Failure::Fatal(CANCELLED.into()));
+        }
         let want = limiter.map_or(buf.len(), |l| l.take(buf.len()));
         let n = match reader.read(&mut buf[..want]) {
             Ok(0) => break,

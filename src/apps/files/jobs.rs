@@ -34,8 +34,10 @@ pub struct Job {
     label: String,
     done: AtomicU64,
     total: AtomicU64,
+    /// The state, and a message: the outcome once finished; while running, what it is waiting
+    /// for (a fetch between attempts says why the last one failed).
     state: Mutex<(String, Option<String>)>,
-    cancel: AtomicBool,
+    cancel: Arc<AtomicBool>,
 }
 
 impl Job {
@@ -93,7 +95,7 @@ impl Jobs {
             done: AtomicU64::new(0),
             total: AtomicU64::new(0),
             state: Mutex::new(("running".into(), None)),
-            cancel: AtomicBool::new(false),
+            cancel: Arc::new(AtomicBool::new(false)),
         });
         {
             let mut all = self.all.lock().expect("jobs lock");
@@ -231,10 +233,12 @@ fn free_copy_name(root: &Root, dir: &Rel, name: &str) -> String {
     }
 }
 
-/// A Read that counts the compressed bytes read, for progress.
+/// A Read that stops when the job is cancelled and, with `count`, counts the bytes read (the
+/// compressed ones, for progress).
 struct Counting<'a, R> {
     inner: R,
     job: &'a Job,
+    count: bool,
 }
 
 impl<R: Read> Read for Counting<'_, R> {
@@ -243,7 +247,9 @@ impl<R: Read> Read for Counting<'_, R> {
             return Err(io::Error::other("cancelled"));
         }
         let n = self.inner.read(buf)?;
-        self.job.done.fetch_add(n as u64, Ordering::Relaxed);
+        if self.count {
+            self.job.done.fetch_add(n as u64, Ordering::Relaxed);
+        }
         Ok(n)
     }
 }
@@ -295,7 +301,7 @@ pub fn extract(root: &Root, job: &Job, archive: &Rel, into: &Rel) -> Result<Stri
                 skipped += 1;
                 continue;
             }
-            if put(root, into, &entry_name, is_dir, &mut entry)? {
+            if put(root, into, &entry_name, is_dir, &mut Counting { inner: &mut entry, job, count: false })? {
                 files += u64::from(!is_dir);
             } else {
                 skipped += 1;
@@ -303,7 +309,7 @@ pub fn extract(root: &Root, job: &Job, archive: &Rel, into: &Rel) -> Result<Stri
             job.done.fetch_add(compressed, Ordering::Relaxed);
         }
     } else {
-        let counted = Counting { inner: io::BufReader::new(file), job };
+        let counted = Counting { inner: io::BufReader::new(file), job, count: true };
         let reader: Box<dyn Read> = if name.ends_with(".tar.gz") || name.ends_with(".tgz") {
             Box::new(flate2::read::GzDecoder::new(counted))
         } else if name.ends_with(".tar.zst") || name.ends_with(".tzst") {
@@ -353,7 +359,14 @@ pub fn fetch(root: &Root, job: &Job, area: &std::path::Path, url: &str, dir: &Re
     let scratch = area.join(format!("fetch-{}", job.id));
     std::fs::create_dir_all(&scratch).map_err(|e| format!("cannot prepare the download: {e}"))?;
     let (tokens, _) = crate::provision::tokens();
-    let opts = crate::provision::download::Options { parallel: 1, tokens, ..Default::default() };
+    let retrying = Arc::new(Mutex::new(None));
+    let opts = crate::provision::download::Options {
+        parallel: 1,
+        tokens,
+        cancel: Some(job.cancel.clone()),
+        retrying: Some(retrying.clone()),
+        ..Default::default()
+    };
     let target = crate::provision::download::Job {
         url: url.to_string(),
         dir: scratch.clone(),
@@ -368,6 +381,10 @@ pub fn fetch(root: &Root, job: &Job, area: &std::path::Path, url: &str, dir: &Re
             while !done.load(Ordering::Relaxed) {
                 job.done.store(progress.done.load(Ordering::Relaxed), Ordering::Relaxed);
                 job.total.store(progress.total.load(Ordering::Relaxed), Ordering::Relaxed);
+                let note = retrying.lock().expect("retrying lock").clone();
+                if note.is_some() {
+                    job.state.lock().expect("job lock").1 = note;
+                }
                 std::thread::sleep(std::time::Duration::from_millis(200));
             }
         });

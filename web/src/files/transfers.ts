@@ -447,7 +447,7 @@ export class Transfers {
           ? `${bytes(job.done)} of ${bytes(job.total)}`
           : job.done
             ? `${bytes(job.done)}`
-            : "starting…"
+            : job.message ?? "starting…"
         : job.message ?? job.state;
     const cancel = iconButton("close", job.state === "running" ? "Cancel" : "Remove from the list", { class: "icon-only up-cancel" });
     cancel.addEventListener("click", async () => {

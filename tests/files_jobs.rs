@@ -1,0 +1,90 @@
+//! Every kind of file-manager job cancelled mid-way: it stops at once and leaves nothing behind,
+//! and a fetch that is retrying says why while it waits.
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+use crate::files::{start, start_job, wait_job, Files};
+use crate::supervisor::free_port;
+
+fn job(f: &Files, id: u64) -> Value {
+    let jobs: Value = serde_json::from_slice(&f.req("GET", "/api/jobs", &[], b"").body).unwrap();
+    jobs["jobs"].as_array().unwrap().iter().find(|j| j["id"] == id).cloned().expect("the job is listed")
+}
+
+/// Waits until `test` holds for the job's view.
+fn wait_until(f: &Files, id: u64, what: &str, test: impl Fn(&Value) -> bool) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let j = job(f, id);
+        if test(&j) {
+            return j;
+        }
+        assert!(Instant::now() < deadline, "{what}: {j}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Cancels and checks that the job ends as cancelled within a second.
+fn cancel(f: &Files, id: u64) {
+    let asked = Instant::now();
+    assert_eq!(f.req("DELETE", &format!("/api/jobs/{id}"), &[], b"").status, 204);
+    let j = wait_job(f, id);
+    assert_eq!(j["state"], "cancelled", "{j}");
+    assert!(asked.elapsed() < Duration::from_secs(2), "took {:?} to stop", asked.elapsed());
+}
+
+/// Names under `dir` (recursively) that look like a job's leftovers.
+fn leftovers(dir: &std::path::Path) -> Vec<String> {
+    let out = Command::new("find").arg(dir).arg("-name").arg("*.gpubox-*").output().unwrap();
+    String::from_utf8_lossy(&out.stdout).lines().map(String::from).collect()
+}
+
+#[test]
+fn each_kind_of_job_stops_mid_way_when_cancelled_and_leaves_nothing() {
+    let f = start();
+    let ws = f.ws();
+
+    // Copy: a 6 GiB sparse file (read at disk speed, so it is still going when cancelled).
+    std::fs::create_dir_all(ws.join("big")).unwrap();
+    let big = std::fs::File::create(ws.join("big/model.safetensors")).unwrap();
+    big.set_len(6 << 30).unwrap();
+    std::fs::create_dir_all(ws.join("to")).unwrap();
+    let id = start_job(&f, json!({ "kind": "copy", "paths": ["big/model.safetensors"], "to": "to" }));
+    wait_until(&f, id, "the copy starts", |j| j["done"].as_u64().unwrap_or(0) > 0 || j["state"] != "running");
+    cancel(&f, id);
+    assert!(!ws.join("to/model.safetensors").exists());
+    assert_eq!(leftovers(&ws), Vec::<String>::new());
+
+    // Extract: a .tar.gz of 256 MiB of zeros in one entry.
+    let made = Command::new("python3")
+        .arg("-c")
+        .arg(
+            "import io, sys, tarfile\n\
+             class Z(io.RawIOBase):\n    left = 256 << 20\n    def readable(self): return True\n    def readinto(self, b):\n        n = min(len(b), self.left); b[:n] = bytes(n); self.left -= n; return n\n\
+             with tarfile.open(sys.argv[1], 'w:gz', compresslevel=1) as t:\n    i = tarfile.TarInfo('zeros.bin'); i.size = 256 << 20; t.addfile(i, io.BufferedReader(Z()))",
+        )
+        .arg(ws.join("zeros.tar.gz"))
+        .output()
+        .unwrap();
+    assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
+    let id = start_job(&f, json!({ "kind": "extract", "path": "zeros.tar.gz", "to": "unpacked" }));
+    wait_until(&f, id, "the extraction starts", |j| j["done"].as_u64().unwrap_or(0) > 0 || j["state"] != "running");
+    cancel(&f, id);
+    assert!(!ws.join("unpacked/zeros.bin").exists());
+    assert_eq!(leftovers(&ws), Vec::<String>::new());
+
+    // Fetch from a port where nothing listens: it retries, says why, and stops when cancelled.
+    let dead = free_port();
+    let id = start_job(&f, json!({ "kind": "fetch", "url": format!("http://127.0.0.1:{dead}/model.bin"), "to": "dl" }));
+    let waiting = wait_until(&f, id, "the fetch says why it waits", |j| j["message"].is_string());
+    let why = waiting["message"].as_str().unwrap().to_lowercase();
+    assert!(why.contains("refused") && why.contains("attempt 2"), "{waiting}");
+    assert_eq!(waiting["state"], "running");
+    cancel(&f, id);
+    let scratch = f.g.path("ws/.gpubox/fetch");
+    let left: Vec<_> = std::fs::read_dir(&scratch).map(|d| d.flatten().map(|e| e.path()).collect()).unwrap_or_default();
+    assert!(left.is_empty(), "{left:?}");
+}
