@@ -705,5 +705,8 @@ fn a_failed_service_gets_a_page_that_says_so() {
     assert!(text.contains("app has stopped and will not restart by itself"), "{text}");
     assert!(text.contains("cannot load the model"), "the last lines are shown: {text}");
     assert!(text.contains("exit code 3"));
-    assert!(!text.contains("waiting.js"), "no point polling a failed service");
+    // The page still polls: a restart from a terminal shows the app without a reload.
+    assert!(text.contains("waiting.js") && text.contains("content=\"15\""), "{text}");
+    let api = request(port, "GET", "/", &[("Authorization", &auth)], b"");
+    assert!(api.text().contains("\"exited\""), "{}", api.text());
 }

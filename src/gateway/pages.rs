@@ -105,8 +105,10 @@ pub fn home(shell: &Shell, rows: &[(String, u16, String, String)]) -> String {
     shell.page("Home", &body)
 }
 
-/// The page a proxied service shows while it is not ready: its state, its last log lines, and a
-/// refresh every few seconds, so the app appears by itself once it is up.
+/// The page a proxied service shows while it is not ready: its state, its last log lines, kept
+/// live by a script that polls the service and shows the app as soon as it is up, whatever the
+/// state was (a stopped service started from a terminal included). Without JavaScript the page
+/// reloads itself: every 3 s while waiting makes sense (`refresh`), else every 15 s.
 pub fn waiting(shell: &Shell, service: &str, headline: &str, detail: &str, log: &[String], refresh: bool) -> String {
     let mut lines = String::new();
     for l in log {
@@ -121,13 +123,10 @@ pub fn waiting(shell: &Shell, service: &str, headline: &str, detail: &str, log: 
         if lines.is_empty() { format!("({} has printed nothing yet)", escape(service)) } else { lines }
     );
     let page = shell.page(service, &body);
-    if !refresh {
-        return page;
-    }
-    // The script keeps the page live; without JavaScript, the page reloads itself instead.
+    let every = if refresh { 3 } else { 15 };
     page.replacen(
         "</head>",
-        "<script src=\"/.gpubox/assets/waiting.js\" defer></script><noscript><meta http-equiv=\"refresh\" content=\"3\"></noscript></head>",
+        &format!("<script src=\"/.gpubox/assets/waiting.js\" defer></script><noscript><meta http-equiv=\"refresh\" content=\"{every}\"></noscript></head>"),
         1,
     )
 }

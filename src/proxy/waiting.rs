@@ -20,7 +20,18 @@ pub fn unless_ready(site: &Site, proxy: &Proxy, req: &Request) -> Option<Respons
     }
     let status = site.ctx.sup.status_of(proxy.service())?;
     let (headline, detail, refresh) = describe(&status);
-    Some(respond(site, req.headers(), &headline, &detail, refresh, StatusCode::SERVICE_UNAVAILABLE, "starting"))
+    Some(respond(site, req.headers(), &headline, &detail, refresh, StatusCode::SERVICE_UNAVAILABLE, code(&status)))
+}
+
+/// The error code API clients get for a service that is not ready, by its state.
+pub fn code(status: &ServiceStatus) -> &'static str {
+    match status.state {
+        State::Waiting => "waiting",
+        State::Starting | State::Running => "starting",
+        State::Backoff => "restarting",
+        State::Stopping | State::Stopped => "stopped",
+        State::Exited | State::Failed | State::Done => "exited",
+    }
 }
 
 /// What to tell a person about a service that is not ready: a headline, a detail, and whether

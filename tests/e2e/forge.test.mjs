@@ -1,12 +1,13 @@
 // The Forge stand-in (Gradio 4.40.0 with Forge's pins) as a supervised service behind gpubox's
 // proxy, driven in headless Chromium the way a person uses Forge.
 import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 
-import { ARTIFACTS, HERE, PYTHON, freePort, launchBrowser, logIn, startGpubox } from "./harness.mjs";
+import { ARTIFACTS, BIN, HERE, PYTHON, freePort, launchBrowser, logIn, startGpubox } from "./harness.mjs";
 
 const USER = "e2e";
 const PASSWORD = "e2e-password-123";
@@ -132,4 +133,18 @@ test("gpubox's pages fit a phone's screen and follow the dark setting", async ()
   assert.equal(bg, "rgb(17, 19, 23)", "the dark palette is used");
   await phone.screenshot({ path: join(ARTIFACTS, "login-phone-dark.png") });
   await context.close();
+});
+
+test("a stopped service's page shows the app by itself once it is started from a terminal", async () => {
+  const cli = (...args) => execFileSync(BIN, ["--control", join(gpubox.dir, "c.sock"), ...args], { encoding: "utf8" });
+  cli("stop", "forge");
+  await page.goto(`http://127.0.0.1:${port}/`);
+  await page.waitForSelector("text=forge is stopped", { timeout: 10000 });
+  // API clients are told it is stopped, not that it is starting.
+  const api = await page.evaluate(async () => (await fetch("/", { headers: { Accept: "application/json" } })).json());
+  assert.equal(api.error.code, "stopped");
+  cli("start", "forge");
+  // No reload from the test: the page notices the start and then the app.
+  await page.waitForSelector("text=forge is starting", { timeout: 15000 });
+  await page.waitForSelector("#generate", { timeout: 120000 });
 });
