@@ -225,3 +225,52 @@ fn a_hash_no_login_could_afford_and_zero_failures_are_refused() {
     let (code, err, _, _dir) = check(&format!("[auth]\npassword_hash = \"{}\"\n", hash.trim()));
     assert_eq!(code, 0, "{err}");
 }
+
+/// Eight problems of every kind (unknown keys at three levels, a bad type, values out of range,
+/// a missing command, an unknown dependency, a size too big to show) are reported in one run, in
+/// the file's order, with their lines; before, `config check` showed one, then six, then the last.
+#[test]
+fn every_problem_is_reported_at_once_in_file_order() {
+    let body = r#"colour = "blue"
+[logs]
+max_file_size = "18446744073709551615GiB"
+max_filez = 3
+[auth]
+max_failures = 0
+lockout = "forever"
+[services.a]
+command = ["true"]
+port = 99999
+restartt = "always"
+[services.b]
+commandd = ["x"]
+depends_on = ["nope"]
+"#;
+    let (code, err, _path, _dir) = check(body);
+    assert_eq!(code, 2, "{err}");
+    let lines: Vec<usize> = err
+        .lines()
+        .filter_map(|l| l.strip_prefix("error: "))
+        .map(|l| l.split(':').nth(1).unwrap().parse().unwrap())
+        .collect();
+    // The config_dir helper writes a `workspace` line first: the file's lines are one further on.
+    for (key, what) in [
+        ("colour", "unknown field"),
+        ("logs.max_file_size", "too big"),
+        ("logs.max_filez", "unknown field"),
+        ("auth.max_failures", "is 0"),
+        ("auth.lockout", "not a duration"),
+        ("services.a.port", "not a port"),
+        ("services.a.restartt", "unknown field"),
+        ("services.b", "has no `command`"),
+        ("services.b.commandd", "unknown field"),
+        ("services.b.depends_on", "nope"),
+    ] {
+        assert!(
+            err.lines().any(|l| l.contains(&format!(": {key}: ")) && l.contains(what)),
+            "{key} ({what}) missing from:\n{err}"
+        );
+    }
+    assert_eq!(lines.len(), 10, "{err}");
+    assert!(lines.windows(2).all(|w| w[0] <= w[1]), "in the file's order: {lines:?}\n{err}");
+}

@@ -37,7 +37,12 @@ fn parse_size_str(s: &str) -> Result<u64, String> {
         "gib" => 1 << 30,
         other => return Err(format!("`{s}` has an unknown unit `{other}` (use B, KB, KiB, MB, MiB, GB or GiB)")),
     };
-    Ok((num * mult as f64) as u64)
+    let n = num * mult as f64;
+    // TOML's integers (and so `config show`) stop at 2^63 - 1; nothing gpubox sizes comes near.
+    if !n.is_finite() || n >= i64::MAX as f64 {
+        return Err(format!("`{s}` is too big"));
+    }
+    Ok(n as u64)
 }
 
 #[cfg(test)]
@@ -58,6 +63,8 @@ mod tests {
     #[test]
     fn sizes() {
         assert_eq!(parse_size(&Value::String("10MiB".into())).unwrap(), 10 << 20);
+        assert!(parse_size(&Value::String("18446744073709551615GiB".into())).unwrap_err().contains("too big"));
+        assert!(parse_size(&Value::String("9999999999999999999".into())).unwrap_err().contains("too big"));
         assert_eq!(parse_size(&Value::String("1.5 KB".into())).unwrap(), 1500);
         assert_eq!(parse_size(&Value::Integer(42)).unwrap(), 42);
         assert!(parse_size(&Value::String("10 parsecs".into())).unwrap_err().contains("unknown unit"));

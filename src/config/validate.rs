@@ -157,8 +157,23 @@ pub fn validate(
     lookup: &dyn Fn(&str) -> Option<String>,
 ) -> Result<Config, ConfigErrors> {
     let base = absolute(&std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/")), base);
-    let raw: RawConfig = toml::from_str(text).map_err(|e| ConfigErrors::one(parse_error(text, source, &e)))?;
-    let mut cx = Ctx { text, source, base: &base, lookup, errors: Vec::new() };
+    // TOML and type errors stop the parser at the first one; so that every problem is reported at
+    // once, each offending entry is blanked out (offsets kept) and the file parsed again.
+    let mut errors = Vec::new();
+    let mut working = text.to_string();
+    let raw: RawConfig = loop {
+        match toml::from_str(&working) {
+            Ok(raw) => break raw,
+            Err(e) => {
+                errors.push(parse_error(text, source, &e));
+                let blanked = e.span().is_some_and(|span| blank_entry(&mut working, span));
+                if !blanked || errors.len() >= 50 {
+                    return Err(ConfigErrors(errors));
+                }
+            }
+        }
+    };
+    let mut cx = Ctx { text, source, base: &base, lookup, errors };
 
     let workspace = match &raw.workspace {
         Some(w) => cx.path(w, "workspace"),
@@ -272,8 +287,40 @@ pub fn validate(
             disabled,
         })
     } else {
-        Err(ConfigErrors(cx.errors))
+        let mut errors = cx.errors;
+        errors.sort_by_key(|e| e.at.unwrap_or((usize::MAX, 0)));
+        Err(ConfigErrors(errors))
     }
+}
+
+/// Replaces the entry holding `span` with spaces (newlines kept, so every other offset, line and
+/// column stays the same): the lines from the one where `span` starts to the one where it ends,
+/// or, for a table header, the whole table up to the next header. False when nothing changed.
+fn blank_entry(text: &mut String, span: Range<usize>) -> bool {
+    let start = text[..span.start.min(text.len())].rfind('\n').map_or(0, |i| i + 1);
+    let header = text[start..].trim_start().starts_with('[');
+    let mut end = span.end.max(span.start + 1).min(text.len());
+    end = text[end..].find('\n').map_or(text.len(), |i| end + i);
+    if header {
+        // Up to the next line that starts a table.
+        let mut at = end;
+        while at < text.len() {
+            let line_end = text[at + 1..].find('\n').map_or(text.len(), |i| at + 1 + i);
+            if text[at + 1..line_end].trim_start().starts_with('[') {
+                break;
+            }
+            at = line_end;
+        }
+        end = at;
+    }
+    if text[start..end].chars().all(|c| c.is_whitespace()) {
+        return false;
+    }
+    let blanked: String = text[start..end].chars().map(|c| if c == '\n' { '\n' } else { ' ' }).collect();
+    // Multi-byte characters become one space each: pad so that the length stays the same.
+    let pad = (end - start).saturating_sub(blanked.len());
+    text.replace_range(start..end, &format!("{blanked}{}", " ".repeat(pad)));
+    true
 }
 
 /// `gpubox` on a laptop; on Vast, "vast #<CONTAINER_ID>"; on RunPod, its pod id.
