@@ -171,3 +171,23 @@ fn a_verb_whose_reader_went_away_ends_quietly() {
         assert!(err.is_empty(), "{verb:?} printed to stderr: {err}");
     }
 }
+
+/// Older versions made the lock file 0644: another user could open it and hold a shared lock,
+/// and gpubox then refused to start ("another gpubox holds … but does not answer").
+#[test]
+fn a_lock_held_on_an_openable_lock_file_does_not_stop_start_up() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = config_dir("[services.s]\ncommand = [\"sleep\", \"100\"]\n");
+    let lock = dir.path().join("control.sock.lock");
+    std::fs::write(&lock, "").unwrap();
+    std::fs::set_permissions(&lock, std::fs::Permissions::from_mode(0o644)).unwrap();
+    // Someone else holds a shared lock on it (as any user could open a 0644 file).
+    let mut holder = Command::new("flock").arg("-s").arg(&lock).args(["sleep", "60"]).spawn().unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    let g = Gpubox::start_in(dir, &[]);
+    g.wait_event("all 1 services ready", T);
+    let mode = std::fs::metadata(g.dir.path().join("control.sock.lock")).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600, "the lock file is the user's alone");
+    let _ = holder.kill();
+    let _ = holder.wait();
+}

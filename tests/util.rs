@@ -42,7 +42,11 @@ impl Gpubox {
 
     /// Starts `prefix... gpubox run` (e.g. under `unshare`) and waits until it is listening.
     pub fn start_with(prefix: &[&str], body: &str) -> Gpubox {
-        let dir = config_dir(body);
+        Gpubox::start_in(config_dir(body), prefix)
+    }
+
+    /// Starts gpubox in a folder made by [`config_dir`] (and perhaps changed since).
+    pub fn start_in(dir: TempDir, prefix: &[&str]) -> Gpubox {
         let control = dir.path().join("control.sock");
         let mut cmd = match prefix.split_first() {
             Some((first, rest)) => {

@@ -89,15 +89,41 @@ fn lock_path(control: &Path) -> PathBuf {
 
 /// Takes the per-socket instance lock; `None` when another gpubox holds it. The lock is released
 /// by the kernel when the process ends, however it ends.
+///
+/// The file is this user's alone (0600): anyone who could open it could hold a lock on it and so
+/// stop gpubox from starting. A lock file that others could open (older versions made it 0644) or
+/// that is not this user's is replaced by a new one first, which also leaves behind any lock held
+/// on the old one.
 fn lock_instance(control: &Path) -> anyhow::Result<Option<File>> {
+    use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
     let path = lock_path(control);
     if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .with_context(|| format!("cannot create {}", dir.display()))?;
+    }
+    // SAFETY: geteuid cannot fail.
+    let me = unsafe { libc::geteuid() };
+    if let Ok(m) = std::fs::symlink_metadata(&path) {
+        if !m.file_type().is_file() || m.uid() != me || m.mode() & 0o077 != 0 {
+            std::fs::remove_file(&path).with_context(|| {
+                format!(
+                    "{} may be opened by other users (owner uid {}, mode {:o}), who could keep gpubox from starting, and it cannot be replaced; delete it, or choose another --control",
+                    path.display(),
+                    m.uid(),
+                    m.mode() & 0o7777
+                )
+            })?;
+        }
     }
     let file = OpenOptions::new()
         .create(true)
         .truncate(false)
         .write(true)
+        .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW)
         .open(&path)
         .with_context(|| format!("cannot open {}", path.display()))?;
     // SAFETY: flock on a file descriptor we own.
