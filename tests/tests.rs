@@ -10,6 +10,7 @@ mod files;
 mod files_jobs;
 mod files_links;
 mod gateway;
+mod hosts;
 mod login;
 mod logs;
 mod logs_app;

@@ -75,11 +75,19 @@ pub struct HttpSettings {
     /// Open connections over all ports; more are answered 503 and closed. Lowered at start to
     /// what the open-file limit allows.
     pub max_connections: u32,
+    /// Host names answered besides addresses, `localhost` and the providers' (see
+    /// `gateway/hosts.rs`): exact, `*.suffix`, or `*` for any. `GPUBOX_ALLOWED_HOSTS` adds more.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub allowed_hosts: Vec<String>,
 }
 
 impl Default for HttpSettings {
     fn default() -> Self {
-        HttpSettings { idle_timeout: std::time::Duration::from_secs(60), max_connections: 4096 }
+        HttpSettings {
+            idle_timeout: std::time::Duration::from_secs(60),
+            max_connections: 4096,
+            allowed_hosts: Vec::new(),
+        }
     }
 }
 

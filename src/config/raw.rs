@@ -34,6 +34,8 @@ pub struct RawConfig {
 pub struct RawHttp {
     pub idle_timeout: Option<Spanned<toml::Value>>,
     pub max_connections: Option<Spanned<u32>>,
+    #[serde(default)]
+    pub allowed_hosts: Vec<Spanned<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -134,7 +136,7 @@ pub const SERVICE_KEYS: &[&str] = &[
 ];
 pub const TOP_KEYS: &[&str] =
     &["workspace", "name", "state_dir", "export_env", "folders", "logs", "auth", "http", "services", "provision"];
-pub const HTTP_KEYS: &[&str] = &["idle_timeout", "max_connections"];
+pub const HTTP_KEYS: &[&str] = &["idle_timeout", "max_connections", "allowed_hosts"];
 pub const PROVISION_KEYS: &[&str] =
     &["manifest", "script", "models_dir", "extensions_dir", "python", "parallel", "bandwidth"];
 pub const AUTH_KEYS: &[&str] =

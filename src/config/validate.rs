@@ -129,7 +129,37 @@ fn http_settings(cx: &mut Ctx, raw: &super::raw::RawHttp) -> super::HttpSettings
         Some(v) => *v.get_ref(),
         None => default.max_connections,
     };
-    super::HttpSettings { idle_timeout, max_connections }
+    let mut allowed_hosts = Vec::new();
+    let from_env = (cx.lookup)("GPUBOX_ALLOWED_HOSTS").unwrap_or_default();
+    let env_names = from_env.split(',').map(|n| (0..0, n.trim().to_string(), "GPUBOX_ALLOWED_HOSTS"));
+    let written = raw
+        .allowed_hosts
+        .iter()
+        .filter_map(|n| Some((n.span(), cx.expand(n, "http.allowed_hosts")?, "http.allowed_hosts")));
+    let all: Vec<_> = written.collect::<Vec<_>>().into_iter().chain(env_names).collect();
+    for (span, name, key) in all {
+        if name.is_empty() && key == "GPUBOX_ALLOWED_HOSTS" {
+            continue;
+        }
+        let bare = name.strip_prefix("*.").unwrap_or(&name);
+        let ok = name == "*"
+            || (!bare.is_empty()
+                && bare.split('.').all(|l| !l.is_empty() && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')));
+        if ok {
+            allowed_hosts.push(name);
+        } else {
+            cx.error(
+                span,
+                key,
+                format!("\"{name}\" is not a host name"),
+                Some(
+                    "write names like \"gpu.example.org\", \"*.example.org\" (its subdomains) or \"*\" (any name)"
+                        .into(),
+                ),
+            );
+        }
+    }
+    super::HttpSettings { idle_timeout, max_connections, allowed_hosts }
 }
 
 pub(super) fn absolute(base: &Path, p: &Path) -> PathBuf {

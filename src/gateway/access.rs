@@ -32,6 +32,10 @@ pub async fn guard(
     let auth = &site.ctx.auth;
     let ip = peer.ip();
 
+    if let Some(resp) = host_refused(&site, &req) {
+        return hardened(resp);
+    }
+
     let token = site.ctx.token_login.then(|| query_param(req.uri(), "token")).flatten();
     if token.is_none() && is_public(&site.routes, req.method().as_str(), req.uri().path()) {
         if !origin_ok(req.headers(), req.method(), false) {
@@ -97,6 +101,30 @@ pub async fn guard(
         set_cookie(&mut resp, id, auth.session_ttl.as_secs(), https);
     }
     resp
+}
+
+/// The Host rule (see `hosts.rs`): one `Host` header, naming this instance. The health check
+/// answers under any name (monitors may use one).
+fn host_refused(site: &Site, req: &Request) -> Option<Response> {
+    let mut all = req.headers().get_all(header::HOST).iter();
+    let (first, second) = (all.next(), all.next());
+    if second.is_some() {
+        return Some(api_error(StatusCode::BAD_REQUEST, "bad_host", "the request has two Host headers"));
+    }
+    let host = first.map(|v| v.to_str().unwrap_or("\u{fffd}"))?;
+    if site.ctx.hosts.allows(host) || req.uri().path() == "/.gpubox/health" {
+        return None;
+    }
+    let message = format!(
+        "gpubox does not answer to the name \"{host}\". If it is yours, add it to `allowed_hosts` in the [http] table of gpubox's configuration, or to GPUBOX_ALLOWED_HOSTS (names separated by commas; \"*.example.org\" allows its subdomains), and restart. Addresses, localhost and the cloud's own proxy names are always accepted. (This protects against DNS rebinding: a web page that points its own name at this machine.)"
+    );
+    Some(if accepts_html(req.headers()) {
+        let shell = site.shell(req.headers(), false);
+        let body = format!("<div class=\"card\"><h1>Unknown name</h1><p>{}</p></div>", super::pages::escape(&message));
+        (StatusCode::MISDIRECTED_REQUEST, axum::response::Html(shell.page("Unknown name", &body))).into_response()
+    } else {
+        api_error(StatusCode::MISDIRECTED_REQUEST, "unknown_host", &message)
+    })
 }
 
 fn hardened(mut resp: Response) -> Response {

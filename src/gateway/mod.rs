@@ -3,6 +3,7 @@
 //! implements no app itself.
 
 pub mod access;
+pub mod hosts;
 mod links;
 pub mod pages;
 mod reserved;
@@ -38,6 +39,8 @@ pub struct Ctx {
     pub hub: Hub,
     /// `?token=` logins are on (a token is configured).
     pub token_login: bool,
+    /// The names this instance answers to.
+    pub hosts: hosts::Hosts,
     /// What the apps need done when gpubox stops (the terminal hangs up its shells).
     pub on_stop: std::sync::Mutex<Vec<Box<dyn FnOnce() + Send>>>,
 }
@@ -351,6 +354,7 @@ pub fn launch(
         sup,
         hub: hub.clone(),
         token_login: config.auth.token.is_some(),
+        hosts: hosts::Hosts::new(&config.http.allowed_hosts),
         on_stop: std::sync::Mutex::new(Vec::new()),
     });
     for app in &config.apps {
