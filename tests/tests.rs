@@ -6,6 +6,7 @@ mod util;
 mod config;
 mod connections;
 mod control;
+mod descendants;
 mod files;
 mod files_jobs;
 mod files_links;

@@ -242,7 +242,7 @@ async fn serve(config: Config, control: PathBuf, since: Instant) -> anyhow::Resu
     let mut sigusr1 = signal(SignalKind::user_defined1())?;
     let mut sigusr2 = signal(SignalKind::user_defined2())?;
 
-    let sup = Supervisor::start(&config, hub.clone(), reaper, since);
+    let sup = Supervisor::start(&config, hub.clone(), reaper.clone(), since);
     let gateway = match auth {
         Some(task) => {
             let (auth, loaded) = task.await.context("password hashing failed")?;
@@ -292,6 +292,11 @@ async fn serve(config: Config, control: PathBuf, since: Instant) -> anyhow::Resu
             _ = sigterm.recv() => hub.event("already shutting down; each service is killed when its stop_timeout ends"),
             _ = sigint.recv() => hub.event("already shutting down; each service is killed when its stop_timeout ends"),
         }
+    }
+    // What outlived its service (a `setsid` grandchild, re-parented to gpubox) goes too.
+    let orphans = reaper.end_orphans(Duration::from_millis(500)).await;
+    if orphans > 0 {
+        hub.event(format!("ended {orphans} process(es) left behind by services"));
     }
     hub.event(format!("all services stopped; gpubox exits (up {})", crate::supervisor::human(since.elapsed())));
     let _ = std::fs::remove_file(&control);

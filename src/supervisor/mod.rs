@@ -110,7 +110,7 @@ impl Supervisor {
     pub async fn output(&self, mut cmd: std::process::Command, timeout: std::time::Duration) -> Option<Vec<u8>> {
         use std::io::Read;
         cmd.stdin(std::process::Stdio::null()).stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::null());
-        let (mut child, exit) = self.reaper.spawn(&mut cmd).ok()?;
+        let (mut child, exit) = self.reaper.spawn(cmd).ok()?;
         let pid = child.id() as i32;
         let stdout = child.stdout.take()?;
         let read = tokio::task::spawn_blocking(move || {

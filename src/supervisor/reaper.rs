@@ -9,6 +9,12 @@
 //! `waitpid(-1)` would also steal the status of any child spawned elsewhere, **every** process
 //! gpubox starts must be spawned through [`Reaper::spawn`]. Spawning and reaping share one lock,
 //! so a child that exits at once cannot be reaped before its waiter is registered.
+//!
+//! Every child is forked by one long-lived thread, the spawner: children ask the kernel to kill
+//! them when gpubox dies (`PR_SET_PDEATHSIG`, see `spawn::own_session`), and the kernel means the
+//! thread that forked them, so a pool thread that exits when idle must never be that thread.
+//! At shutdown, what is left of gpubox's descendants (a `setsid` grandchild that outlived its
+//! service, re-parented to gpubox) is ended too ([`Reaper::end_orphans`]).
 
 use std::collections::HashMap;
 use std::io;
@@ -77,10 +83,13 @@ impl Serialize for ExitInfo {
     }
 }
 
+type Spawned = io::Result<(Child, oneshot::Receiver<ExitInfo>)>;
+
 #[derive(Clone)]
 pub struct Reaper {
     waiting: Arc<Mutex<HashMap<i32, oneshot::Sender<ExitInfo>>>>,
     orphans: Arc<AtomicU64>,
+    spawner: std::sync::mpsc::Sender<(Command, std::sync::mpsc::SyncSender<Spawned>)>,
 }
 
 impl Reaper {
@@ -88,7 +97,25 @@ impl Reaper {
     /// Must be called inside the tokio runtime, before anything is spawned.
     pub fn start() -> io::Result<Reaper> {
         let mut sigchld = signal(SignalKind::child())?;
-        let reaper = Reaper { waiting: Arc::default(), orphans: Arc::default() };
+        let waiting: Arc<Mutex<HashMap<i32, oneshot::Sender<ExitInfo>>>> = Arc::default();
+        let (spawner, requests) = std::sync::mpsc::channel::<(Command, std::sync::mpsc::SyncSender<Spawned>)>();
+        let w = waiting.clone();
+        std::thread::Builder::new().name("spawner".into()).spawn(move || {
+            for (mut cmd, reply) in requests {
+                let result = {
+                    let mut waiting = w.lock().expect("reaper lock");
+                    cmd.spawn().map(|child| {
+                        let (tx, rx) = oneshot::channel();
+                        waiting.insert(child.id() as i32, tx);
+                        (child, rx)
+                    })
+                };
+                // Closes gpubox's copies of the child's ends (a PTY slave, pipes) before answering.
+                drop(cmd);
+                let _ = reply.send(result);
+            }
+        })?;
+        let reaper = Reaper { waiting, orphans: Arc::default(), spawner };
         let r = reaper.clone();
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(Duration::from_secs(5));
@@ -104,12 +131,41 @@ impl Reaper {
     }
 
     /// Spawns `cmd`; the receiver gets its exit status.
-    pub fn spawn(&self, cmd: &mut Command) -> io::Result<(Child, oneshot::Receiver<ExitInfo>)> {
-        let mut waiting = self.waiting.lock().expect("reaper lock");
-        let child = cmd.spawn()?;
-        let (tx, rx) = oneshot::channel();
-        waiting.insert(child.id() as i32, tx);
-        Ok((child, rx))
+    /// Forking takes well under a millisecond; the caller waits for the spawner's answer.
+    pub fn spawn(&self, cmd: Command) -> io::Result<(Child, oneshot::Receiver<ExitInfo>)> {
+        let (reply, answer) = std::sync::mpsc::sync_channel(1);
+        self.spawner.send((cmd, reply)).map_err(|_| io::Error::other("the spawner thread is gone"))?;
+        answer.recv().map_err(|_| io::Error::other("the spawner thread is gone"))?
+    }
+
+    /// Ends gpubox's remaining descendants once every service has stopped: processes re-parented
+    /// to gpubox (a `setsid` grandchild that outlived its service) get SIGTERM, then SIGKILL after
+    /// `grace`; their own children come next, a few rounds at most.
+    pub async fn end_orphans(&self, grace: Duration) -> usize {
+        let mut ended = 0;
+        for _ in 0..4 {
+            let left = children_of(std::process::id() as i32);
+            if left.is_empty() {
+                break;
+            }
+            for &pid in &left {
+                let _ = nix::sys::signal::kill(Pid::from_raw(pid), nix::sys::signal::Signal::SIGTERM);
+            }
+            let until = std::time::Instant::now() + grace;
+            while std::time::Instant::now() < until && left.iter().any(|&p| alive(p)) {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                self.reap();
+            }
+            for &pid in &left {
+                if alive(pid) {
+                    let _ = nix::sys::signal::kill(Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            self.reap();
+            ended += left.len();
+        }
+        ended
     }
 
     /// Orphans reaped so far (processes that were not gpubox's own children).
@@ -138,6 +194,29 @@ impl Reaper {
             }
         }
     }
+}
+
+/// The processes whose parent is `parent` (from `/proc`), zombies left out.
+fn children_of(parent: i32) -> Vec<i32> {
+    let Ok(dir) = std::fs::read_dir("/proc") else { return Vec::new() };
+    dir.flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|&pid| {
+            std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|st| {
+                // `pid (comm) state ppid …`: comm may hold spaces and parentheses.
+                let rest = st.rsplit_once(')').map_or("", |(_, r)| r);
+                let mut f = rest.split_whitespace();
+                let state = f.next().unwrap_or("");
+                f.next().and_then(|p| p.parse::<i32>().ok()) == Some(parent) && state != "Z"
+            })
+        })
+        .collect()
+}
+
+/// Whether `pid` still runs (a zombie does not).
+fn alive(pid: i32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .is_ok_and(|st| st.rsplit_once(')').is_some_and(|(_, r)| !r.trim_start().starts_with('Z')))
 }
 
 /// Makes this process the reaper of its descendants' orphans when it is not PID 1.

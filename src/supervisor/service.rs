@@ -268,9 +268,10 @@ impl Task {
         // Whatever the main process left in its group goes with it, so that a restart never finds
         // a port still held by a straggler.
         let _ = killpg(Pid::from_raw(pid), Signal::SIGKILL);
-        for pump in running.pumps.drain(..) {
-            let _ = tokio::time::timeout(Duration::from_secs(2), pump).await;
-        }
+        // The output ends when the last holder of the pipes is gone; one that left the group
+        // (`setsid`) may hold them for good: half a second for all of them, not two per stream.
+        let pumps: Vec<_> = running.pumps.drain(..).collect();
+        let _ = tokio::time::timeout(Duration::from_millis(500), futures_util::future::join_all(pumps)).await;
         match stopping {
             Some((restart, _)) => {
                 self.event(format!("stopped ({exit})"));

@@ -58,8 +58,9 @@ pub fn spawn(spec: &Service, reaper: &Reaper, hub: &Hub) -> io::Result<Running> 
 
     own_session(&mut cmd, spec.tty, identity);
 
-    let (mut child, exit) = reaper.spawn(&mut cmd)?;
-    drop(cmd); // closes our copies of the PTY slave, so the master sees EOF when the child exits
+    // The spawner drops `cmd`, and so our copies of the PTY slave: the master sees EOF when the
+    // child exits.
+    let (mut child, exit) = reaper.spawn(cmd)?;
     if let Some(out) = child.stdout.take() {
         outputs.push((Stream::Stdout, OwnedFd::from(out)));
     }
@@ -114,9 +115,10 @@ pub fn raise_open_files() -> u64 {
 /// Makes the child lead a new session (and process group); with `tty`, its stdin (a PTY slave)
 /// becomes its controlling terminal; with an identity, it drops to that user.
 pub fn own_session(cmd: &mut Command, tty: bool, identity: Option<Identity>) {
-    // SAFETY: only async-signal-safe calls (setsid, get/setrlimit, ioctl, setgroups, setgid, setuid) run between
-    // fork and exec, on data prepared before the fork.
+    // SAFETY: only async-signal-safe calls (setsid, get/setrlimit, ioctl, setgroups, setgid, setuid,
+    // prctl, getppid) run between fork and exec, on data prepared before the fork.
     let nofile = INHERITED_NOFILE.load(std::sync::atomic::Ordering::Relaxed);
+    let parent = std::process::id() as libc::pid_t;
     unsafe {
         cmd.pre_exec(move || {
             if libc::setsid() < 0 {
@@ -139,6 +141,14 @@ pub fn own_session(cmd: &mut Command, tty: bool, identity: Option<Identity>) {
                 {
                     return Err(io::Error::last_os_error());
                 }
+            }
+            // Killed when gpubox dies, even by SIGKILL (after the change of user, which clears
+            // it). If gpubox died already, do not start at all.
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong, 0, 0, 0) < 0 {
+                return Err(io::Error::last_os_error());
+            }
+            if libc::getppid() != parent {
+                return Err(io::Error::other("gpubox exited while starting this process"));
             }
             Ok(())
         });

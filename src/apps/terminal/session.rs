@@ -154,8 +154,9 @@ impl Session {
         cmd.env_remove("GPUBOX_SERVICE");
         let who = identity(&mut cmd, settings.user.as_deref())?;
         own_session(&mut cmd, true, who);
-        let (child, exit) = reaper.spawn(&mut cmd)?;
-        drop(cmd); // our copies of the slave: the master reads EOF/EIO when the shell exits
+        // The spawner drops `cmd` and our copies of the slave: the master reads EOF/EIO when the
+        // shell exits.
+        let (child, exit) = reaper.spawn(cmd)?;
         let pid = child.id() as i32;
         let reader = File::from(pty.master.try_clone()?);
         let mut writer = File::from(pty.master.try_clone()?);
