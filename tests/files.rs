@@ -52,7 +52,7 @@ impl Files {
         self.g.path("ws")
     }
 
-    fn origin(&self) -> String {
+    pub fn origin(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)
     }
 
@@ -475,7 +475,7 @@ fn operations_and_atomic_saves() {
     assert!(!ws.join("evil").exists());
 }
 
-fn tus_create(f: &Files, dir: &str, name: &str, len: usize, conflict: Option<&str>) -> Response {
+pub(crate) fn tus_create(f: &Files, dir: &str, name: &str, len: usize, conflict: Option<&str>) -> Response {
     let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
     let mut meta = format!("filename {},path {}", b64(name), b64(dir));
     if let Some(c) = conflict {

@@ -88,3 +88,57 @@ fn each_kind_of_job_stops_mid_way_when_cancelled_and_leaves_nothing() {
     let left: Vec<_> = std::fs::read_dir(&scratch).map(|d| d.flatten().map(|e| e.path()).collect()).unwrap_or_default();
     assert!(left.is_empty(), "{left:?}");
 }
+
+/// Six uploads of one name with `conflict=rename` finishing together: each lands under a name of
+/// its own, none gets 409 after all its bytes arrived, and no part stays in the private area.
+#[test]
+fn concurrent_uploads_of_one_name_each_land_and_leave_no_part() {
+    use crate::files::tus_create;
+    let f = start();
+    let ws = f.ws();
+    std::fs::create_dir_all(ws.join("in")).unwrap();
+    let data = vec![7u8; 300_000];
+    let locations: Vec<String> = (0..6)
+        .map(|_| {
+            let r = tus_create(&f, "in", "same.bin", data.len(), Some("rename"));
+            assert_eq!(r.status, 201, "{}", r.text());
+            r.header("location").unwrap().to_string()
+        })
+        .collect();
+    let answers: Vec<(u16, String)> = std::thread::scope(|s| {
+        let handles: Vec<_> = locations
+            .iter()
+            .map(|loc| {
+                let (port, auth, origin, data) = (f.port, f.auth.clone(), f.origin(), &data);
+                s.spawn(move || {
+                    let headers = [
+                        ("Authorization", auth.as_str()),
+                        ("Origin", origin.as_str()),
+                        ("Tus-Resumable", "1.0.0"),
+                        ("Upload-Offset", "0"),
+                        ("Content-Type", "application/offset+octet-stream"),
+                    ];
+                    let r = crate::http::request(port, "PATCH", loc, &headers, data);
+                    (r.status, r.header("x-gpubox-upload").unwrap_or("").to_string())
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    for (status, placed) in &answers {
+        assert_eq!(*status, 204, "{answers:?}");
+        assert!(placed.starts_with("saved:"), "{answers:?}");
+    }
+    let mut names: Vec<String> = std::fs::read_dir(ws.join("in"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(names.len(), 6, "{names:?}");
+    assert!(names.contains(&"same.bin".to_string()) && names.contains(&"same (5).bin".to_string()), "{names:?}");
+    let parts: Vec<_> = std::fs::read_dir(ws.join(".gpubox/uploads"))
+        .map(|d| d.flatten().map(|e| e.file_name()).collect())
+        .unwrap_or_default();
+    assert!(parts.is_empty(), "{parts:?}");
+}

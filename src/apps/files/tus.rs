@@ -37,8 +37,17 @@ struct Meta {
     conflict: String,
 }
 
+/// An upload untouched this long is abandoned: its part and record are removed.
+pub const ABANDONED: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
+
 impl Uploads {
+    /// The upload area, cleaned of abandoned uploads now and every hour (on a thread of its own).
     pub fn new(dir: PathBuf) -> Uploads {
+        let sweep_dir = dir.clone();
+        let _ = std::thread::Builder::new().name("tus-sweep".into()).spawn(move || loop {
+            sweep(&sweep_dir, ABANDONED);
+            std::thread::sleep(std::time::Duration::from_secs(3600));
+        });
         Uploads { dir, busy: Mutex::new(HashSet::new()) }
     }
 
@@ -58,6 +67,33 @@ impl Uploads {
         let _ = std::fs::remove_file(self.part(id));
         let _ = std::fs::remove_file(self.meta_path(id));
     }
+}
+
+/// Removes uploads (`<id>.part` and `<id>.json`) untouched for `max_age`, and halves of a pair
+/// whose other half is gone. Returns how many files it removed.
+pub fn sweep(dir: &std::path::Path, max_age: std::time::Duration) -> usize {
+    let Ok(entries) = std::fs::read_dir(dir) else { return 0 };
+    let files: Vec<(PathBuf, std::time::SystemTime)> = entries
+        .flatten()
+        .filter_map(|e| Some((e.path(), e.metadata().ok()?.modified().ok()?)))
+        .filter(|(p, _)| matches!(p.extension().and_then(|e| e.to_str()), Some("part" | "json")))
+        .collect();
+    let now = std::time::SystemTime::now();
+    let mut removed = 0;
+    for (path, modified) in &files {
+        let other = path.with_extension(if path.extension().is_some_and(|e| e == "part") { "json" } else { "part" });
+        // The pair's newest time counts: a part being written keeps its record.
+        let other_time = files.iter().find(|(p, _)| *p == other).map(|(_, t)| *t);
+        let newest = other_time.map_or(*modified, |t| t.max(*modified));
+        let old = now.duration_since(newest).is_ok_and(|age| age >= max_age);
+        // A half without its other half is left from a crash; give it a minute (it may be being
+        // created).
+        let lone = other_time.is_none() && now.duration_since(*modified).is_ok_and(|a| a.as_secs() >= 60);
+        if (old || lone) && std::fs::remove_file(path).is_ok() {
+            removed += 1;
+        }
+    }
+    removed
 }
 
 fn tus(mut resp: Response) -> Response {
@@ -279,8 +315,21 @@ async fn finish(app: &Arc<FilesApp>, id: &str, meta: Meta, mut ok: Response) -> 
             }
         }
         std::fs::File::open(&part)?.sync_all()?;
-        app2.root.adopt(&part, &target, meta.conflict == "overwrite")?;
+        // Another upload may take the free name first (several with one name finishing at
+        // once): then the next free one, a few times.
+        let mut tries = 0;
+        let placed = loop {
+            match app2.root.adopt(&part, &target, meta.conflict == "overwrite") {
+                Err(FsError::Exists) if meta.conflict == "rename" && tries < 64 => {
+                    tries += 1;
+                    target = free_name(&app2, &dir, &meta.name);
+                }
+                other => break other,
+            }
+        };
+        // Placed or not, the upload is over: its bytes do not stay in the private area.
         app2.uploads.forget(&id2);
+        placed?;
         Ok(Some(target.as_str()))
     })
     .await
@@ -313,4 +362,32 @@ fn free_name(app: &FilesApp, dir: &Rel, name: &str) -> Rel {
         }
     }
     unreachable!("some name is free")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn abandoned_and_lone_uploads_are_swept_live_ones_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        let old = std::time::SystemTime::now() - std::time::Duration::from_secs(2 * 86400);
+        let touch = |name: &str, when: std::time::SystemTime| {
+            let f = std::fs::File::create(d.join(name)).unwrap();
+            f.set_modified(when).unwrap();
+        };
+        touch("a.part", old);
+        touch("a.json", old);
+        touch("b.part", std::time::SystemTime::now());
+        touch("b.json", old); // its part is being written: kept
+        touch("c.part", old); // no record
+        touch("d.json", std::time::SystemTime::now()); // just created, its part may follow
+        touch("notes.txt", old);
+        assert_eq!(sweep(d, ABANDONED), 3);
+        let mut left: Vec<String> =
+            std::fs::read_dir(d).unwrap().flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect();
+        left.sort();
+        assert_eq!(left, ["b.json", "b.part", "d.json", "notes.txt"]);
+    }
 }
