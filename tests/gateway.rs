@@ -681,6 +681,17 @@ fn max_body_is_enforced_and_shutdown_lets_requests_finish() {
     let big = request(port, "POST", "/echo", &[("Authorization", &auth)], &[b'a'; 1001]);
     assert_eq!(big.status, 413);
     assert!(big.text().contains("max_body"));
+    // The same without a length (chunked): 413 too, not 502.
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(T)).unwrap();
+    let head = format!("POST /echo HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nAuthorization: {auth}\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n");
+    s.write_all(head.as_bytes()).unwrap();
+    for _ in 0..4 {
+        let _ = s.write_all(format!("{:x}\r\n{}\r\n", 500, "b".repeat(500)).as_bytes());
+    }
+    let _ = s.write_all(b"0\r\n\r\n");
+    let chunked = read_response(&mut BufReader::new(&mut s), true);
+    assert_eq!(chunked.status, 413, "{}", chunked.text());
 
     // A request in flight when SIGTERM comes still gets its whole answer.
     let slow = std::thread::spawn(move || request(port, "GET", "/slow", &[("Authorization", &auth)], b""));

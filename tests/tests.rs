@@ -8,6 +8,7 @@ mod connections;
 mod control;
 mod descendants;
 mod files;
+mod files_dav;
 mod files_jobs;
 mod files_links;
 mod gateway;

@@ -105,6 +105,17 @@ async fn forward(site: &Site, proxy: &Proxy, peer: SocketAddr, mut req: Request)
     let client = CLIENT.with(Client::clone);
     let mut resp = match client.request(Request::from_parts(parts, body)).await {
         Ok(resp) => resp,
+        Err(e) if body_too_large(&e) => {
+            // A body without a length (chunked) that went over max_body on the way.
+            return api_error(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "too_large",
+                &format!(
+                    "the request body is larger than this service's max_body ({} bytes)",
+                    proxy.max_body.unwrap_or(0)
+                ),
+            );
+        }
         Err(e) => return waiting::unreachable(site, proxy, &page_headers, &connect_error(&e)),
     };
     if websocket && resp.status() == StatusCode::SWITCHING_PROTOCOLS {
@@ -120,6 +131,18 @@ async fn forward(site: &Site, proxy: &Proxy, peer: SocketAddr, mut req: Request)
     }
     headers::from_upstream(resp.headers_mut());
     resp.map(Body::new).into_response()
+}
+
+/// Whether a client error came from the request body passing `max_body`.
+fn body_too_large(e: &hyper_util::client::legacy::Error) -> bool {
+    let mut source: Option<&dyn std::error::Error> = Some(e);
+    while let Some(s) = source {
+        if s.is::<http_body_util::LengthLimitError>() {
+            return true;
+        }
+        source = s.source();
+    }
+    false
 }
 
 /// The innermost cause of a client error: "Connection refused (os error 111)" rather than

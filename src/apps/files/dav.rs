@@ -9,7 +9,6 @@
 //! no competing writers to protect against.
 
 use std::collections::HashMap;
-use std::io::Read;
 use std::os::fd::AsRawFd;
 use std::sync::Arc;
 
@@ -371,7 +370,7 @@ pub async fn handle(State(app): State<Arc<FilesApp>>, req: Request) -> Response 
 
 fn dispatch(app: &FilesApp, method: &str, rel: &Rel, headers: &HeaderMap, body: Bytes) -> Response {
     match method {
-        "GET" | "HEAD" => get(app, rel, method == "HEAD"),
+        "GET" | "HEAD" => get(app, rel, method == "HEAD", headers),
         "DELETE" => match app.root.stat(rel) {
             Err(e) => fs_fail(e),
             Ok(_) if rel.is_root() => plain(StatusCode::FORBIDDEN, "the workspace itself cannot be deleted"),
@@ -404,7 +403,9 @@ fn dispatch(app: &FilesApp, method: &str, rel: &Rel, headers: &HeaderMap, body: 
     }
 }
 
-fn get(app: &FilesApp, rel: &Rel, head: bool) -> Response {
+/// A file, whole or one byte range (`Range: bytes=…`: rclone mount and Finder read models in
+/// pieces, here and there), streamed from a blocking task.
+fn get(app: &FilesApp, rel: &Rel, head: bool, headers: &HeaderMap) -> Response {
     let st = match app.root.stat(rel) {
         Ok(s) => s,
         Err(e) => return fs_fail(e),
@@ -413,36 +414,32 @@ fn get(app: &FilesApp, rel: &Rel, head: bool) -> Response {
     if is_dir {
         return plain(StatusCode::OK, "a folder: use PROPFIND to list it");
     }
-    let mut f = match app.root.open_file(rel) {
+    let f = match app.root.open_file(rel) {
         Ok(f) => f,
         Err(e) => return fs_fail(e),
     };
     let len = st.st_size as u64;
-    let body = if head {
-        Body::empty()
-    } else {
-        let (tx, rx) = tokio::sync::mpsc::channel::<std::io::Result<Bytes>>(4);
-        std::thread::spawn(move || loop {
-            let mut buf = vec![0u8; 256 * 1024];
-            match f.read(&mut buf) {
-                Ok(0) => return,
-                Ok(n) => {
-                    buf.truncate(n);
-                    if tx.blocking_send(Ok(Bytes::from(buf))).is_err() {
-                        return;
-                    }
-                }
-                Err(e) => {
-                    let _ = tx.blocking_send(Err(e));
-                    return;
-                }
-            }
-        });
-        Body::from_stream(futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|c| (c, rx)) }))
+    let range = super::parse_range(headers.get(header::RANGE).and_then(|v| v.to_str().ok()), len);
+    let (status, start, count) = match range {
+        Ok(Some((a, b))) => (StatusCode::PARTIAL_CONTENT, a, b - a + 1),
+        Ok(None) => (StatusCode::OK, 0, len),
+        Err(()) => {
+            let mut r = plain(StatusCode::RANGE_NOT_SATISFIABLE, "the range is outside the file");
+            r.headers_mut()
+                .insert(header::CONTENT_RANGE, HeaderValue::from_str(&format!("bytes */{len}")).expect("ascii"));
+            return r;
+        }
     };
+    let body = if head { Body::empty() } else { super::stream_file(f, start, count) };
     let mut r = Response::new(body);
+    *r.status_mut() = status;
     let h = r.headers_mut();
-    h.insert(header::CONTENT_LENGTH, HeaderValue::from(len));
+    h.insert(header::CONTENT_LENGTH, HeaderValue::from(count));
+    h.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+    if status == StatusCode::PARTIAL_CONTENT {
+        let v = format!("bytes {start}-{}/{len}", start + count - 1);
+        h.insert(header::CONTENT_RANGE, HeaderValue::from_str(&v).expect("ascii"));
+    }
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/octet-stream"));
     h.insert(header::ETAG, HeaderValue::from_str(&etag(&st)).expect("ascii"));
     h.insert(header::LAST_MODIFIED, HeaderValue::from_str(&http_date(st.st_mtime)).expect("ascii"));
@@ -498,11 +495,22 @@ fn copy_move(app: &FilesApp, from: &Rel, headers: &HeaderMap, is_move: bool) -> 
     let Some(dest) = headers.get("destination").and_then(|v| v.to_str().ok()) else {
         return plain(StatusCode::BAD_REQUEST, "a Destination header is needed");
     };
-    // An absolute URI or a path; either way only its path counts, and it must be under /dav.
+    // An absolute URI or a path. An absolute one must name this server (RFC 4918 §9.8.4: a
+    // destination elsewhere is 502); its query and fragment are no part of the name.
     let dest_path = match dest.split_once("://") {
-        Some((_, rest)) => rest.find('/').map_or("/", |i| &rest[i..]).to_string(),
+        Some((_, rest)) => {
+            let (authority, path) = rest.find('/').map_or((rest, "/"), |i| (&rest[..i], &rest[i..]));
+            let here = |name: &str| {
+                headers.get(name).and_then(|v| v.to_str().ok()).is_some_and(|h| h.eq_ignore_ascii_case(authority))
+            };
+            if !here("host") && !here("x-forwarded-host") {
+                return plain(StatusCode::BAD_GATEWAY, "the destination is on another server");
+            }
+            path.to_string()
+        }
         None => dest.to_string(),
     };
+    let dest_path = dest_path.split(['?', '#']).next().unwrap_or("").to_string();
     if !dest_path.starts_with(PREFIX) {
         return plain(StatusCode::BAD_GATEWAY, "the destination is not on this server's /dav");
     }

@@ -187,7 +187,7 @@ fn content_type(name: &str) -> &'static str {
 
 /// One byte range of `len` bytes from a `Range` header: `bytes=a-b`, `a-` or `-n`. `Err` when it
 /// cannot be satisfied; `None` when there is none (or several: the whole file is sent).
-fn parse_range(value: Option<&str>, len: u64) -> Result<Option<(u64, u64)>, ()> {
+pub(super) fn parse_range(value: Option<&str>, len: u64) -> Result<Option<(u64, u64)>, ()> {
     let Some(v) = value.and_then(|v| v.trim().strip_prefix("bytes=")) else { return Ok(None) };
     if v.contains(',') {
         return Ok(None);
@@ -254,7 +254,7 @@ impl Pool {
 }
 
 /// Streams `len` bytes of `file` from `start` through a channel, in 256 KiB reads.
-fn stream_file(mut file: std::fs::File, start: u64, len: u64) -> Body {
+pub(super) fn stream_file(mut file: std::fs::File, start: u64, len: u64) -> Body {
     let (tx, rx) = tokio::sync::mpsc::channel::<std::io::Result<Bytes>>(4);
     tokio::task::spawn_blocking(move || {
         if let Err(e) = file.seek(SeekFrom::Start(start)) {
