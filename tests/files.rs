@@ -716,6 +716,8 @@ z.writestr('../escaped.txt', 'evil')\nz.writestr('/abs.txt', 'evil')\nz.close()"
     assert_eq!(std::fs::read_to_string(ws.join("in/pack/model/deep/b.txt")).unwrap().len(), 4000);
     assert!(!f.g.path("ws/escaped.txt").exists() && !f.g.path("escaped.txt").exists());
     assert!(job["message"].as_str().unwrap().contains("skipped"), "{job}");
+    // `/abs.txt` loses its leading `/`, as GNU tar does: it lands inside the target folder.
+    assert_eq!(std::fs::read_to_string(ws.join("in/pack/abs.txt")).unwrap(), "evil");
     // tar, tar.gz and tar.zst, made by tar itself.
     std::fs::create_dir_all(f.g.path("src/t")).unwrap();
     std::fs::write(f.g.path("src/t/x.txt"), "from tar").unwrap();

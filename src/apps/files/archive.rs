@@ -75,6 +75,12 @@ impl Iterator for Walk<'_> {
     }
 }
 
+/// A name as its bytes on disk (a tar keeps names as bytes; see `fs::name_from_bytes`).
+fn on_disk(name: &str) -> std::path::PathBuf {
+    use std::os::unix::ffi::OsStrExt;
+    std::ffi::OsStr::from_bytes(&super::fs::name_to_bytes(name)).into()
+}
+
 /// Writes a tar of `entries` to `out`.
 pub fn tar(root: &Root, entries: impl IntoIterator<Item = (String, Rel, bool)>, out: impl Write) -> io::Result<()> {
     let mut b = tar::Builder::new(out);
@@ -85,7 +91,7 @@ pub fn tar(root: &Root, entries: impl IntoIterator<Item = (String, Rel, bool)>, 
             h.set_entry_type(tar::EntryType::Directory);
             h.set_mode(0o755);
             h.set_size(0);
-            b.append_data(&mut h, format!("{name}/"), io::empty())?;
+            b.append_data(&mut h, on_disk(&format!("{name}/")), io::empty())?;
         } else {
             let Ok(f) = root.open_file(&rel) else { continue };
             let len = f.metadata()?.len();
@@ -96,7 +102,7 @@ pub fn tar(root: &Root, entries: impl IntoIterator<Item = (String, Rel, bool)>, 
                 h.set_mtime(m.duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs()));
             }
             // Exactly `len` bytes, even if the file grows meanwhile.
-            b.append_data(&mut h, name, ExactReader { inner: f.take(len), left: len })?;
+            b.append_data(&mut h, on_disk(&name), ExactReader { inner: f.take(len), left: len })?;
         }
     }
     b.into_inner()?.flush()

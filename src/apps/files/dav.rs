@@ -458,7 +458,7 @@ async fn put(app: Arc<FilesApp>, rel: Rel, mut body: Body) -> Response {
     if rel.is_root() {
         return plain(StatusCode::METHOD_NOT_ALLOWED, "the workspace is a folder");
     }
-    let tmp = rel.parent().join(&format!(".{}.gpubox-dav", rel.name().unwrap_or("file")));
+    let tmp = rel.parent().join(&super::fs::temp_name(rel.name().unwrap_or("file"), "dav"));
     let (a, r, t) = (app.clone(), rel.clone(), tmp.clone());
     let opened = super::blocking(move || -> Result<(bool, std::fs::File), Box<Response>> {
         let existed = match a.root.stat(&r) {
@@ -661,7 +661,8 @@ fn propfind(app: &FilesApp, rel: &Rel, headers: &HeaderMap, body: &[u8]) -> Resp
         if let Ok(entries) = app.root.list(rel) {
             for e in entries {
                 let r = rel.join(&e.name);
-                if e.name.ends_with(".gpubox-dav") || e.name.ends_with(".gpubox-save") {
+                // gpubox's own temporary files (a PUT or a save in progress) are not shown.
+                if e.name.starts_with('.') && (e.name.ends_with(".gpubox-dav") || e.name.contains(".gpubox-save-")) {
                     continue;
                 }
                 if let Ok(s) = app.root.stat(&r) {

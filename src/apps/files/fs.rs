@@ -180,8 +180,57 @@ pub struct Root {
     private: PathBuf,
 }
 
+/// A name or path as the kernel takes it: bytes, with the stand-ins of [`name_from_bytes`] turned
+/// back into the bytes they stand for.
 fn cstr(s: &str) -> Result<CString> {
-    CString::new(s).map_err(|_| FsError::BadPath("the path contains a NUL byte".into()))
+    CString::new(name_to_bytes(s)).map_err(|_| FsError::BadPath("the path contains a NUL byte".into()))
+}
+
+/// The first of the characters that stand for bytes that are not UTF-8 (0x80–0xFF), at the end of
+/// Unicode's last private-use plane, where no file name's own characters are found in practice.
+const BYTE_STANDIN: u32 = 0x10_FF00;
+
+/// A name on disk as the API shows it: UTF-8 as it is; each byte of a sequence that is not UTF-8
+/// as U+10FF80–U+10FFFF. Such a name (written by a Windows tool, an old archive) can then be
+/// listed, opened, renamed and deleted, and its folder too, instead of showing as `�` and
+/// leading nowhere.
+pub fn name_from_bytes(b: &[u8]) -> String {
+    let mut out = String::with_capacity(b.len());
+    for chunk in b.utf8_chunks() {
+        out.push_str(chunk.valid());
+        for &byte in chunk.invalid() {
+            out.push(char::from_u32(BYTE_STANDIN + byte as u32).expect("a valid char"));
+        }
+    }
+    out
+}
+
+/// The bytes on disk for a name from the API (the inverse of [`name_from_bytes`]).
+pub fn name_to_bytes(s: &str) -> Vec<u8> {
+    let mut out = Vec::with_capacity(s.len());
+    for c in s.chars() {
+        match c as u32 {
+            n @ 0x10_FF80..=0x10_FFFF => out.push((n - BYTE_STANDIN) as u8),
+            _ => out.extend_from_slice(c.encode_utf8(&mut [0; 4]).as_bytes()),
+        }
+    }
+    out
+}
+
+/// A hidden temporary name beside `name` (`.name.gpubox-tag`) that stays within the 255 bytes a
+/// name may have: for a long name, a shortened copy of it.
+pub fn temp_name(name: &str, tag: &str) -> String {
+    let suffix = format!(".gpubox-{tag}");
+    let room = 255usize.saturating_sub(1 + suffix.len());
+    let mut keep = name;
+    while name_to_bytes(keep).len() > room {
+        let mut end = keep.len() - 1;
+        while !keep.is_char_boundary(end) {
+            end -= 1;
+        }
+        keep = &keep[..end];
+    }
+    format!(".{keep}{suffix}")
 }
 
 impl Root {
@@ -203,7 +252,7 @@ impl Root {
     }
 
     /// Where an open handle really is (the kernel's record of it), joined with `name`.
-    pub fn real(fd: &OwnedFd, name: Option<&str>) -> Option<PathBuf> {
+    pub fn real(fd: &OwnedFd, name: Option<&std::ffi::OsStr>) -> Option<PathBuf> {
         let p = std::fs::read_link(format!("/proc/self/fd/{}", fd.as_raw_fd())).ok()?;
         Some(match name {
             Some(n) => p.join(n),
@@ -213,7 +262,7 @@ impl Root {
 
     /// Refuses a handle (or a name in a folder handle) that leads into the private folder. Without
     /// `/proc` the check cannot be made and the name rule alone applies.
-    fn guard(&self, fd: &OwnedFd, name: Option<&str>) -> Result<()> {
+    fn guard(&self, fd: &OwnedFd, name: Option<&std::ffi::OsStr>) -> Result<()> {
         match Root::real(fd, name) {
             Some(p) if p.starts_with(&self.private) => Err(FsError::NotFound),
             _ => Ok(()),
@@ -229,6 +278,10 @@ impl Root {
 
     /// `openat2(root, rel, flags, RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS)`.
     fn open_beneath(&self, rel: &Rel, flags: i32, mode: u32) -> Result<OwnedFd> {
+        if flags & libc::O_CREAT != 0 && !rel.is_root() {
+            // Where it would be created is checked before anything is created.
+            self.parent(rel)?;
+        }
         let path = if rel.is_root() { ".".to_string() } else { rel.as_str() };
         let c = cstr(&path)?;
         let mut how: libc::open_how = unsafe { std::mem::zeroed() };
@@ -279,7 +332,14 @@ impl Root {
             } else {
                 OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC
             };
-            let next = nix::fcntl::openat(Some(dir), seg.as_str(), f, Mode::from_bits_truncate(mode));
+            let seg = match cstr(seg) {
+                Ok(c) => c,
+                Err(e) => {
+                    let _ = nix::unistd::close(dir);
+                    return Err(e);
+                }
+            };
+            let next = nix::fcntl::openat(Some(dir), seg.as_c_str(), f, Mode::from_bits_truncate(mode));
             let _ = nix::unistd::close(dir);
             dir = next?;
         }
@@ -300,12 +360,13 @@ impl Root {
         self.open_beneath(rel, libc::O_RDONLY | libc::O_DIRECTORY, 0)
     }
 
-    /// The folder holding `rel` and its name.
-    pub fn parent(&self, rel: &Rel) -> Result<(OwnedFd, String)> {
+    /// The folder holding `rel` and its name (as the kernel takes it).
+    pub fn parent(&self, rel: &Rel) -> Result<(OwnedFd, CString)> {
         let name = rel.name().ok_or_else(|| FsError::BadPath("the workspace itself cannot be changed".into()))?;
         let dir = self.dir(&rel.parent())?;
-        self.guard(&dir, Some(name))?;
-        Ok((dir, name.to_string()))
+        let c = cstr(name)?;
+        self.guard(&dir, Some(std::ffi::OsStr::from_bytes(c.as_bytes())))?;
+        Ok((dir, c))
     }
 
     /// What `rel` is; a symlink is followed (inside the root).
@@ -368,7 +429,7 @@ impl Root {
             .collect();
         let entry = |c: &CString| -> Option<Entry> {
             let lst = nix::sys::stat::fstatat(Some(raw), c.as_c_str(), AtFlags::AT_SYMLINK_NOFOLLOW).ok()?;
-            let name = c.to_string_lossy().into_owned();
+            let name = name_from_bytes(c.as_bytes());
             let (st, symlink) = if kind_of(&lst) == "link" {
                 // Followed only if it stays inside the root.
                 match self.stat(&rel.join(&name)) {
@@ -402,7 +463,7 @@ impl Root {
 
     pub fn mkdir(&self, rel: &Rel) -> Result<()> {
         let (dir, name) = self.parent(rel)?;
-        nix::sys::stat::mkdirat(Some(dir.as_raw_fd()), name.as_str(), Mode::from_bits_truncate(0o755))?;
+        nix::sys::stat::mkdirat(Some(dir.as_raw_fd()), name.as_c_str(), Mode::from_bits_truncate(0o755))?;
         Ok(())
     }
 
@@ -441,7 +502,13 @@ impl Root {
         let (fdir, fname) = self.parent(from)?;
         let (tdir, tname) = self.parent(to)?;
         let flags = if replace { RenameFlags::empty() } else { RenameFlags::RENAME_NOREPLACE };
-        nix::fcntl::renameat2(Some(fdir.as_raw_fd()), fname.as_str(), Some(tdir.as_raw_fd()), tname.as_str(), flags)?;
+        nix::fcntl::renameat2(
+            Some(fdir.as_raw_fd()),
+            fname.as_c_str(),
+            Some(tdir.as_raw_fd()),
+            tname.as_c_str(),
+            flags,
+        )?;
         Ok(())
     }
 
@@ -450,12 +517,12 @@ impl Root {
     pub fn adopt(&self, src: &Path, to: &Rel, replace: bool) -> Result<()> {
         let (dir, name) = self.parent(to)?;
         let flags = if replace { RenameFlags::empty() } else { RenameFlags::RENAME_NOREPLACE };
-        match nix::fcntl::renameat2(None, src, Some(dir.as_raw_fd()), name.as_str(), flags) {
+        match nix::fcntl::renameat2(None, src, Some(dir.as_raw_fd()), name.as_c_str(), flags) {
             Ok(()) => return Ok(()),
             Err(nix::errno::Errno::EXDEV) => {}
             Err(e) => return Err(e.into()),
         }
-        let tmp = to.parent().join(&format!(".{name}.gpubox-copy"));
+        let tmp = to.parent().join(&temp_name(to.name().unwrap_or("file"), "copy"));
         let _ = self.remove(&tmp);
         let copied = (|| {
             let mut out = self.create_new(&tmp)?;
@@ -491,7 +558,9 @@ impl Root {
     }
 }
 
-fn remove_at(dir: RawFd, name: &str) -> Result<()> {
+/// Removes a name in a folder, a folder with everything in it; names are taken as the bytes they
+/// are, so nothing inside is left behind for not being UTF-8.
+fn remove_at(dir: RawFd, name: &std::ffi::CStr) -> Result<()> {
     let st = nix::sys::stat::fstatat(Some(dir), name, AtFlags::AT_SYMLINK_NOFOLLOW)?;
     if kind_of(&st) != "dir" {
         nix::unistd::unlinkat(Some(dir), name, UnlinkatFlags::NoRemoveDir)?;
@@ -505,7 +574,7 @@ fn remove_at(dir: RawFd, name: &str) -> Result<()> {
     )?;
     // SAFETY: a new descriptor.
     let sub = unsafe { OwnedFd::from_raw_fd(sub) };
-    let names: Vec<String> = {
+    let names: Vec<CString> = {
         let mut d = nix::dir::Dir::openat(
             Some(sub.as_raw_fd()),
             ".",
@@ -514,8 +583,8 @@ fn remove_at(dir: RawFd, name: &str) -> Result<()> {
         )?;
         d.iter()
             .flatten()
-            .map(|e| e.file_name().to_string_lossy().into_owned())
-            .filter(|n| n != "." && n != "..")
+            .map(|e| e.file_name().to_owned())
+            .filter(|n| n.as_bytes() != b"." && n.as_bytes() != b"..")
             .collect()
     };
     for n in names {

@@ -4,8 +4,9 @@
 //! `GET /api/jobs` for their progress.
 //!
 //! Extraction is confined like everything else: each entry's name is cleaned (an entry named
-//! `../x` or `/etc/x` is refused, not resolved) and created beneath the target folder's handle;
-//! symlinks and devices in archives are skipped.
+//! `../x` is refused, not resolved; `/etc/x` loses its leading `/` and lands as `etc/x` inside the
+//! target, as GNU tar does) and created beneath the target folder's handle; symlinks and devices
+//! in archives are skipped.
 
 use std::collections::BTreeMap;
 use std::io::{self, Read, Write};
@@ -189,7 +190,7 @@ pub fn copy(root: &Root, job: &Job, sources: &[Rel], to_dir: &Rel) -> Result<Str
 
 fn copy_file(root: &Root, job: &Job, from: &Rel, to: &Rel) -> Result<(), String> {
     let mut src = root.open_file(from).map_err(|e| fs_msg(e, &format!("cannot read /{}", from.as_str())))?;
-    let tmp = to.parent().join(&format!(".{}.gpubox-copy", to.name().unwrap_or("file")));
+    let tmp = to.parent().join(&super::fs::temp_name(to.name().unwrap_or("file"), "copy"));
     let _ = root.remove(&tmp);
     let mut out = root.create_new(&tmp).map_err(|e| fs_msg(e, &format!("cannot write /{}", to.as_str())))?;
     let mut buf = vec![0u8; 1 << 20];
@@ -266,7 +267,7 @@ fn put(root: &Root, into: &Rel, name: &str, dir: bool, data: &mut dyn Read) -> R
         return Ok(true);
     }
     root.mkdir_all(&dest.parent()).map_err(|e| fs_msg(e, &format!("cannot create /{}", dest.parent().as_str())))?;
-    let tmp = dest.parent().join(&format!(".{}.gpubox-extract", dest.name().unwrap_or("file")));
+    let tmp = dest.parent().join(&super::fs::temp_name(dest.name().unwrap_or("file"), "extract"));
     let _ = root.remove(&tmp);
     let mut out = root.create_new(&tmp).map_err(|e| fs_msg(e, &format!("cannot write /{}", dest.as_str())))?;
     let written = io::copy(data, &mut out).map_err(|e| format!("/{}: {e}", dest.as_str())).and_then(|_| {
@@ -326,7 +327,7 @@ pub fn extract(root: &Root, job: &Job, archive: &Rel, into: &Rel) -> Result<Stri
         for entry in t.entries().map_err(|e| format!("not a readable tar: {e}"))? {
             let mut entry = entry.map_err(|e| format!("the archive is damaged: {e}"))?;
             let kind = entry.header().entry_type();
-            let path = entry.path().map(|p| p.to_string_lossy().into_owned()).unwrap_or_default();
+            let path = super::fs::name_from_bytes(&entry.path_bytes());
             match kind {
                 tar::EntryType::Directory => {
                     put(root, into, &path, true, &mut io::empty())?;

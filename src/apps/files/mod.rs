@@ -362,7 +362,8 @@ async fn save(State(app): State<Arc<FilesApp>>, Query(args): Args, mut body: Bod
     let Some(name) = rel.name() else { return fs_error(FsError::BadPath("give a file".into()), "cannot save") };
     let mut tmp_bytes = [0u8; 6];
     let _ = getrandom::fill(&mut tmp_bytes);
-    let tmp_name = format!(".{name}.gpubox-save-{}", tmp_bytes.iter().map(|b| format!("{b:02x}")).collect::<String>());
+    let tmp_name =
+        fs::temp_name(name, &format!("save-{}", tmp_bytes.iter().map(|b| format!("{b:02x}")).collect::<String>()));
     let tmp = rel.parent().join(&tmp_name);
     let (a, t) = (app.clone(), tmp.clone());
     let file = match blocking(move || a.root.create_new(&t)).await {
