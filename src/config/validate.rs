@@ -697,4 +697,74 @@ upstream = "http://127.0.0.1:9002"
         assert_eq!(e.key, "folders");
         assert!(e.message.contains("not a folder inside the workspace"), "{}", e.message);
     }
+
+    mod props {
+        use super::*;
+        use proptest::prelude::*;
+
+        /// One `key = value` line with a key gpubox knows (or a near miss) and a value of any type.
+        fn entry() -> impl Strategy<Value = String> {
+            let keys: Vec<&'static str> = TOP_KEYS
+                .iter()
+                .chain(SERVICE_KEYS)
+                .chain(AUTH_KEYS)
+                .chain(LOG_KEYS)
+                .chain(HTTP_KEYS)
+                .chain(PROVISION_KEYS)
+                .copied()
+                .chain(["colour", "commandd", "x"])
+                .collect();
+            let value = prop_oneof![
+                "-?[0-9]{1,20}",
+                "\"[a-zA-Z0-9 $:{}/._-]{0,12}\"",
+                Just("true".to_string()),
+                Just("[\"sleep\", \"1\"]".to_string()),
+                Just("[]".to_string()),
+                Just("\"18446744073709551615GiB\"".to_string()),
+                Just(
+                    "\"$argon2id$v=19$m=4294967295,t=2,p=1$c29tZXNhbHQ$RdescudvJCsgt3ub+b+dWRWJTmaaJObG\"".to_string()
+                ),
+                "[0-9.]{1,6}",
+                Just("{ a = 1 }".to_string()),
+            ];
+            (proptest::sample::select(keys), value).prop_map(|(k, v)| format!("{k} = {v}"))
+        }
+
+        fn table() -> impl Strategy<Value = String> {
+            let header = prop_oneof![
+                Just(String::new()),
+                Just("[logs]".to_string()),
+                Just("[auth]".to_string()),
+                Just("[http]".to_string()),
+                Just("[provision]".to_string()),
+                "\\[services\\.[a-z]{1,3}\\]",
+                Just("[servicez.a]".to_string()),
+            ];
+            (header, proptest::collection::vec(entry(), 0..5)).prop_map(|(h, e)| format!("{h}\n{}\n", e.join("\n")))
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+            /// Any configuration is taken or refused with errors that each point inside the
+            /// file; none panics, and a refusal always says something.
+            #[test]
+            fn every_config_is_taken_or_refused_with_places(tables in proptest::collection::vec(table(), 0..6)) {
+                let text = tables.concat();
+                let lines = text.lines().count() + 1;
+                match parse(&text) {
+                    Ok(_) => {}
+                    Err(errors) => {
+                        prop_assert!(!errors.0.is_empty());
+                        for e in &errors.0 {
+                            if let Some((line, col)) = e.at {
+                                prop_assert!(line >= 1 && line <= lines && col >= 1, "{e} in:\n{text}");
+                            }
+                            prop_assert!(!e.message.is_empty());
+                        }
+                    }
+                }
+            }
+        }
+    }
 }

@@ -105,4 +105,19 @@ mod tests {
         }
         assert!(Hosts::new(&["*".into()]).allows("anything.example"));
     }
+
+    proptest::proptest! {
+        /// Any Host value is answered yes or no, never a panic; every IP literal is answered.
+        #[test]
+        fn any_host(h in "\\PC{0,40}", ip in proptest::prelude::any::<std::net::IpAddr>(), port in proptest::option::of(0u16..)) {
+            let hosts = Hosts::new(&[]);
+            let _ = hosts.allows(&h);
+            let lit = match ip {
+                std::net::IpAddr::V4(v4) => v4.to_string(),
+                std::net::IpAddr::V6(v6) => format!("[{v6}]"),
+            };
+            let lit = port.map_or(lit.clone(), |p| format!("{lit}:{p}"));
+            proptest::prop_assert!(hosts.allows(&lit), "{}", lit);
+        }
+    }
 }

@@ -209,6 +209,12 @@ pub fn resolve(m: &Manifest, hf_endpoint: &str) -> Result<Vec<Resolved>, Vec<Str
         if !remote.iter().any(|p| e.url.starts_with(p)) {
             errors.push(format!("[[extensions]] `{}`: not a git URL (https://, ssh://, git@ or file://)", e.url));
         }
+        // It becomes a folder under the extensions folder: `..` or a path would clone elsewhere.
+        let name = extension_name(e);
+        if super::download::safe_filename(&name).is_none_or(|n| n != name) {
+            errors
+                .push(format!("[[extensions]] `{}`: \"{name}\" is not a plain folder name; set `name` to one", e.url));
+        }
     }
     if errors.is_empty() {
         Ok(out)
@@ -277,5 +283,53 @@ url = "https://github.com/Mikubill/sd-webui-controlnet.git"
         assert!(errors.iter().any(|e| e.contains("[models.vae.c]") && e.contains("`file`")), "{errors:?}");
         let e = parse("[models.lora.x]\nsource = \"url\"\nurll = \"u\"\n", "m.toml").unwrap_err();
         assert!(e.starts_with("m.toml:3:") && e.contains("urll"), "{e}");
+    }
+
+    mod props {
+        use super::*;
+        use proptest::prelude::*;
+
+        fn text() -> impl Strategy<Value = String> {
+            "[a-z_\\[\\]=\"./: \n0-9-]{0,200}"
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+            /// Any text parses or is refused with a message, never a panic.
+            #[test]
+            fn any_text(t in text()) {
+                let _ = parse(&t, "m.toml").map(|m| resolve(&m, "https://huggingface.co"));
+            }
+
+            /// Whatever names a manifest gives, what it resolves to stays in its folders: a file
+            /// name is one plain name, an extension's folder one plain name.
+            #[test]
+            fn resolved_names_stay_in_their_folders(
+                filename in "\\PC{0,12}",
+                file in "\\PC{0,12}",
+                ext_url in "(https://github.com/|git@host:|file:///)?\\PC{0,16}",
+                ext_name in proptest::option::of("\\PC{0,8}"),
+            ) {
+                let q = |s: &str| toml::Value::String(s.to_string()).to_string();
+                let text = format!(
+                    "[models.lora.a]\nsource = \"url\"\nurl = \"https://x.example/a\"\nfilename = {}\n\
+                     [models.vae.b]\nsource = \"huggingface\"\nrepo = \"o/r\"\nfile = {}\n\
+                     [[extensions]]\nurl = {}\n{}",
+                    q(&filename), q(&file), q(&ext_url),
+                    ext_name.as_ref().map(|n| format!("name = {}\n", q(n))).unwrap_or_default(),
+                );
+                let m = parse(&text, "m.toml").unwrap();
+                if let Ok(resolved) = resolve(&m, "https://huggingface.co") {
+                    for r in resolved {
+                        if let Some(f) = &r.filename {
+                            prop_assert!(!f.contains('/') && f != ".." && f != "." && !f.is_empty(), "{f:?}");
+                        }
+                    }
+                    let n = extension_name(&m.extensions[0]);
+                    prop_assert!(!n.contains('/') && n != ".." && n != "." && !n.is_empty(), "{n:?}");
+                }
+            }
+        }
     }
 }

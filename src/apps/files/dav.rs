@@ -294,7 +294,7 @@ fn fs_fail(e: FsError) -> Response {
 }
 
 /// The workspace path of a request path under `/dav`.
-fn rel_of(path: &str) -> Result<Rel, FsError> {
+pub(super) fn rel_of(path: &str) -> Result<Rel, FsError> {
     let rest = path.strip_prefix(PREFIX).unwrap_or(path);
     if rest.contains('#') {
         // A fragment has no place in a request; acting on the path before it would be unsafe.

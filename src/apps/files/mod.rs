@@ -6,6 +6,8 @@ mod body;
 mod dav;
 pub mod fs;
 mod jobs;
+#[cfg(test)]
+mod props;
 mod tus;
 
 use std::collections::HashMap;

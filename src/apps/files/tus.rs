@@ -107,7 +107,7 @@ fn valid_id(id: &str) -> bool {
 }
 
 /// `Upload-Metadata: key base64,key base64`.
-fn metadata(headers: &HeaderMap) -> std::collections::HashMap<String, String> {
+pub(super) fn metadata(headers: &HeaderMap) -> std::collections::HashMap<String, String> {
     let raw = headers.get("upload-metadata").and_then(|v| v.to_str().ok()).unwrap_or("");
     raw.split(',')
         .filter_map(|pair| {
