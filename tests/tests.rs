@@ -18,5 +18,6 @@ mod logs;
 mod logs_app;
 mod pid1;
 mod provision;
+mod shutdown;
 mod supervisor;
 mod terminal;
