@@ -3,6 +3,7 @@
 mod http;
 mod util;
 
+mod attack;
 mod config;
 mod connections;
 mod control;
