@@ -4,6 +4,8 @@
 //! on answering.
 
 use std::io::{Read, Write};
+
+use base64::Engine;
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
@@ -141,4 +143,42 @@ fn five_hundred_idle_connections_under_a_low_open_file_limit_do_not_stop_the_por
     let open =
         flood.iter_mut().map(|s| closed_by_server(s, Duration::from_millis(50))).filter(|closed| !closed).count();
     assert_eq!(open, 0, "{open} of {} flood connections are still open", flood.len());
+}
+
+/// A WebSocket keeps its connection's place in the cap for as long as it is open (hyper hands the
+/// socket over at the upgrade; the permit must go with it).
+#[test]
+fn websockets_count_against_the_connection_cap() {
+    let port = free_port();
+    let g = Gpubox::start(&format!(
+        "[auth]\nusername = \"u\"\npassword = \"p\"\n[http]\nmax_connections = 16\n[services.terminal]\napp = \"terminal\"\nport = {port}\n"
+    ));
+    g.wait_event(&format!("terminal: listening on 0.0.0.0:{port}"), T);
+    let auth = format!("Basic {}", base64::engine::general_purpose::STANDARD.encode("u:p"));
+    let origin = format!("http://127.0.0.1:{port}");
+    let r = request(
+        port,
+        "POST",
+        "/api/sessions",
+        &[("Authorization", &auth), ("Origin", &origin), ("Content-Type", "application/json")],
+        b"{}",
+    );
+    assert_eq!(r.status, 201, "{}", r.text());
+    let id = serde_json::from_slice::<serde_json::Value>(&r.body).unwrap()["id"].as_str().unwrap().to_string();
+    let mut tabs = Vec::new();
+    for _ in 0..16 {
+        let uri: tungstenite::http::Uri = format!("ws://127.0.0.1:{port}/api/sessions/{id}/ws").parse().unwrap();
+        let req = tungstenite::ClientRequestBuilder::new(uri)
+            .with_header("Authorization", auth.clone())
+            .with_header("Origin", origin.clone());
+        tabs.push(tungstenite::connect(req).expect("a tab attaches").0);
+    }
+    let r = health(port);
+    assert_eq!(r.status, 503, "16 open WebSockets fill a cap of 16: {}", r.text());
+    drop(tabs);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while health(port).status != 200 {
+        assert!(Instant::now() < deadline, "the cap was not given back when the tabs closed");
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }

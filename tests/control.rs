@@ -191,3 +191,25 @@ fn a_lock_held_on_an_openable_lock_file_does_not_stop_start_up() {
     let _ = holder.kill();
     let _ = holder.wait();
 }
+
+/// A control folder that others may write in (not sticky) would let them swap the lock file or
+/// the socket: gpubox refuses it, saying why.
+#[test]
+fn a_control_folder_others_may_write_in_is_refused() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = config_dir("[services.s]\ncommand = [\"sleep\", \"100\"]\n");
+    let shared = dir.path().join("shared");
+    std::fs::create_dir(&shared).unwrap();
+    std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let out = Command::new(BIN)
+        .arg("--control")
+        .arg(shared.join("c.sock"))
+        .args(["run", "--config"])
+        .arg(dir.path().join("gpubox.toml"))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    assert!(err.contains("others may write in it"), "{err}");
+    assert!(!shared.join("c.sock").exists(), "nothing was started");
+}

@@ -877,11 +877,18 @@ fn a_webdav_put_streams_to_disk_in_bounded_memory() {
         s.write_all(&piece).unwrap();
         s.flush().unwrap();
     }
-    let until = Instant::now() + T;
     let names = || -> Vec<String> {
         std::fs::read_dir(f.ws()).unwrap().flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect()
     };
-    while names().iter().any(|n| n.ends_with(".gpubox-dav")) && Instant::now() < until {
+    let temp = || names().iter().any(|n| n.ends_with(".gpubox-dav"));
+    // The temporary file may not exist yet when the client has gone: wait for it to appear (or a
+    // while, if it came and went already), then for it to go.
+    let appear = Instant::now() + Duration::from_secs(3);
+    while !temp() && Instant::now() < appear {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let until = Instant::now() + T;
+    while temp() && Instant::now() < until {
         std::thread::sleep(Duration::from_millis(20));
     }
     assert_eq!(std::fs::read(f.ws().join("model.bin")).unwrap(), b"the old model");

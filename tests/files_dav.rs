@@ -77,6 +77,19 @@ fn long_names_and_names_that_are_not_utf8() {
     let inner: Value =
         serde_json::from_slice(&f.req("GET", &format!("/api/list?path={}", q(&folder)), &[], b"").body).unwrap();
     assert_eq!(inner["entries"].as_array().unwrap().len(), 1, "{inner}");
+    // A long Latin-1 name: 200 bytes on disk, 800 in the API's form; still a valid name.
+    let long_latin1 = std::ffi::OsStr::from_bytes(&[0xe9u8; 200]);
+    std::fs::write(ws.join(long_latin1), "long").unwrap();
+    let listing: Value = serde_json::from_slice(&f.req("GET", "/api/list?path=", &[], b"").body).unwrap();
+    let long_shown = listing["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["name"].as_str().unwrap().to_string())
+        .find(|n| n.chars().count() == 200)
+        .expect("the long name is listed");
+    let r = f.json("POST", "/api/rename", json!({ "from": long_shown, "to": "long.txt" }));
+    assert_eq!(r.status, 200, "{}", r.text());
     let r = f.json("POST", "/api/delete", json!({ "paths": [folder] }));
     assert!(r.status < 300, "{} {}", r.status, r.text());
     assert!(!dir.exists(), "the folder and the name inside it are gone");

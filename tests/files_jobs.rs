@@ -142,3 +142,19 @@ fn concurrent_uploads_of_one_name_each_land_and_leave_no_part() {
         .unwrap_or_default();
     assert!(parts.is_empty(), "{parts:?}");
 }
+
+/// A folder holding a `.gpubox` folder of its own (only the workspace's is private) copies whole.
+#[test]
+fn a_nested_gpubox_folder_is_copied_like_any_other() {
+    let f = start();
+    let ws = f.ws();
+    std::fs::create_dir_all(ws.join("proj/.gpubox")).unwrap();
+    std::fs::write(ws.join("proj/.gpubox/settings.json"), "{}").unwrap();
+    std::fs::create_dir_all(ws.join("to")).unwrap();
+    let job = wait_job(&f, start_job(&f, json!({ "kind": "copy", "paths": ["proj"], "to": "to" })));
+    assert_eq!(job["state"], "done", "{job}");
+    assert_eq!(std::fs::read_to_string(ws.join("to/proj/.gpubox/settings.json")).unwrap(), "{}");
+    let r = f.req("COPY", "/dav/proj", &[("Destination", "/dav/proj2")], b"");
+    assert_eq!(r.status, 201, "{}", r.text());
+    assert!(ws.join("proj2/.gpubox/settings.json").exists());
+}

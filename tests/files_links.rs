@@ -93,6 +93,15 @@ fn dav_move_or_copy_onto_itself_through_a_symlink_keeps_the_file() {
     let r = f.req("MOVE", "/dav/dir", &[("Destination", "/dav/link/inside")], b"");
     assert_eq!(r.status, 403, "{}", r.text());
     assert!(ws.join("dir/a.txt").exists());
+    // Onto the folder that holds it, by name and through the link: replacing the destination
+    // would delete the source with it.
+    for dest in ["/dav/dir", "/dav/link"] {
+        for method in ["MOVE", "COPY"] {
+            let r = f.req(method, "/dav/dir/a.txt", &[("Destination", dest), ("Overwrite", "T")], b"");
+            assert_eq!(r.status, 403, "{method} onto {dest}: {}", r.text());
+            assert_eq!(std::fs::read_to_string(ws.join("dir/a.txt")).unwrap(), "precious", "{method} onto {dest}");
+        }
+    }
 }
 
 #[test]

@@ -379,12 +379,19 @@ fn token_links_and_login_targets_stay_on_this_site() {
         request(b.port, "GET", "/.gpubox/session", &[("Authorization", &basic(USER, PASSWORD))], b"").status,
         200
     );
-    // Without credentials a wrong token is a failed login like any other: it locks the address's
-    // password attempts out. The right token still logs in (it is not guessable; see login.rs).
-    for _ in 0..3 {
+    // Without credentials a wrong token is refused, but not counted: tokens are not guessable,
+    // and free checks must not fill the throttle. Wrong passwords lock the address out; the
+    // right token still logs in (see login.rs).
+    for _ in 0..5 {
         assert!(refused(&request(b.port, "GET", "/?token=wrong", &[], b"")));
     }
     let body = format!("username={USER}&password={}&next=/", PASSWORD.replace(' ', "+"));
+    let r = request(b.port, "POST", "/.gpubox/login", &form, body.as_bytes());
+    assert_eq!(r.status, 303, "wrong tokens did not lock the address out");
+    let wrong = format!("username={USER}&password=wrong&next=/");
+    for _ in 0..3 {
+        let _ = request(b.port, "POST", "/.gpubox/login", &form, wrong.as_bytes());
+    }
     let r = request(b.port, "POST", "/.gpubox/login", &form, body.as_bytes());
     assert_eq!(r.status, 429, "locked out after max_failures");
     assert!(r.header("content-security-policy").is_some(), "gpubox's 429 page has its security headers");

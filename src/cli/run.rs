@@ -97,15 +97,27 @@ fn lock_path(control: &Path) -> PathBuf {
 fn lock_instance(control: &Path) -> anyhow::Result<Option<File>> {
     use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
     let path = lock_path(control);
+    // SAFETY: geteuid cannot fail.
+    let me = unsafe { libc::geteuid() };
     if let Some(dir) = path.parent() {
         std::fs::DirBuilder::new()
             .recursive(true)
             .mode(0o700)
             .create(dir)
             .with_context(|| format!("cannot create {}", dir.display()))?;
+        // A folder others may write in (and that is not sticky, like /tmp) lets them swap the
+        // lock file or the control socket: refuse it rather than be stopped or impersonated.
+        let m = std::fs::metadata(dir).with_context(|| format!("cannot read {}", dir.display()))?;
+        let shared = m.mode() & 0o022 != 0 && m.mode() & 0o1000 == 0;
+        if (m.uid() != me && m.uid() != 0) || shared {
+            anyhow::bail!(
+                "{} belongs to another user (uid {}) or others may write in it (mode {:o}), so they could take over gpubox's control socket; use another --control (or GPUBOX_CONTROL)",
+                dir.display(),
+                m.uid(),
+                m.mode() & 0o7777
+            );
+        }
     }
-    // SAFETY: geteuid cannot fail.
-    let me = unsafe { libc::geteuid() };
     if let Ok(m) = std::fs::symlink_metadata(&path) {
         if !m.file_type().is_file() || m.uid() != me || m.mode() & 0o077 != 0 {
             std::fs::remove_file(&path).with_context(|| {
@@ -126,6 +138,16 @@ fn lock_instance(control: &Path) -> anyhow::Result<Option<File>> {
         .custom_flags(libc::O_NOFOLLOW)
         .open(&path)
         .with_context(|| format!("cannot open {}", path.display()))?;
+    // What was opened is checked, not what was looked at: it could have been swapped in between.
+    let m = file.metadata().with_context(|| format!("cannot read {}", path.display()))?;
+    if !m.file_type().is_file() || m.uid() != me || m.mode() & 0o077 != 0 {
+        anyhow::bail!(
+            "{} was replaced by another user while gpubox started (owner uid {}, mode {:o}); delete it and start again",
+            path.display(),
+            m.uid(),
+            m.mode() & 0o7777
+        );
+    }
     // SAFETY: flock on a file descriptor we own.
     let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
     if rc == 0 {

@@ -199,7 +199,8 @@ impl ConnLimits {
 /// Serves one site until `shutdown` resolves, then lets requests in flight finish for up to
 /// `drain` (long-lived streams and WebSockets are cut after that).
 ///
-/// Every connection holds a permit of `limits.open` while it lives (one over the limit is answered
+/// Every connection holds a permit of `limits.open` while it lives, upgraded ones (WebSockets)
+/// included (one over the limit is answered
 /// 503 and closed at once, so a flood cannot use up the open-file limit and stop every port), and
 /// is closed when it goes `limits.idle_timeout` without a complete request head: a silent one, one
 /// dribbling its headers, or a kept-alive one between requests.
@@ -241,10 +242,10 @@ pub async fn serve(
             req.extensions_mut().insert(axum::extract::ConnectInfo(addr));
             app.clone().call(req)
         });
-        let conn = http.serve_connection(hyper_util::rt::TokioIo::new(tcp), service).with_upgrades();
+        let io = hyper_util::rt::TokioIo::new(Counted { tcp, _permit: permit });
+        let conn = http.serve_connection(io, service).with_upgrades();
         let mut close = close_rx.clone();
         conns.spawn(async move {
-            let _permit = permit;
             let mut conn = std::pin::pin!(conn);
             let mut closing = false;
             loop {
@@ -260,6 +261,59 @@ pub async fn serve(
     }
     let _ = close_tx.send(true);
     let _ = tokio::time::timeout(drain, async { while conns.join_next().await.is_some() {} }).await;
+}
+
+/// A client connection that holds its permit for as long as it is open, also after an upgrade
+/// (a WebSocket outlives the HTTP connection that hyper hands it from).
+struct Counted {
+    tcp: tokio::net::TcpStream,
+    _permit: tokio::sync::OwnedSemaphorePermit,
+}
+
+impl tokio::io::AsyncRead for Counted {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.tcp).poll_read(cx, buf)
+    }
+}
+
+impl tokio::io::AsyncWrite for Counted {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        std::pin::Pin::new(&mut self.tcp).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        std::pin::Pin::new(&mut self.tcp).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.tcp.is_write_vectored()
+    }
+
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.tcp).poll_flush(cx)
+    }
+
+    fn poll_shutdown(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.tcp).poll_shutdown(cx)
+    }
 }
 
 /// Answers a connection over the limit and closes it.

@@ -200,6 +200,10 @@ fn with_retries<T>(opts: &Options, mut attempt: impl FnMut(u32) -> Result<T, Fai
         if opts.cancelled() {
             return Err(CANCELLED.into());
         }
+        if let Some(r) = &opts.retrying {
+            // The wait is over: what it said no longer holds while this attempt runs.
+            *r.lock().expect("retrying lock") = None;
+        }
         match attempt(n) {
             Ok(v) => return Ok(v),
             Err(Failure::Fatal(reason)) => return Err(reason),

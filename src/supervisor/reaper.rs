@@ -103,7 +103,9 @@ impl Reaper {
         std::thread::Builder::new().name("spawner".into()).spawn(move || {
             for (mut cmd, reply) in requests {
                 let result = {
-                    let mut waiting = w.lock().expect("reaper lock");
+                    // Never a panic here: this thread's end would take every child with it
+                    // (their PR_SET_PDEATHSIG names it).
+                    let mut waiting = w.lock().unwrap_or_else(|e| e.into_inner());
                     cmd.spawn().map(|child| {
                         let (tx, rx) = oneshot::channel();
                         waiting.insert(child.id() as i32, tx);
@@ -156,10 +158,11 @@ impl Reaper {
                 tokio::time::sleep(Duration::from_millis(20)).await;
                 self.reap();
             }
-            for &pid in &left {
-                if alive(pid) {
-                    let _ = nix::sys::signal::kill(Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
-                }
+            // Only those still gpubox's children: a pid reaped meanwhile may already be another
+            // process's.
+            let still = children_of(std::process::id() as i32);
+            for &pid in left.iter().filter(|p| still.contains(p)) {
+                let _ = nix::sys::signal::kill(Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
             self.reap();

@@ -148,7 +148,8 @@ pub fn own_session(cmd: &mut Command, tty: bool, identity: Option<Identity>) {
                 return Err(io::Error::last_os_error());
             }
             if libc::getppid() != parent {
-                return Err(io::Error::other("gpubox exited while starting this process"));
+                // gpubox exited while starting this process (no allocation between fork and exec).
+                return Err(io::Error::from_raw_os_error(libc::ESRCH));
             }
             Ok(())
         });

@@ -532,7 +532,16 @@ fn copy_move(app: &FilesApp, from: &Rel, headers: &HeaderMap, is_move: bool) -> 
     if app.root.stat(&to.parent()).is_err() {
         return plain(StatusCode::CONFLICT, "the destination's folder does not exist");
     }
+    // Onto a folder that holds the source: replacing it would delete the source with it.
+    if from.within(&to) {
+        return plain(StatusCode::FORBIDDEN, "the destination holds the source");
+    }
     let dest = app.root.stat(&to).ok();
+    if let (Some(_), Ok(real_from), Ok(real_to)) = (&dest, app.root.real_path(from), app.root.real_path(&to)) {
+        if real_from.starts_with(&real_to) {
+            return plain(StatusCode::FORBIDDEN, "the destination holds the source (through a symlink)");
+        }
+    }
     // The same file under another name (a symlinked folder on the way): removing the destination
     // first would remove the source.
     if dest.as_ref().is_some_and(|d| (d.st_dev, d.st_ino) == (src.st_dev, src.st_ino)) {
@@ -574,7 +583,10 @@ fn copy_tree(app: &FilesApp, from: &Rel, to: &Rel, dir: bool, depth0: bool) -> R
         super::archive::Walk::new(&app.root, vec![item]).collect()
     };
     for (sub, rel, is_dir) in plan {
-        let dest = if sub.is_empty() { to.clone() } else { Rel(to.0.iter().cloned().chain(clean(&sub)?.0).collect()) };
+        // `sub` is made of names the walk listed: joined as they are (a `.gpubox` folder inside
+        // the source is an ordinary folder there, which `clean` would refuse at the root).
+        let dest =
+            Rel(to.0.iter().cloned().chain(sub.split('/').filter(|s| !s.is_empty()).map(String::from)).collect());
         if is_dir {
             app.root.mkdir(&dest)?;
         } else {

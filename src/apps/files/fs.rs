@@ -120,7 +120,8 @@ pub fn check_name(name: &str) -> Result<()> {
     if name.chars().any(|c| c == '\0' || c.is_control()) {
         return Err(FsError::BadPath("a name may not contain control characters".into()));
     }
-    if name.len() > 255 {
+    // The bytes on disk count (a byte that is not UTF-8 is one there, four in the API's form).
+    if name_to_bytes(name).len() > 255 {
         return Err(FsError::BadPath("a name may be at most 255 bytes".into()));
     }
     Ok(())
@@ -522,7 +523,11 @@ impl Root {
             Err(nix::errno::Errno::EXDEV) => {}
             Err(e) => return Err(e.into()),
         }
-        let tmp = to.parent().join(&temp_name(to.name().unwrap_or("file"), "copy"));
+        // A tag of its own: two uploads finishing onto one name must not share a temporary file.
+        let mut tag = [0u8; 4];
+        let _ = getrandom::fill(&mut tag);
+        let tag = format!("copy-{:08x}", u32::from_le_bytes(tag));
+        let tmp = to.parent().join(&temp_name(to.name().unwrap_or("file"), &tag));
         let _ = self.remove(&tmp);
         let copied = (|| {
             let mut out = self.create_new(&tmp)?;

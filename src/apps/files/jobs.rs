@@ -132,10 +132,14 @@ fn fs_msg(e: FsError, what: &str) -> String {
 /// `name (copy).ext`). Into a hidden temporary name first, renamed when complete.
 pub fn copy(root: &Root, job: &Job, sources: &[Rel], to_dir: &Rel) -> Result<String, String> {
     let mut plan = Vec::new();
-    let real_to = root.real_path(to_dir).map_err(|e| fs_msg(e, &format!("/{}", to_dir.as_str())))?;
+    root.stat(to_dir).map_err(|e| fs_msg(e, &format!("/{}", to_dir.as_str())))?;
+    // Without /proc the real paths are unknown: the names alone are compared (and the walk still
+    // ends, see archive::Walk).
+    let real_to = root.real_path(to_dir).ok();
     for s in sources {
         // By name and by where it really is (a symlinked folder can lead back into the source).
-        if to_dir.within(s) || root.real_path(s).is_ok_and(|real| real_to.starts_with(real)) {
+        let through_link = real_to.as_ref().is_some_and(|t| root.real_path(s).is_ok_and(|real| t.starts_with(real)));
+        if to_dir.within(s) || through_link {
             return Err(format!("/{} cannot be copied into itself", s.as_str()));
         }
         let mut items = Vec::new();
@@ -168,16 +172,13 @@ pub fn copy(root: &Root, job: &Job, sources: &[Rel], to_dir: &Rel) -> Result<Str
             if job.cancelled() {
                 return Err("cancelled".into());
             }
-            let dest = if sub.is_empty() {
-                to_dir.join(&target_name)
-            } else {
-                Rel(to_dir
-                    .join(&target_name)
-                    .0
-                    .into_iter()
-                    .chain(clean(&sub).map_err(|e| fs_msg(e, &sub))?.0)
-                    .collect())
-            };
+            // `sub` is made of names the walk listed: joined as they are.
+            let dest = Rel(to_dir
+                .join(&target_name)
+                .0
+                .into_iter()
+                .chain(sub.split('/').filter(|s| !s.is_empty()).map(String::from))
+                .collect());
             if dir {
                 root.mkdir_all(&dest).map_err(|e| fs_msg(e, &format!("cannot create /{}", dest.as_str())))?;
                 continue;
@@ -383,9 +384,7 @@ pub fn fetch(root: &Root, job: &Job, area: &std::path::Path, url: &str, dir: &Re
                 job.done.store(progress.done.load(Ordering::Relaxed), Ordering::Relaxed);
                 job.total.store(progress.total.load(Ordering::Relaxed), Ordering::Relaxed);
                 let note = retrying.lock().expect("retrying lock").clone();
-                if note.is_some() {
-                    job.state.lock().expect("job lock").1 = note;
-                }
+                job.state.lock().expect("job lock").1 = note;
                 std::thread::sleep(std::time::Duration::from_millis(200));
             }
         });

@@ -327,8 +327,15 @@ async fn finish(app: &Arc<FilesApp>, id: &str, meta: Meta, mut ok: Response) -> 
                 other => break other,
             }
         };
-        // Placed or not, the upload is over: its bytes do not stay in the private area.
-        app2.uploads.forget(&id2);
+        match placed {
+            Ok(()) => app2.uploads.forget(&id2),
+            // Every free name was taken meanwhile: the upload is over.
+            Err(FsError::Exists) => app2.uploads.forget(&id2),
+            // Another cause (a full disk, the folder deleted meanwhile): the bytes are kept, and
+            // a PATCH of nothing at the end places them again once the cause is gone; untouched,
+            // they go with the day's sweep.
+            Err(_) => {}
+        }
         placed?;
         Ok(Some(target.as_str()))
     })
