@@ -19,6 +19,7 @@ pub mod cli;
 pub mod config;
 pub mod control;
 pub mod gateway;
+pub mod http;
 pub mod logs;
 pub mod provision;
 pub mod proxy;

@@ -72,7 +72,7 @@ impl Files {
 }
 
 pub(crate) fn q(s: &str) -> String {
-    gpubox::gateway::access::encode(s)
+    gpubox::http::coding::encode(s)
 }
 
 /// Everything under `dir`, with contents, to see that nothing changed.

@@ -14,6 +14,7 @@ mod files_jobs;
 mod files_links;
 mod gateway;
 mod hosts;
+mod layers;
 mod login;
 mod logs;
 mod logs_app;

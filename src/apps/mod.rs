@@ -3,17 +3,10 @@
 //! that the auth tests walk. An app never reaches into another app or into the supervisor's
 //! internals: it reads snapshots and subscribes to streams.
 //!
-//! [`RouteSpec`]: crate::gateway::RouteSpec
+//! [`RouteSpec`]: crate::http::RouteSpec
 
 pub mod files;
 pub mod logs;
 pub mod terminal;
 
-use std::sync::Arc;
-
-use axum::http::HeaderMap;
-
-use crate::gateway::pages::Shell;
-
-/// Renders the shared page shell (header, links, banner) for a request.
-pub type ShellFn = Arc<dyn Fn(&HeaderMap) -> Shell + Send + Sync>;
+pub use crate::http::pages::ShellFn;

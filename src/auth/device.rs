@@ -12,10 +12,6 @@ use std::path::Path;
 
 use sha2::{Digest, Sha256};
 
-pub const DEVICE_COOKIE: &str = "gpubox_device";
-/// A year: it only names the browser for the throttle.
-pub const DEVICE_TTL_SECS: u64 = 365 * 24 * 3600;
-
 pub struct Devices {
     key: [u8; 32],
 }

@@ -16,12 +16,9 @@ use base64::Engine;
 use sha2::{Digest, Sha256};
 
 use crate::config::{AuthSettings, PasswordSetting};
-pub use device::{DEVICE_COOKIE, DEVICE_TTL_SECS};
 pub use password::{ct_eq, hash as hash_password};
 pub use sessions::Loaded;
 
-/// The session cookie's name.
-pub const COOKIE: &str = "gpubox_session";
 /// How long a checked Basic header is remembered, so that a script's requests do not each pay
 /// for an Argon2 verification.
 const BASIC_CACHE_TTL: Duration = Duration::from_secs(300);

@@ -355,7 +355,7 @@ fn prepare(config: &Config, hub: &Hub) {
 /// sessions and the token.
 fn announce_auth(config: &Config, hub: &Hub, loaded: &Loaded) {
     if config.auth.defaults_in_force {
-        hub.event(format!("WARNING: {}", crate::gateway::pages::DEFAULTS_WARNING));
+        hub.event(format!("WARNING: {}", crate::http::pages::DEFAULTS_WARNING));
     }
     match loaded {
         Loaded::Kept(n) => hub.event(format!("auth: browser sessions kept from the last run: {n}")),

@@ -38,7 +38,7 @@ pub struct Ctx {
     /// Asks the main task to shut down; the string says who asked.
     pub shutdown: mpsc::UnboundedSender<String>,
     /// Every listener's routes, for `gpubox routes` and the auth test that walks them.
-    pub routes: Vec<crate::gateway::SiteRoutes>,
+    pub routes: Vec<crate::http::routes::SiteRoutes>,
 }
 
 /// Binds the socket, replacing a stale one (the caller holds the instance lock, so no live

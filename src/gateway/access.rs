@@ -9,11 +9,14 @@ use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use serde_json::json;
 
 use super::routes::is_public;
 use super::Site;
-use crate::auth::{Denial, COOKIE};
+use crate::auth::Denial;
+pub use crate::http::api_error;
+use crate::http::coding::{decode_form, encode};
+pub use crate::http::cookies::{clear_cookie, cookie, cookies, set_cookie, set_device_cookie, COOKIE};
+pub use crate::http::headers::{accepts_html, is_https, is_websocket, local_path, redirect};
 
 /// How a request proved who it is; put in the request's extensions for handlers.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -120,7 +123,8 @@ fn host_refused(site: &Site, req: &Request) -> Option<Response> {
     );
     Some(if accepts_html(req.headers()) {
         let shell = site.shell(req.headers(), false);
-        let body = format!("<div class=\"card\"><h1>Unknown name</h1><p>{}</p></div>", super::pages::escape(&message));
+        let body =
+            format!("<div class=\"card\"><h1>Unknown name</h1><p>{}</p></div>", crate::http::pages::escape(&message));
         (StatusCode::MISDIRECTED_REQUEST, axum::response::Html(shell.page("Unknown name", &body))).into_response()
     } else {
         api_error(StatusCode::MISDIRECTED_REQUEST, "unknown_host", &message)
@@ -128,17 +132,8 @@ fn host_refused(site: &Site, req: &Request) -> Option<Response> {
 }
 
 fn hardened(mut resp: Response) -> Response {
-    super::reserved::harden(resp.headers_mut());
+    crate::http::headers::harden(resp.headers_mut());
     resp
-}
-
-/// `s` if it is a path on this very listener that is safe to send a browser to, else `None`:
-/// it starts with one `/` (`//evil.example` would be another host) and holds no backslash and no
-/// control character (browsers drop tabs and newlines from URLs, so `/\t/evil` becomes
-/// `//evil`, and read `\` as `/`).
-pub fn local_path(s: &str) -> Option<String> {
-    let ok = s.starts_with('/') && !s[1..].starts_with('/') && !s.bytes().any(|b| b == b'\\' || b < 0x20 || b == 0x7f);
-    ok.then(|| s.to_string())
 }
 
 /// Credentials, in order: the session cookie, then an Authorization header.
@@ -182,7 +177,10 @@ fn refuse(site: &Site, req: &Request, denial: Denial) -> Response {
         let message = format!("too many failed logins from this address; try again in {secs} s");
         let mut resp = if accepts_html(req.headers()) && !websocket {
             let shell = site.shell(req.headers(), false);
-            (StatusCode::TOO_MANY_REQUESTS, axum::response::Html(super::pages::login(&shell, "/", "", Some(&message))))
+            (
+                StatusCode::TOO_MANY_REQUESTS,
+                axum::response::Html(crate::http::pages::login(&shell, "/", "", Some(&message))),
+            )
                 .into_response()
         } else {
             api_error(StatusCode::TOO_MANY_REQUESTS, "throttled", &message)
@@ -212,31 +210,12 @@ fn refuse(site: &Site, req: &Request, denial: Denial) -> Response {
     resp
 }
 
-pub fn api_error(status: StatusCode, code: &str, message: &str) -> Response {
-    (status, axum::Json(json!({ "error": { "code": code, "message": message } }))).into_response()
-}
-
 fn forbidden_origin() -> Response {
     api_error(
         StatusCode::FORBIDDEN,
         "cross_origin",
         "refused: this request comes from a page on another site (its Origin is not this host and port)",
     )
-}
-
-pub fn is_websocket(headers: &HeaderMap) -> bool {
-    headers.get(header::UPGRADE).and_then(|v| v.to_str().ok()).is_some_and(|v| v.eq_ignore_ascii_case("websocket"))
-}
-
-fn accepts_html(headers: &HeaderMap) -> bool {
-    headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).is_some_and(|v| v.contains("text/html"))
-}
-
-pub fn is_https(headers: &HeaderMap) -> bool {
-    headers
-        .get("x-forwarded-proto")
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.split(',').next().is_some_and(|p| p.trim().eq_ignore_ascii_case("https")))
 }
 
 /// A WebSocket upgrade or a state-changing request must come from a page of this very host and
@@ -282,56 +261,8 @@ fn with_default_port(authority: &str, scheme: &str) -> String {
     }
 }
 
-/// The first cookie called `name`.
-pub fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
-    cookies(headers, name).next()
-}
-
-/// Every cookie called `name`, in the order sent: a browser sends two of one name when they
-/// differ in path or domain (an app on the same host may set its own), the more specific first.
-pub fn cookies<'a>(headers: &'a HeaderMap, name: &'a str) -> impl Iterator<Item = String> + 'a {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|kv| kv.trim().split_once('='))
-        .filter(move |(k, _)| *k == name)
-        .map(|(_, v)| v.to_string())
-}
-
-pub fn set_cookie(resp: &mut Response, id: &str, max_age: u64, https: bool) {
-    let secure = if https { "; Secure" } else { "" };
-    let value = format!("{COOKIE}={id}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age}{secure}");
-    if let Ok(v) = HeaderValue::from_str(&value) {
-        resp.headers_mut().append(header::SET_COOKIE, v);
-    }
-}
-
-/// The device cookie (see `auth::device`): long-lived, sent only to gpubox's login.
-pub fn set_device_cookie(resp: &mut Response, value: &str, https: bool) {
-    let secure = if https { "; Secure" } else { "" };
-    let value = format!(
-        "{}={value}; Path=/.gpubox/login; HttpOnly; SameSite=Strict; Max-Age={}{secure}",
-        crate::auth::DEVICE_COOKIE,
-        crate::auth::DEVICE_TTL_SECS
-    );
-    if let Ok(v) = HeaderValue::from_str(&value) {
-        resp.headers_mut().append(header::SET_COOKIE, v);
-    }
-}
-
-pub fn clear_cookie(resp: &mut Response) {
-    let value = format!("{COOKIE}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0");
-    resp.headers_mut().append(header::SET_COOKIE, HeaderValue::from_str(&value).expect("ascii"));
-}
-
-pub fn redirect(to: &str) -> Response {
-    (StatusCode::SEE_OTHER, [(header::LOCATION, to.to_string())]).into_response()
-}
-
 fn query_param(uri: &Uri, name: &str) -> Option<String> {
-    uri.query()?.split('&').filter_map(|kv| kv.split_once('=')).find(|(k, _)| *k == name).map(|(_, v)| decode(v))
+    uri.query()?.split('&').filter_map(|kv| kv.split_once('=')).find(|(k, _)| *k == name).map(|(_, v)| decode_form(v))
 }
 
 fn without_param(uri: &Uri, name: &str) -> String {
@@ -347,45 +278,6 @@ fn without_param(uri: &Uri, name: &str) -> String {
     } else {
         format!("{path}?{}", rest.join("&"))
     }
-}
-
-/// Percent-encodes everything but unreserved characters and `/`.
-pub fn encode(s: &str) -> String {
-    let mut out = String::new();
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || b"-._~/".contains(&b) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
-
-pub fn decode(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        let hex = (b[i] == b'%' && i + 3 <= b.len())
-            .then(|| std::str::from_utf8(&b[i + 1..i + 3]).ok().and_then(|h| u8::from_str_radix(h, 16).ok()))
-            .flatten();
-        match (b[i], hex) {
-            (_, Some(v)) => {
-                out.push(v);
-                i += 3;
-            }
-            (b'+', None) => {
-                out.push(b' ');
-                i += 1;
-            }
-            (c, None) => {
-                out.push(c);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 #[cfg(test)]
@@ -434,7 +326,7 @@ mod tests {
         assert_eq!(query_param(&uri, "token").as_deref(), Some("t+k"));
         assert_eq!(without_param(&uri, "token"), "/x/y?a=1&b=2");
         assert_eq!(without_param(&"/?token=x".parse().unwrap(), "token"), "/");
-        assert_eq!(decode("a%20b+c%zz%4"), "a b c%zz%4");
+
         assert_eq!(encode("/a b?c=d"), "/a%20b%3Fc%3Dd");
         assert_eq!(local_path("/a/b?c=1").as_deref(), Some("/a/b?c=1"));
         for bad in ["//evil.example/", "/\\evil", "/\t/evil", "evil", "", "/a\r\nSet-Cookie: x"] {

@@ -5,7 +5,6 @@
 pub mod access;
 pub mod hosts;
 mod links;
-pub mod pages;
 mod reserved;
 pub mod routes;
 
@@ -18,16 +17,17 @@ use axum::http::HeaderMap;
 use axum::middleware::{from_fn_with_state, map_response};
 use axum::routing::{get, post};
 use axum::Router;
-use serde::Serialize;
 
 use crate::apps::logs as logs_app;
 use crate::auth::Auth;
 use crate::config::{AppKind, Config, Listen, Upstream};
+pub use crate::http::headers::harden;
+use crate::http::pages;
+pub use crate::http::routes::SiteRoutes;
+pub use crate::http::RouteSpec;
 use crate::logs::Hub;
 use crate::proxy::Proxy;
 use crate::supervisor::Supervisor;
-pub use reserved::harden;
-pub use routes::RouteSpec;
 
 /// What every listener shares.
 pub struct Ctx {
@@ -51,17 +51,9 @@ pub struct Site {
     pub name: String,
     pub port: u16,
     pub routes: Vec<RouteSpec>,
-    pub proxy: Option<Proxy>,
+    pub proxy: Option<Arc<Proxy>>,
     /// A built-in app's routes (mounted after gpubox's own).
     pub app: Option<Router>,
-}
-
-/// The routes of one listener, as `gpubox routes` reports them.
-#[derive(Debug, Clone, Serialize)]
-pub struct SiteRoutes {
-    pub service: String,
-    pub port: u16,
-    pub routes: Vec<RouteSpec>,
 }
 
 impl Site {
@@ -105,16 +97,19 @@ pub fn sites(config: &Config, ctx: Arc<Ctx>) -> Vec<(Listen, Arc<Site>)> {
         .ports()
         .into_iter()
         .map(|(name, listen)| {
-            let proxy = listen.upstream.as_ref().map(|up: &Upstream| Proxy::new(&name, up.clone(), listen.max_body));
+            let port = listen.port;
+            let shell: crate::http::pages::ShellFn = {
+                let ctx = ctx.clone();
+                Arc::new(move |headers: &HeaderMap| shell_for(&ctx, port, headers, true))
+            };
+            let proxy = listen.upstream.as_ref().map(|up: &Upstream| {
+                let p = Proxy::new(&name, up.clone(), listen.max_body, ctx.sup.clone(), ctx.hub.clone(), shell.clone());
+                Arc::new(p)
+            });
             let mut routes = routes::RESERVED.to_vec();
             if proxy.is_some() {
                 routes.push(routes::PROXY);
             }
-            let port = listen.port;
-            let shell: crate::apps::ShellFn = {
-                let ctx = ctx.clone();
-                Arc::new(move |headers: &HeaderMap| shell_for(&ctx, port, headers, true))
-            };
             let app = config.apps.iter().find(|a| a.name == name).map(|a| match a.app {
                 AppKind::Logs => {
                     routes.extend_from_slice(logs_app::ROUTES);
@@ -168,7 +163,7 @@ pub fn router(site: Arc<Site>) -> Router {
         .route("/.gpubox/{*rest}", axum::routing::any(reserved::reserved_not_found))
         .layer(map_response(reserved::security_headers));
     let served: Router = match (&site.proxy, &site.app) {
-        (Some(_), _) => own.fallback(crate::proxy::handle).with_state(site.clone()),
+        (Some(proxy), _) => own.with_state(site.clone()).fallback_service(proxy.clone().router()),
         (None, Some(app)) => own
             .with_state(site.clone())
             .merge(app.clone().layer(map_response(reserved::security_headers)))

@@ -12,8 +12,11 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::access::{self, Who};
-use super::{pages, Site};
-use crate::auth::{Denial, COOKIE};
+use super::Site;
+use crate::auth::Denial;
+use crate::http::cookies::COOKIE;
+use crate::http::headers::harden;
+use crate::http::pages;
 
 // `ASSETS`: every file built by build.rs from web/ (npm, esbuild) into OUT_DIR.
 include!(concat!(env!("OUT_DIR"), "/assets.rs"));
@@ -121,7 +124,7 @@ pub async fn login_submit(
     let next = safe_next(form.next.as_deref());
     let auth = &site.ctx.auth;
     let (a, ip) = (auth.clone(), peer.ip());
-    let device = access::cookie(&headers, crate::auth::DEVICE_COOKIE);
+    let device = access::cookie(&headers, crate::http::cookies::DEVICE_COOKIE);
     let username = form.username.clone();
     let result = tokio::task::spawn_blocking(move || a.login(&form.username, &form.password, ip, device.as_deref()))
         .await
@@ -211,24 +214,6 @@ pub async fn reserved_not_found() -> Response {
 pub async fn security_headers(mut resp: Response) -> Response {
     harden(resp.headers_mut());
     resp
-}
-
-/// Adds gpubox's security headers to an answer that gpubox wrote itself (its pages, errors and
-/// refusals), leaving any that are already set.
-pub fn harden(h: &mut HeaderMap) {
-    let set = |h: &mut HeaderMap, name: &'static str, value: &'static str| {
-        h.entry(name).or_insert(HeaderValue::from_static(value));
-    };
-    set(
-        h,
-        "content-security-policy",
-        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; media-src 'self' blob:; \
-connect-src 'self' ws: wss:; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'self'",
-    );
-    set(h, "x-content-type-options", "nosniff");
-    set(h, "referrer-policy", "same-origin");
-    set(h, "x-frame-options", "SAMEORIGIN");
-    set(h, "cache-control", "no-store");
 }
 
 #[cfg(test)]

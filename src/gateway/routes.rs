@@ -2,23 +2,7 @@
 //! and the auth test walks it (through `gpubox routes`), so a route added to the table is tested
 //! without anyone remembering to.
 
-use serde::Serialize;
-
-#[derive(Debug, Clone, Copy, Serialize)]
-pub struct RouteSpec {
-    /// `GET`, `POST`, or `ANY`.
-    pub method: &'static str,
-    /// As axum writes it: `/.gpubox/login`, `/.gpubox/assets/{file}`, `/{*path}`.
-    pub path: &'static str,
-    /// A concrete path that reaches this route, for tests.
-    pub example: &'static str,
-    /// Answers without credentials.
-    pub public: bool,
-    /// Also accepts a WebSocket upgrade.
-    pub websocket: bool,
-    /// Whose route it is: `gpubox` (the reserved prefix), `proxy`, or an app's name.
-    pub owner: &'static str,
-}
+use crate::http::RouteSpec;
 
 const fn route(method: &'static str, path: &'static str, example: &'static str, public: bool) -> RouteSpec {
     RouteSpec { method, path, example, public, websocket: false, owner: "gpubox" }

@@ -355,7 +355,7 @@ pub fn disposition_filename(cd: &str) -> Option<String> {
         if let Some(v) = part.strip_prefix("filename*=") {
             let v = v.trim_matches('"');
             let encoded = v.split_once("''").map_or(v, |(_, e)| e);
-            return Some(crate::gateway::access::decode(&encoded.replace('+', "%2B")));
+            return Some(crate::http::coding::decode_path(encoded));
         }
         if let Some(v) = part.strip_prefix("filename=") {
             plain = Some(v.trim().trim_matches('"').to_string());
@@ -367,7 +367,7 @@ pub fn disposition_filename(cd: &str) -> Option<String> {
 fn url_filename(url: &str) -> Option<String> {
     let path = url.split(['?', '#']).next()?;
     let last = path.rsplit('/').next()?;
-    (!last.is_empty() && !path.ends_with("://")).then(|| crate::gateway::access::decode(last))
+    (!last.is_empty() && !path.ends_with("://")).then(|| crate::http::coding::decode_path(last))
 }
 
 /// A name that stays in its folder: no separators, no `..`, no control characters.

@@ -156,8 +156,8 @@ pub fn resolve(m: &Manifest, hf_endpoint: &str) -> Result<Vec<Resolved>, Vec<Str
                         (Some(repo), Some(file)) => Some(format!(
                             "{}/{repo}/resolve/{}/{}",
                             hf_endpoint.trim_end_matches('/'),
-                            crate::gateway::access::encode(&rev),
-                            file.split('/').map(crate::gateway::access::encode).collect::<Vec<_>>().join("/")
+                            crate::http::coding::encode(&rev),
+                            file.split('/').map(crate::http::coding::encode).collect::<Vec<_>>().join("/")
                         )),
                         _ => None,
                     }

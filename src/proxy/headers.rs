@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 
 use axum::http::{header, HeaderMap, HeaderName, HeaderValue};
 
-use crate::auth::COOKIE;
+use crate::http::cookies::COOKIE;
 
 const HOP_BY_HOP: &[&str] = &[
     "connection",
@@ -74,7 +74,7 @@ pub fn for_upstream(h: &mut HeaderMap, peer: SocketAddr, websocket: bool) {
     }
     // gpubox itself speaks plain HTTP; `https` passes only as a TLS proxy in front (Vast's,
     // Cloudflare's) says it. Anything else a client wrote is replaced.
-    let proto = if crate::gateway::access::is_https(h) { "https" } else { "http" };
+    let proto = if crate::http::headers::is_https(h) { "https" } else { "http" };
     h.insert("x-forwarded-proto", HeaderValue::from_static(proto));
     if let Some(host) = h.get(header::HOST).cloned() {
         h.entry("x-forwarded-host").or_insert(host);

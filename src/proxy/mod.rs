@@ -22,13 +22,20 @@ use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 
 use crate::config::Upstream;
-use crate::gateway::access::{api_error, is_websocket};
-use crate::gateway::Site;
+use crate::http::pages::ShellFn;
+use crate::http::{api_error, headers::is_websocket};
+use crate::logs::Hub;
+use crate::supervisor::Supervisor;
 
+/// One proxied port: where to, and what its waiting page needs (the service's state and log, the
+/// page shell). It is the proxy's whole state: the proxy knows nothing of the gateway.
 pub struct Proxy {
     service: String,
     upstream: Upstream,
     max_body: Option<u64>,
+    sup: Arc<Supervisor>,
+    hub: Hub,
+    shell: ShellFn,
 }
 
 thread_local! {
@@ -47,25 +54,32 @@ thread_local! {
 }
 
 impl Proxy {
-    pub fn new(service: &str, upstream: Upstream, max_body: Option<u64>) -> Proxy {
-        Proxy { service: service.to_string(), upstream, max_body }
+    pub fn new(
+        service: &str,
+        upstream: Upstream,
+        max_body: Option<u64>,
+        sup: Arc<Supervisor>,
+        hub: Hub,
+        shell: ShellFn,
+    ) -> Proxy {
+        Proxy { service: service.to_string(), upstream, max_body, sup, hub, shell }
+    }
+
+    /// The proxy as a router of its own: everything it is given goes upstream.
+    pub fn router(self: Arc<Proxy>) -> axum::Router {
+        axum::Router::new().fallback(handle).with_state(self)
     }
 }
 
 /// The fallback of a proxied listener: everything outside `/.gpubox/`.
-pub async fn handle(
-    State(site): State<Arc<Site>>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    req: Request,
-) -> Response {
-    let proxy = site.proxy.as_ref().expect("the proxy handler is mounted only on proxied sites");
-    if let Some(resp) = waiting::unless_ready(&site, proxy, &req) {
+async fn handle(State(proxy): State<Arc<Proxy>>, ConnectInfo(peer): ConnectInfo<SocketAddr>, req: Request) -> Response {
+    if let Some(resp) = waiting::unless_ready(&proxy, &req) {
         return resp;
     }
-    forward(&site, proxy, peer, req).await
+    forward(&proxy, peer, req).await
 }
 
-async fn forward(site: &Site, proxy: &Proxy, peer: SocketAddr, mut req: Request) -> Response {
+async fn forward(proxy: &Proxy, peer: SocketAddr, mut req: Request) -> Response {
     if let Some(max) = proxy.max_body {
         let declared = req.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
         if declared.is_some_and(|n| n > max) {
@@ -116,7 +130,7 @@ async fn forward(site: &Site, proxy: &Proxy, peer: SocketAddr, mut req: Request)
                 ),
             );
         }
-        Err(e) => return waiting::unreachable(site, proxy, &page_headers, &connect_error(&e)),
+        Err(e) => return waiting::unreachable(proxy, &page_headers, &connect_error(&e)),
     };
     if websocket && resp.status() == StatusCode::SWITCHING_PROTOCOLS {
         let upstream_side = hyper::upgrade::on(&mut resp);

@@ -7,20 +7,20 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 
 use super::Proxy;
-use crate::gateway::access::api_error;
-use crate::gateway::{pages, Site};
+use crate::http::api_error;
+use crate::http::pages;
 use crate::supervisor::{human, ServiceStatus, State};
 
 const TAIL: usize = 40;
 
 /// `Some(page)` when the service is not ready to take requests.
-pub fn unless_ready(site: &Site, proxy: &Proxy, req: &Request) -> Option<Response> {
-    if site.ctx.sup.is_ready(proxy.service()) != Some(false) {
+pub fn unless_ready(proxy: &Proxy, req: &Request) -> Option<Response> {
+    if proxy.sup.is_ready(proxy.service()) != Some(false) {
         return None;
     }
-    let status = site.ctx.sup.status_of(proxy.service())?;
+    let status = proxy.sup.status_of(proxy.service())?;
     let (headline, detail, refresh) = describe(&status);
-    Some(respond(site, req.headers(), &headline, &detail, refresh, StatusCode::SERVICE_UNAVAILABLE, code(&status)))
+    Some(respond(proxy, req.headers(), &headline, &detail, refresh, StatusCode::SERVICE_UNAVAILABLE, code(&status)))
 }
 
 /// The error code API clients get for a service that is not ready, by its state.
@@ -73,14 +73,14 @@ fn exit_text(status: &ServiceStatus) -> String {
 }
 
 /// The service is up by its state, but its upstream did not take the connection.
-pub fn unreachable(site: &Site, proxy: &Proxy, headers: &HeaderMap, error: &str) -> Response {
+pub fn unreachable(proxy: &Proxy, headers: &HeaderMap, error: &str) -> Response {
     let headline = format!("{} is not answering", proxy.service());
     let detail = format!("gpubox could not reach {}: {error}. This page tries again by itself.", proxy.upstream());
-    respond(site, headers, &headline, &detail, true, StatusCode::BAD_GATEWAY, "upstream_unreachable")
+    respond(proxy, headers, &headline, &detail, true, StatusCode::BAD_GATEWAY, "upstream_unreachable")
 }
 
 fn respond(
-    site: &Site,
+    proxy: &Proxy,
     headers: &HeaderMap,
     headline: &str,
     detail: &str,
@@ -90,17 +90,11 @@ fn respond(
 ) -> Response {
     let wants_html = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).is_some_and(|a| a.contains("text/html"));
     let mut resp = if wants_html {
-        let log: Vec<String> = site
-            .ctx
-            .hub
-            .tail(Some(site.proxy.as_ref().map_or("", |p| p.service())), TAIL)
-            .into_iter()
-            .map(|l| l.text)
-            .collect();
-        let shell = site.shell(headers, true);
-        let service = site.proxy.as_ref().map_or("", |p| p.service());
+        let log: Vec<String> = proxy.hub.tail(Some(proxy.service()), TAIL).into_iter().map(|l| l.text).collect();
+        let shell = (proxy.shell)(headers);
+        let service = proxy.service();
         let mut page = (status, Html(pages::waiting(&shell, service, headline, detail, &log, refresh))).into_response();
-        crate::gateway::harden(page.headers_mut());
+        crate::http::headers::harden(page.headers_mut());
         page
     } else {
         api_error(status, code, &format!("{headline}. {detail}"))

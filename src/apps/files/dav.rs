@@ -300,13 +300,13 @@ pub(super) fn rel_of(path: &str) -> Result<Rel, FsError> {
         // A fragment has no place in a request; acting on the path before it would be unsafe.
         return Err(FsError::BadPath("the URL contains a fragment (#)".into()));
     }
-    clean(&crate::gateway::access::decode(&rest.replace('+', "%2B")))
+    clean(&crate::http::coding::decode_path(rest))
 }
 
 fn href(rel: &Rel, dir: bool) -> String {
     let mut s = String::from(PREFIX);
     s.push('/');
-    s.push_str(&rel.0.iter().map(|c| crate::gateway::access::encode(c)).collect::<Vec<_>>().join("/"));
+    s.push_str(&rel.0.iter().map(|c| crate::http::coding::encode(c)).collect::<Vec<_>>().join("/"));
     if dir && !rel.is_root() {
         s.push('/');
     }

@@ -25,8 +25,8 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::ShellFn;
-use crate::gateway::access::api_error;
-use crate::gateway::RouteSpec;
+use crate::http::api_error;
+use crate::http::RouteSpec;
 use fs::{clean, FsError, Rel, Root};
 
 pub struct FilesApp {
@@ -291,7 +291,7 @@ pub(super) fn stream_file(mut file: std::fs::File, start: u64, len: u64) -> Body
 fn disposition(kind: &str, name: &str) -> HeaderValue {
     let ascii: String =
         name.chars().map(|c| if c.is_ascii_graphic() && c != '"' && c != '\\' { c } else { '_' }).collect();
-    let v = format!("{kind}; filename=\"{ascii}\"; filename*=UTF-8''{}", crate::gateway::access::encode(name));
+    let v = format!("{kind}; filename=\"{ascii}\"; filename*=UTF-8''{}", crate::http::coding::encode(name));
     HeaderValue::from_str(&v).unwrap_or(HeaderValue::from_static("attachment"))
 }
 

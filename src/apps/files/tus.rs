@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 use super::body::{write_body, End};
 use super::fs::{clean, FsError, Rel};
 use super::{fs_error, FilesApp};
-use crate::gateway::access::api_error;
+use crate::http::api_error;
 
 const VERSION: &str = "1.0.0";
 
@@ -343,7 +343,7 @@ async fn finish(app: &Arc<FilesApp>, id: &str, meta: Meta, mut ok: Response) -> 
     .unwrap_or_else(|e| Err(FsError::Io(std::io::Error::other(e.to_string()))));
     match result {
         Ok(Some(path)) => {
-            if let Ok(v) = HeaderValue::from_str(&format!("saved:/{}", crate::gateway::access::encode(&path))) {
+            if let Ok(v) = HeaderValue::from_str(&format!("saved:/{}", crate::http::coding::encode(&path))) {
                 ok.headers_mut().insert("x-gpubox-upload", v);
             }
             ok

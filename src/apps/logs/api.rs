@@ -16,7 +16,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
 use super::LogsApp;
-use crate::gateway::access::api_error;
+use crate::http::api_error;
 use crate::logs::search::MAX_LIMIT;
 use crate::logs::{Hub, LiveLine, LogLine, Query, Stream};
 
@@ -345,7 +345,7 @@ pub async fn status(State(app): State<Arc<LogsApp>>, headers: HeaderMap) -> Resp
         .or_else(|| headers.get(header::HOST))
         .and_then(|v| v.to_str().ok())
         .unwrap_or("localhost");
-    let scheme = if crate::gateway::access::is_https(&headers) { "https" } else { "http" };
+    let scheme = if crate::http::headers::is_https(&headers) { "https" } else { "http" };
     let links: Vec<serde_json::Value> = shell
         .links
         .iter()

@@ -16,7 +16,7 @@ use axum::routing::get;
 use axum::Router;
 
 use super::ShellFn;
-use crate::gateway::RouteSpec;
+use crate::http::RouteSpec;
 use crate::logs::Hub;
 use crate::supervisor::Supervisor;
 

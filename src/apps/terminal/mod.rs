@@ -22,8 +22,8 @@ use serde_json::json;
 
 use super::ShellFn;
 use crate::config::TerminalSettings;
-use crate::gateway::access::api_error;
-use crate::gateway::RouteSpec;
+use crate::http::api_error;
+use crate::http::RouteSpec;
 use crate::logs::Hub;
 use crate::supervisor::Supervisor;
 pub use session::{Info, Out, Session};

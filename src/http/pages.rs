@@ -3,6 +3,13 @@
 //! page, the home page, and the proxy's waiting pages. No script runs on any of them.
 
 use std::fmt::Write;
+use std::sync::Arc;
+
+use axum::http::HeaderMap;
+
+/// Renders the shared page shell (header, links, banner) for a request; the gateway makes one
+/// per port, and the apps and the proxy's waiting page call it.
+pub type ShellFn = Arc<dyn Fn(&HeaderMap) -> Shell + Send + Sync>;
 
 /// `<`, `>`, `&`, `"` and `'` escaped for HTML text and attribute values.
 pub fn escape(s: &str) -> String {
