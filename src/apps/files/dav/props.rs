@@ -1,0 +1,345 @@
+//! Properties: the live ones (from the file's metadata) and the dead ones (PROPPATCH, kept in
+//! extended attributes of the file itself, `user.gpubox.dav.*`, each holding the property's XML,
+//! so they move with MOVE, are copied by COPY and go with DELETE); PROPFIND and PROPPATCH.
+
+use std::collections::HashMap;
+use std::os::fd::AsRawFd;
+
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use sha2::Digest;
+
+use super::xml::{escape, parse, Element};
+use super::{etag, fs_fail, href, plain, status_line, DAV};
+use crate::apps::files::fs::{FsError, Rel};
+use crate::apps::files::FilesApp;
+
+const XATTR: &str = "user.gpubox.dav.";
+
+pub(super) fn xattr_key(ns: Option<&str>, name: &str) -> String {
+    let h = sha2::Sha256::digest(format!("{}\0{name}", ns.unwrap_or("")).as_bytes());
+    format!("{XATTR}{}", h.iter().take(16).map(|b| format!("{b:02x}")).collect::<String>())
+}
+
+pub(super) fn fd_of(app: &FilesApp, rel: &Rel) -> Result<std::fs::File, FsError> {
+    app.root.open_any(rel)
+}
+
+pub(super) fn cpath(s: &str) -> std::ffi::CString {
+    std::ffi::CString::new(s).expect("no NUL in an attribute name")
+}
+
+pub(super) fn dead_props(app: &FilesApp, rel: &Rel) -> Vec<Element> {
+    let Ok(f) = fd_of(app, rel) else { return Vec::new() };
+    let fd = f.as_raw_fd();
+    let mut names = vec![0u8; 64 * 1024];
+    // SAFETY: the buffer is valid for its length.
+    let n = unsafe { libc::flistxattr(fd, names.as_mut_ptr().cast(), names.len()) };
+    if n <= 0 {
+        return Vec::new();
+    }
+    names.truncate(n as usize);
+    let mut out = Vec::new();
+    for name in names.split(|b| *b == 0).filter(|n| n.starts_with(XATTR.as_bytes())) {
+        let key = cpath(&String::from_utf8_lossy(name));
+        let mut value = vec![0u8; 64 * 1024];
+        // SAFETY: the buffer is valid for its length; the name is NUL-terminated.
+        let len = unsafe { libc::fgetxattr(fd, key.as_ptr(), value.as_mut_ptr().cast(), value.len()) };
+        if len > 0 {
+            value.truncate(len as usize);
+            if let Ok(e) = parse(&String::from_utf8_lossy(&value)) {
+                out.push(e);
+            }
+        }
+    }
+    out
+}
+
+pub(super) fn set_dead(f: &std::fs::File, prop: &Element) -> std::io::Result<()> {
+    let mut xml = String::new();
+    prop.to_xml(&mut xml, Some("\u{0}"));
+    let key = cpath(&xattr_key(prop.ns.as_deref(), &prop.name));
+    // SAFETY: valid descriptor, NUL-terminated name, a buffer of the given length.
+    let r = unsafe { libc::fsetxattr(f.as_raw_fd(), key.as_ptr(), xml.as_ptr().cast(), xml.len(), 0) };
+    if r < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+pub(super) fn remove_dead(f: &std::fs::File, ns: Option<&str>, name: &str) {
+    let key = cpath(&xattr_key(ns, name));
+    // SAFETY: valid descriptor and NUL-terminated name; a missing attribute is fine.
+    unsafe { libc::fremovexattr(f.as_raw_fd(), key.as_ptr()) };
+}
+
+/// Copies the dead properties of `from` to `to` (after COPY).
+pub(super) fn copy_dead(app: &FilesApp, from: &Rel, to: &Rel) {
+    let props = dead_props(app, from);
+    if props.is_empty() {
+        return;
+    }
+    if let Ok(f) = fd_of(app, to) {
+        for p in &props {
+            let _ = set_dead(&f, p);
+        }
+    }
+}
+
+// ---- requests ---------------------------------------------------------------------------------
+
+pub(super) fn http_date(t: i64) -> String {
+    httpdate(std::time::UNIX_EPOCH + std::time::Duration::from_secs(t.max(0) as u64))
+}
+
+pub(super) fn httpdate(t: std::time::SystemTime) -> String {
+    // RFC 1123, from humantime's RFC 3339.
+    let s = humantime::format_rfc3339_seconds(t).to_string();
+    let (date, time) = s.trim_end_matches('Z').split_once('T').unwrap_or(("1970-01-01", "00:00:00"));
+    let mut d = date.split('-').map(|x| x.parse::<i64>().unwrap_or(1));
+    let (y, m, day) = (d.next().unwrap_or(1970), d.next().unwrap_or(1), d.next().unwrap_or(1));
+    // Zeller-like weekday (Sakamoto).
+    let t_ = [0, 3, 2, 5, 0, 3, 5, 1, 4, 6, 2, 4];
+    let yy = if m < 3 { y - 1 } else { y };
+    let wd = (yy + yy / 4 - yy / 100 + yy / 400 + t_[(m - 1) as usize] + day) % 7;
+    let days = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"];
+    let months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+    format!("{}, {day:02} {} {y} {time} GMT", days[wd as usize], months[(m - 1) as usize])
+}
+
+/// The live properties of a resource, by name.
+pub(super) fn live(st: &nix::sys::stat::FileStat, rel: &Rel) -> Vec<(&'static str, String)> {
+    let dir = st.st_mode & libc::S_IFMT == libc::S_IFDIR;
+    let mut v = vec![
+        ("resourcetype", if dir { "<D:collection/>".to_string() } else { String::new() }),
+        ("getlastmodified", http_date(st.st_mtime)),
+        (
+            "creationdate",
+            humantime::format_rfc3339_seconds(
+                std::time::UNIX_EPOCH + std::time::Duration::from_secs(st.st_ctime.max(0) as u64),
+            )
+            .to_string(),
+        ),
+        ("displayname", escape(rel.name().unwrap_or(""))),
+        ("getetag", escape(&etag(st))),
+        (
+            "supportedlock",
+            "<D:lockentry><D:lockscope><D:exclusive/></D:lockscope><D:locktype><D:write/></D:locktype></D:lockentry>"
+                .into(),
+        ),
+        ("lockdiscovery", String::new()),
+    ];
+    if !dir {
+        v.push(("getcontentlength", st.st_size.to_string()));
+        v.push(("getcontenttype", "application/octet-stream".into()));
+    }
+    v
+}
+
+pub(super) fn propfind(app: &FilesApp, rel: &Rel, headers: &HeaderMap, body: &[u8]) -> Response {
+    let depth = headers.get("depth").and_then(|v| v.to_str().ok()).map(str::trim).unwrap_or("infinity");
+    let depth = match depth {
+        "0" => 0,
+        "1" => 1,
+        _ => return (
+            StatusCode::FORBIDDEN,
+            [(header::CONTENT_TYPE, "application/xml; charset=utf-8")],
+            "<?xml version=\"1.0\" encoding=\"utf-8\"?><D:error xmlns:D=\"DAV:\"><D:propfind-finite-depth/></D:error>",
+        )
+            .into_response(),
+    };
+    // What is asked: everything, the names, or some properties.
+    enum Want {
+        All,
+        Names,
+        Props(Vec<(Option<String>, String)>),
+    }
+    let want = if body.iter().all(|b| b.is_ascii_whitespace()) {
+        Want::All
+    } else {
+        let doc = match std::str::from_utf8(body).map_err(|e| e.to_string()).and_then(parse) {
+            Ok(d) => d,
+            Err(e) => return plain(StatusCode::BAD_REQUEST, &format!("the PROPFIND body is not well-formed XML: {e}")),
+        };
+        if !doc.is(DAV, "propfind") {
+            return plain(StatusCode::BAD_REQUEST, "the body is not a DAV:propfind");
+        }
+        let first = doc.elements().next().cloned();
+        match first {
+            Some(e) if e.is(DAV, "allprop") => Want::All,
+            Some(e) if e.is(DAV, "propname") => Want::Names,
+            Some(e) if e.is(DAV, "prop") => Want::Props(e.elements().map(|p| (p.ns.clone(), p.name.clone())).collect()),
+            _ => return plain(StatusCode::BAD_REQUEST, "propfind needs allprop, propname or prop"),
+        }
+    };
+    let st = match app.root.stat(rel) {
+        Ok(s) => s,
+        Err(e) => return fs_fail(e),
+    };
+    let mut targets = vec![(rel.clone(), st)];
+    if depth == 1 && st.st_mode & libc::S_IFMT == libc::S_IFDIR {
+        if let Ok(entries) = app.root.list(rel) {
+            for e in entries {
+                let r = rel.join(&e.name);
+                // gpubox's own temporary files (a PUT or a save in progress) are not shown.
+                if e.name.starts_with('.') && (e.name.ends_with(".gpubox-dav") || e.name.contains(".gpubox-save-")) {
+                    continue;
+                }
+                if let Ok(s) = app.root.stat(&r) {
+                    targets.push((r, s));
+                }
+            }
+        }
+    }
+    let mut out = String::from("<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<D:multistatus xmlns:D=\"DAV:\">");
+    for (r, st) in &targets {
+        let dir = st.st_mode & libc::S_IFMT == libc::S_IFDIR;
+        out.push_str(&format!("<D:response><D:href>{}</D:href>", escape(&href(r, dir))));
+        let live = live(st, r);
+        let dead = dead_props(app, r);
+        let mut found = String::new();
+        let mut missing = String::new();
+        match &want {
+            Want::All | Want::Names => {
+                for (name, value) in &live {
+                    if matches!(want, Want::Names) || value.is_empty() {
+                        found.push_str(&format!("<D:{name}/>"));
+                    } else {
+                        found.push_str(&format!("<D:{name}>{value}</D:{name}>"));
+                    }
+                }
+                for d in &dead {
+                    if matches!(want, Want::Names) {
+                        let empty = Element { children: Vec::new(), attrs: Vec::new(), ..d.clone() };
+                        empty.to_xml(&mut found, Some(DAV));
+                    } else {
+                        d.to_xml(&mut found, Some(DAV));
+                    }
+                }
+            }
+            Want::Props(names) => {
+                for (ns, name) in names {
+                    if ns.as_deref() == Some(DAV) {
+                        if let Some((_, value)) = live.iter().find(|(n, _)| n == name) {
+                            if value.is_empty() {
+                                found.push_str(&format!("<D:{name}/>"));
+                            } else {
+                                found.push_str(&format!("<D:{name}>{value}</D:{name}>"));
+                            }
+                            continue;
+                        }
+                    }
+                    match dead.iter().find(|d| d.ns == *ns && d.name == *name) {
+                        Some(d) => d.to_xml(&mut found, Some(DAV)),
+                        None => Element { ns: ns.clone(), name: name.clone(), attrs: vec![], children: vec![] }
+                            .to_xml(&mut missing, Some(DAV)),
+                    }
+                }
+            }
+        }
+        if !found.is_empty() {
+            out.push_str(&format!(
+                "<D:propstat><D:prop>{found}</D:prop><D:status>{}</D:status></D:propstat>",
+                status_line(StatusCode::OK)
+            ));
+        }
+        if !missing.is_empty() {
+            out.push_str(&format!(
+                "<D:propstat><D:prop>{missing}</D:prop><D:status>{}</D:status></D:propstat>",
+                status_line(StatusCode::NOT_FOUND)
+            ));
+        }
+        out.push_str("</D:response>");
+    }
+    out.push_str("</D:multistatus>");
+    multistatus(out)
+}
+
+pub(super) fn multistatus(xml: String) -> Response {
+    (StatusCode::MULTI_STATUS, [(header::CONTENT_TYPE, "application/xml; charset=utf-8")], xml).into_response()
+}
+
+pub(super) const PROTECTED: &[&str] = &[
+    "resourcetype",
+    "getlastmodified",
+    "creationdate",
+    "getetag",
+    "getcontentlength",
+    "getcontenttype",
+    "supportedlock",
+    "lockdiscovery",
+];
+
+pub(super) fn proppatch(app: &FilesApp, rel: &Rel, body: &[u8]) -> Response {
+    let doc = match std::str::from_utf8(body).map_err(|e| e.to_string()).and_then(parse) {
+        Ok(d) => d,
+        Err(e) => return plain(StatusCode::BAD_REQUEST, &format!("the PROPPATCH body is not well-formed XML: {e}")),
+    };
+    if !doc.is(DAV, "propertyupdate") {
+        return plain(StatusCode::BAD_REQUEST, "the body is not a DAV:propertyupdate");
+    }
+    let f = match fd_of(app, rel) {
+        Ok(f) => f,
+        Err(e) => return fs_fail(e),
+    };
+    // In document order: set and remove instructions.
+    let mut ops: Vec<(bool, Element)> = Vec::new();
+    for op in doc.elements() {
+        let set = op.is(DAV, "set");
+        if !set && !op.is(DAV, "remove") {
+            continue;
+        }
+        for prop in op.elements().filter(|p| p.is(DAV, "prop")) {
+            for p in prop.elements() {
+                ops.push((set, p.clone()));
+            }
+        }
+    }
+    let protected = |p: &Element| p.ns.as_deref() == Some(DAV) && PROTECTED.contains(&p.name.as_str());
+    let any_protected = ops.iter().any(|(_, p)| protected(p));
+    let mut results: Vec<(Element, StatusCode)> = Vec::new();
+    if any_protected {
+        // All or nothing: the protected ones are refused and the others are not done.
+        for (_, p) in &ops {
+            let s = if protected(p) { StatusCode::FORBIDDEN } else { StatusCode::FAILED_DEPENDENCY };
+            results.push((p.clone(), s));
+        }
+    } else {
+        for (set, p) in &ops {
+            if *set {
+                if let Err(e) = set_dead(&f, p) {
+                    let s = if e.raw_os_error() == Some(libc::ENOSPC) || e.raw_os_error() == Some(libc::E2BIG) {
+                        StatusCode::INSUFFICIENT_STORAGE
+                    } else {
+                        StatusCode::FORBIDDEN
+                    };
+                    results.push((p.clone(), s));
+                    continue;
+                }
+            } else {
+                remove_dead(&f, p.ns.as_deref(), &p.name);
+            }
+            results.push((p.clone(), StatusCode::OK));
+        }
+    }
+    let st = nix::sys::stat::fstat(f.as_raw_fd()).ok();
+    let dir = st.is_some_and(|s| s.st_mode & libc::S_IFMT == libc::S_IFDIR);
+    let mut out = format!(
+        "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<D:multistatus xmlns:D=\"DAV:\"><D:response><D:href>{}</D:href>",
+        escape(&href(rel, dir))
+    );
+    let mut by_status: HashMap<u16, String> = HashMap::new();
+    for (p, s) in &results {
+        let empty = Element { children: vec![], attrs: vec![], ..p.clone() };
+        empty.to_xml(by_status.entry(s.as_u16()).or_default(), Some(DAV));
+    }
+    for (code, props) in by_status {
+        let s = StatusCode::from_u16(code).unwrap_or(StatusCode::OK);
+        out.push_str(&format!(
+            "<D:propstat><D:prop>{props}</D:prop><D:status>{}</D:status></D:propstat>",
+            status_line(s)
+        ));
+    }
+    out.push_str("</D:response></D:multistatus>");
+    multistatus(out)
+}
