@@ -1,0 +1,273 @@
+//! Bytes in and out: downloads (with one byte range), saves, archives made while they are sent,
+//! and the buffer pool and file streaming they share with WebDAV.
+
+use std::io::{Read, Seek, SeekFrom};
+use std::sync::Arc;
+
+use axum::body::{Body, Bytes};
+use axum::extract::{Query, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::json;
+
+use super::fs::{self, clean, FsError};
+use super::{archive, arg_path, blocking, body, fs_error, Args, FilesApp};
+use crate::http::api_error;
+
+/// A content type for viewing in the page; HTML and SVG are never served as such (a page from
+/// the workspace must not run script under this origin).
+pub(super) fn content_type(name: &str) -> &'static str {
+    let ext = name.rsplit('.').next().unwrap_or("").to_ascii_lowercase();
+    match ext.as_str() {
+        "png" => "image/png",
+        "jpg" | "jpeg" => "image/jpeg",
+        "gif" => "image/gif",
+        "webp" => "image/webp",
+        "avif" => "image/avif",
+        "mp4" => "video/mp4",
+        "webm" => "video/webm",
+        "mp3" => "audio/mpeg",
+        "wav" => "audio/wav",
+        "ogg" => "audio/ogg",
+        "flac" => "audio/flac",
+        "json" => "application/json",
+        "pdf" => "application/pdf",
+        "txt" | "md" | "py" | "sh" | "toml" | "yaml" | "yml" | "log" | "csv" | "ini" | "cfg" | "js" | "ts" | "css"
+        | "html" | "htm" | "svg" | "xml" | "rs" | "c" | "h" | "cpp" | "go" | "java" | "ipynb" => {
+            "text/plain; charset=utf-8"
+        }
+        _ => "application/octet-stream",
+    }
+}
+
+/// One byte range of `len` bytes from a `Range` header: `bytes=a-b`, `a-` or `-n`. `Err` when it
+/// cannot be satisfied; `None` when there is none (or several: the whole file is sent).
+pub(super) fn parse_range(value: Option<&str>, len: u64) -> Result<Option<(u64, u64)>, ()> {
+    let Some(v) = value.and_then(|v| v.trim().strip_prefix("bytes=")) else { return Ok(None) };
+    if v.contains(',') {
+        return Ok(None);
+    }
+    let (a, b) = v.split_once('-').ok_or(())?;
+    let (start, end) = match (a.trim(), b.trim()) {
+        ("", n) => {
+            let n: u64 = n.parse().map_err(|_| ())?;
+            if n == 0 {
+                return Err(());
+            }
+            (len.saturating_sub(n), len.saturating_sub(1))
+        }
+        (a, "") => (a.parse().map_err(|_| ())?, len.saturating_sub(1)),
+        (a, b) => (a.parse().map_err(|_| ())?, b.parse::<u64>().map_err(|_| ())?.min(len.saturating_sub(1))),
+    };
+    if start >= len || start > end {
+        return Err(());
+    }
+    Ok(Some((start, end)))
+}
+
+/// Buffers for response bodies that come back once hyper has sent them. A fresh allocation per
+/// piece is fresh pages from the kernel each time (zeroed, faulted in, unmapped again with a TLB
+/// shootdown across cores): on the benchmark's VM that halved the speed of a download.
+pub(crate) struct Pool {
+    back: std::sync::mpsc::Sender<Vec<u8>>,
+    free: std::sync::mpsc::Receiver<Vec<u8>>,
+}
+
+/// A buffer on its way to the client; dropped, it goes back to its pool.
+pub(super) struct Lent {
+    buf: Vec<u8>,
+    back: std::sync::mpsc::Sender<Vec<u8>>,
+}
+
+impl AsRef<[u8]> for Lent {
+    fn as_ref(&self) -> &[u8] {
+        &self.buf
+    }
+}
+
+impl Drop for Lent {
+    fn drop(&mut self) {
+        // Fails only when the pool is gone: the buffer is freed then.
+        let _ = self.back.send(std::mem::take(&mut self.buf));
+    }
+}
+
+impl Pool {
+    pub(crate) fn new() -> Pool {
+        let (back, free) = std::sync::mpsc::channel();
+        Pool { back, free }
+    }
+
+    /// A buffer that was sent before, or a new one; its contents are left as they are.
+    pub(crate) fn take(&self) -> Vec<u8> {
+        self.free.try_recv().unwrap_or_default()
+    }
+
+    pub(crate) fn bytes(&self, buf: Vec<u8>) -> Bytes {
+        Bytes::from_owner(Lent { buf, back: self.back.clone() })
+    }
+}
+
+/// Streams `len` bytes of `file` from `start` through a channel, in 256 KiB reads.
+pub(super) fn stream_file(mut file: std::fs::File, start: u64, len: u64) -> Body {
+    let (tx, rx) = tokio::sync::mpsc::channel::<std::io::Result<Bytes>>(4);
+    tokio::task::spawn_blocking(move || {
+        if let Err(e) = file.seek(SeekFrom::Start(start)) {
+            let _ = tx.blocking_send(Err(e));
+            return;
+        }
+        let pool = Pool::new();
+        let mut left = len;
+        while left > 0 {
+            let mut buf = pool.take();
+            // Only a part never written before is zeroed (a new buffer, or after a short read).
+            buf.resize((256 * 1024).min(left as usize), 0);
+            match file.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => {
+                    buf.truncate(n);
+                    left -= n as u64;
+                    if tx.blocking_send(Ok(pool.bytes(buf))).is_err() {
+                        return;
+                    }
+                }
+                Err(e) => {
+                    let _ = tx.blocking_send(Err(e));
+                    return;
+                }
+            }
+        }
+    });
+    Body::from_stream(futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|c| (c, rx)) }))
+}
+
+pub(super) fn disposition(kind: &str, name: &str) -> HeaderValue {
+    let ascii: String =
+        name.chars().map(|c| if c.is_ascii_graphic() && c != '"' && c != '\\' { c } else { '_' }).collect();
+    let v = format!("{kind}; filename=\"{ascii}\"; filename*=UTF-8''{}", crate::http::coding::encode(name));
+    HeaderValue::from_str(&v).unwrap_or(HeaderValue::from_static("attachment"))
+}
+
+pub(super) async fn download(State(app): State<Arc<FilesApp>>, headers: HeaderMap, Query(args): Args) -> Response {
+    let rel = match arg_path(&args, "path") {
+        Ok(r) => r,
+        Err(e) => return fs_error(e, "path"),
+    };
+    let inline = args.get("inline").is_some_and(|v| v == "1");
+    let range = headers.get(header::RANGE).and_then(|v| v.to_str().ok()).map(str::to_string);
+    let shown = rel.as_str();
+    let opened = blocking(move || {
+        let f = app.root.open_file(&rel)?;
+        let meta = f.metadata()?;
+        Ok::<_, FsError>((f, meta))
+    })
+    .await;
+    let (file, meta) = match opened {
+        Ok(x) => x,
+        Err(e) => return fs_error(e, &format!("cannot read /{shown}")),
+    };
+    let len = meta.len();
+    let name = shown.rsplit('/').next().unwrap_or("file").to_string();
+    let (status, start, end) = match parse_range(range.as_deref(), len) {
+        Ok(Some((s, e))) => (StatusCode::PARTIAL_CONTENT, s, e),
+        Ok(None) => (StatusCode::OK, 0, len.saturating_sub(1)),
+        Err(()) => {
+            let mut r = api_error(StatusCode::RANGE_NOT_SATISFIABLE, "bad_range", "that range is not in the file");
+            r.headers_mut()
+                .insert(header::CONTENT_RANGE, HeaderValue::from_str(&format!("bytes */{len}")).expect("ascii"));
+            return r;
+        }
+    };
+    let count = if len == 0 { 0 } else { end - start + 1 };
+    let mut resp = Response::new(stream_file(file, start, count));
+    *resp.status_mut() = status;
+    let h = resp.headers_mut();
+    h.insert(header::CONTENT_LENGTH, HeaderValue::from(count));
+    h.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+    if status == StatusCode::PARTIAL_CONTENT {
+        h.insert(header::CONTENT_RANGE, HeaderValue::from_str(&format!("bytes {start}-{end}/{len}")).expect("ascii"));
+    }
+    if let Ok(m) = meta.modified() {
+        h.insert(
+            header::LAST_MODIFIED,
+            HeaderValue::from_str(&humantime::format_rfc3339_seconds(m).to_string()).expect("ascii"),
+        );
+    }
+    let kind = if inline { content_type(&name) } else { "application/octet-stream" };
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(kind));
+    h.insert(header::CONTENT_DISPOSITION, disposition(if inline { "inline" } else { "attachment" }, &name));
+    // Whatever the file holds, it never runs as a page of this site.
+    h.insert(
+        "content-security-policy",
+        HeaderValue::from_static("sandbox; default-src 'none'; img-src 'self' data:; media-src 'self'"),
+    );
+    h.insert("x-content-type-options", HeaderValue::from_static("nosniff"));
+    resp
+}
+
+/// Saves a file (the editor's, or any client's `PUT`): the body is streamed to a temporary name
+/// beside it, synced, then renamed over it, so a failed or cut save changes nothing. No size
+/// limit: memory stays at one piece of about 1 MiB whatever the body's size.
+pub(super) async fn save(State(app): State<Arc<FilesApp>>, Query(args): Args, mut body: Body) -> Response {
+    let rel = match arg_path(&args, "path") {
+        Ok(r) => r,
+        Err(e) => return fs_error(e, "path"),
+    };
+    let shown = rel.as_str().to_string();
+    let Some(name) = rel.name() else { return fs_error(FsError::BadPath("give a file".into()), "cannot save") };
+    let mut tmp_bytes = [0u8; 6];
+    let _ = getrandom::fill(&mut tmp_bytes);
+    let tmp_name =
+        fs::temp_name(name, &format!("save-{}", tmp_bytes.iter().map(|b| format!("{b:02x}")).collect::<String>()));
+    let tmp = rel.parent().join(&tmp_name);
+    let (a, t) = (app.clone(), tmp.clone());
+    let file = match blocking(move || a.root.create_new(&t)).await {
+        Ok(f) => f,
+        Err(e) => return fs_error(e, &format!("cannot save /{shown} (nothing was changed)")),
+    };
+    match body::save_as(&app, &mut body, file, tmp, rel, |_| {}).await {
+        Ok(bytes) => Json(json!({ "saved": shown, "bytes": bytes })).into_response(),
+        Err(e) => fs_error(e, &format!("cannot save /{shown} (nothing was changed)")),
+    }
+}
+
+pub(super) async fn archive_download(State(app): State<Arc<FilesApp>>, Query(args): Args) -> Response {
+    let paths: Vec<&str> = args.get("paths").map_or(vec![], |p| p.split('\n').filter(|s| !s.is_empty()).collect());
+    let mut items = Vec::new();
+    for p in &paths {
+        match clean(p) {
+            Ok(rel) => {
+                let name = rel.name().unwrap_or("workspace").to_string();
+                items.push(archive::Item { rel, name });
+            }
+            Err(e) => return fs_error(e, "paths"),
+        }
+    }
+    if items.is_empty() {
+        return api_error(
+            StatusCode::BAD_REQUEST,
+            "bad_path",
+            "give what to pack: ?paths=a (several separated by newlines)",
+        );
+    }
+    let tar = args.get("format").is_some_and(|f| f == "tar");
+    let base = if items.len() == 1 { items[0].name.clone() } else { "selection".into() };
+    let (tx, rx) = tokio::sync::mpsc::channel::<std::io::Result<Bytes>>(4);
+    tokio::task::spawn_blocking(move || {
+        let entries = archive::Walk::new(&app.root, items);
+        let pool = Pool::new();
+        let out = archive::ChannelWriter { tx: tx.clone(), buf: pool.take(), pool };
+        let result = if tar { archive::tar(&app.root, entries, out) } else { archive::zip(&app.root, entries, out) };
+        if let Err(e) = result {
+            let _ = tx.blocking_send(Err(e));
+        }
+    });
+    let body =
+        Body::from_stream(futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|c| (c, rx)) }));
+    let (kind, ext) = if tar { ("application/x-tar", "tar") } else { ("application/zip", "zip") };
+    let mut resp = Response::new(body);
+    resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(kind));
+    resp.headers_mut().insert(header::CONTENT_DISPOSITION, disposition("attachment", &format!("{base}.{ext}")));
+    resp
+}
