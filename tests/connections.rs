@@ -151,7 +151,7 @@ fn five_hundred_idle_connections_under_a_low_open_file_limit_do_not_stop_the_por
 fn websockets_count_against_the_connection_cap() {
     let port = free_port();
     let g = Gpubox::start(&format!(
-        "[auth]\nusername = \"u\"\npassword = \"p\"\n[http]\nmax_connections = 16\n[services.terminal]\napp = \"terminal\"\nport = {port}\n"
+        "[auth]\nusername = \"u\"\npassword = \"p\"\n[http]\nmax_connections = 16\n[services.terminal]\napp = \"terminal\"\nport = {port}\nshell = \"/bin/sh\"\n"
     ));
     g.wait_event(&format!("terminal: listening on 0.0.0.0:{port}"), T);
     let auth = format!("Basic {}", base64::engine::general_purpose::STANDARD.encode("u:p"));

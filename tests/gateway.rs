@@ -46,6 +46,9 @@ port = {logs}
 [services.terminal]
 app = "terminal"
 port = {term}
+# A plain login shell: the host's bash profile may run slow things (pyenv rehash) that a
+# shutdown would cut.
+shell = "/bin/sh"
 
 [services.files]
 app = "files"

@@ -26,6 +26,9 @@ allowed_hosts = ["gpu.example.org", "*.mylab.net"]
 [services.terminal]
 app = "terminal"
 port = {port}
+# A plain login shell: the host's bash profile may run slow things (pyenv rehash) that a
+# shutdown would cut.
+shell = "/bin/sh"
 "#
     ));
     g.wait_event(&format!("terminal: listening on 0.0.0.0:{port}"), T);

@@ -36,6 +36,9 @@ port = {files}
 [services.terminal]
 app = "terminal"
 port = {term}
+# A plain login shell: the host's bash profile may run slow things (pyenv rehash) that a
+# shutdown would cut.
+shell = "/bin/sh"
 
 [services.logs]
 app = "logs"

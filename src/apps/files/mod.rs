@@ -7,6 +7,7 @@ mod browse;
 mod dav;
 pub mod fs;
 mod jobs;
+mod names;
 mod ops;
 #[cfg(test)]
 mod props;

@@ -1,0 +1,193 @@
+//! Tests of `validate.rs`: each rule, the error messages and places, and property tests.
+
+use super::*;
+use crate::config::{ReadyProbe, RestartPolicy};
+
+fn parse(text: &str) -> Result<Config, ConfigErrors> {
+    let env = |n: &str| match n {
+        "PATH" => Some("/usr/bin:/bin".to_string()),
+        "FORGE_ARGS" => Some("--xformers --api".to_string()),
+        _ => None,
+    };
+    validate(text, "test.toml", Path::new("/tmp"), &env)
+}
+
+fn first_error(text: &str) -> ConfigError {
+    parse(text).unwrap_err().0.remove(0)
+}
+
+#[test]
+fn full_service() {
+    let c = parse(
+        r#"
+workspace = "${WORKSPACE:-/workspace}"
+[services.forge]
+command = "sh -c 'echo hi' ${FORGE_ARGS:-}"
+env = { PYTHONUNBUFFERED = "1" }
+restart = "on-failure"
+ready = "http://127.0.0.1:7860/"
+stop_timeout = "3s"
+[services.worker]
+command = ["sleep", "1"]
+depends_on = ["forge"]
+"#,
+    )
+    .unwrap();
+    assert_eq!(c.workspace, PathBuf::from("/workspace"));
+    let forge = c.service("forge").unwrap();
+    assert_eq!(forge.command, ["sh", "-c", "echo hi", "--xformers", "--api"]);
+    assert_eq!(forge.restart, RestartPolicy::OnFailure);
+    assert_eq!(forge.ready, Some(ReadyProbe::Http { host: "127.0.0.1".into(), port: 7860, path: "/".into() }));
+    assert_eq!(forge.stop_timeout, std::time::Duration::from_secs(3));
+    assert_eq!(c.service("worker").unwrap().depends_on, ["forge"]);
+    assert_eq!(c.logs.dir, PathBuf::from("/workspace/logs"));
+}
+
+#[test]
+fn unknown_key_names_line_and_suggests() {
+    let e = first_error("[services.a]\ncommand = \"true\"\ncomand = \"x\"\n");
+    assert_eq!(e.at.unwrap().0, 3);
+    assert_eq!(e.key, "services.a.comand");
+    assert!(e.hint.unwrap().contains("did you mean `command`"));
+}
+
+#[test]
+fn cycle_is_reported() {
+    let e = first_error("[services.a]\ncommand = \"true\"\ndepends_on = [\"b\"]\n[services.b]\ncommand = \"true\"\ndepends_on = [\"a\"]\n");
+    assert!(e.message.contains("dependency cycle"), "{e}");
+}
+
+#[test]
+fn missing_dependency_and_program() {
+    let e = first_error("[services.a]\ncommand = \"true\"\ndepends_on = [\"nope\"]\n");
+    assert!(e.message.contains("\"nope\", which is not a service"));
+    assert_eq!(e.at.unwrap().0, 3);
+    let e = first_error("[services.a]\ncommand = \"no-such-program-xyz\"\n");
+    assert!(e.message.contains("not found"));
+    assert_eq!(e.key, "services.a.command");
+}
+
+#[test]
+fn relative_paths_follow_the_file() {
+    assert_eq!(absolute(Path::new("/a/examples"), Path::new("../workspace")), PathBuf::from("/a/workspace"));
+}
+
+#[test]
+fn enabled_leaves_a_service_out_and_drops_waiting_for_it() {
+    let text = r#"
+[services.sshd]
+enabled = "${ENABLE_SSH:-false}"
+command = ["sleep", "1"]
+[services.app]
+command = ["sleep", "1"]
+depends_on = ["sshd", "provision"]
+[services.off]
+enabled = false
+command = ["sleep", "1"]
+port = 9000
+upstream = "http://127.0.0.1:9001"
+[services.web]
+command = ["sleep", "1"]
+port = 9000
+upstream = "http://127.0.0.1:9002"
+"#;
+    let c = parse(text).unwrap();
+    let names: Vec<_> = c.services.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(names, ["app", "web"]);
+    assert_eq!(c.disabled, ["off", "sshd"]);
+    assert!(c.services[0].depends_on.is_empty(), "{:?}", c.services[0].depends_on);
+
+    let on = |v: &str| {
+        let env = move |n: &str| match n {
+            "PATH" => Some("/usr/bin:/bin".to_string()),
+            "ENABLE_SSH" => Some(v.to_string()),
+            _ => None,
+        };
+        validate(text, "test.toml", Path::new("/tmp"), &env)
+    };
+    let c = on("1").unwrap();
+    assert!(c.services.iter().any(|s| s.name == "sshd"));
+    assert_eq!(c.services.iter().find(|s| s.name == "app").unwrap().depends_on, ["sshd"]);
+    let e = on("maybe").unwrap_err().0.remove(0);
+    assert_eq!(e.key, "services.sshd.enabled");
+    assert!(e.message.contains("\"maybe\" is neither true nor false"), "{}", e.message);
+}
+
+#[test]
+fn export_env_and_folders() {
+    let c = parse("workspace = \"/ws\"\nexport_env = \"/etc/environment\"\nfolders = [\"forge/models/Lora\", \"a\"]\n")
+        .unwrap();
+    assert_eq!(c.export_env.as_deref(), Some(Path::new("/etc/environment")));
+    assert_eq!(c.folders, [PathBuf::from("/ws/forge/models/Lora"), PathBuf::from("/ws/a")]);
+    let e = first_error("folders = [\"../etc\"]\n");
+    assert_eq!(e.key, "folders");
+    assert!(e.message.contains("not a folder inside the workspace"), "{}", e.message);
+}
+
+mod props {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// One `key = value` line with a key gpubox knows (or a near miss) and a value of any type.
+    fn entry() -> impl Strategy<Value = String> {
+        let keys: Vec<&'static str> = TOP_KEYS
+            .iter()
+            .chain(SERVICE_KEYS)
+            .chain(AUTH_KEYS)
+            .chain(LOG_KEYS)
+            .chain(HTTP_KEYS)
+            .chain(PROVISION_KEYS)
+            .copied()
+            .chain(["colour", "commandd", "x"])
+            .collect();
+        let value = prop_oneof![
+            "-?[0-9]{1,20}",
+            "\"[a-zA-Z0-9 $:{}/._-]{0,12}\"",
+            Just("true".to_string()),
+            Just("[\"sleep\", \"1\"]".to_string()),
+            Just("[]".to_string()),
+            Just("\"18446744073709551615GiB\"".to_string()),
+            Just("\"$argon2id$v=19$m=4294967295,t=2,p=1$c29tZXNhbHQ$RdescudvJCsgt3ub+b+dWRWJTmaaJObG\"".to_string()),
+            "[0-9.]{1,6}",
+            Just("{ a = 1 }".to_string()),
+        ];
+        (proptest::sample::select(keys), value).prop_map(|(k, v)| format!("{k} = {v}"))
+    }
+
+    fn table() -> impl Strategy<Value = String> {
+        let header = prop_oneof![
+            Just(String::new()),
+            Just("[logs]".to_string()),
+            Just("[auth]".to_string()),
+            Just("[http]".to_string()),
+            Just("[provision]".to_string()),
+            "\\[services\\.[a-z]{1,3}\\]",
+            Just("[servicez.a]".to_string()),
+        ];
+        (header, proptest::collection::vec(entry(), 0..5)).prop_map(|(h, e)| format!("{h}\n{}\n", e.join("\n")))
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+        /// Any configuration is taken or refused with errors that each point inside the
+        /// file; none panics, and a refusal always says something.
+        #[test]
+        fn every_config_is_taken_or_refused_with_places(tables in proptest::collection::vec(table(), 0..6)) {
+            let text = tables.concat();
+            let lines = text.lines().count() + 1;
+            match parse(&text) {
+                Ok(_) => {}
+                Err(errors) => {
+                    prop_assert!(!errors.0.is_empty());
+                    for e in &errors.0 {
+                        if let Some((line, col)) = e.at {
+                            prop_assert!(line >= 1 && line <= lines && col >= 1, "{e} in:\n{text}");
+                        }
+                        prop_assert!(!e.message.is_empty());
+                    }
+                }
+            }
+        }
+    }
+}
