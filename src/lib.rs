@@ -23,4 +23,5 @@ pub mod http;
 pub mod logs;
 pub mod provision;
 pub mod proxy;
+pub mod random;
 pub mod supervisor;

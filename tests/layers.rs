@@ -7,17 +7,18 @@ use std::path::Path;
 
 /// Each top-level module and the modules it may use. Lower layers first.
 const LAYERS: &[(&str, &[&str])] = &[
-    // Leaves: the HTTP vocabulary (errors, cookies, headers, coding, pages, the route record) and
-    // the configuration.
+    // Leaves: the HTTP vocabulary (errors, cookies, headers, coding, pages, the route record),
+    // random ids, and the configuration.
     ("http", &[]),
+    ("random", &[]),
     ("config", &[]),
     ("logs", &["config"]),
-    ("auth", &["config"]),
+    ("auth", &["config", "random"]),
     ("supervisor", &["config", "logs"]),
     ("provision", &["config", "logs", "supervisor", "http"]),
     ("control", &["config", "logs", "supervisor", "http"]),
     ("proxy", &["config", "logs", "supervisor", "http"]),
-    ("apps", &["config", "logs", "supervisor", "provision", "http"]),
+    ("apps", &["config", "logs", "supervisor", "provision", "http", "random"]),
     ("gateway", &["config", "logs", "supervisor", "auth", "http", "apps", "proxy"]),
     ("cli", &["config", "logs", "supervisor", "auth", "http", "provision", "control", "gateway"]),
 ];

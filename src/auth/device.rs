@@ -26,8 +26,7 @@ impl Devices {
                 return Devices { key };
             }
         }
-        let mut key = [0u8; 32];
-        getrandom::fill(&mut key).expect("the system's random source");
+        let key = crate::random::bytes::<32>().expect("the system's random source");
         if let Err(e) = super::sessions::write_private(&path, &key) {
             eprintln!("[gpubox] cannot save {}: {e}; device cookies last until the next start", path.display());
         }
@@ -53,8 +52,7 @@ impl Devices {
 
     /// A new cookie value for `username`.
     pub fn issue(&self, username: &str) -> String {
-        let mut nonce = [0u8; 16];
-        getrandom::fill(&mut nonce).expect("the system's random source");
+        let nonce = crate::random::bytes::<16>().expect("the system's random source");
         format!("{}.{}", hex(&nonce), hex(&self.mac(username, &nonce)))
     }
 

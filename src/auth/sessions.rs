@@ -98,8 +98,8 @@ impl Sessions {
 
     /// A new session; returns its id (43 characters, URL-safe).
     pub fn create(&self) -> String {
-        let mut bytes = [0u8; 32];
-        getrandom::fill(&mut bytes).expect("the OS random number generator");
+        // Without randomness no safe session can be made: stopping is the only safe answer.
+        let bytes = crate::random::bytes::<32>().expect("the system's random source");
         let id = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
         let mut st = self.state.lock().expect("sessions lock");
         st.file.sessions.insert(key(&id), now_ms() + self.ttl.as_millis() as u64);

@@ -479,9 +479,7 @@ impl Root {
             Err(e) => return Err(e.into()),
         }
         // A tag of its own: two uploads finishing onto one name must not share a temporary file.
-        let mut tag = [0u8; 4];
-        let _ = getrandom::fill(&mut tag);
-        let tag = format!("copy-{:08x}", u32::from_le_bytes(tag));
+        let tag = format!("copy-{}", crate::random::hex(4)?);
         let tmp = to.parent().join(&temp_name(to.name().unwrap_or("file"), &tag));
         let _ = self.remove(&tmp);
         let copied = (|| {

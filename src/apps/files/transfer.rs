@@ -216,10 +216,11 @@ pub(super) async fn save(State(app): State<Arc<FilesApp>>, Query(args): Args, mu
     };
     let shown = rel.as_str().to_string();
     let Some(name) = rel.name() else { return fs_error(FsError::BadPath("give a file".into()), "cannot save") };
-    let mut tmp_bytes = [0u8; 6];
-    let _ = getrandom::fill(&mut tmp_bytes);
-    let tmp_name =
-        fs::temp_name(name, &format!("save-{}", tmp_bytes.iter().map(|b| format!("{b:02x}")).collect::<String>()));
+    let tag = match crate::random::hex(6) {
+        Ok(h) => h,
+        Err(e) => return fs_error(FsError::Io(e), &format!("cannot save /{shown} (nothing was changed)")),
+    };
+    let tmp_name = fs::temp_name(name, &format!("save-{tag}"));
     let tmp = rel.parent().join(&tmp_name);
     let (a, t) = (app.clone(), tmp.clone());
     let file = match blocking(move || a.root.create_new(&t)).await {

@@ -171,11 +171,10 @@ async fn create(app: &Arc<FilesApp>, headers: &HeaderMap) -> Response {
             );
         }
     }
-    let mut raw = [0u8; 16];
-    if getrandom::fill(&mut raw).is_err() {
-        return api_error(StatusCode::INTERNAL_SERVER_ERROR, "random", "no randomness for an upload id");
-    }
-    let id: String = raw.iter().map(|b| format!("{b:02x}")).collect();
+    let id = match crate::random::hex(16) {
+        Ok(id) => id,
+        Err(e) => return api_error(StatusCode::INTERNAL_SERVER_ERROR, "random", &e.to_string()),
+    };
     let m = Meta { dir: dir.as_str(), name: name.clone(), length, conflict };
     let up = &app.uploads;
     let made = std::fs::create_dir_all(&up.dir)

@@ -77,9 +77,7 @@ impl TerminalApp {
 
     /// Starts a shell; the session ends by itself when the shell exits.
     fn create(self: &Arc<Self>, name: Option<String>, cols: u16, rows: u16) -> std::io::Result<Arc<Session>> {
-        let mut raw = [0u8; 6];
-        getrandom::fill(&mut raw).map_err(|e| std::io::Error::other(e.to_string()))?;
-        let id: String = raw.iter().map(|b| format!("{b:02x}")).collect();
+        let id = crate::random::hex(6)?;
         let n = self.sessions.lock().expect("sessions lock").len() + 1;
         let name = name.filter(|n| !n.trim().is_empty()).unwrap_or_else(|| format!("shell {n}"));
         let (session, exit) = Session::start(id.clone(), name.clone(), &self.settings, self.sup.reaper(), cols, rows)?;

@@ -349,9 +349,10 @@ pub(super) fn lock(app: &FilesApp, rel: &Rel, headers: &HeaderMap, _body: &[u8])
     } else {
         false
     };
-    let mut raw = [0u8; 16];
-    let _ = getrandom::fill(&mut raw);
-    let h: String = raw.iter().map(|b| format!("{b:02x}")).collect();
+    let h = match crate::random::hex(16) {
+        Ok(h) => h,
+        Err(e) => return plain(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
+    };
     let token = format!("opaquelocktoken:{}-{}-{}-{}-{}", &h[0..8], &h[8..12], &h[12..16], &h[16..20], &h[20..32]);
     let timeout = headers.get("timeout").and_then(|v| v.to_str().ok()).unwrap_or("Second-3600").to_string();
     let depth = headers.get("depth").and_then(|v| v.to_str().ok()).unwrap_or("infinity").to_string();
