@@ -20,6 +20,7 @@ pub mod config;
 pub mod control;
 pub mod gateway;
 pub mod http;
+pub mod human;
 pub mod logs;
 pub mod provision;
 pub mod proxy;

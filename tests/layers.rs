@@ -8,19 +8,20 @@ use std::path::Path;
 /// Each top-level module and the modules it may use. Lower layers first.
 const LAYERS: &[(&str, &[&str])] = &[
     // Leaves: the HTTP vocabulary (errors, cookies, headers, coding, pages, the route record),
-    // random ids, and the configuration.
+    // random ids, sizes and durations for people, and the configuration.
     ("http", &[]),
     ("random", &[]),
+    ("human", &[]),
     ("config", &[]),
     ("logs", &["config"]),
     ("auth", &["config", "random"]),
-    ("supervisor", &["config", "logs"]),
-    ("provision", &["config", "logs", "supervisor", "http"]),
-    ("control", &["config", "logs", "supervisor", "http"]),
-    ("proxy", &["config", "logs", "supervisor", "http"]),
-    ("apps", &["config", "logs", "supervisor", "provision", "http", "random"]),
-    ("gateway", &["config", "logs", "supervisor", "auth", "http", "apps", "proxy"]),
-    ("cli", &["config", "logs", "supervisor", "auth", "http", "provision", "control", "gateway"]),
+    ("supervisor", &["config", "logs", "human"]),
+    ("provision", &["config", "logs", "supervisor", "http", "human"]),
+    ("control", &["config", "logs", "supervisor", "http", "human"]),
+    ("proxy", &["config", "logs", "supervisor", "http", "human"]),
+    ("apps", &["config", "logs", "supervisor", "provision", "http", "random", "human"]),
+    ("gateway", &["config", "logs", "supervisor", "auth", "http", "apps", "proxy", "human"]),
+    ("cli", &["config", "logs", "supervisor", "auth", "http", "provision", "control", "gateway", "human"]),
 ];
 
 /// Every `crate::x` named in `text`, `use crate::{a, b}` included.

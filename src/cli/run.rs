@@ -320,7 +320,7 @@ async fn serve(config: Config, control: PathBuf, since: Instant) -> anyhow::Resu
     if orphans > 0 {
         hub.event(format!("ended {orphans} process(es) left behind by services"));
     }
-    hub.event(format!("all services stopped; gpubox exits (up {})", crate::supervisor::human(since.elapsed())));
+    hub.event(format!("all services stopped; gpubox exits (up {})", crate::human::duration(since.elapsed())));
     let _ = std::fs::remove_file(&control);
     hub.flush();
     Ok(0)

@@ -10,7 +10,7 @@ use super::EXIT_CONFIG;
 use crate::config::{self, Config};
 use crate::control::client::{Client, ClientError};
 use crate::control::protocol::Request;
-use crate::supervisor::human;
+use crate::human::duration as human;
 
 /// Prints a client error in one line and picks the exit code.
 fn fail(e: ClientError) -> anyhow::Result<i32> {

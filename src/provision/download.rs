@@ -5,6 +5,7 @@
 //! across a redirect to another host. The provisioning manifest and the file manager's "fetch from
 //! a URL" both use it.
 
+use crate::human::bytes as human_bytes;
 use std::fs::{File, OpenOptions};
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
@@ -539,21 +540,6 @@ fn same_fs(a: &Path, b: &Path) -> bool {
     match (a.metadata(), b.metadata()) {
         (Ok(x), Ok(y)) => x.dev() == y.dev(),
         _ => a == b,
-    }
-}
-
-pub fn human_bytes(n: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "KB", "MB", "GB", "TB"];
-    let mut v = n as f64;
-    let mut u = 0;
-    while v >= 1000.0 && u < UNITS.len() - 1 {
-        v /= 1000.0;
-        u += 1;
-    }
-    if u == 0 {
-        format!("{n} B")
-    } else {
-        format!("{v:.1} {}", UNITS[u])
     }
 }
 

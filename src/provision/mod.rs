@@ -18,7 +18,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-use download::{human_bytes, FileProgress, Job, Options, Outcome, Token};
+use crate::human::bytes as human_bytes;
+use download::{FileProgress, Job, Options, Outcome, Token};
 
 /// What `gpubox provision` is asked to do.
 #[derive(Debug, Clone)]
@@ -110,7 +111,7 @@ pub fn run(s: &Settings) -> i32 {
     }
     let ok = report.failed.is_empty();
     let summary = if ok {
-        format!("provisioning complete in {}", crate::supervisor::human(started.elapsed()))
+        format!("provisioning complete in {}", crate::human::duration(started.elapsed()))
     } else {
         format!("provisioning FAILED ({} problems): {}", report.failed.len(), report.failed.join("; "))
     };
@@ -260,7 +261,7 @@ fn download_all(jobs: &[Job], opts: &Options, report: &mut Report) -> Vec<(Strin
                 last = (Instant::now(), bytes);
                 let eta = if speed > 1.0 && total > bytes {
                     let secs = ((total - bytes) as f64 / speed).ceil();
-                    format!(" · ETA {}", crate::supervisor::human(Duration::from_secs_f64(secs)))
+                    format!(" · ETA {}", crate::human::duration(Duration::from_secs_f64(secs)))
                 } else {
                     String::new()
                 };
@@ -326,7 +327,7 @@ fn download_all(jobs: &[Job], opts: &Options, report: &mut Report) -> Vec<(Strin
                     json!({ "label": job.label, "url": job.url, "state": state, "path": path, "reason": reason }),
                 );
             }
-            report.say(format!("downloads finished in {}", crate::supervisor::human(started.elapsed())));
+            report.say(format!("downloads finished in {}", crate::human::duration(started.elapsed())));
         }
     }
     placed

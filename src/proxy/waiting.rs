@@ -9,7 +9,8 @@ use axum::response::{Html, IntoResponse, Response};
 use super::Proxy;
 use crate::http::api_error;
 use crate::http::pages;
-use crate::supervisor::{human, ServiceStatus, State};
+use crate::human::duration as human;
+use crate::supervisor::{ServiceStatus, State};
 
 const TAIL: usize = 40;
 

@@ -21,7 +21,6 @@ use tokio::sync::{mpsc, oneshot, watch};
 use crate::config::{Config, Service};
 use crate::logs::Hub;
 pub use reaper::{become_subreaper, ExitInfo, Reaper};
-pub use service::human;
 pub use status::{ServiceStatus, State};
 
 /// What a user can ask of one service.

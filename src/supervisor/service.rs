@@ -128,7 +128,7 @@ impl Task {
             let ran_for = started.elapsed();
 
             if self.spec.oneshot && exit.success() {
-                self.event(format!("finished successfully after {}", human(ran_for)));
+                self.event(format!("finished successfully after {}", crate::human::duration(ran_for)));
                 if !self.idle(State::Done, &mut acks).await {
                     return;
                 }
@@ -143,7 +143,7 @@ impl Task {
                 let state = if exit.success() { State::Exited } else { State::Failed };
                 self.event(format!(
                     "{exit} after {}; not restarting (restart = \"{}\")",
-                    human(ran_for),
+                    crate::human::duration(ran_for),
                     policy_name(self.spec.restart)
                 ));
                 if !self.idle(state, &mut acks).await {
@@ -152,7 +152,11 @@ impl Task {
                 continue;
             }
             let delay = backoff.after_exit(ran_for);
-            self.event(format!("{exit} after {}; restarting in {}", human(ran_for), human(delay)));
+            self.event(format!(
+                "{exit} after {}; restarting in {}",
+                crate::human::duration(ran_for),
+                crate::human::duration(delay)
+            ));
             self.set(|s| {
                 s.state = State::Backoff;
                 s.pid = None;
@@ -239,11 +243,11 @@ impl Task {
                 exit = &mut running.exit => break exit.unwrap_or(ExitInfo::Code(-1)),
                 _ = &mut probing, if !ready && stopping.is_none() => {
                     ready = true;
-                    self.event(format!("ready after {}", human(started.elapsed())));
+                    self.event(format!("ready after {}", crate::human::duration(started.elapsed())));
                     self.set(|s| { s.state = State::Running; s.ready = true; });
                 }
                 _ = tokio::time::sleep_until(kill_at), if stopping.is_some() => {
-                    self.event(format!("did not stop within {}; sending SIGKILL to its process group", human(self.spec.stop_timeout)));
+                    self.event(format!("did not stop within {}; sending SIGKILL to its process group", crate::human::duration(self.spec.stop_timeout)));
                     let _ = killpg(Pid::from_raw(pid), Signal::SIGKILL);
                     stopping = stopping.map(|(restart, _)| (restart, far));
                 }
@@ -318,16 +322,5 @@ fn policy_name(p: RestartPolicy) -> &'static str {
         RestartPolicy::Always => "always",
         RestartPolicy::OnFailure => "on-failure",
         RestartPolicy::Never => "never",
-    }
-}
-
-/// `1.2s`, `350ms`, `3m 4s`: short enough for a log line.
-pub fn human(d: Duration) -> String {
-    if d < Duration::from_secs(1) {
-        format!("{}ms", d.as_millis())
-    } else if d < Duration::from_secs(60) {
-        format!("{:.1}s", d.as_secs_f64())
-    } else {
-        humantime::format_duration(Duration::from_secs(d.as_secs())).to_string()
     }
 }

@@ -165,8 +165,8 @@ async fn create(app: &Arc<FilesApp>, headers: &HeaderMap) -> Response {
                 "disk_full",
                 &format!(
                     "{name} needs {} and the workspace disk has {} free: free some space first (a Vast disk cannot grow)",
-                    crate::provision::download::human_bytes(length),
-                    crate::provision::download::human_bytes(free)
+                    crate::human::bytes(length),
+                    crate::human::bytes(free)
                 ),
             );
         }

@@ -110,7 +110,7 @@ fn read(workspace: &Path, gpus: Vec<Gpu>) -> Machine {
         warning: (total < SHM_WANTED).then(|| {
             format!(
                 "/dev/shm is only {}: PyTorch's data loaders need more (start the container with --shm-size=8g, or use fewer workers)",
-                human_bytes(total)
+                crate::human::bytes(total)
             )
         }),
     });
@@ -188,14 +188,6 @@ fn space(path: impl AsRef<Path>) -> Option<(u64, u64, u64)> {
     let free = st.blocks_available() as u64 * frsize;
     let used = total.saturating_sub(st.blocks_free() as u64 * frsize);
     Some((total, used, free))
-}
-
-fn human_bytes(n: u64) -> String {
-    if n >= 1 << 30 {
-        format!("{:.1} GiB", n as f64 / (1u64 << 30) as f64)
-    } else {
-        format!("{} MiB", n >> 20)
-    }
 }
 
 /// GPUs from `nvidia-smi` (through the supervisor's reaper); none when it is absent or fails.

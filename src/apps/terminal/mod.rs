@@ -119,7 +119,7 @@ impl TerminalApp {
             self.hub.event(format!(
                 "terminal: session {} closed after {} without a tab",
                 s.id,
-                crate::supervisor::human(idle)
+                crate::human::duration(idle)
             ));
             s.hang_up();
         }

@@ -1,19 +1,9 @@
-// Numbers and names for people: sizes (decimal units, as the server's own messages and model
-// hubs write them), dates, speeds, and what kind of file a name is.
+// Numbers and names for people: sizes (common/format.ts: decimal units, as everywhere), dates,
+// speeds, and what kind of file a name is.
 
 import type { IconName } from "./dom";
 
-export function bytes(n: number): string {
-  const units = ["B", "KB", "MB", "GB", "TB", "PB"];
-  let v = n;
-  let i = 0;
-  while (v >= 1000 && i < units.length - 1) {
-    v /= 1000;
-    i++;
-  }
-  if (i === 0) return `${n} B`;
-  return `${v < 10 ? v.toFixed(2) : v < 100 ? v.toFixed(1) : Math.round(v)} ${units[i]}`;
-}
+export { bytes } from "../common/format";
 
 const pad = (n: number) => String(n).padStart(2, "0");
 const MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
