@@ -16,7 +16,6 @@ use axum::body::Body;
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{header, HeaderName, StatusCode, Uri, Version};
 use axum::response::{IntoResponse, Response};
-use http_body_util::Limited;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioIo};
@@ -112,14 +111,17 @@ async fn forward(proxy: &Proxy, peer: SocketAddr, mut req: Request) -> Response 
     parts.uri = uri;
     parts.version = Version::HTTP_11;
     headers::for_upstream(&mut parts.headers, peer, websocket);
+    let over = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let body = match proxy.max_body {
-        Some(max) => Body::new(Limited::new(body, max as usize)),
+        Some(max) => Body::new(Capped { inner: body, left: max, over: over.clone() }),
         None => body,
     };
     let client = CLIENT.with(Client::clone);
     let mut resp = match client.request(Request::from_parts(parts, body)).await {
         Ok(resp) => resp,
-        Err(e) if body_too_large(&e) => {
+        // Whatever error the client reports (the body's, or the upstream's answer to a cut body),
+        // a body that went over max_body is the cause.
+        Err(_) if over.load(std::sync::atomic::Ordering::Relaxed) => {
             // A body without a length (chunked) that went over max_body on the way.
             return api_error(
                 StatusCode::PAYLOAD_TOO_LARGE,
@@ -147,16 +149,47 @@ async fn forward(proxy: &Proxy, peer: SocketAddr, mut req: Request) -> Response 
     resp.map(Body::new).into_response()
 }
 
-/// Whether a client error came from the request body passing `max_body`.
-fn body_too_large(e: &hyper_util::client::legacy::Error) -> bool {
-    let mut source: Option<&dyn std::error::Error> = Some(e);
-    while let Some(s) = source {
-        if s.is::<http_body_util::LengthLimitError>() {
-            return true;
+/// A request body that stops with an error, and says so in `over`, once it passes `left` bytes
+/// (a chunked body declares no length to check beforehand).
+struct Capped {
+    inner: Body,
+    left: u64,
+    over: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl hyper::body::Body for Capped {
+    type Data = axum::body::Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Self::Data>, Self::Error>>> {
+        match std::pin::Pin::new(&mut self.inner).poll_frame(cx) {
+            std::task::Poll::Ready(Some(Ok(frame))) => {
+                if let Some(data) = frame.data_ref() {
+                    let n = data.len() as u64;
+                    if n > self.left {
+                        self.over.store(true, std::sync::atomic::Ordering::Relaxed);
+                        return std::task::Poll::Ready(Some(Err(axum::Error::new(
+                            "the request body is larger than max_body",
+                        ))));
+                    }
+                    self.left -= n;
+                }
+                std::task::Poll::Ready(Some(Ok(frame)))
+            }
+            other => other,
         }
-        source = s.source();
     }
-    false
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        self.inner.size_hint()
+    }
 }
 
 /// The innermost cause of a client error: "Connection refused (os error 111)" rather than

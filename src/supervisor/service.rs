@@ -127,7 +127,9 @@ impl Task {
             self.set(|s| s.last_exit = Some(exit));
             let ran_for = started.elapsed();
 
+            // Each state is in place before the log says so: a reader of the log then finds it.
             if self.spec.oneshot && exit.success() {
+                self.rest(State::Done);
                 self.event(format!("finished successfully after {}", crate::human::duration(ran_for)));
                 if !self.idle(State::Done, &mut acks).await {
                     return;
@@ -141,6 +143,7 @@ impl Task {
             };
             if !restart {
                 let state = if exit.success() { State::Exited } else { State::Failed };
+                self.rest(state);
                 self.event(format!(
                     "{exit} after {}; not restarting (restart = \"{}\")",
                     crate::human::duration(ran_for),
@@ -152,17 +155,17 @@ impl Task {
                 continue;
             }
             let delay = backoff.after_exit(ran_for);
-            self.event(format!(
-                "{exit} after {}; restarting in {}",
-                crate::human::duration(ran_for),
-                crate::human::duration(delay)
-            ));
             self.set(|s| {
                 s.state = State::Backoff;
                 s.pid = None;
                 s.ready = false;
                 s.restart_delay_ms = Some(delay.as_millis() as u64);
             });
+            self.event(format!(
+                "{exit} after {}; restarting in {}",
+                crate::human::duration(ran_for),
+                crate::human::duration(delay)
+            ));
             tokio::select! {
                 _ = tokio::time::sleep(delay) => {}
                 req = self.ctl.recv() => match req {
@@ -243,8 +246,10 @@ impl Task {
                 exit = &mut running.exit => break exit.unwrap_or(ExitInfo::Code(-1)),
                 _ = &mut probing, if !ready && stopping.is_none() => {
                     ready = true;
-                    self.event(format!("ready after {}", crate::human::duration(started.elapsed())));
+                    // The state first, then the word: whoever reads "ready" in the log finds the
+                    // service ready (the proxy answered a waiting page in between, now and then).
                     self.set(|s| { s.state = State::Running; s.ready = true; });
+                    self.event(format!("ready after {}", crate::human::duration(started.elapsed())));
                 }
                 _ = tokio::time::sleep_until(kill_at), if stopping.is_some() => {
                     self.event(format!("did not stop within {}; sending SIGKILL to its process group", crate::human::duration(self.spec.stop_timeout)));
@@ -278,6 +283,11 @@ impl Task {
         let _ = tokio::time::timeout(Duration::from_millis(500), futures_util::future::join_all(pumps)).await;
         match stopping {
             Some((restart, _)) => {
+                if !restart {
+                    // Stopped for good: the state before the word (see `run`).
+                    self.set(|s| s.last_exit = Some(exit));
+                    self.rest(State::Stopped);
+                }
                 self.event(format!("stopped ({exit})"));
                 Ending::Stopped { exit, restart }
             }
