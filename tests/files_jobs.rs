@@ -93,7 +93,7 @@ fn each_kind_of_job_stops_mid_way_when_cancelled_and_leaves_nothing() {
 /// its own, none gets 409 after all its bytes arrived, and no part stays in the private area.
 #[test]
 fn concurrent_uploads_of_one_name_each_land_and_leave_no_part() {
-    use crate::files::tus_create;
+    use crate::files_transfer::tus_create;
     let f = start();
     let ws = f.ws();
     std::fs::create_dir_all(ws.join("in")).unwrap();

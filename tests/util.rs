@@ -218,3 +218,9 @@ pub fn check(body: &str) -> (i32, String, PathBuf, TempDir) {
 pub fn count_lines(path: &Path, line: &str) -> usize {
     std::fs::read_to_string(path).unwrap_or_default().lines().filter(|l| *l == line).count()
 }
+
+/// A process's peak resident memory (VmHWM), in KiB.
+pub fn peak_kib(pid: i32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status.lines().find(|l| l.starts_with("VmHWM:")).unwrap().split_whitespace().nth(1).unwrap().parse().unwrap()
+}
