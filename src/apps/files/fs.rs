@@ -105,6 +105,13 @@ impl Rel {
         Rel(v)
     }
 
+    /// `self` with a path of names a walk listed (`/a/b`, see `archive::Walk`) below it, taken as
+    /// they are: they came from the disk, not a request (a `.gpubox` folder inside a copied folder
+    /// is an ordinary one there, which `clean` would refuse at the root).
+    pub fn join_walked(&self, sub: &str) -> Rel {
+        Rel(self.0.iter().cloned().chain(sub.split('/').filter(|s| !s.is_empty()).map(String::from)).collect())
+    }
+
     /// Whether `self` is `other` or inside it.
     pub fn within(&self, other: &Rel) -> bool {
         self.0.len() >= other.0.len() && self.0[..other.0.len()] == other.0[..]

@@ -172,13 +172,7 @@ pub fn copy(root: &Root, job: &Job, sources: &[Rel], to_dir: &Rel) -> Result<Str
             if job.cancelled() {
                 return Err("cancelled".into());
             }
-            // `sub` is made of names the walk listed: joined as they are.
-            let dest = Rel(to_dir
-                .join(&target_name)
-                .0
-                .into_iter()
-                .chain(sub.split('/').filter(|s| !s.is_empty()).map(String::from))
-                .collect());
+            let dest = to_dir.join(&target_name).join_walked(&sub);
             if dir {
                 root.mkdir_all(&dest).map_err(|e| fs_msg(e, &format!("cannot create /{}", dest.as_str())))?;
                 continue;

@@ -323,10 +323,7 @@ pub(super) fn copy_tree(app: &FilesApp, from: &Rel, to: &Rel, dir: bool, depth0:
         super::archive::Walk::new(&app.root, vec![item]).collect()
     };
     for (sub, rel, is_dir) in plan {
-        // `sub` is made of names the walk listed: joined as they are (a `.gpubox` folder inside
-        // the source is an ordinary folder there, which `clean` would refuse at the root).
-        let dest =
-            Rel(to.0.iter().cloned().chain(sub.split('/').filter(|s| !s.is_empty()).map(String::from)).collect());
+        let dest = to.join_walked(&sub);
         if is_dir {
             app.root.mkdir(&dest)?;
         } else {
