@@ -159,6 +159,17 @@ fn every_route_refuses_bad_credentials_and_accepts_each_good_method() {
         }
     }
 
+    // A public route asked with a method it does not have is refused like a private one, and with
+    // a login gets 405: only what was declared public answers without one.
+    for (port, route) in routes.iter().filter(|(_, r)| r["public"] == true) {
+        let path = route["example"].as_str().unwrap();
+        let origin = format!("http://127.0.0.1:{port}");
+        let r = request(*port, "PUT", path, &[("Origin", &origin)], b"");
+        assert_eq!(r.status, 401, "PUT {path} without a login: {}", r.text());
+        let r = request(*port, "PUT", path, &[("Origin", &origin), ("Cookie", &cookie)], b"");
+        assert_eq!(r.status, 405, "PUT {path} with a login: {}", r.text());
+    }
+
     // A session that was not used for longer than session_ttl has expired.
     let idle = format!("gpubox_session={}", b.login());
     std::thread::sleep(Duration::from_millis(2200));

@@ -10,7 +10,6 @@ use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
-use super::routes::is_public;
 use super::Site;
 use crate::auth::Denial;
 pub use crate::http::api_error;
@@ -26,67 +25,81 @@ pub enum Who {
     Bearer,
 }
 
+/// What the outer layer found out about the credentials while handling `?token=`, so the
+/// guard neither checks them twice nor loses a throttled answer.
+#[derive(Clone)]
+struct Checked(Result<Who, Denial>);
+
+/// Around every request: the Host rule, then `?token=` logins. Vast's Open button sends
+/// `?token=`: it logs the browser in, then the same URL without the token follows. A request that
+/// already has valid credentials does not spend a token check (nor count a failure): it is only
+/// sent on without the token.
+pub async fn front(
+    State(site): State<Arc<Site>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    mut req: Request,
+    next: Next,
+) -> Response {
+    if let Some(resp) = host_refused(&site, &req) {
+        return hardened(resp);
+    }
+    let Some(token) = site.ctx.token_login.then(|| query_param(req.uri(), "token")).flatten() else {
+        return next.run(req).await;
+    };
+    let auth = &site.ctx.auth;
+    let ip = peer.ip();
+    let https = is_https(req.headers());
+    let clean = without_param(req.uri(), "token");
+    // Only ever redirect to a path here: `//evil.example/?token=…` must not leave the site.
+    let target = local_path(&clean).unwrap_or_else(|| "/".to_string());
+    let who = match identify(&site, req.headers(), ip).await {
+        Ok(_) if req.method() == Method::GET => return redirect(&target),
+        Ok(who) => {
+            if let Ok(uri) = clean.parse::<Uri>() {
+                *req.uri_mut() = uri;
+            }
+            Ok(who)
+        }
+        // Even when the address is throttled: a token is checked at any rate (see Auth).
+        Err(_) => {
+            let a = auth.clone();
+            let login = tokio::task::spawn_blocking(move || a.login_with_token(&token, ip)).await;
+            match login.unwrap_or(Err(Denial::Invalid)) {
+                Ok(id) => {
+                    let mut resp = redirect(&target);
+                    set_cookie(&mut resp, &id, auth.session_ttl.as_secs(), https);
+                    return resp;
+                }
+                Err(Denial::Throttled(wait)) => Err(Denial::Throttled(wait)),
+                // A wrong token is a request without valid credentials.
+                Err(_) => Err(Denial::Invalid),
+            }
+        }
+    };
+    req.extensions_mut().insert(Checked(who));
+    next.run(req).await
+}
+
+/// Around each public route: only the Origin rule.
+pub async fn public(req: Request, next: Next) -> Response {
+    if !origin_ok(req.headers(), req.method(), false) {
+        return hardened(forbidden_origin());
+    }
+    next.run(req).await
+}
+
+/// Around every route that is not public, the proxy and the not-found answer included: valid
+/// credentials, then the Origin rule. Renews the session cookie on page loads.
 pub async fn guard(
     State(site): State<Arc<Site>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     mut req: Request,
     next: Next,
 ) -> Response {
-    let auth = &site.ctx.auth;
-    let ip = peer.ip();
-
-    if let Some(resp) = host_refused(&site, &req) {
-        return hardened(resp);
-    }
-
-    let token = site.ctx.token_login.then(|| query_param(req.uri(), "token")).flatten();
-    if token.is_none() && is_public(&site.routes, req.method().as_str(), req.uri().path()) {
-        if !origin_ok(req.headers(), req.method(), false) {
-            return hardened(forbidden_origin());
-        }
-        return next.run(req).await;
-    }
-
-    let mut who = identify(&site, req.headers(), ip).await;
-    // Vast's Open button: `?token=` logs the browser in, then the same URL without the token.
-    // A request that already has valid credentials does not spend a token check (nor count a
-    // failure): it is only sent on without the token.
-    if let Some(token) = token {
-        let https = is_https(req.headers());
-        let clean = without_param(req.uri(), "token");
-        // Only ever redirect to a path here: `//evil.example/?token=…` must not leave the site.
-        let target = local_path(&clean).unwrap_or_else(|| "/".to_string());
-        match who {
-            Ok(_) if req.method() == Method::GET => return redirect(&target),
-            Ok(_) => {
-                if let Ok(uri) = clean.parse::<Uri>() {
-                    *req.uri_mut() = uri;
-                }
-            }
-            // Even when the address is throttled: a token is checked at any rate (see Auth).
-            Err(_) => {
-                let a = auth.clone();
-                let login = tokio::task::spawn_blocking(move || a.login_with_token(&token, ip)).await;
-                match login.unwrap_or(Err(Denial::Invalid)) {
-                    Ok(id) => {
-                        let mut resp = redirect(&target);
-                        set_cookie(&mut resp, &id, auth.session_ttl.as_secs(), https);
-                        return resp;
-                    }
-                    Err(Denial::Throttled(wait)) => who = Err(Denial::Throttled(wait)),
-                    // A wrong token is a request without valid credentials.
-                    Err(_) => who = Err(Denial::Invalid),
-                }
-            }
-        }
-        if is_public(&site.routes, req.method().as_str(), req.uri().path()) {
-            if !origin_ok(req.headers(), req.method(), false) {
-                return hardened(forbidden_origin());
-            }
-            return next.run(req).await;
-        }
-    }
-
+    let who = match req.extensions_mut().remove::<Checked>() {
+        Some(Checked(who)) => who,
+        None => identify(&site, req.headers(), peer.ip()).await,
+    };
     let who = match who {
         Ok(who) => who,
         Err(denial) => return hardened(refuse(&site, &req, denial)),
@@ -101,7 +114,7 @@ pub async fn guard(
     let mut resp = next.run(req).await;
     // Sliding expiry: a page load renews the cookie along with the server-side session.
     if let (Who::Session(id), true) = (&who, navigation) {
-        set_cookie(&mut resp, id, auth.session_ttl.as_secs(), https);
+        set_cookie(&mut resp, id, site.ctx.auth.session_ttl.as_secs(), https);
     }
     resp
 }

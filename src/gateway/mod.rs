@@ -14,8 +14,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::http::HeaderMap;
-use axum::middleware::{from_fn_with_state, map_response};
-use axum::routing::{get, post};
+use axum::middleware::{from_fn, from_fn_with_state, map_response};
 use axum::Router;
 
 use crate::apps::logs as logs_app;
@@ -23,7 +22,7 @@ use crate::auth::Auth;
 use crate::config::{AppKind, Config, Listen, Upstream};
 pub use crate::http::headers::harden;
 use crate::http::pages;
-pub use crate::http::routes::SiteRoutes;
+pub use crate::http::routes::{Routed, SiteRoutes};
 pub use crate::http::RouteSpec;
 use crate::logs::Hub;
 use crate::proxy::Proxy;
@@ -52,8 +51,8 @@ pub struct Site {
     pub port: u16,
     pub routes: Vec<RouteSpec>,
     pub proxy: Option<Arc<Proxy>>,
-    /// A built-in app's routes (mounted after gpubox's own).
-    pub app: Option<Router>,
+    /// A built-in app's routes (mounted beside gpubox's own).
+    pub app: Option<Routed>,
 }
 
 impl Site {
@@ -106,13 +105,8 @@ pub fn sites(config: &Config, ctx: Arc<Ctx>) -> Vec<(Listen, Arc<Site>)> {
                 let p = Proxy::new(&name, up.clone(), listen.max_body, ctx.sup.clone(), ctx.hub.clone(), shell.clone());
                 Arc::new(p)
             });
-            let mut routes = routes::RESERVED.to_vec();
-            if proxy.is_some() {
-                routes.push(routes::PROXY);
-            }
             let app = config.apps.iter().find(|a| a.name == name).map(|a| match a.app {
                 AppKind::Logs => {
-                    routes.extend_from_slice(logs_app::ROUTES);
                     let app = logs_app::LogsApp::new(
                         ctx.hub.clone(),
                         ctx.sup.clone(),
@@ -120,57 +114,63 @@ pub fn sites(config: &Config, ctx: Arc<Ctx>) -> Vec<(Listen, Arc<Site>)> {
                         &ctx.instance,
                         config.workspace.clone(),
                     );
-                    logs_app::router(Arc::new(app))
+                    logs_app::routes().with_state(Arc::new(app))
                 }
                 AppKind::Files => {
-                    routes.extend_from_slice(crate::apps::files::ROUTES);
+                    let routes = crate::apps::files::routes();
                     match crate::apps::files::FilesApp::new(config.workspace.clone(), config.state_dir.clone(), shell) {
-                        Ok(app) => crate::apps::files::router(app),
+                        Ok(app) => routes.with_state(app),
                         Err(e) => {
                             ctx.hub
                                 .event(format!("files: cannot open the workspace {}: {e}", config.workspace.display()));
-                            Router::new()
+                            // Declared (so walked and refused without a login) but never served.
+                            Routed { specs: routes.specs().to_vec(), private: Router::new(), public: Vec::new() }
                         }
                     }
                 }
                 AppKind::Terminal => {
-                    routes.extend_from_slice(crate::apps::terminal::ROUTES);
                     let settings = a.terminal.clone().expect("validated: a terminal app has its settings");
                     let app =
                         crate::apps::terminal::TerminalApp::new(settings, ctx.sup.clone(), ctx.hub.clone(), shell);
                     let closing = app.clone();
                     ctx.on_stop.lock().expect("on_stop lock").push(Box::new(move || closing.hang_up_all()));
-                    crate::apps::terminal::router(app)
+                    crate::apps::terminal::routes().with_state(app)
                 }
             });
+            let mut routes = reserved::routes().specs().to_vec();
+            if proxy.is_some() {
+                routes.push(routes::PROXY);
+            }
+            routes.extend(app.iter().flat_map(|a| a.specs.iter().copied()));
             let site = Arc::new(Site { ctx: ctx.clone(), name, port, routes, proxy, app });
             (listen, site)
         })
         .collect()
 }
 
-/// The router of one site: gpubox's routes with security headers, the proxy (or 404) for the
-/// rest, and the access guard around all of it.
+/// The router of one site. From the inside out: gpubox's and the app's private routes with
+/// security headers, the proxy (or not found) for the rest, all of it behind the login guard;
+/// then the public routes, added after the guard so it does not wrap them (only the Origin rule
+/// does), a method they do not have going to the guard like any private route; and around
+/// everything the Host rule and `?token=` logins.
 pub fn router(site: Arc<Site>) -> Router {
-    let own = Router::new()
-        .route("/.gpubox/health", get(reserved::health))
-        .route("/.gpubox/login", get(reserved::login_page).post(reserved::login_submit))
-        .route("/.gpubox/assets/{file}", get(reserved::asset))
-        .route("/.gpubox/", get(reserved::home))
-        .route("/.gpubox/session", get(reserved::session))
-        .route("/.gpubox/api/services/{name}", get(reserved::service_view))
-        .route("/.gpubox/logout", post(reserved::logout))
-        .route("/.gpubox/{*rest}", axum::routing::any(reserved::reserved_not_found))
-        .layer(map_response(reserved::security_headers));
-    let served: Router = match (&site.proxy, &site.app) {
-        (Some(proxy), _) => own.with_state(site.clone()).fallback_service(proxy.clone().router()),
-        (None, Some(app)) => own
-            .with_state(site.clone())
-            .merge(app.clone().layer(map_response(reserved::security_headers)))
-            .fallback(reserved::reserved_not_found),
-        (None, None) => own.fallback(reserved::reserved_not_found).with_state(site.clone()),
+    let mut routes = reserved::routes().with_state(site.clone());
+    if let Some(app) = &site.app {
+        routes = routes.merge(app.clone());
+    }
+    let private = routes.private.layer(map_response(reserved::security_headers));
+    let private = match &site.proxy {
+        Some(proxy) => private.fallback_service(proxy.clone().router()),
+        None => private.fallback(reserved::reserved_not_found),
     };
-    served.layer(from_fn_with_state(site, access::guard))
+    let guard = from_fn_with_state(site.clone(), access::guard);
+    let mut router = private.layer(guard.clone());
+    let other_method = Router::new().fallback(reserved::method_not_allowed).layer(guard);
+    for (path, methods) in routes.public {
+        let methods = methods.layer(map_response(reserved::security_headers)).layer(from_fn(access::public));
+        router = router.route(path, methods.fallback_service(other_method.clone()));
+    }
+    router.layer(from_fn_with_state(site, access::front))
 }
 
 /// Limits shared by every port's connections.

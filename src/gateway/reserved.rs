@@ -17,9 +17,26 @@ use crate::auth::Denial;
 use crate::http::cookies::COOKIE;
 use crate::http::headers::harden;
 use crate::http::pages;
+use crate::http::routes::RouteSet;
 
 // `ASSETS`: every file built by build.rs from web/ (npm, esbuild) into OUT_DIR.
 include!(concat!(env!("OUT_DIR"), "/assets.rs"));
+
+/// gpubox's own routes, on every port. Only the first four are public.
+pub fn routes() -> RouteSet<Arc<Site>> {
+    RouteSet::new("gpubox")
+        .public_get("/.gpubox/health", "/.gpubox/health", health)
+        .public_get("/.gpubox/login", "/.gpubox/login", login_page)
+        .public_post("/.gpubox/login", "/.gpubox/login", login_submit)
+        .public_get("/.gpubox/assets/{file}", "/.gpubox/assets/gpubox.css", asset)
+        .get("/.gpubox/", "/.gpubox/", home)
+        .get("/.gpubox/session", "/.gpubox/session", session)
+        .get("/.gpubox/api/services/{name}", "/.gpubox/api/services/app", service_view)
+        .post("/.gpubox/logout", "/.gpubox/logout", logout)
+        // `/.gpubox/` belongs to gpubox on every port: the rest of it is not found here rather
+        // than passed to the upstream.
+        .any("/.gpubox/{*rest}", "/.gpubox/none", reserved_not_found)
+}
 
 /// The only route that answers without credentials and says anything: that gpubox is alive.
 pub async fn health() -> &'static str {
@@ -202,10 +219,16 @@ pub async fn home(State(site): State<Arc<Site>>, headers: HeaderMap) -> Html<Str
     Html(pages::home(&shell, &rows))
 }
 
-/// `/.gpubox/` belongs to gpubox on every port: what is not one of its routes is not found,
-/// rather than passed to the upstream.
+/// Not one of gpubox's routes (nor, on an app's port, the app's).
 pub async fn reserved_not_found() -> Response {
     let mut resp = access::api_error(StatusCode::NOT_FOUND, "not_found", "no such gpubox route");
+    harden(resp.headers_mut());
+    resp
+}
+
+/// A public route asked with a method it does not have (after the login guard).
+pub async fn method_not_allowed() -> Response {
+    let mut resp = access::api_error(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "this route does not take that method");
     harden(resp.headers_mut());
     resp
 }

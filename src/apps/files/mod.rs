@@ -27,12 +27,10 @@ use std::sync::Arc;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{Html, Response};
-use axum::routing::{get, post};
-use axum::Router;
 
 use super::ShellFn;
 use crate::http::api_error;
-use crate::http::RouteSpec;
+use crate::http::routes::RouteSet;
 use fs::{clean, FsError, Rel, Root};
 
 pub struct FilesApp {
@@ -44,32 +42,6 @@ pub struct FilesApp {
     scratch: PathBuf,
 }
 
-const fn route(method: &'static str, path: &'static str, example: &'static str) -> RouteSpec {
-    RouteSpec { method, path, example, public: false, websocket: false, owner: "files" }
-}
-
-/// Every route of the app, for the gateway's table (and the tests that walk it).
-pub const ROUTES: &[RouteSpec] = &[
-    route("GET", "/", "/"),
-    route("GET", "/api/list", "/api/list?path="),
-    route("GET", "/api/file", "/api/file?path=none"),
-    route("PUT", "/api/file", "/api/file?path=none"),
-    route("GET", "/api/archive", "/api/archive?paths=none"),
-    route("GET", "/api/sha256", "/api/sha256?path=none"),
-    route("GET", "/api/search", "/api/search?path=&q=none"),
-    route("GET", "/api/space", "/api/space"),
-    route("POST", "/api/mkdir", "/api/mkdir"),
-    route("POST", "/api/rename", "/api/rename"),
-    route("POST", "/api/delete", "/api/delete"),
-    route("GET", "/api/jobs", "/api/jobs"),
-    route("POST", "/api/jobs", "/api/jobs"),
-    route("DELETE", "/api/jobs/{id}", "/api/jobs/0"),
-    route("ANY", "/dav", "/dav"),
-    route("ANY", "/dav/{*path}", "/dav/none"),
-    route("ANY", "/api/tus", "/api/tus"),
-    route("ANY", "/api/tus/{id}", "/api/tus/none"),
-];
-
 impl FilesApp {
     pub fn new(workspace: PathBuf, state_dir: PathBuf, shell: ShellFn) -> std::io::Result<Arc<FilesApp>> {
         let root = Root::open(&workspace, &state_dir)?;
@@ -78,26 +50,28 @@ impl FilesApp {
     }
 }
 
-pub fn router(app: Arc<FilesApp>) -> Router {
-    Router::new()
-        .route("/", get(page))
-        .route("/api/list", get(list))
-        .route("/api/file", get(download).put(save))
-        .route("/api/archive", get(archive_download))
-        .route("/api/sha256", get(sha256))
-        .route("/api/search", get(search))
-        .route("/api/space", get(space))
-        .route("/api/mkdir", post(mkdir))
-        .route("/api/rename", post(rename))
-        .route("/api/delete", post(delete))
-        .route("/api/jobs", get(jobs_list).post(jobs_start))
-        .route("/api/jobs/{id}", axum::routing::delete(jobs_cancel))
-        .route("/dav", axum::routing::any(dav::handle))
-        .route("/dav/", axum::routing::any(dav::handle))
-        .route("/dav/{*path}", axum::routing::any(dav::handle))
-        .route("/api/tus", axum::routing::any(tus::collection))
-        .route("/api/tus/{id}", axum::routing::any(tus::upload))
-        .with_state(app)
+/// Every route of the app.
+pub fn routes() -> RouteSet<Arc<FilesApp>> {
+    RouteSet::new("files")
+        .get("/", "/", page)
+        .get("/api/list", "/api/list?path=", list)
+        .get("/api/file", "/api/file?path=none", download)
+        .put("/api/file", "/api/file?path=none", save)
+        .get("/api/archive", "/api/archive?paths=none", archive_download)
+        .get("/api/sha256", "/api/sha256?path=none", sha256)
+        .get("/api/search", "/api/search?path=&q=none", search)
+        .get("/api/space", "/api/space", space)
+        .post("/api/mkdir", "/api/mkdir", mkdir)
+        .post("/api/rename", "/api/rename", rename)
+        .post("/api/delete", "/api/delete", delete)
+        .get("/api/jobs", "/api/jobs", jobs_list)
+        .post("/api/jobs", "/api/jobs", jobs_start)
+        .delete("/api/jobs/{id}", "/api/jobs/0", jobs_cancel)
+        .any("/dav", "/dav", dav::handle)
+        .any("/dav/", "/dav/", dav::handle)
+        .any("/dav/{*path}", "/dav/none", dav::handle)
+        .any("/api/tus", "/api/tus", tus::collection)
+        .any("/api/tus/{id}", "/api/tus/none", tus::upload)
 }
 
 /// The error answer for a file-system problem, mapped to a status in one place.

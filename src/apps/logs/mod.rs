@@ -12,11 +12,9 @@ use std::time::Instant;
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::Html;
-use axum::routing::get;
-use axum::Router;
 
 use super::ShellFn;
-use crate::http::RouteSpec;
+use crate::http::routes::RouteSet;
 use crate::logs::Hub;
 use crate::supervisor::Supervisor;
 
@@ -29,20 +27,6 @@ pub struct LogsApp {
     pub started: Instant,
     machine: machine::Cache,
 }
-
-const fn route(path: &'static str, example: &'static str) -> RouteSpec {
-    RouteSpec { method: "GET", path, example, public: false, websocket: false, owner: "logs" }
-}
-
-/// Every route of the app, for the gateway's table (and the tests that walk it).
-pub const ROUTES: &[RouteSpec] = &[
-    route("/", "/"),
-    route("/api/lines", "/api/lines?limit=5"),
-    route("/api/stream", "/api/stream?after=0&once=1"),
-    route("/api/history", "/api/history?service=gpubox"),
-    route("/api/download", "/api/download?service=gpubox"),
-    route("/api/status", "/api/status"),
-];
 
 impl LogsApp {
     pub fn new(hub: Hub, sup: Arc<Supervisor>, shell: ShellFn, instance: &str, workspace: PathBuf) -> LogsApp {
@@ -65,15 +49,15 @@ pub fn follow_files(hub: &Hub, patterns: &[String]) {
     }
 }
 
-pub fn router(app: Arc<LogsApp>) -> Router {
-    Router::new()
-        .route("/", get(page))
-        .route("/api/lines", get(api::lines))
-        .route("/api/stream", get(api::stream))
-        .route("/api/history", get(api::history))
-        .route("/api/download", get(api::download))
-        .route("/api/status", get(api::status))
-        .with_state(app)
+/// Every route of the app. Read-only: GET (and HEAD) only.
+pub fn routes() -> RouteSet<Arc<LogsApp>> {
+    RouteSet::new("logs")
+        .get("/", "/", page)
+        .get("/api/lines", "/api/lines?limit=5", api::lines)
+        .get("/api/stream", "/api/stream?after=0&once=1", api::stream)
+        .get("/api/history", "/api/history?service=gpubox", api::history)
+        .get("/api/download", "/api/download?service=gpubox", api::download)
+        .get("/api/status", "/api/status", api::status)
 }
 
 async fn page(State(app): State<Arc<LogsApp>>, headers: HeaderMap) -> Html<String> {

@@ -15,15 +15,14 @@ use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
-use axum::routing::{get, patch};
-use axum::{Json, Router};
+use axum::Json;
 use serde::Deserialize;
 use serde_json::json;
 
 use super::ShellFn;
 use crate::config::TerminalSettings;
 use crate::http::api_error;
-use crate::http::RouteSpec;
+use crate::http::routes::RouteSet;
 use crate::logs::Hub;
 use crate::supervisor::Supervisor;
 pub use session::{Info, Out, Session};
@@ -35,20 +34,6 @@ pub struct TerminalApp {
     shell: ShellFn,
     sessions: Mutex<BTreeMap<String, Arc<Session>>>,
 }
-
-const fn route(method: &'static str, path: &'static str, example: &'static str, websocket: bool) -> RouteSpec {
-    RouteSpec { method, path, example, public: false, websocket, owner: "terminal" }
-}
-
-/// Every route of the app, for the gateway's table (and the tests that walk it).
-pub const ROUTES: &[RouteSpec] = &[
-    route("GET", "/", "/", false),
-    route("GET", "/api/sessions", "/api/sessions", false),
-    route("POST", "/api/sessions", "/api/sessions", false),
-    route("PATCH", "/api/sessions/{id}", "/api/sessions/none", false),
-    route("DELETE", "/api/sessions/{id}", "/api/sessions/none", false),
-    route("GET", "/api/sessions/{id}/ws", "/api/sessions/none/ws", true),
-];
 
 impl TerminalApp {
     pub fn new(settings: TerminalSettings, sup: Arc<Supervisor>, hub: Hub, shell: ShellFn) -> Arc<TerminalApp> {
@@ -126,13 +111,15 @@ impl TerminalApp {
     }
 }
 
-pub fn router(app: Arc<TerminalApp>) -> Router {
-    Router::new()
-        .route("/", get(page))
-        .route("/api/sessions", get(list).post(create))
-        .route("/api/sessions/{id}", patch(rename).delete(close))
-        .route("/api/sessions/{id}/ws", get(attach))
-        .with_state(app)
+/// Every route of the app.
+pub fn routes() -> RouteSet<Arc<TerminalApp>> {
+    RouteSet::new("terminal")
+        .get("/", "/", page)
+        .get("/api/sessions", "/api/sessions", list)
+        .post("/api/sessions", "/api/sessions", create)
+        .patch("/api/sessions/{id}", "/api/sessions/none", rename)
+        .delete("/api/sessions/{id}", "/api/sessions/none", close)
+        .websocket("/api/sessions/{id}/ws", "/api/sessions/none/ws", attach)
 }
 
 async fn page(State(app): State<Arc<TerminalApp>>, headers: HeaderMap) -> Html<String> {
