@@ -228,7 +228,8 @@ pub async fn reserved_not_found() -> Response {
 
 /// A public route asked with a method it does not have (after the login guard).
 pub async fn method_not_allowed() -> Response {
-    let mut resp = access::api_error(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "this route does not take that method");
+    let mut resp =
+        access::api_error(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "this route does not take that method");
     harden(resp.headers_mut());
     resp
 }

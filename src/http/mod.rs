@@ -19,3 +19,76 @@ pub use routes::RouteSpec;
 pub fn api_error(status: StatusCode, code: &str, message: &str) -> Response {
     (status, axum::Json(json!({ "error": { "code": code, "message": message } }))).into_response()
 }
+
+/// What a handler returns when it refuses: answered as [`api_error`]. Handlers return
+/// `Result<_, ApiError>` and use `?`; a module's own error type converts into it in one place
+/// (`From`), so each error has one status.
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub message: String,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> ApiError {
+        ApiError { status, code, message: message.into() }
+    }
+
+    pub fn bad_request(code: &'static str, message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::BAD_REQUEST, code, message)
+    }
+
+    /// Says what was being done: `cannot list /models: not found`.
+    pub fn context(mut self, what: &str) -> ApiError {
+        self.message = format!("{what}: {}", self.message);
+        self
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        api_error(self.status, self.code, &self.message)
+    }
+}
+
+/// Adds what was being done to an error on its way to an [`ApiError`].
+pub trait Context<T> {
+    fn context(self, what: &str) -> Result<T, ApiError>;
+}
+
+impl<T, E: Into<ApiError>> Context<T> for Result<T, E> {
+    fn context(self, what: &str) -> Result<T, ApiError> {
+        self.map_err(|e| e.into().context(what))
+    }
+}
+
+/// A typed query string (`?path=…&inline=1`). Unlike axum's `Query`, a query that does not fit
+/// is answered like every other error, as JSON: 400 `bad_parameter` with serde's reason.
+pub struct Params<T>(pub T);
+
+impl<T: serde::de::DeserializeOwned, S: Send + Sync> axum::extract::FromRequestParts<S> for Params<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut axum::http::request::Parts, state: &S) -> Result<Self, ApiError> {
+        match axum::extract::Query::<T>::from_request_parts(parts, state).await {
+            Ok(q) => Ok(Params(q.0)),
+            Err(e) => Err(ApiError::bad_request("bad_parameter", e.body_text())),
+        }
+    }
+}
+
+/// A typed JSON body, refused as JSON like every other error (400 `bad_body`, or 415 without a
+/// JSON content type).
+pub struct JsonBody<T>(pub T);
+
+impl<T: serde::de::DeserializeOwned, S: Send + Sync> axum::extract::FromRequest<S> for JsonBody<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, ApiError> {
+        match axum::Json::<T>::from_request(req, state).await {
+            Ok(j) => Ok(JsonBody(j.0)),
+            Err(e) => Err(ApiError::new(e.status(), "bad_body", e.body_text())),
+        }
+    }
+}

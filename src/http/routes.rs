@@ -176,7 +176,12 @@ mod tests {
         let specs: Vec<_> = set.specs.iter().map(|s| (s.method, s.path, s.public)).collect();
         assert_eq!(
             specs,
-            [("GET", "/open", true), ("POST", "/open", true), ("GET", "/closed", false), ("ANY", "/closed/{*rest}", false)]
+            [
+                ("GET", "/open", true),
+                ("POST", "/open", true),
+                ("GET", "/closed", false),
+                ("ANY", "/closed/{*rest}", false)
+            ]
         );
         let guard = axum::middleware::from_fn(|_req: axum::extract::Request, _next: axum::middleware::Next| async {
             StatusCode::UNAUTHORIZED

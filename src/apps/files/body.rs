@@ -10,6 +10,12 @@ use http_body_util::BodyExt;
 use super::fs::{FsError, Rel};
 use super::FilesApp;
 
+/// A response body fed by a blocking task through a channel (a file read, an archive being built,
+/// search results): the task stops when the client leaves and its sends fail.
+pub fn channel_body(rx: tokio::sync::mpsc::Receiver<io::Result<axum::body::Bytes>>) -> Body {
+    Body::from_stream(futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|c| (c, rx)) }))
+}
+
 /// The size of the writes the bytes go to the file in (see [`write_body`]).
 const PIECE: usize = 16 * 1024;
 

@@ -3,25 +3,24 @@
 use std::io::Read;
 use std::sync::Arc;
 
-use axum::body::{Body, Bytes};
-use axum::extract::{Query, State};
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{header, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::json;
 
+use super::body::channel_body;
 use super::fs::{self, FsError};
-use super::{arg_path, blocking, fs_error, Args, FilesApp};
-use crate::http::api_error;
+use super::{blocking, FilesApp, PathQuery};
+use crate::http::{ApiError, Context, Params};
 
-pub(super) async fn list(State(app): State<Arc<FilesApp>>, Query(args): Args) -> Response {
-    let rel = match arg_path(&args, "path") {
-        Ok(r) => r,
-        Err(e) => return fs_error(e, "path"),
-    };
+pub(super) async fn list(State(app): State<Arc<FilesApp>>, Params(q): Params<PathQuery>) -> Result<Response, ApiError> {
+    let rel = q.rel()?;
     let shown = rel.as_str();
-    blocking(move || match app.root.list(&rel) {
-        Ok(entries) => {
+    blocking(move || {
+        let entries = app.root.list(&rel).context(&format!("cannot list /{shown}"))?;
+        {
             let (free, total) = app.root.space().unwrap_or((0, 0));
             // Serialized straight from the entries: through `json!` a folder of 100,000 files
             // became a tree of 100,000 maps first (gpubox peaked at 194 MiB instead of 29, and
@@ -33,9 +32,8 @@ pub(super) async fn list(State(app): State<Arc<FilesApp>>, Query(args): Args) ->
                 free: u64,
                 total: u64,
             }
-            Json(Listing { path: &shown, entries: &entries, free, total }).into_response()
+            Ok(Json(Listing { path: &shown, entries: &entries, free, total }).into_response())
         }
-        Err(e) => fs_error(e, &format!("cannot list /{shown}")),
     })
     .await
 }
@@ -45,11 +43,11 @@ pub(super) async fn space(State(app): State<Arc<FilesApp>>) -> Response {
     Json(json!({ "free": free, "total": total, "used": total.saturating_sub(free) })).into_response()
 }
 
-pub(super) async fn sha256(State(app): State<Arc<FilesApp>>, Query(args): Args) -> Response {
-    let rel = match arg_path(&args, "path") {
-        Ok(r) => r,
-        Err(e) => return fs_error(e, "path"),
-    };
+pub(super) async fn sha256(
+    State(app): State<Arc<FilesApp>>,
+    Params(q): Params<PathQuery>,
+) -> Result<Response, ApiError> {
+    let rel = q.rel()?;
     let shown = rel.as_str();
     blocking(move || {
         let result = (|| {
@@ -68,23 +66,29 @@ pub(super) async fn sha256(State(app): State<Arc<FilesApp>>, Query(args): Args) 
             let hex: String = sha2::Digest::finalize(h).iter().map(|b| format!("{b:02x}")).collect();
             Ok::<_, FsError>((hex, n_total))
         })();
-        match result {
-            Ok((hex, bytes)) => Json(json!({ "path": shown, "sha256": hex, "bytes": bytes })).into_response(),
-            Err(e) => fs_error(e, &format!("cannot read /{shown}")),
-        }
+        let (hex, bytes) = result.context(&format!("cannot read /{shown}"))?;
+        Ok(Json(json!({ "path": shown, "sha256": hex, "bytes": bytes })).into_response())
     })
     .await
 }
 
+#[derive(serde::Deserialize)]
+pub(super) struct SearchQuery {
+    #[serde(default)]
+    path: String,
+    #[serde(default)]
+    q: String,
+}
+
 /// Names containing `q` (any case) below `path`, as JSON lines while they are found.
-pub(super) async fn search(State(app): State<Arc<FilesApp>>, Query(args): Args) -> Response {
-    let rel = match arg_path(&args, "path") {
-        Ok(r) => r,
-        Err(e) => return fs_error(e, "path"),
-    };
-    let q = args.get("q").map(|q| q.to_lowercase()).unwrap_or_default();
+pub(super) async fn search(
+    State(app): State<Arc<FilesApp>>,
+    Params(sq): Params<SearchQuery>,
+) -> Result<Response, ApiError> {
+    let rel = fs::clean(&sq.path).context("path")?;
+    let q = sq.q.to_lowercase();
     if q.is_empty() {
-        return api_error(StatusCode::BAD_REQUEST, "bad_query", "give something to look for: ?q=");
+        return Err(ApiError::bad_request("bad_query", "give something to look for: ?q="));
     }
     let (tx, rx) = tokio::sync::mpsc::channel::<std::io::Result<Bytes>>(16);
     tokio::task::spawn_blocking(move || {
@@ -115,9 +119,7 @@ pub(super) async fn search(State(app): State<Arc<FilesApp>>, Query(args): Args) 
             }
         }
     });
-    let body =
-        Body::from_stream(futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|c| (c, rx)) }));
-    let mut resp = Response::new(body);
+    let mut resp = Response::new(channel_body(rx));
     resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/x-ndjson"));
-    resp
+    Ok(resp)
 }

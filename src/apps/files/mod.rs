@@ -20,18 +20,18 @@ pub(crate) use transfer::Pool;
 use transfer::{archive_download, download, save};
 use transfer::{parse_range, stream_file};
 
-use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::{Html, Response};
+use axum::response::Html;
 
 use super::ShellFn;
-use crate::http::api_error;
 use crate::http::routes::RouteSet;
+use crate::http::{ApiError, Context};
 use fs::{clean, FsError, Rel, Root};
+use serde::Deserialize;
 
 pub struct FilesApp {
     root: Root,
@@ -74,9 +74,10 @@ pub fn routes() -> RouteSet<Arc<FilesApp>> {
         .any("/api/tus/{id}", "/api/tus/none", tus::upload)
 }
 
-/// The error answer for a file-system problem, mapped to a status in one place.
-pub(super) fn fs_error(e: FsError, what: &str) -> Response {
-    let (status, code) = match &e {
+/// The one map from a file-system error to an HTTP status and code. WebDAV differs in two
+/// places, for reasons of its RFC (`dav::status`).
+pub(super) fn fs_status(e: &FsError) -> (StatusCode, &'static str) {
+    match e {
         FsError::BadPath(_) => (StatusCode::BAD_REQUEST, "bad_path"),
         FsError::NotFound => (StatusCode::NOT_FOUND, "not_found"),
         FsError::Exists => (StatusCode::CONFLICT, "exists"),
@@ -87,14 +88,27 @@ pub(super) fn fs_error(e: FsError, what: &str) -> Response {
         FsError::Denied => (StatusCode::FORBIDDEN, "denied"),
         FsError::NoSpace => (StatusCode::INSUFFICIENT_STORAGE, "disk_full"),
         FsError::Io(_) => (StatusCode::INTERNAL_SERVER_ERROR, "io"),
-    };
-    api_error(status, code, &format!("{what}: {e}"))
+    }
 }
 
-pub(super) type Args = Query<HashMap<String, String>>;
+impl From<FsError> for ApiError {
+    fn from(e: FsError) -> ApiError {
+        let (status, code) = fs_status(&e);
+        ApiError::new(status, code, e.to_string())
+    }
+}
 
-pub(super) fn arg_path(args: &HashMap<String, String>, key: &str) -> Result<Rel, FsError> {
-    clean(args.get(key).map_or("", String::as_str))
+/// `?path=`: one workspace path (empty: the workspace itself).
+#[derive(Deserialize)]
+pub(super) struct PathQuery {
+    #[serde(default)]
+    path: String,
+}
+
+impl PathQuery {
+    pub(super) fn rel(&self) -> Result<Rel, ApiError> {
+        clean(&self.path).context("path")
+    }
 }
 
 async fn page(State(app): State<Arc<FilesApp>>, headers: HeaderMap) -> Html<String> {

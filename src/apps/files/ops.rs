@@ -11,25 +11,22 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::fs::{clean, FsError, Rel};
-use super::{blocking, fs_error, jobs, FilesApp};
-use crate::http::api_error;
+use super::{blocking, jobs, FilesApp};
+use crate::http::{ApiError, Context, JsonBody};
 
 #[derive(Deserialize)]
 pub(super) struct PathBody {
     path: String,
 }
 
-pub(super) async fn mkdir(State(app): State<Arc<FilesApp>>, Json(b): Json<PathBody>) -> Response {
-    let rel = match clean(&b.path) {
-        Ok(r) => r,
-        Err(e) => return fs_error(e, "path"),
-    };
+pub(super) async fn mkdir(
+    State(app): State<Arc<FilesApp>>,
+    JsonBody(b): JsonBody<PathBody>,
+) -> Result<Response, ApiError> {
+    let rel = clean(&b.path).context("path")?;
     let shown = rel.as_str();
-    blocking(move || match app.root.mkdir(&rel) {
-        Ok(()) => (StatusCode::CREATED, Json(json!({ "created": shown }))).into_response(),
-        Err(e) => fs_error(e, &format!("cannot create /{shown}")),
-    })
-    .await
+    blocking(move || app.root.mkdir(&rel)).await.context(&format!("cannot create /{shown}"))?;
+    Ok((StatusCode::CREATED, Json(json!({ "created": shown }))).into_response())
 }
 
 #[derive(Deserialize)]
@@ -40,18 +37,16 @@ pub(super) struct RenameBody {
     overwrite: bool,
 }
 
-pub(super) async fn rename(State(app): State<Arc<FilesApp>>, Json(b): Json<RenameBody>) -> Response {
-    let (from, to) = match (clean(&b.from), clean(&b.to)) {
-        (Ok(f), Ok(t)) => (f, t),
-        (Err(e), _) => return fs_error(e, "from"),
-        (_, Err(e)) => return fs_error(e, "to"),
-    };
+pub(super) async fn rename(
+    State(app): State<Arc<FilesApp>>,
+    JsonBody(b): JsonBody<RenameBody>,
+) -> Result<Response, ApiError> {
+    let from = clean(&b.from).context("from")?;
+    let to = clean(&b.to).context("to")?;
+    let answer = Json(json!({ "renamed": from.as_str(), "to": to.as_str() }));
     let shown = format!("/{} → /{}", from.as_str(), to.as_str());
-    blocking(move || match app.root.rename(&from, &to, b.overwrite) {
-        Ok(()) => Json(json!({ "renamed": from.as_str(), "to": to.as_str() })).into_response(),
-        Err(e) => fs_error(e, &format!("cannot move {shown}")),
-    })
-    .await
+    blocking(move || app.root.rename(&from, &to, b.overwrite)).await.context(&format!("cannot move {shown}"))?;
+    Ok(answer.into_response())
 }
 
 #[derive(Deserialize)]
@@ -60,22 +55,19 @@ pub(super) struct DeleteBody {
 }
 
 /// Deletes files and folders, permanently (there is no trash: the disk cannot grow).
-pub(super) async fn delete(State(app): State<Arc<FilesApp>>, Json(b): Json<DeleteBody>) -> Response {
-    let rels: Result<Vec<Rel>, _> = b.paths.iter().map(|p| clean(p)).collect();
-    let rels = match rels {
-        Ok(r) => r,
-        Err(e) => return fs_error(e, "paths"),
-    };
+pub(super) async fn delete(
+    State(app): State<Arc<FilesApp>>,
+    JsonBody(b): JsonBody<DeleteBody>,
+) -> Result<Response, ApiError> {
+    let rels: Vec<Rel> = b.paths.iter().map(|p| clean(p)).collect::<Result<_, _>>().context("paths")?;
     if rels.iter().any(Rel::is_root) {
-        return fs_error(FsError::BadPath("the workspace itself cannot be deleted".into()), "paths");
+        return Err(FsError::BadPath("the workspace itself cannot be deleted".into())).context("paths");
     }
     blocking(move || {
         for rel in &rels {
-            if let Err(e) = app.root.remove(rel) {
-                return fs_error(e, &format!("cannot delete /{}", rel.as_str()));
-            }
+            app.root.remove(rel).context(&format!("cannot delete /{}", rel.as_str()))?;
         }
-        Json(json!({ "deleted": rels.iter().map(Rel::as_str).collect::<Vec<_>>() })).into_response()
+        Ok(Json(json!({ "deleted": rels.iter().map(Rel::as_str).collect::<Vec<_>>() })).into_response())
     })
     .await
 }
@@ -87,11 +79,11 @@ pub(super) async fn jobs_list(State(app): State<Arc<FilesApp>>) -> Response {
 pub(super) async fn jobs_cancel(
     State(app): State<Arc<FilesApp>>,
     axum::extract::Path(id): axum::extract::Path<u64>,
-) -> Response {
+) -> Result<StatusCode, ApiError> {
     if app.jobs.cancel(id) {
-        StatusCode::NO_CONTENT.into_response()
+        Ok(StatusCode::NO_CONTENT)
     } else {
-        api_error(StatusCode::NOT_FOUND, "no_job", "no such job")
+        Err(ApiError::new(StatusCode::NOT_FOUND, "no_job", "no such job"))
     }
 }
 
@@ -104,23 +96,20 @@ pub(super) enum NewJob {
 }
 
 /// Starts a long operation; answers 202 with its id at once.
-pub(super) async fn jobs_start(State(app): State<Arc<FilesApp>>, Json(j): Json<NewJob>) -> Response {
+pub(super) async fn jobs_start(
+    State(app): State<Arc<FilesApp>>,
+    JsonBody(j): JsonBody<NewJob>,
+) -> Result<Response, ApiError> {
     let a = app.clone();
     let id = match j {
         NewJob::Copy { paths, to } => {
-            let sources: Result<Vec<Rel>, _> = paths.iter().map(|p| clean(p)).collect();
-            let (sources, to) = match (sources, clean(&to)) {
-                (Ok(s), Ok(t)) => (s, t),
-                (Err(e), _) | (_, Err(e)) => return fs_error(e, "copy"),
-            };
+            let sources: Vec<Rel> = paths.iter().map(|p| clean(p)).collect::<Result<_, _>>().context("paths")?;
+            let to = clean(&to).context("to")?;
             let label = format!("copy {} item(s) to /{}", sources.len(), to.as_str());
             app.jobs.start("copy", label, move |job| jobs::copy(&a.root, job, &sources, &to))
         }
         NewJob::Extract { path, to } => {
-            let archive = match clean(&path) {
-                Ok(r) => r,
-                Err(e) => return fs_error(e, "path"),
-            };
+            let archive = clean(&path).context("path")?;
             // By default into a folder named after the archive, beside it.
             let default = {
                 let name = archive.name().unwrap_or("archive");
@@ -130,24 +119,18 @@ pub(super) async fn jobs_start(State(app): State<Arc<FilesApp>>, Json(j): Json<N
                     .unwrap_or(name);
                 archive.parent().join(stem)
             };
-            let into = match to.map(|t| clean(&t)).transpose() {
-                Ok(t) => t.unwrap_or(default),
-                Err(e) => return fs_error(e, "to"),
-            };
+            let into = to.map(|t| clean(&t)).transpose().context("to")?.unwrap_or(default);
             let label = format!("extract /{} into /{}", archive.as_str(), into.as_str());
             app.jobs.start("extract", label, move |job| jobs::extract(&a.root, job, &archive, &into))
         }
         NewJob::Fetch { url, to } => {
             if !(url.starts_with("https://") || url.starts_with("http://")) {
-                return api_error(StatusCode::BAD_REQUEST, "bad_url", "give an http(s) URL");
+                return Err(ApiError::bad_request("bad_url", "give an http(s) URL"));
             }
-            let dir = match clean(&to) {
-                Ok(d) => d,
-                Err(e) => return fs_error(e, "to"),
-            };
+            let dir = clean(&to).context("to")?;
             let label = format!("fetch {url} into /{}", dir.as_str());
             app.jobs.start("fetch", label, move |job| jobs::fetch(&a.root, job, &a.scratch, &url, &dir))
         }
     };
-    (StatusCode::ACCEPTED, Json(json!({ "id": id }))).into_response()
+    Ok((StatusCode::ACCEPTED, Json(json!({ "id": id }))).into_response())
 }

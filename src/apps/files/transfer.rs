@@ -5,15 +5,16 @@ use std::io::{Read, Seek, SeekFrom};
 use std::sync::Arc;
 
 use axum::body::{Body, Bytes};
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::json;
 
+use super::body::channel_body;
 use super::fs::{self, clean, FsError};
-use super::{archive, arg_path, blocking, body, fs_error, Args, FilesApp};
-use crate::http::api_error;
+use super::{archive, blocking, body, FilesApp, PathQuery};
+use crate::http::{ApiError, Context, Params};
 
 /// A content type for viewing in the page; HTML and SVG are never served as such (a page from
 /// the workspace must not run script under this origin).
@@ -139,7 +140,7 @@ pub(super) fn stream_file(mut file: std::fs::File, start: u64, len: u64) -> Body
             }
         }
     });
-    Body::from_stream(futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|c| (c, rx)) }))
+    channel_body(rx)
 }
 
 pub(super) fn disposition(kind: &str, name: &str) -> HeaderValue {
@@ -149,12 +150,22 @@ pub(super) fn disposition(kind: &str, name: &str) -> HeaderValue {
     HeaderValue::from_str(&v).unwrap_or(HeaderValue::from_static("attachment"))
 }
 
-pub(super) async fn download(State(app): State<Arc<FilesApp>>, headers: HeaderMap, Query(args): Args) -> Response {
-    let rel = match arg_path(&args, "path") {
-        Ok(r) => r,
-        Err(e) => return fs_error(e, "path"),
-    };
-    let inline = args.get("inline").is_some_and(|v| v == "1");
+#[derive(serde::Deserialize)]
+pub(super) struct DownloadQuery {
+    #[serde(default)]
+    path: String,
+    /// `1`: to be shown in the page rather than saved.
+    #[serde(default)]
+    inline: String,
+}
+
+pub(super) async fn download(
+    State(app): State<Arc<FilesApp>>,
+    headers: HeaderMap,
+    Params(q): Params<DownloadQuery>,
+) -> Result<Response, ApiError> {
+    let rel = clean(&q.path).context("path")?;
+    let inline = q.inline == "1";
     let range = headers.get(header::RANGE).and_then(|v| v.to_str().ok()).map(str::to_string);
     let shown = rel.as_str();
     let opened = blocking(move || {
@@ -163,20 +174,18 @@ pub(super) async fn download(State(app): State<Arc<FilesApp>>, headers: HeaderMa
         Ok::<_, FsError>((f, meta))
     })
     .await;
-    let (file, meta) = match opened {
-        Ok(x) => x,
-        Err(e) => return fs_error(e, &format!("cannot read /{shown}")),
-    };
+    let (file, meta) = opened.context(&format!("cannot read /{shown}"))?;
     let len = meta.len();
     let name = shown.rsplit('/').next().unwrap_or("file").to_string();
     let (status, start, end) = match parse_range(range.as_deref(), len) {
         Ok(Some((s, e))) => (StatusCode::PARTIAL_CONTENT, s, e),
         Ok(None) => (StatusCode::OK, 0, len.saturating_sub(1)),
         Err(()) => {
-            let mut r = api_error(StatusCode::RANGE_NOT_SATISFIABLE, "bad_range", "that range is not in the file");
+            let mut r = ApiError::new(StatusCode::RANGE_NOT_SATISFIABLE, "bad_range", "that range is not in the file")
+                .into_response();
             r.headers_mut()
                 .insert(header::CONTENT_RANGE, HeaderValue::from_str(&format!("bytes */{len}")).expect("ascii"));
-            return r;
+            return Ok(r);
         }
     };
     let count = if len == 0 { 0 } else { end - start + 1 };
@@ -203,56 +212,56 @@ pub(super) async fn download(State(app): State<Arc<FilesApp>>, headers: HeaderMa
         HeaderValue::from_static("sandbox; default-src 'none'; img-src 'self' data:; media-src 'self'"),
     );
     h.insert("x-content-type-options", HeaderValue::from_static("nosniff"));
-    resp
+    Ok(resp)
 }
 
 /// Saves a file (the editor's, or any client's `PUT`): the body is streamed to a temporary name
 /// beside it, synced, then renamed over it, so a failed or cut save changes nothing. No size
 /// limit: memory stays at one piece of about 1 MiB whatever the body's size.
-pub(super) async fn save(State(app): State<Arc<FilesApp>>, Query(args): Args, mut body: Body) -> Response {
-    let rel = match arg_path(&args, "path") {
-        Ok(r) => r,
-        Err(e) => return fs_error(e, "path"),
-    };
+pub(super) async fn save(
+    State(app): State<Arc<FilesApp>>,
+    Params(q): Params<PathQuery>,
+    mut body: Body,
+) -> Result<Response, ApiError> {
+    let rel = q.rel()?;
     let shown = rel.as_str().to_string();
-    let Some(name) = rel.name() else { return fs_error(FsError::BadPath("give a file".into()), "cannot save") };
-    let tag = match crate::random::hex(6) {
-        Ok(h) => h,
-        Err(e) => return fs_error(FsError::Io(e), &format!("cannot save /{shown} (nothing was changed)")),
+    let Some(name) = rel.name() else {
+        return Err(ApiError::from(FsError::BadPath("give a file".into())).context("cannot save"));
     };
+    let failed = format!("cannot save /{shown} (nothing was changed)");
+    let tag = crate::random::hex(6).map_err(FsError::Io).context(&failed)?;
     let tmp_name = fs::temp_name(name, &format!("save-{tag}"));
     let tmp = rel.parent().join(&tmp_name);
     let (a, t) = (app.clone(), tmp.clone());
-    let file = match blocking(move || a.root.create_new(&t)).await {
-        Ok(f) => f,
-        Err(e) => return fs_error(e, &format!("cannot save /{shown} (nothing was changed)")),
-    };
-    match body::save_as(&app, &mut body, file, tmp, rel, |_| {}).await {
-        Ok(bytes) => Json(json!({ "saved": shown, "bytes": bytes })).into_response(),
-        Err(e) => fs_error(e, &format!("cannot save /{shown} (nothing was changed)")),
-    }
+    let file = blocking(move || a.root.create_new(&t)).await.context(&failed)?;
+    let bytes = body::save_as(&app, &mut body, file, tmp, rel, |_| {}).await.context(&failed)?;
+    Ok(Json(json!({ "saved": shown, "bytes": bytes })).into_response())
 }
 
-pub(super) async fn archive_download(State(app): State<Arc<FilesApp>>, Query(args): Args) -> Response {
-    let paths: Vec<&str> = args.get("paths").map_or(vec![], |p| p.split('\n').filter(|s| !s.is_empty()).collect());
+#[derive(serde::Deserialize)]
+pub(super) struct ArchiveQuery {
+    /// Workspace paths separated by newlines.
+    #[serde(default)]
+    paths: String,
+    /// `tar`, or a ZIP file.
+    #[serde(default)]
+    format: String,
+}
+
+pub(super) async fn archive_download(
+    State(app): State<Arc<FilesApp>>,
+    Params(q): Params<ArchiveQuery>,
+) -> Result<Response, ApiError> {
     let mut items = Vec::new();
-    for p in &paths {
-        match clean(p) {
-            Ok(rel) => {
-                let name = rel.name().unwrap_or("workspace").to_string();
-                items.push(archive::Item { rel, name });
-            }
-            Err(e) => return fs_error(e, "paths"),
-        }
+    for p in q.paths.split('\n').filter(|s| !s.is_empty()) {
+        let rel = clean(p).context("paths")?;
+        let name = rel.name().unwrap_or("workspace").to_string();
+        items.push(archive::Item { rel, name });
     }
     if items.is_empty() {
-        return api_error(
-            StatusCode::BAD_REQUEST,
-            "bad_path",
-            "give what to pack: ?paths=a (several separated by newlines)",
-        );
+        return Err(ApiError::bad_request("bad_path", "give what to pack: ?paths=a (several separated by newlines)"));
     }
-    let tar = args.get("format").is_some_and(|f| f == "tar");
+    let tar = q.format == "tar";
     let base = if items.len() == 1 { items[0].name.clone() } else { "selection".into() };
     let (tx, rx) = tokio::sync::mpsc::channel::<std::io::Result<Bytes>>(4);
     tokio::task::spawn_blocking(move || {
@@ -264,11 +273,9 @@ pub(super) async fn archive_download(State(app): State<Arc<FilesApp>>, Query(arg
             let _ = tx.blocking_send(Err(e));
         }
     });
-    let body =
-        Body::from_stream(futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|c| (c, rx)) }));
     let (kind, ext) = if tar { ("application/x-tar", "tar") } else { ("application/zip", "zip") };
-    let mut resp = Response::new(body);
+    let mut resp = Response::new(channel_body(rx));
     resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(kind));
     resp.headers_mut().insert(header::CONTENT_DISPOSITION, disposition("attachment", &format!("{base}.{ext}")));
-    resp
+    Ok(resp)
 }

@@ -18,8 +18,8 @@ use serde::{Deserialize, Serialize};
 
 use super::body::{write_body, End};
 use super::fs::{clean, FsError, Rel};
-use super::{fs_error, FilesApp};
-use crate::http::api_error;
+use super::FilesApp;
+use crate::http::{ApiError, Context};
 
 const VERSION: &str = "1.0.0";
 
@@ -130,51 +130,43 @@ pub async fn collection(State(app): State<Arc<FilesApp>>, method: Method, header
             h.insert("tus-extension", HeaderValue::from_static("creation,termination"));
             tus(r)
         }
-        Method::POST => tus(create(&app, &headers).await),
-        _ => tus(api_error(StatusCode::METHOD_NOT_ALLOWED, "method", "use POST to start an upload")),
+        Method::POST => tus(create(&app, &headers).await.into_response()),
+        _ => {
+            tus(ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method", "use POST to start an upload").into_response())
+        }
     }
 }
 
-async fn create(app: &Arc<FilesApp>, headers: &HeaderMap) -> Response {
+async fn create(app: &Arc<FilesApp>, headers: &HeaderMap) -> Result<Response, ApiError> {
     let Some(length) = headers.get("upload-length").and_then(|v| v.to_str().ok()?.trim().parse::<u64>().ok()) else {
-        return api_error(StatusCode::BAD_REQUEST, "no_length", "an upload needs Upload-Length (its size in bytes)");
+        return Err(ApiError::bad_request("no_length", "an upload needs Upload-Length (its size in bytes)"));
     };
     let meta = metadata(headers);
     let Some(name) = meta.get("filename").or_else(|| meta.get("name")) else {
-        return api_error(StatusCode::BAD_REQUEST, "no_name", "say the file's name in Upload-Metadata (filename)");
+        return Err(ApiError::bad_request("no_name", "say the file's name in Upload-Metadata (filename)"));
     };
-    let dir = match clean(meta.get("path").map_or("", String::as_str)) {
-        Ok(d) => d,
-        Err(e) => return fs_error(e, "path"),
-    };
-    if let Err(e) = super::fs::check_name(name) {
-        return fs_error(e, "filename");
-    }
+    let dir = clean(meta.get("path").map_or("", String::as_str)).context("path")?;
+    super::fs::check_name(name).context("filename")?;
     let target = dir.join(name);
-    if let Err(e) = clean(&target.as_str()) {
-        return fs_error(e, "filename");
-    }
+    clean(&target.as_str()).context("filename")?;
     let conflict = meta.get("conflict").cloned().unwrap_or_else(|| "rename".into());
     if !matches!(conflict.as_str(), "rename" | "overwrite" | "skip") {
-        return api_error(StatusCode::BAD_REQUEST, "bad_conflict", "conflict must be rename, overwrite or skip");
+        return Err(ApiError::bad_request("bad_conflict", "conflict must be rename, overwrite or skip"));
     }
     if let Some((free, _)) = app.root.space() {
         if length > free {
-            return api_error(
+            return Err(ApiError::new(
                 StatusCode::INSUFFICIENT_STORAGE,
                 "disk_full",
-                &format!(
+                format!(
                     "{name} needs {} and the workspace disk has {} free: free some space first (a Vast disk cannot grow)",
                     crate::human::bytes(length),
                     crate::human::bytes(free)
                 ),
-            );
+            ));
         }
     }
-    let id = match crate::random::hex(16) {
-        Ok(id) => id,
-        Err(e) => return api_error(StatusCode::INTERNAL_SERVER_ERROR, "random", &e.to_string()),
-    };
+    let id = crate::random::hex(16).map_err(FsError::Io).context("cannot start the upload")?;
     let m = Meta { dir: dir.as_str(), name: name.clone(), length, conflict };
     let up = &app.uploads;
     let made = std::fs::create_dir_all(&up.dir)
@@ -182,14 +174,14 @@ async fn create(app: &Arc<FilesApp>, headers: &HeaderMap) -> Response {
         .and_then(|_| std::fs::write(up.meta_path(&id), serde_json::to_vec(&m).unwrap_or_default()));
     if let Err(e) = made {
         up.forget(&id);
-        return fs_error(e.into(), "cannot start the upload");
+        return Err(FsError::from(e)).context("cannot start the upload");
     }
     let mut r = StatusCode::CREATED.into_response();
     r.headers_mut().insert(header::LOCATION, HeaderValue::from_str(&format!("/api/tus/{id}")).expect("ascii"));
     if length == 0 {
         return finish(app, &id, m, r).await;
     }
-    r
+    Ok(r)
 }
 
 /// `/api/tus/{id}`: HEAD (where it stands), PATCH (more bytes), DELETE (cancel).
@@ -200,16 +192,11 @@ pub async fn upload(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    if !valid_id(&id) {
-        return tus(api_error(StatusCode::NOT_FOUND, "no_upload", "no such upload"));
-    }
     let up = &app.uploads;
-    let Some(meta) = up.meta(&id) else {
-        return tus(api_error(
-            StatusCode::NOT_FOUND,
-            "no_upload",
-            "no such upload (finished, cancelled or never started)",
-        ));
+    let Some(meta) = valid_id(&id).then(|| up.meta(&id)).flatten() else {
+        let gone =
+            ApiError::new(StatusCode::NOT_FOUND, "no_upload", "no such upload (finished, cancelled or never started)");
+        return tus(gone.into_response());
     };
     let offset = std::fs::metadata(up.part(&id)).map_or(0, |m| m.len());
     match method {
@@ -225,13 +212,14 @@ pub async fn upload(
         }
         Method::PATCH => {
             if !up.busy.lock().expect("busy lock").insert(id.clone()) {
-                return tus(api_error(StatusCode::CONFLICT, "busy", "this upload is being sent by another request"));
+                let busy = ApiError::new(StatusCode::CONFLICT, "busy", "this upload is being sent by another request");
+                return tus(busy.into_response());
             }
             let r = patch(&app, &id, meta, offset, &headers, body).await;
             up.busy.lock().expect("busy lock").remove(&id);
-            tus(r)
+            tus(r.into_response())
         }
-        _ => tus(api_error(StatusCode::METHOD_NOT_ALLOWED, "method", "use HEAD, PATCH or DELETE")),
+        _ => tus(ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method", "use HEAD, PATCH or DELETE").into_response()),
     }
 }
 
@@ -242,30 +230,31 @@ async fn patch(
     offset: u64,
     headers: &HeaderMap,
     mut body: Body,
-) -> Response {
+) -> Result<Response, ApiError> {
     let ct = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
     if ct != "application/offset+octet-stream" {
-        return api_error(
+        return Err(ApiError::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "content_type",
             "PATCH needs Content-Type: application/offset+octet-stream",
-        );
+        ));
     }
     let claimed = headers.get("upload-offset").and_then(|v| v.to_str().ok()?.trim().parse::<u64>().ok());
     if claimed != Some(offset) {
-        let mut r =
-            api_error(StatusCode::CONFLICT, "offset", &format!("the upload is at byte {offset}; send from there"));
+        let message = format!("the upload is at byte {offset}; send from there");
+        let mut r = ApiError::new(StatusCode::CONFLICT, "offset", message).into_response();
         r.headers_mut().insert("upload-offset", HeaderValue::from(offset));
-        return r;
+        return Ok(r);
     }
     let path = app.uploads.part(id);
-    let file = match super::blocking(move || std::fs::OpenOptions::new().append(true).open(path)).await {
-        Ok(f) => f,
-        Err(e) => return fs_error(FsError::from(e), &format!("cannot store {}", meta.name)),
-    };
+    let storing = format!("cannot store {}", meta.name);
+    let file = super::blocking(move || std::fs::OpenOptions::new().append(true).open(path))
+        .await
+        .map_err(FsError::from)
+        .context(&storing)?;
     let (_, written, end) = write_body(&mut body, file, offset, meta.length).await;
     let cut = match end {
-        Ok(End::TooLong) => return api_error(StatusCode::BAD_REQUEST, "too_long", "more bytes than Upload-Length"),
+        Ok(End::TooLong) => return Err(ApiError::bad_request("too_long", "more bytes than Upload-Length")),
         Ok(End::Cut) => true,
         Ok(End::Complete) => false,
         Err(e) => {
@@ -273,29 +262,29 @@ async fn patch(
             if matches!(err, FsError::NoSpace) {
                 // A full disk: the partial upload goes, so that the disk is usable again.
                 app.uploads.forget(id);
-                return api_error(
+                return Err(ApiError::new(
                     StatusCode::INSUFFICIENT_STORAGE,
                     "disk_full",
-                    &format!("the disk is full: {} could not be stored and its partial upload was removed", meta.name),
-                );
+                    format!("the disk is full: {} could not be stored and its partial upload was removed", meta.name),
+                ));
             }
-            return fs_error(err, &format!("cannot store {}", meta.name));
+            return Err(err).context(&storing);
         }
     };
     let mut r = StatusCode::NO_CONTENT.into_response();
     r.headers_mut().insert("upload-offset", HeaderValue::from(written));
     if cut {
         // The connection dropped: what arrived is kept; the client resumes from Upload-Offset.
-        return r;
+        return Ok(r);
     }
     if written == meta.length {
         return finish(app, id, meta, r).await;
     }
-    r
+    Ok(r)
 }
 
 /// The last byte arrived: the file goes to its real name, by the upload's conflict rule.
-async fn finish(app: &Arc<FilesApp>, id: &str, meta: Meta, mut ok: Response) -> Response {
+async fn finish(app: &Arc<FilesApp>, id: &str, meta: Meta, mut ok: Response) -> Result<Response, ApiError> {
     let app2 = app.clone();
     let id2 = id.to_string();
     let result = tokio::task::spawn_blocking(move || -> Result<Option<String>, FsError> {
@@ -340,19 +329,14 @@ async fn finish(app: &Arc<FilesApp>, id: &str, meta: Meta, mut ok: Response) -> 
     })
     .await
     .unwrap_or_else(|e| Err(FsError::Io(std::io::Error::other(e.to_string()))));
-    match result {
-        Ok(Some(path)) => {
-            if let Ok(v) = HeaderValue::from_str(&format!("saved:/{}", crate::http::coding::encode(&path))) {
-                ok.headers_mut().insert("x-gpubox-upload", v);
-            }
-            ok
-        }
-        Ok(None) => {
-            ok.headers_mut().insert("x-gpubox-upload", HeaderValue::from_static("skipped"));
-            ok
-        }
-        Err(e) => fs_error(e, "the upload arrived but could not be put in place"),
+    let placed = match result.context("the upload arrived but could not be put in place")? {
+        Some(path) => HeaderValue::from_str(&format!("saved:/{}", crate::http::coding::encode(&path))).ok(),
+        None => Some(HeaderValue::from_static("skipped")),
+    };
+    if let Some(v) = placed {
+        ok.headers_mut().insert("x-gpubox-upload", v);
     }
+    Ok(ok)
 }
 
 /// `name (1).ext`, `name (2).ext`, … : the first that does not exist.

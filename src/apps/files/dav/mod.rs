@@ -36,21 +36,45 @@ pub(super) fn plain(status: StatusCode, msg: &str) -> Response {
     (status, [(header::CONTENT_TYPE, "text/plain; charset=utf-8")], msg.to_string()).into_response()
 }
 
-pub(super) fn fs_status(e: &FsError) -> StatusCode {
+/// WebDAV's status for a file-system error: the file manager's (`files::fs_status`), except in
+/// two places where RFC 4918 says otherwise:
+/// - something already there is 412 Precondition Failed: the only way a WebDAV method here meets
+///   an existing target through the file system is COPY or MOVE with `Overwrite: F` (§9.8.5,
+///   §9.9.4). MKCOL on an existing path, 405 (§9.3.1), is answered before.
+/// - a path through something that is not a folder is 409 Conflict: an intermediate collection
+///   is missing (§9.3.1 for MKCOL, §9.7.1 for PUT).
+pub(super) fn status(e: &FsError) -> StatusCode {
     match e {
-        FsError::NotFound => StatusCode::NOT_FOUND,
         FsError::Exists => StatusCode::PRECONDITION_FAILED,
         FsError::NotADir => StatusCode::CONFLICT,
-        FsError::NoSpace => StatusCode::INSUFFICIENT_STORAGE,
-        FsError::BadPath(_) => StatusCode::BAD_REQUEST,
-        FsError::Outside | FsError::Denied => StatusCode::FORBIDDEN,
-        _ => StatusCode::INTERNAL_SERVER_ERROR,
+        other => super::fs_status(other).0,
     }
 }
 
-pub(super) fn fs_fail(e: FsError) -> Response {
-    plain(fs_status(&e), &e.to_string())
+/// What a WebDAV method refuses with: a status and a line of plain text (WebDAV clients show
+/// neither JSON nor pages).
+#[derive(Debug)]
+pub(super) struct DavError(StatusCode, String);
+
+impl DavError {
+    pub(super) fn new(status: StatusCode, message: impl Into<String>) -> DavError {
+        DavError(status, message.into())
+    }
 }
+
+impl From<FsError> for DavError {
+    fn from(e: FsError) -> DavError {
+        DavError(status(&e), e.to_string())
+    }
+}
+
+impl IntoResponse for DavError {
+    fn into_response(self) -> Response {
+        plain(self.0, &self.1)
+    }
+}
+
+pub(super) type Answer = Result<Response, DavError>;
 
 /// The workspace path of a request path under `/dav`.
 pub(super) fn rel_of(path: &str) -> Result<Rel, FsError> {
@@ -73,7 +97,7 @@ pub(super) fn href(rel: &Rel, dir: bool) -> String {
 }
 
 /// Every WebDAV request on `/dav` and below.
-pub async fn handle(State(app): State<Arc<FilesApp>>, req: Request) -> Response {
+pub async fn handle(State(app): State<Arc<FilesApp>>, req: Request) -> Answer {
     let method = req.method().clone();
     let path = req.uri().path().to_string();
     let headers = req.headers().clone();
@@ -88,76 +112,70 @@ pub async fn handle(State(app): State<Arc<FilesApp>>, req: Request) -> Response 
                 "OPTIONS, GET, HEAD, PUT, DELETE, MKCOL, COPY, MOVE, PROPFIND, PROPPATCH, LOCK, UNLOCK",
             ),
         );
-        return r;
+        return Ok(r);
     }
-    let rel = match rel_of(&path) {
-        Ok(r) => r,
-        Err(e) => return fs_fail(e),
-    };
+    let rel = rel_of(&path)?;
     if method == Method::PUT {
         return put(app, rel, req.into_body()).await;
     }
     // Every other method's body is XML or nothing: 1 MiB is plenty.
     let body = match axum::body::to_bytes(req.into_body(), 1 << 20).await {
         Ok(b) => b,
-        Err(_) => return plain(StatusCode::PAYLOAD_TOO_LARGE, "the request body could not be read (more than 1 MiB?)"),
+        Err(_) => {
+            let message = "the request body could not be read (more than 1 MiB?)";
+            return Err(DavError::new(StatusCode::PAYLOAD_TOO_LARGE, message));
+        }
     };
     let a = app.clone();
     tokio::task::spawn_blocking(move || dispatch(&a, method.as_str(), &rel, &headers, body))
         .await
-        .unwrap_or_else(|_| plain(StatusCode::INTERNAL_SERVER_ERROR, "internal error"))
+        .unwrap_or_else(|_| Err(DavError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal error")))
 }
 
-pub(super) fn dispatch(app: &FilesApp, method: &str, rel: &Rel, headers: &HeaderMap, body: Bytes) -> Response {
+pub(super) fn dispatch(app: &FilesApp, method: &str, rel: &Rel, headers: &HeaderMap, body: Bytes) -> Answer {
     match method {
         "GET" | "HEAD" => get(app, rel, method == "HEAD", headers),
-        "DELETE" => match app.root.stat(rel) {
-            Err(e) => fs_fail(e),
-            Ok(_) if rel.is_root() => plain(StatusCode::FORBIDDEN, "the workspace itself cannot be deleted"),
-            Ok(_) => match app.root.remove(rel) {
-                Ok(()) => StatusCode::NO_CONTENT.into_response(),
-                Err(e) => fs_fail(e),
-            },
-        },
+        "DELETE" => {
+            app.root.stat(rel)?;
+            if rel.is_root() {
+                return Err(DavError::new(StatusCode::FORBIDDEN, "the workspace itself cannot be deleted"));
+            }
+            app.root.remove(rel)?;
+            Ok(StatusCode::NO_CONTENT.into_response())
+        }
         "MKCOL" => {
             if !body.is_empty() {
-                return plain(StatusCode::UNSUPPORTED_MEDIA_TYPE, "MKCOL takes no body");
+                return Err(DavError::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "MKCOL takes no body"));
             }
             if app.root.stat(rel).is_ok() {
-                return plain(StatusCode::METHOD_NOT_ALLOWED, "it exists already");
+                return Err(DavError::new(StatusCode::METHOD_NOT_ALLOWED, "it exists already"));
             }
             match app.root.mkdir(rel) {
-                Ok(()) => StatusCode::CREATED.into_response(),
+                Ok(()) => Ok(StatusCode::CREATED.into_response()),
                 Err(FsError::NotFound) | Err(FsError::NotADir) => {
-                    plain(StatusCode::CONFLICT, "the parent folder does not exist")
+                    Err(DavError::new(StatusCode::CONFLICT, "the parent folder does not exist"))
                 }
-                Err(e) => fs_fail(e),
+                Err(e) => Err(e.into()),
             }
         }
         "COPY" | "MOVE" => copy_move(app, rel, headers, method == "MOVE"),
         "PROPFIND" => propfind(app, rel, headers, &body),
         "PROPPATCH" => proppatch(app, rel, &body),
         "LOCK" => lock(app, rel, headers, &body),
-        "UNLOCK" => StatusCode::NO_CONTENT.into_response(),
-        _ => plain(StatusCode::METHOD_NOT_ALLOWED, "not a WebDAV method this server knows"),
+        "UNLOCK" => Ok(StatusCode::NO_CONTENT.into_response()),
+        _ => Err(DavError::new(StatusCode::METHOD_NOT_ALLOWED, "not a WebDAV method this server knows")),
     }
 }
 
 /// A file, whole or one byte range (`Range: bytes=…`: rclone mount and Finder read models in
 /// pieces, here and there), streamed from a blocking task.
-pub(super) fn get(app: &FilesApp, rel: &Rel, head: bool, headers: &HeaderMap) -> Response {
-    let st = match app.root.stat(rel) {
-        Ok(s) => s,
-        Err(e) => return fs_fail(e),
-    };
+pub(super) fn get(app: &FilesApp, rel: &Rel, head: bool, headers: &HeaderMap) -> Answer {
+    let st = app.root.stat(rel)?;
     let is_dir = st.st_mode & libc::S_IFMT == libc::S_IFDIR;
     if is_dir {
-        return plain(StatusCode::OK, "a folder: use PROPFIND to list it");
+        return Ok(plain(StatusCode::OK, "a folder: use PROPFIND to list it"));
     }
-    let f = match app.root.open_file(rel) {
-        Ok(f) => f,
-        Err(e) => return fs_fail(e),
-    };
+    let f = app.root.open_file(rel)?;
     let len = st.st_size as u64;
     let range = super::parse_range(headers.get(header::RANGE).and_then(|v| v.to_str().ok()), len);
     let (status, start, count) = match range {
@@ -167,7 +185,7 @@ pub(super) fn get(app: &FilesApp, rel: &Rel, head: bool, headers: &HeaderMap) ->
             let mut r = plain(StatusCode::RANGE_NOT_SATISFIABLE, "the range is outside the file");
             r.headers_mut()
                 .insert(header::CONTENT_RANGE, HeaderValue::from_str(&format!("bytes */{len}")).expect("ascii"));
-            return r;
+            return Ok(r);
         }
     };
     let body = if head { Body::empty() } else { super::stream_file(f, start, count) };
@@ -183,7 +201,7 @@ pub(super) fn get(app: &FilesApp, rel: &Rel, head: bool, headers: &HeaderMap) ->
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/octet-stream"));
     h.insert(header::ETAG, HeaderValue::from_str(&etag(&st)).expect("ascii"));
     h.insert(header::LAST_MODIFIED, HeaderValue::from_str(&http_date(st.st_mtime)).expect("ascii"));
-    r
+    Ok(r)
 }
 
 pub(super) fn etag(st: &nix::sys::stat::FileStat) -> String {
@@ -194,46 +212,40 @@ pub(super) fn etag(st: &nix::sys::stat::FileStat) -> String {
 /// (body.rs: written off the serving thread in pieces), and renames it into place only when every
 /// byte came: a model copied in with rclone or Finder never sits in memory (it did: a 1.5 GB PUT
 /// took gpubox's RSS to 1.8 GB), and a cut upload leaves the old file as it was.
-async fn put(app: Arc<FilesApp>, rel: Rel, mut body: Body) -> Response {
+async fn put(app: Arc<FilesApp>, rel: Rel, mut body: Body) -> Answer {
     if rel.is_root() {
-        return plain(StatusCode::METHOD_NOT_ALLOWED, "the workspace is a folder");
+        return Err(DavError::new(StatusCode::METHOD_NOT_ALLOWED, "the workspace is a folder"));
     }
     let tmp = rel.parent().join(&super::fs::temp_name(rel.name().unwrap_or("file"), "dav"));
     let (a, r, t) = (app.clone(), rel.clone(), tmp.clone());
-    let opened = super::blocking(move || -> Result<(bool, std::fs::File), Box<Response>> {
+    let (existed, file) = super::blocking(move || -> Result<(bool, std::fs::File), DavError> {
         let existed = match a.root.stat(&r) {
             Ok(st) if st.st_mode & libc::S_IFMT == libc::S_IFDIR => {
-                return Err(Box::new(plain(StatusCode::METHOD_NOT_ALLOWED, "that is a folder")))
+                return Err(DavError::new(StatusCode::METHOD_NOT_ALLOWED, "that is a folder"))
             }
             Ok(_) => true,
             Err(_) => false,
         };
         if a.root.stat(&r.parent()).is_err() {
-            return Err(Box::new(plain(StatusCode::CONFLICT, "the parent folder does not exist")));
+            return Err(DavError::new(StatusCode::CONFLICT, "the parent folder does not exist"));
         }
         let _ = a.root.remove(&t);
-        a.root.create_new(&t).map(|f| (existed, f)).map_err(|e| Box::new(fs_fail(e)))
+        Ok((existed, a.root.create_new(&t)?))
     })
-    .await;
-    let (existed, file) = match opened {
-        Ok(o) => o,
-        Err(response) => return *response,
-    };
+    .await?;
     let (from, to) = (rel.clone(), tmp.clone());
     let keep_props = move |a: &FilesApp| {
         if existed {
             copy_dead(a, &from, &to);
         }
     };
-    match super::body::save_as(&app, &mut body, file, tmp, rel, keep_props).await {
-        Ok(_) => if existed { StatusCode::NO_CONTENT } else { StatusCode::CREATED }.into_response(),
-        Err(e) => fs_fail(e),
-    }
+    super::body::save_as(&app, &mut body, file, tmp, rel, keep_props).await?;
+    Ok(if existed { StatusCode::NO_CONTENT } else { StatusCode::CREATED }.into_response())
 }
 
-pub(super) fn copy_move(app: &FilesApp, from: &Rel, headers: &HeaderMap, is_move: bool) -> Response {
+pub(super) fn copy_move(app: &FilesApp, from: &Rel, headers: &HeaderMap, is_move: bool) -> Answer {
     let Some(dest) = headers.get("destination").and_then(|v| v.to_str().ok()) else {
-        return plain(StatusCode::BAD_REQUEST, "a Destination header is needed");
+        return Err(DavError::new(StatusCode::BAD_REQUEST, "a Destination header is needed"));
     };
     // An absolute URI or a path. An absolute one must name this server (RFC 4918 §9.8.4: a
     // destination elsewhere is 502); its query and fragment are no part of the name.
@@ -244,7 +256,7 @@ pub(super) fn copy_move(app: &FilesApp, from: &Rel, headers: &HeaderMap, is_move
                 headers.get(name).and_then(|v| v.to_str().ok()).is_some_and(|h| h.eq_ignore_ascii_case(authority))
             };
             if !here("host") && !here("x-forwarded-host") {
-                return plain(StatusCode::BAD_GATEWAY, "the destination is on another server");
+                return Err(DavError::new(StatusCode::BAD_GATEWAY, "the destination is on another server"));
             }
             path.to_string()
         }
@@ -252,54 +264,52 @@ pub(super) fn copy_move(app: &FilesApp, from: &Rel, headers: &HeaderMap, is_move
     };
     let dest_path = dest_path.split(['?', '#']).next().unwrap_or("").to_string();
     if !dest_path.starts_with(PREFIX) {
-        return plain(StatusCode::BAD_GATEWAY, "the destination is not on this server's /dav");
+        return Err(DavError::new(StatusCode::BAD_GATEWAY, "the destination is not on this server's /dav"));
     }
-    let to = match rel_of(&dest_path) {
-        Ok(r) => r,
-        Err(e) => return fs_fail(e),
-    };
+    let to = rel_of(&dest_path)?;
     let overwrite = headers.get("overwrite").and_then(|v| v.to_str().ok()).is_none_or(|v| !v.eq_ignore_ascii_case("F"));
-    let src = match app.root.stat(from) {
-        Ok(s) => s,
-        Err(e) => return fs_fail(e),
-    };
+    let src = app.root.stat(from)?;
     if from == &to || from.is_root() || to.is_root() {
-        return plain(StatusCode::FORBIDDEN, "source and destination are the same (or the workspace itself)");
+        return Err(DavError::new(
+            StatusCode::FORBIDDEN,
+            "source and destination are the same (or the workspace itself)",
+        ));
     }
     if to.within(from) {
-        return plain(StatusCode::FORBIDDEN, "a folder cannot go into itself");
+        return Err(DavError::new(StatusCode::FORBIDDEN, "a folder cannot go into itself"));
     }
     if app.root.stat(&to.parent()).is_err() {
-        return plain(StatusCode::CONFLICT, "the destination's folder does not exist");
+        return Err(DavError::new(StatusCode::CONFLICT, "the destination's folder does not exist"));
     }
     // Onto a folder that holds the source: replacing it would delete the source with it.
     if from.within(&to) {
-        return plain(StatusCode::FORBIDDEN, "the destination holds the source");
+        return Err(DavError::new(StatusCode::FORBIDDEN, "the destination holds the source"));
     }
     let dest = app.root.stat(&to).ok();
     if let (Some(_), Ok(real_from), Ok(real_to)) = (&dest, app.root.real_path(from), app.root.real_path(&to)) {
         if real_from.starts_with(&real_to) {
-            return plain(StatusCode::FORBIDDEN, "the destination holds the source (through a symlink)");
+            return Err(DavError::new(StatusCode::FORBIDDEN, "the destination holds the source (through a symlink)"));
         }
     }
     // The same file under another name (a symlinked folder on the way): removing the destination
     // first would remove the source.
     if dest.as_ref().is_some_and(|d| (d.st_dev, d.st_ino) == (src.st_dev, src.st_ino)) {
-        return plain(StatusCode::FORBIDDEN, "source and destination are the same file (through a symlink)");
+        return Err(DavError::new(
+            StatusCode::FORBIDDEN,
+            "source and destination are the same file (through a symlink)",
+        ));
     }
     if let (Ok(real_from), Ok(real_parent)) = (app.root.real_path(from), app.root.real_path(&to.parent())) {
         if src.st_mode & libc::S_IFMT == libc::S_IFDIR && real_parent.starts_with(&real_from) {
-            return plain(StatusCode::FORBIDDEN, "a folder cannot go into itself (through a symlink)");
+            return Err(DavError::new(StatusCode::FORBIDDEN, "a folder cannot go into itself (through a symlink)"));
         }
     }
     let existed = dest.is_some();
     if existed {
         if !overwrite {
-            return plain(StatusCode::PRECONDITION_FAILED, "the destination exists and Overwrite is F");
+            return Err(DavError::new(StatusCode::PRECONDITION_FAILED, "the destination exists and Overwrite is F"));
         }
-        if let Err(e) = app.root.remove(&to) {
-            return fs_fail(e);
-        }
+        app.root.remove(&to)?;
     }
     let result = if is_move {
         app.root.rename(from, &to, false)
@@ -307,10 +317,8 @@ pub(super) fn copy_move(app: &FilesApp, from: &Rel, headers: &HeaderMap, is_move
         let depth0 = headers.get("depth").and_then(|v| v.to_str().ok()).is_some_and(|d| d.trim() == "0");
         copy_tree(app, from, &to, src.st_mode & libc::S_IFMT == libc::S_IFDIR, depth0)
     };
-    match result {
-        Ok(()) => if existed { StatusCode::NO_CONTENT } else { StatusCode::CREATED }.into_response(),
-        Err(e) => fs_fail(e),
-    }
+    result?;
+    Ok(if existed { StatusCode::NO_CONTENT } else { StatusCode::CREATED }.into_response())
 }
 
 /// Copies a file, or a folder with everything in it (the walk is made first, so a symlink inside
@@ -336,20 +344,15 @@ pub(super) fn copy_tree(app: &FilesApp, from: &Rel, to: &Rel, dir: bool, depth0:
     Ok(())
 }
 
-pub(super) fn lock(app: &FilesApp, rel: &Rel, headers: &HeaderMap, _body: &[u8]) -> Response {
+pub(super) fn lock(app: &FilesApp, rel: &Rel, headers: &HeaderMap, _body: &[u8]) -> Answer {
     // A lock on a name that does not exist yet creates an empty file (RFC 4918 §9.10.4).
     let created = if app.root.stat(rel).is_err() {
-        match app.root.create_new(rel) {
-            Ok(_) => true,
-            Err(e) => return fs_fail(e),
-        }
+        app.root.create_new(rel)?;
+        true
     } else {
         false
     };
-    let h = match crate::random::hex(16) {
-        Ok(h) => h,
-        Err(e) => return plain(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
-    };
+    let h = crate::random::hex(16).map_err(FsError::Io)?;
     let token = format!("opaquelocktoken:{}-{}-{}-{}-{}", &h[0..8], &h[8..12], &h[12..16], &h[16..20], &h[20..32]);
     let timeout = headers.get("timeout").and_then(|v| v.to_str().ok()).unwrap_or("Second-3600").to_string();
     let depth = headers.get("depth").and_then(|v| v.to_str().ok()).unwrap_or("infinity").to_string();
@@ -367,7 +370,7 @@ pub(super) fn lock(app: &FilesApp, rel: &Rel, headers: &HeaderMap, _body: &[u8])
     if let Ok(v) = HeaderValue::from_str(&format!("<{token}>")) {
         r.headers_mut().insert("lock-token", v);
     }
-    r
+    Ok(r)
 }
 
 #[cfg(test)]

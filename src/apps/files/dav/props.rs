@@ -10,7 +10,7 @@ use axum::response::{IntoResponse, Response};
 use sha2::Digest;
 
 use super::xml::{escape, parse, Element};
-use super::{etag, fs_fail, href, plain, status_line, DAV};
+use super::{etag, href, status_line, Answer, DavError, DAV};
 use crate::apps::files::fs::{FsError, Rel};
 use crate::apps::files::FilesApp;
 
@@ -136,17 +136,17 @@ pub(super) fn live(st: &nix::sys::stat::FileStat, rel: &Rel) -> Vec<(&'static st
     v
 }
 
-pub(super) fn propfind(app: &FilesApp, rel: &Rel, headers: &HeaderMap, body: &[u8]) -> Response {
+pub(super) fn propfind(app: &FilesApp, rel: &Rel, headers: &HeaderMap, body: &[u8]) -> Answer {
     let depth = headers.get("depth").and_then(|v| v.to_str().ok()).map(str::trim).unwrap_or("infinity");
     let depth = match depth {
         "0" => 0,
         "1" => 1,
-        _ => return (
+        _ => return Ok((
             StatusCode::FORBIDDEN,
             [(header::CONTENT_TYPE, "application/xml; charset=utf-8")],
             "<?xml version=\"1.0\" encoding=\"utf-8\"?><D:error xmlns:D=\"DAV:\"><D:propfind-finite-depth/></D:error>",
         )
-            .into_response(),
+            .into_response()),
     };
     // What is asked: everything, the names, or some properties.
     enum Want {
@@ -159,23 +159,25 @@ pub(super) fn propfind(app: &FilesApp, rel: &Rel, headers: &HeaderMap, body: &[u
     } else {
         let doc = match std::str::from_utf8(body).map_err(|e| e.to_string()).and_then(parse) {
             Ok(d) => d,
-            Err(e) => return plain(StatusCode::BAD_REQUEST, &format!("the PROPFIND body is not well-formed XML: {e}")),
+            Err(e) => {
+                return Err(DavError::new(
+                    StatusCode::BAD_REQUEST,
+                    &format!("the PROPFIND body is not well-formed XML: {e}"),
+                ))
+            }
         };
         if !doc.is(DAV, "propfind") {
-            return plain(StatusCode::BAD_REQUEST, "the body is not a DAV:propfind");
+            return Err(DavError::new(StatusCode::BAD_REQUEST, "the body is not a DAV:propfind"));
         }
         let first = doc.elements().next().cloned();
         match first {
             Some(e) if e.is(DAV, "allprop") => Want::All,
             Some(e) if e.is(DAV, "propname") => Want::Names,
             Some(e) if e.is(DAV, "prop") => Want::Props(e.elements().map(|p| (p.ns.clone(), p.name.clone())).collect()),
-            _ => return plain(StatusCode::BAD_REQUEST, "propfind needs allprop, propname or prop"),
+            _ => return Err(DavError::new(StatusCode::BAD_REQUEST, "propfind needs allprop, propname or prop")),
         }
     };
-    let st = match app.root.stat(rel) {
-        Ok(s) => s,
-        Err(e) => return fs_fail(e),
-    };
+    let st = app.root.stat(rel)?;
     let mut targets = vec![(rel.clone(), st)];
     if depth == 1 && st.st_mode & libc::S_IFMT == libc::S_IFDIR {
         if let Ok(entries) = app.root.list(rel) {
@@ -252,7 +254,7 @@ pub(super) fn propfind(app: &FilesApp, rel: &Rel, headers: &HeaderMap, body: &[u
         out.push_str("</D:response>");
     }
     out.push_str("</D:multistatus>");
-    multistatus(out)
+    Ok(multistatus(out))
 }
 
 pub(super) fn multistatus(xml: String) -> Response {
@@ -270,18 +272,20 @@ pub(super) const PROTECTED: &[&str] = &[
     "lockdiscovery",
 ];
 
-pub(super) fn proppatch(app: &FilesApp, rel: &Rel, body: &[u8]) -> Response {
+pub(super) fn proppatch(app: &FilesApp, rel: &Rel, body: &[u8]) -> Answer {
     let doc = match std::str::from_utf8(body).map_err(|e| e.to_string()).and_then(parse) {
         Ok(d) => d,
-        Err(e) => return plain(StatusCode::BAD_REQUEST, &format!("the PROPPATCH body is not well-formed XML: {e}")),
+        Err(e) => {
+            return Err(DavError::new(
+                StatusCode::BAD_REQUEST,
+                &format!("the PROPPATCH body is not well-formed XML: {e}"),
+            ))
+        }
     };
     if !doc.is(DAV, "propertyupdate") {
-        return plain(StatusCode::BAD_REQUEST, "the body is not a DAV:propertyupdate");
+        return Err(DavError::new(StatusCode::BAD_REQUEST, "the body is not a DAV:propertyupdate"));
     }
-    let f = match fd_of(app, rel) {
-        Ok(f) => f,
-        Err(e) => return fs_fail(e),
-    };
+    let f = fd_of(app, rel)?;
     // In document order: set and remove instructions.
     let mut ops: Vec<(bool, Element)> = Vec::new();
     for op in doc.elements() {
@@ -341,5 +345,5 @@ pub(super) fn proppatch(app: &FilesApp, rel: &Rel, body: &[u8]) -> Response {
         ));
     }
     out.push_str("</D:response></D:multistatus>");
-    multistatus(out)
+    Ok(multistatus(out))
 }
