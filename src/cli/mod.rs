@@ -10,6 +10,7 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand};
 
 use crate::control::protocol::Request;
+use crate::logs::LogFilter;
 
 pub use run::run;
 
@@ -135,9 +136,21 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<i32> {
         Command::Run { config, detach } => run(config, &control, detach),
         Command::Status { json } => verbs::status(&control, json),
         Command::Logs { services, follow, lines, stream, grep, regex, case_sensitive, context } => {
-            let service = (!services.is_empty()).then(|| services.join(","));
-            let request = Request::Logs { service, lines, follow, stream, grep, regex, case: case_sensitive, context };
-            verbs::logs(&control, request)
+            let streams = match stream.as_deref().map(crate::logs::filter::streams).transpose() {
+                Ok(s) => s.unwrap_or_default(),
+                Err(e) => anyhow::bail!("--stream: {}", e.message),
+            };
+            let filter = LogFilter {
+                services,
+                streams,
+                text: grep,
+                regex,
+                case: case_sensitive,
+                context,
+                limit: Some(lines),
+                ..LogFilter::default()
+            };
+            verbs::logs(&control, Request::Logs { filter, follow })
         }
         Command::Start { service } => verbs::control(&control, crate::control::protocol::Request::Start { service }),
         Command::Stop { service } => verbs::control(&control, crate::control::protocol::Request::Stop { service }),

@@ -91,7 +91,7 @@ fn print_table(rows: &[Vec<String>]) {
 
 pub fn logs(control: &Path, request: Request) -> anyhow::Result<i32> {
     let many = match &request {
-        Request::Logs { service, .. } => service.as_ref().is_none_or(|s| s.contains(',')),
+        Request::Logs { filter, .. } => filter.services.len() != 1,
         _ => true,
     };
     let mut client = match Client::connect(control) {

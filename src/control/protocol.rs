@@ -6,6 +6,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::logs::LogFilter;
+
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(tag = "cmd", rename_all = "lowercase")]
 pub enum Request {
@@ -13,28 +15,14 @@ pub enum Request {
     Status,
     Routes,
     Health,
-    /// The same filters and search as the logs app's `/api/lines`.
+    /// The same filters and search as the logs app's `/api/lines`; the filter's `limit` is how
+    /// many of the latest lines to send first (default 100; 0: none, only what follows).
     Logs {
-        /// One service, or several separated by commas; none: all.
         #[serde(default)]
-        service: Option<String>,
-        #[serde(default = "default_lines")]
-        lines: usize,
+        filter: LogFilter,
+        /// Keep sending new lines as they come (context is not given while following).
         #[serde(default)]
         follow: bool,
-        /// Streams separated by commas (stdout, stderr, tty, event); none: all.
-        #[serde(default)]
-        stream: Option<String>,
-        /// Only lines containing this (case-insensitive unless `case`), or matching it (`regex`).
-        #[serde(default)]
-        grep: Option<String>,
-        #[serde(default)]
-        regex: bool,
-        #[serde(default)]
-        case: bool,
-        /// With `grep`: lines of context around each match (not while following).
-        #[serde(default)]
-        context: usize,
     },
     Start {
         service: String,
@@ -51,21 +39,13 @@ pub enum Request {
 impl Request {
     /// `logs` without filters or search.
     pub fn logs(service: Option<&str>, lines: usize, follow: bool) -> Request {
-        Request::Logs {
-            service: service.map(String::from),
-            lines,
-            follow,
-            stream: None,
-            grep: None,
-            regex: false,
-            case: false,
-            context: 0,
-        }
+        let filter = LogFilter {
+            services: service.map(|s| vec![s.to_string()]).unwrap_or_default(),
+            limit: Some(lines),
+            ..LogFilter::default()
+        };
+        Request::Logs { filter, follow }
     }
-}
-
-fn default_lines() -> usize {
-    100
 }
 
 pub fn error(code: &str, message: impl Into<String>) -> serde_json::Value {

@@ -14,7 +14,7 @@ use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::mpsc;
 
 use super::protocol::{error, Request};
-use crate::logs::Hub;
+use crate::logs::{Hub, LogFilter};
 use crate::supervisor::{Action, Supervisor, SupervisorError};
 
 /// Facts about this gpubox process, shown by `gpubox status`.
@@ -107,10 +107,9 @@ async fn handle(stream: UnixStream, ctx: Arc<Ctx>) -> io::Result<()> {
             std::future::pending::<()>().await;
             Ok(())
         }
-        Request::Logs { service, lines, follow, stream, grep, regex, case, context } => {
+        Request::Logs { filter, follow } => {
             let mut w = tokio::io::BufWriter::new(w);
-            let ask = LogsAsk { services: service, lines, follow, stream, grep, regex, case, context };
-            logs(&mut w, &ctx, ask).await?;
+            logs(&mut w, &ctx, &filter, follow).await?;
             w.flush().await
         }
     }
@@ -143,36 +142,11 @@ async fn control(w: &mut (impl AsyncWriteExt + Unpin), ctx: &Ctx, service: &str,
     send(w, &answer).await
 }
 
-/// What `logs` was asked for.
-pub struct LogsAsk {
-    pub services: Option<String>,
-    pub lines: usize,
-    pub follow: bool,
-    pub stream: Option<String>,
-    pub grep: Option<String>,
-    pub regex: bool,
-    pub case: bool,
-    pub context: usize,
-}
-
-async fn logs(w: &mut (impl AsyncWriteExt + Unpin), ctx: &Ctx, ask: LogsAsk) -> io::Result<()> {
+async fn logs(w: &mut (impl AsyncWriteExt + Unpin), ctx: &Ctx, filter: &LogFilter, follow: bool) -> io::Result<()> {
     let hub = &ctx.hub;
-    let mut args = std::collections::HashMap::new();
-    for (k, v) in [("service", &ask.services), ("stream", &ask.stream), ("q", &ask.grep)] {
-        if let Some(v) = v {
-            args.insert(k.to_string(), v.clone());
-        }
-    }
-    for (k, on) in [("regex", ask.regex), ("case", ask.case)] {
-        if on {
-            args.insert(k.to_string(), "1".to_string());
-        }
-    }
-    args.insert("context".to_string(), ask.context.to_string());
-    args.insert("limit".to_string(), ask.lines.max(1).to_string());
-    let q = match crate::logs::Query::parse(&args, 100) {
+    let q = match filter.compile(100) {
         Ok(q) => q,
-        Err((code, message)) => return send(w, &error(&code, message)).await,
+        Err(e) => return send(w, &error(e.code, e.message)).await,
     };
     if let Some(names) = &q.services {
         let known = hub.services();
@@ -187,7 +161,7 @@ async fn logs(w: &mut (impl AsyncWriteExt + Unpin), ctx: &Ctx, ask: LogsAsk) -> 
     }
     let mut changes = hub.watch();
     let mark = hub.last_seq();
-    let found = if ask.lines == 0 { crate::logs::Found::default() } else { hub.query(&q) };
+    let found = if filter.limit == Some(0) { crate::logs::Found::default() } else { hub.query(&q) };
     let mut last = found.lines.last().map_or(mark, |l| l.seq.max(mark));
     let with_context = q.matcher.is_some() && q.context > 0;
     for (line, matched) in found.lines.iter().zip(&found.matched) {
@@ -197,13 +171,10 @@ async fn logs(w: &mut (impl AsyncWriteExt + Unpin), ctx: &Ctx, ask: LogsAsk) -> 
             send(w, &json!({ "line": line })).await?;
         }
     }
-    if !ask.follow {
+    if !follow {
         return send(w, &json!({ "end": true })).await;
     }
-    let wanted = |service: &str, stream: crate::logs::Stream| {
-        q.services.as_ref().is_none_or(|s| s.iter().any(|n| n == service))
-            && q.streams.as_ref().is_none_or(|s| s.contains(&stream))
-    };
+    let wanted = |service: &str, stream: crate::logs::Stream| filter.wants(service, stream);
     let mut last_live: Vec<String> = Vec::new();
     loop {
         let batch = hub.read(None, last, 1000);

@@ -73,9 +73,36 @@ impl<T: serde::de::DeserializeOwned, S: Send + Sync> axum::extract::FromRequestP
     async fn from_request_parts(parts: &mut axum::http::request::Parts, state: &S) -> Result<Self, ApiError> {
         match axum::extract::Query::<T>::from_request_parts(parts, state).await {
             Ok(q) => Ok(Params(q.0)),
-            Err(e) => Err(ApiError::bad_request("bad_parameter", e.body_text())),
+            Err(e) => {
+                let text = e.body_text();
+                let reason = text.strip_prefix("Failed to deserialize query string: ").unwrap_or(&text);
+                Err(ApiError::bad_request("bad_parameter", format!("in the query: {reason}")))
+            }
         }
     }
+}
+
+/// For query fields: an empty value is none, anything else a whole number
+/// (`#[serde(default, deserialize_with = "crate::http::whole")]`).
+pub fn whole<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: std::str::FromStr,
+{
+    let v: Option<String> = serde::Deserialize::deserialize(d)?;
+    match v.as_deref().map(str::trim).filter(|v| !v.is_empty()) {
+        None => Ok(None),
+        Some(v) => {
+            v.parse().map(Some).map_err(|_| serde::de::Error::custom(format!("must be a whole number, not \"{v}\"")))
+        }
+    }
+}
+
+/// For query fields: `1`, `true`, `yes` or `on` is true, anything else (or nothing) false
+/// (`#[serde(default, deserialize_with = "crate::http::flag")]`).
+pub fn flag<'de, D: serde::Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
+    let v: Option<String> = serde::Deserialize::deserialize(d)?;
+    Ok(matches!(v.as_deref(), Some("1" | "true" | "yes" | "on")))
 }
 
 /// A typed JSON body, refused as JSON like every other error (400 `bad_body`, or 415 without a

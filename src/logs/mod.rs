@@ -15,6 +15,7 @@
 //! its oldest lines). The stdout mirror drops lines when stdout is slow (see `mirror.rs`).
 
 mod file;
+pub mod filter;
 mod lines;
 mod mirror;
 mod ring;
@@ -25,16 +26,17 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 
 use crate::config::LogSettings;
+pub use filter::LogFilter;
 pub use lines::{LineBatch, LineSplitter, MAX_LINE};
 use ring::Block;
 pub use search::{Found, Matcher, Query};
 
 /// Where a line came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Stream {
     Stdout,

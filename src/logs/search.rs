@@ -6,7 +6,6 @@
 //! service's chunks are in sequence order; the newest matches of each service are merged by
 //! sequence number. Context lines come from the same service as their match.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use regex::{Regex, RegexBuilder};
@@ -33,55 +32,6 @@ pub struct Query {
 
 /// Most lines one query returns.
 pub const MAX_LIMIT: usize = 100_000;
-
-impl Query {
-    /// The query in the logs app's parameters (`service`, `stream`, `after`, `before`, `limit`,
-    /// `q`, `regex`, `case`, `context`; docs/logs-app.md), shared with `gpubox logs`. An error is
-    /// `(code, message)`.
-    pub fn parse(args: &HashMap<String, String>, default_limit: usize) -> Result<Query, (String, String)> {
-        let bad = |m: String| ("bad_parameter".to_string(), m);
-        fn number<T: std::str::FromStr>(args: &HashMap<String, String>, key: &str) -> Result<Option<T>, String> {
-            match args.get(key).map(|v| v.trim()).filter(|v| !v.is_empty()) {
-                None => Ok(None),
-                Some(v) => v.parse().map(Some).map_err(|_| format!("`{key}` must be a whole number, not \"{v}\"")),
-            }
-        }
-        let flag = |key: &str| args.get(key).is_some_and(|v| matches!(v.as_str(), "1" | "true" | "yes" | "on"));
-        let list = |key: &str| -> Option<Vec<String>> {
-            let items: Vec<String> =
-                args.get(key)?.split(',').map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect();
-            (!items.is_empty()).then_some(items)
-        };
-        let streams = match list("stream") {
-            None => None,
-            Some(names) => Some(
-                names
-                    .iter()
-                    .map(|n| {
-                        Stream::parse(n)
-                            .ok_or_else(|| bad(format!("unknown stream \"{n}\": use stdout, stderr, tty or event")))
-                    })
-                    .collect::<Result<Vec<_>, _>>()?,
-            ),
-        };
-        let matcher = match args.get("q").filter(|q| !q.is_empty()) {
-            None => None,
-            Some(q) => Some(
-                Matcher::new(q, flag("regex"), flag("case"))
-                    .map_err(|e| ("bad_regex".to_string(), format!("this regular expression does not parse: {e}")))?,
-            ),
-        };
-        Ok(Query {
-            services: list("service"),
-            streams,
-            after: number(args, "after").map_err(bad)?.unwrap_or(0),
-            before: number(args, "before").map_err(bad)?,
-            limit: number(args, "limit").map_err(bad)?.unwrap_or(default_limit).clamp(1, MAX_LIMIT),
-            matcher,
-            context: number(args, "context").map_err(bad)?.unwrap_or(0).min(20),
-        })
-    }
-}
 
 /// A compiled search.
 #[derive(Debug, Clone)]

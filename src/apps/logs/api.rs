@@ -1,6 +1,6 @@
 //! The logs app's JSON and event-stream API (docs/logs-app.md).
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::convert::Infallible;
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
@@ -9,48 +9,29 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::body::{Body, Bytes};
-use axum::extract::{Query as Params, State};
+use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
 use super::LogsApp;
-use crate::http::api_error;
+use crate::http::{ApiError, Params};
+use crate::logs::filter::FilterError;
 use crate::logs::search::MAX_LIMIT;
-use crate::logs::{Hub, LiveLine, LogLine, Query, Stream};
+use crate::logs::{Hub, LiveLine, LogFilter, LogLine, Stream};
 
 /// Lines per `lines` event of the stream.
 const STREAM_BATCH: usize = 2000;
 
-type Args = Params<HashMap<String, String>>;
-
-/// What the app's API refuses, mapped to a status in one place.
-pub enum Error {
-    /// A parameter that does not parse: `(code, message)`.
-    Bad(String, String),
-    UnknownLog(String),
-    Internal(&'static str),
-}
-
-impl IntoResponse for Error {
-    fn into_response(self) -> Response {
-        match self {
-            Error::Bad(code, message) => api_error(StatusCode::BAD_REQUEST, &code, &message),
-            Error::UnknownLog(message) => api_error(StatusCode::NOT_FOUND, "unknown_service", &message),
-            Error::Internal(message) => api_error(StatusCode::INTERNAL_SERVER_ERROR, "internal", message),
-        }
+impl From<FilterError> for ApiError {
+    fn from(e: FilterError) -> ApiError {
+        ApiError::bad_request(e.code, e.message)
     }
 }
 
-fn number<T: std::str::FromStr>(args: &HashMap<String, String>, key: &str) -> Result<Option<T>, Error> {
-    match args.get(key).map(|v| v.trim()).filter(|v| !v.is_empty()) {
-        None => Ok(None),
-        Some(v) => v
-            .parse()
-            .map(Some)
-            .map_err(|_| Error::Bad("bad_parameter".into(), format!("`{key}` must be a whole number, not \"{v}\""))),
-    }
+fn internal(message: &str) -> ApiError {
+    ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", message)
 }
 
 /// `[seq, time_ms, service, stream, text]`, plus `1`/`0` (match or context) when `matched` is
@@ -89,8 +70,11 @@ fn json_response(body: String) -> Response {
     ([(header::CONTENT_TYPE, "application/json"), (header::CACHE_CONTROL, "no-store")], body).into_response()
 }
 
-pub async fn lines(State(app): State<Arc<LogsApp>>, Params(args): Args) -> Result<Response, Error> {
-    let q = Query::parse(&args, 1000).map_err(|(code, message)| Error::Bad(code, message))?;
+pub async fn lines(
+    State(app): State<Arc<LogsApp>>,
+    Params(params): Params<Vec<(String, String)>>,
+) -> Result<Response, ApiError> {
+    let q = LogFilter::from_params(params.iter().map(|(k, v)| (k.as_str(), v.as_str())))?.compile(1000)?;
     let hub = app.hub.clone();
     // A search over a million lines takes tens of milliseconds: off the serving thread.
     let answer = tokio::task::spawn_blocking(move || {
@@ -108,7 +92,7 @@ pub async fn lines(State(app): State<Arc<LogsApp>>, Params(args): Args) -> Resul
         )
     })
     .await;
-    answer.map(json_response).map_err(|_| Error::Internal("the search failed"))
+    answer.map(json_response).map_err(|_| internal("the search failed"))
 }
 
 /// What the event stream remembers between events.
@@ -154,12 +138,22 @@ impl Follow {
     }
 }
 
+#[derive(serde::Deserialize)]
+pub struct StreamParams {
+    /// Lines after this sequence number (default: from now on).
+    #[serde(default, deserialize_with = "crate::http::whole")]
+    after: Option<u64>,
+    /// End the stream when the lines already there have been sent.
+    #[serde(default, deserialize_with = "crate::http::flag")]
+    once: bool,
+}
+
 pub async fn stream(
     State(app): State<Arc<LogsApp>>,
     headers: HeaderMap,
-    Params(args): Args,
-) -> Result<Response, Error> {
-    let after = number::<u64>(&args, "after")?;
+    Params(p): Params<StreamParams>,
+) -> Result<Response, ApiError> {
+    let after = p.after;
     // A reconnecting EventSource says where it was: resume right after it.
     let resume = headers.get("last-event-id").and_then(|v| v.to_str().ok()).and_then(|v| v.trim().parse::<u64>().ok());
     let last = match (after, resume) {
@@ -169,7 +163,7 @@ pub async fn stream(
     };
     let mut changed = app.hub.watch();
     changed.mark_changed();
-    let once = matches!(args.get("once").map(String::as_str), Some("1" | "true"));
+    let once = p.once;
     let follow = Follow {
         hub: app.hub.clone(),
         changed,
@@ -215,13 +209,32 @@ pub async fn stream(
 }
 
 /// The source named by `service`, and its files, oldest first.
-fn source(app: &LogsApp, args: &HashMap<String, String>) -> Result<(String, Vec<PathBuf>), Error> {
-    let Some(name) = args.get("service").filter(|s| !s.is_empty()) else {
-        return Err(Error::Bad("bad_parameter".into(), "give the log's name: ?service=NAME".into()));
-    };
+/// `?service=`: one log, from its files.
+#[derive(serde::Deserialize)]
+pub struct SourceParams {
+    #[serde(default)]
+    service: String,
+    /// History: lines ending before this byte of the files' concatenation (default: the end).
+    #[serde(default, deserialize_with = "crate::http::whole")]
+    end: Option<u64>,
+    /// History: at most this many lines (default 1000).
+    #[serde(default, deserialize_with = "crate::http::whole")]
+    limit: Option<usize>,
+}
+
+/// The source named by `service`, and its files, oldest first.
+fn source(app: &LogsApp, p: &SourceParams) -> Result<(String, Vec<PathBuf>), ApiError> {
+    let name = &p.service;
+    if name.is_empty() {
+        return Err(ApiError::bad_request("bad_parameter", "give the log's name: ?service=NAME"));
+    }
     match app.hub.files_of(name) {
         Some(files) => Ok((name.clone(), files)),
-        None => Err(Error::UnknownLog(format!("no log named \"{name}\" (logs: {})", app.hub.services().join(", ")))),
+        None => Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "unknown_service",
+            format!("no log named \"{name}\" (logs: {})", app.hub.services().join(", ")),
+        )),
     }
 }
 
@@ -254,10 +267,10 @@ fn parse_file_line(line: &str) -> (Option<u64>, &str, &str) {
     }
 }
 
-pub async fn history(State(app): State<Arc<LogsApp>>, Params(args): Args) -> Result<Response, Error> {
-    let (name, files) = source(&app, &args)?;
-    let end = number::<u64>(&args, "end")?;
-    let limit = number::<usize>(&args, "limit")?.unwrap_or(1000).clamp(1, MAX_LIMIT);
+pub async fn history(State(app): State<Arc<LogsApp>>, Params(p): Params<SourceParams>) -> Result<Response, ApiError> {
+    let (name, files) = source(&app, &p)?;
+    let end = p.end;
+    let limit = p.limit.unwrap_or(1000).clamp(1, MAX_LIMIT);
     let raw = app.hub.is_file_source(&name);
     let answer = tokio::task::spawn_blocking(move || -> std::io::Result<String> {
         let sized: Vec<(PathBuf, u64)> =
@@ -295,12 +308,12 @@ pub async fn history(State(app): State<Arc<LogsApp>>, Params(args): Args) -> Res
     .await;
     match answer {
         Ok(Ok(body)) => Ok(json_response(body)),
-        _ => Err(Error::Internal("the log files could not be read")),
+        _ => Err(internal("the log files could not be read")),
     }
 }
 
-pub async fn download(State(app): State<Arc<LogsApp>>, Params(args): Args) -> Result<Response, Error> {
-    let (name, files) = source(&app, &args)?;
+pub async fn download(State(app): State<Arc<LogsApp>>, Params(p): Params<SourceParams>) -> Result<Response, ApiError> {
+    let (name, files) = source(&app, &p)?;
     // Read by a blocking task, handed over in 64 KiB chunks: constant memory, first byte at once.
     let (tx, rx) = tokio::sync::mpsc::channel::<std::io::Result<Bytes>>(4);
     tokio::task::spawn_blocking(move || {
