@@ -277,8 +277,8 @@ async fn serve(config: Config, control: PathBuf, since: Instant) -> anyhow::Resu
     let ctx = Arc::new(server::Ctx {
         sup: sup.clone(),
         hub: hub.clone(),
-        info: server::Info {
-            version: env!("CARGO_PKG_VERSION"),
+        info: crate::control::protocol::Info {
+            version: env!("CARGO_PKG_VERSION").to_string(),
             pid,
             pid1,
             started: SystemTime::now() - since.elapsed(),

@@ -4,13 +4,14 @@ use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use serde_json::Value;
-
 use super::EXIT_CONFIG;
 use crate::config::{self, Config};
 use crate::control::client::{Client, ClientError};
-use crate::control::protocol::Request;
+use crate::control::protocol::{
+    HealthAnswer, LogsMessage, Request, RoutesAnswer, ServiceAnswer, ShutdownAnswer, StatusAnswer,
+};
 use crate::human::duration as human;
+use crate::logs::Stream;
 
 /// Prints a client error in one line and picks the exit code.
 fn fail(e: ClientError) -> anyhow::Result<i32> {
@@ -19,7 +20,7 @@ fn fail(e: ClientError) -> anyhow::Result<i32> {
 }
 
 pub fn status(control: &Path, json: bool) -> anyhow::Result<i32> {
-    let v = match Client::call(control, &Request::Status) {
+    let v: StatusAnswer = match Client::ask(control, &Request::Status) {
         Ok(v) => v,
         Err(e) => return fail(e),
     };
@@ -27,36 +28,35 @@ pub fn status(control: &Path, json: bool) -> anyhow::Result<i32> {
         println!("{}", serde_json::to_string_pretty(&v)?);
         return Ok(0);
     }
-    let g = &v["gpubox"];
-    let info = &g["info"];
+    let (g, info) = (&v.gpubox, &v.gpubox.info);
     println!(
         "gpubox {} · pid {}{} · up {} · config {}",
-        info["version"].as_str().unwrap_or("?"),
-        info["pid"],
-        if info["pid1"].as_bool() == Some(true) { " (PID 1)" } else { "" },
-        ms(g["uptime_ms"].as_u64()),
-        info["config"].as_str().unwrap_or("?"),
+        info.version,
+        info.pid,
+        if info.pid1 { " (PID 1)" } else { "" },
+        ms(Some(g.uptime_ms)),
+        info.config,
     );
     let mut rows =
         vec![["SERVICE", "STATE", "READY", "PID", "UPTIME", "RESTARTS", "LAST EXIT"].map(String::from).to_vec()];
-    for s in v["services"].as_array().into_iter().flatten() {
-        let mut state = s["state"].as_str().unwrap_or("?").to_string();
-        if let Some(d) = s["restart_delay_ms"].as_u64() {
+    for s in &v.services {
+        let mut state = s.state.as_str().to_string();
+        if let Some(d) = s.restart_delay_ms {
             state = format!("{state} ({})", human(Duration::from_millis(d)));
         }
         rows.push(vec![
-            s["name"].as_str().unwrap_or("?").to_string(),
+            s.name.clone(),
             state,
-            if s["ready"].as_bool() == Some(true) { "yes" } else { "no" }.to_string(),
-            s["pid"].as_i64().map_or("-".into(), |p| p.to_string()),
-            s["uptime_ms"].as_u64().map_or("-".into(), |u| ms(Some(u))),
-            s["restarts"].to_string(),
-            s["last_exit"]["text"].as_str().unwrap_or("-").to_string(),
+            if s.ready { "yes" } else { "no" }.to_string(),
+            s.pid.map_or("-".into(), |p| p.to_string()),
+            s.uptime_ms.map_or("-".into(), |u| ms(Some(u))),
+            s.restarts.to_string(),
+            s.last_exit.map_or("-".into(), |e| e.to_string()),
         ]);
-        if let Some(e) = s["error"].as_str() {
+        if let Some(e) = &s.error {
             rows.push(vec![String::new(), format!("↳ {e}")]);
         }
-        if let Some(now) = s["name"].as_str().and_then(|n| v["live"][n].as_str()) {
+        if let Some(now) = v.live.get(&s.name) {
             let now: String = now.trim().chars().take(100).collect();
             rows.push(vec![String::new(), format!("↳ {now}")]);
         }
@@ -106,63 +106,66 @@ pub fn logs(control: &Path, request: Request) -> anyhow::Result<i32> {
     let mut out = stdout.lock();
     let mut live_shown = false;
     loop {
-        let msg = match client.answer() {
+        let msg = match client.next::<LogsMessage>() {
             Ok(Some(m)) => m,
             Ok(None) => return Ok(0),
             Err(e) => return fail(e),
         };
-        if msg.get("end").is_some() {
+        if let LogsMessage::End { .. } = msg {
             return Ok(0);
         }
         if live_shown {
             write!(out, "\r\x1b[K")?;
             live_shown = false;
         }
-        if let Some(l) = msg.get("line") {
+        match msg {
             // Context lines around a match are dimmed on a terminal.
-            if msg.get("context").is_some() && tty {
-                writeln!(out, "\x1b[2m{}\x1b[0m", format_line(l, many))?;
-            } else {
-                writeln!(out, "{}", format_line(l, many))?;
+            LogsMessage::Line { line, context: true } if tty => writeln!(
+                out,
+                "\x1b[2m{}\x1b[0m",
+                format_line(line.time_ms, &line.service, line.stream, &line.text, many)
+            )?,
+            LogsMessage::Line { line, .. } => {
+                writeln!(out, "{}", format_line(line.time_ms, &line.service, line.stream, &line.text, many))?
             }
-        } else if let Some(g) = msg.get("gap") {
-            writeln!(
+            LogsMessage::Gap { gap } => writeln!(
                 out,
                 "… older lines (up to #{}) are no longer in memory; they are in {}",
-                g["before"],
-                g["log_dir"].as_str().unwrap_or("the log files")
-            )?;
-        } else if let (Some(l), true) = (msg.get("live"), tty) {
-            let text: String = format_line(l, many).chars().take(200).collect();
-            write!(out, "{text}")?;
-            live_shown = true;
+                gap.before,
+                gap.log_dir.display()
+            )?,
+            LogsMessage::Live { live } if tty => {
+                let line = format_line(live.time_ms, &live.service, live.stream, &live.text, many);
+                let text: String = line.chars().take(200).collect();
+                write!(out, "{text}")?;
+                live_shown = true;
+            }
+            LogsMessage::Live { .. } | LogsMessage::End { .. } => {}
         }
         out.flush()?;
     }
 }
 
-fn format_line(l: &Value, many: bool) -> String {
-    let time = l["time_ms"].as_u64().map_or(String::new(), |t| {
-        let s = humantime::format_rfc3339_millis(std::time::UNIX_EPOCH + Duration::from_millis(t)).to_string();
+fn format_line(time_ms: u64, service: &str, stream: Stream, text: &str, many: bool) -> String {
+    let time = {
+        let s = humantime::format_rfc3339_millis(std::time::UNIX_EPOCH + Duration::from_millis(time_ms)).to_string();
         s.get(11..23).unwrap_or("").to_string()
-    });
-    let text = l["text"].as_str().unwrap_or("");
-    let mark = if l["stream"] == "stderr" { "!" } else { " " };
+    };
+    let mark = if stream == Stream::Stderr { "!" } else { " " };
     if many {
-        format!("{time} {:<10}{mark}| {text}", l["service"].as_str().unwrap_or("?"))
+        format!("{time} {service:<10}{mark}| {text}")
     } else {
         format!("{time}{mark}| {text}")
     }
 }
 
 pub fn control(control: &Path, req: Request) -> anyhow::Result<i32> {
-    let v = match Client::call(control, &req) {
-        Ok(v) => v,
+    let s = match Client::ask::<ServiceAnswer>(control, &req) {
+        Ok(v) => v.service,
         Err(e) => return fail(e),
     };
-    let s = &v["service"];
-    let pid = s["pid"].as_i64().map_or(String::new(), |p| format!(" (pid {p})"));
-    println!("{}: {}{pid}", s["name"].as_str().unwrap_or("?"), s["state"].as_str().unwrap_or("?"));
+    let pid = s.pid.map_or(String::new(), |p| format!(" (pid {p})"));
+    println!("{}: {}{pid}", s.name, s.state.as_str());
     Ok(0)
 }
 
@@ -171,9 +174,9 @@ pub fn shutdown(control: &Path) -> anyhow::Result<i32> {
         Ok(c) => c,
         Err(e) => return fail(e),
     };
-    let answer = client.send(&Request::Shutdown).and_then(|_| client.answer());
+    let answer = client.send(&Request::Shutdown).and_then(|_| client.next::<ShutdownAnswer>());
     match answer {
-        Ok(Some(v)) => println!("gpubox (pid {}) is stopping its services…", v["pid"]),
+        Ok(Some(v)) => println!("gpubox (pid {}) is stopping its services…", v.pid),
         Ok(None) => {}
         Err(e) => return fail(e),
     }
@@ -189,23 +192,22 @@ pub fn health(control: &Path) -> anyhow::Result<i32> {
         Err(e) => return fail(e),
     };
     client.set_timeout(Some(Duration::from_secs(5)));
-    let v = match client.send(&Request::Health).and_then(|_| client.answer()) {
+    let v = match client.send(&Request::Health).and_then(|_| client.next::<HealthAnswer>()) {
         Ok(Some(v)) => v,
         Ok(None) => return fail(ClientError::BadAnswer("no answer".into())),
         Err(e) => return fail(e),
     };
-    if v["healthy"].as_bool() == Some(true) {
+    if v.healthy {
         println!("healthy");
         Ok(0)
     } else {
-        let problems: Vec<&str> = v["problems"].as_array().into_iter().flatten().filter_map(Value::as_str).collect();
-        println!("unhealthy: {}", problems.join("; "));
+        println!("unhealthy: {}", v.problems.join("; "));
         Ok(1)
     }
 }
 
 pub fn routes(control: &Path, json: bool) -> anyhow::Result<i32> {
-    let v = match Client::call(control, &Request::Routes) {
+    let v: RoutesAnswer = match Client::ask(control, &Request::Routes) {
         Ok(v) => v,
         Err(e) => return fail(e),
     };
@@ -214,17 +216,17 @@ pub fn routes(control: &Path, json: bool) -> anyhow::Result<i32> {
         return Ok(0);
     }
     let mut rows = vec![["PORT", "SERVICE", "METHOD", "PATH", "ACCESS"].map(String::from).to_vec()];
-    for site in v["sites"].as_array().into_iter().flatten() {
-        for r in site["routes"].as_array().into_iter().flatten() {
-            let mut access = if r["public"] == true { "public" } else { "login" }.to_string();
-            if r["websocket"] == true {
+    for site in &v.sites {
+        for r in &site.routes {
+            let mut access = if r.public { "public" } else { "login" }.to_string();
+            if r.websocket {
                 access.push_str(", websocket");
             }
             rows.push(vec![
-                site["port"].to_string(),
-                site["service"].as_str().unwrap_or("?").to_string(),
-                r["method"].as_str().unwrap_or("?").to_string(),
-                r["path"].as_str().unwrap_or("?").to_string(),
+                site.port.to_string(),
+                site.service.clone(),
+                r.method.to_string(),
+                r.path.to_string(),
                 access,
             ]);
         }

@@ -5,9 +5,10 @@ use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-use super::protocol::Request;
+use super::protocol::{Pong, Request};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
@@ -61,12 +62,33 @@ impl Client {
         Ok(Some(v))
     }
 
-    /// One request, one answer.
+    /// The next answer as the type the protocol gives it (`protocol::StatusAnswer`, …).
+    pub fn next<T: DeserializeOwned>(&mut self) -> Result<Option<T>, ClientError> {
+        match self.answer()? {
+            None => Ok(None),
+            Some(v) => {
+                serde_json::from_value(v.clone()).map(Some).map_err(|e| ClientError::BadAnswer(format!("{e}: {v}")))
+            }
+        }
+    }
+
+    /// One request, one answer (as JSON, for callers that pass it on).
     pub fn call(path: &Path, req: &Request) -> Result<Value, ClientError> {
         let mut c = Client::connect(path)?;
         c.send(req)?;
-        c.answer()?.ok_or_else(|| ClientError::BadAnswer("the connection closed without an answer".into()))
+        c.answer()?.ok_or_else(closed)
     }
+
+    /// One request, one typed answer.
+    pub fn ask<T: DeserializeOwned>(path: &Path, req: &Request) -> Result<T, ClientError> {
+        let mut c = Client::connect(path)?;
+        c.send(req)?;
+        c.next()?.ok_or_else(closed)
+    }
+}
+
+fn closed() -> ClientError {
+    ClientError::BadAnswer("the connection closed without an answer".into())
 }
 
 /// The pid of the gpubox answering on `path`, if one does.
@@ -74,5 +96,5 @@ pub fn running_pid(path: &Path) -> Option<i64> {
     let mut c = Client::connect(path).ok()?;
     c.set_timeout(Some(Duration::from_secs(2)));
     c.send(&Request::Ping).ok()?;
-    c.answer().ok()??.get("pid")?.as_i64()
+    c.next::<Pong>().ok()?.map(|p| p.pid as i64)
 }

@@ -3,33 +3,20 @@
 
 use std::io;
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
-use std::time::SystemTime;
 
 use serde::Serialize;
-use serde_json::{json, Value};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::mpsc;
 
-use super::protocol::{error, Request};
+use super::protocol::{
+    error, Gap, Gpubox, HealthAnswer, Info, LogsMessage, Pong, Request, RoutesAnswer, ServiceAnswer, ShutdownAnswer,
+    StatusAnswer,
+};
 use crate::logs::{Hub, LogFilter};
 use crate::supervisor::{Action, Supervisor, SupervisorError};
-
-/// Facts about this gpubox process, shown by `gpubox status`.
-#[derive(Debug, Clone, Serialize)]
-pub struct Info {
-    pub version: &'static str,
-    pub pid: u32,
-    pub pid1: bool,
-    #[serde(skip)]
-    pub started: SystemTime,
-    pub config: String,
-    pub control: PathBuf,
-    pub workspace: PathBuf,
-    pub log_dir: PathBuf,
-}
 
 pub struct Ctx {
     pub sup: Arc<Supervisor>,
@@ -73,7 +60,7 @@ pub async fn serve(listener: UnixListener, ctx: Arc<Ctx>) {
     }
 }
 
-async fn send(w: &mut (impl AsyncWriteExt + Unpin), v: &Value) -> io::Result<()> {
+async fn send(w: &mut (impl AsyncWriteExt + Unpin), v: &impl Serialize) -> io::Result<()> {
     let mut line = serde_json::to_vec(v).map_err(io::Error::other)?;
     line.push(b'\n');
     w.write_all(&line).await
@@ -89,18 +76,18 @@ async fn handle(stream: UnixStream, ctx: Arc<Ctx>) -> io::Result<()> {
         Err(e) => return send(&mut w, &error("bad_request", format!("cannot read the request: {e}"))).await,
     };
     match req {
-        Request::Ping => send(&mut w, &json!({ "ok": true, "pid": ctx.info.pid, "version": ctx.info.version })).await,
+        Request::Ping => send(&mut w, &Pong { pid: ctx.info.pid, version: ctx.info.version.clone() }).await,
         Request::Status => send(&mut w, &status(&ctx)).await,
-        Request::Routes => send(&mut w, &json!({ "sites": ctx.routes })).await,
+        Request::Routes => send(&mut w, &RoutesAnswer { sites: ctx.routes.clone() }).await,
         Request::Health => {
             let (healthy, problems) = ctx.sup.health();
-            send(&mut w, &json!({ "healthy": healthy, "problems": problems })).await
+            send(&mut w, &HealthAnswer { healthy, problems }).await
         }
         Request::Start { service } => control(&mut w, &ctx, &service, Action::Start).await,
         Request::Stop { service } => control(&mut w, &ctx, &service, Action::Stop).await,
         Request::Restart { service } => control(&mut w, &ctx, &service, Action::Restart).await,
         Request::Shutdown => {
-            send(&mut w, &json!({ "ok": true, "pid": ctx.info.pid })).await?;
+            send(&mut w, &ShutdownAnswer { pid: ctx.info.pid }).await?;
             let _ = ctx.shutdown.send("gpubox shutdown".into());
             // Held open until the process exits: the client learns that shutdown finished when
             // the connection closes.
@@ -115,31 +102,29 @@ async fn handle(stream: UnixStream, ctx: Arc<Ctx>) -> io::Result<()> {
     }
 }
 
-fn status(ctx: &Ctx) -> Value {
+fn status(ctx: &Ctx) -> StatusAnswer {
     let uptime_ms = ctx.info.started.elapsed().map_or(0, |d| d.as_millis() as u64);
     let (ring_bytes, ring_lines) = ctx.hub.ring_usage();
-    json!({
-        "gpubox": {
-            "info": ctx.info,
-            "uptime_ms": uptime_ms,
-            "shutting_down": ctx.sup.is_shutting_down(),
-            "orphans_reaped": ctx.sup.orphans_reaped(),
-            "log_ring_bytes": ring_bytes,
-            "log_ring_lines": ring_lines,
+    StatusAnswer {
+        gpubox: Gpubox {
+            info: ctx.info.clone(),
+            uptime_ms,
+            shutting_down: ctx.sup.is_shutting_down(),
+            orphans_reaped: ctx.sup.orphans_reaped(),
+            log_ring_bytes: ring_bytes as u64,
+            log_ring_lines: ring_lines as u64,
         },
-        "services": ctx.sup.status(),
-        // What each service is drawing right now (a progress bar): provisioning's progress.
-        "live": ctx.hub.live(None).into_iter().map(|l| (l.service.to_string(), l.text)).collect::<std::collections::BTreeMap<_, _>>(),
-    })
+        services: ctx.sup.status(),
+        live: ctx.hub.live(None).into_iter().map(|l| (l.service.to_string(), l.text)).collect(),
+    }
 }
 
 async fn control(w: &mut (impl AsyncWriteExt + Unpin), ctx: &Ctx, service: &str, action: Action) -> io::Result<()> {
-    let answer = match ctx.sup.control(service, action).await {
-        Ok(status) => json!({ "ok": true, "service": status }),
-        Err(e @ SupervisorError::UnknownService { .. }) => error("unknown_service", e.to_string()),
-        Err(e @ SupervisorError::ShuttingDown) => error("shutting_down", e.to_string()),
-    };
-    send(w, &answer).await
+    match ctx.sup.control(service, action).await {
+        Ok(status) => send(w, &ServiceAnswer { service: status }).await,
+        Err(e @ SupervisorError::UnknownService { .. }) => send(w, &error("unknown_service", e.to_string())).await,
+        Err(e @ SupervisorError::ShuttingDown) => send(w, &error("shutting_down", e.to_string())).await,
+    }
 }
 
 async fn logs(w: &mut (impl AsyncWriteExt + Unpin), ctx: &Ctx, filter: &LogFilter, follow: bool) -> io::Result<()> {
@@ -165,25 +150,21 @@ async fn logs(w: &mut (impl AsyncWriteExt + Unpin), ctx: &Ctx, filter: &LogFilte
     let mut last = found.lines.last().map_or(mark, |l| l.seq.max(mark));
     let with_context = q.matcher.is_some() && q.context > 0;
     for (line, matched) in found.lines.iter().zip(&found.matched) {
-        if with_context && !matched {
-            send(w, &json!({ "line": line, "context": true })).await?;
-        } else {
-            send(w, &json!({ "line": line })).await?;
-        }
+        send(w, &LogsMessage::Line { line: line.clone(), context: with_context && !matched }).await?;
     }
     if !follow {
-        return send(w, &json!({ "end": true })).await;
+        return send(w, &LogsMessage::End { end: true }).await;
     }
     let wanted = |service: &str, stream: crate::logs::Stream| filter.wants(service, stream);
     let mut last_live: Vec<String> = Vec::new();
     loop {
         let batch = hub.read(None, last, 1000);
         if let Some(before) = batch.gap_before {
-            send(w, &json!({ "gap": { "before": before, "log_dir": hub.settings().dir } })).await?;
+            send(w, &LogsMessage::Gap { gap: Gap { before, log_dir: hub.settings().dir.clone() } }).await?;
         }
         for line in &batch.lines {
             if wanted(&line.service, line.stream) && q.matcher.as_ref().is_none_or(|m| m.is_match(&line.text)) {
-                send(w, &json!({ "line": line })).await?;
+                send(w, &LogsMessage::Line { line: line.clone(), context: false }).await?;
             }
         }
         if let Some(l) = batch.lines.last() {
@@ -196,7 +177,7 @@ async fn logs(w: &mut (impl AsyncWriteExt + Unpin), ctx: &Ctx, filter: &LogFilte
         let texts: Vec<String> = live.iter().map(|l| l.text.clone()).collect();
         if texts != last_live {
             for l in &live {
-                send(w, &json!({ "live": l })).await?;
+                send(w, &LogsMessage::Live { live: l.clone() }).await?;
             }
             last_live = texts;
         }

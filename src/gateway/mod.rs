@@ -141,7 +141,7 @@ pub fn sites(config: &Config, ctx: Arc<Ctx>) -> Vec<(Listen, Arc<Site>)> {
             if proxy.is_some() {
                 routes.push(routes::PROXY);
             }
-            routes.extend(app.iter().flat_map(|a| a.specs.iter().copied()));
+            routes.extend(app.iter().flat_map(|a| a.specs.iter().cloned()));
             let site = Arc::new(Site { ctx: ctx.clone(), name, port, routes, proxy, app });
             (listen, site)
         })

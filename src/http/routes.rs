@@ -6,26 +6,31 @@
 use axum::handler::Handler;
 use axum::routing::MethodRouter;
 use axum::Router;
-use serde::Serialize;
+use std::borrow::Cow;
 
-#[derive(Debug, Clone, Copy, Serialize)]
+use serde::{Deserialize, Serialize};
+
+/// Static where the routes are declared; owned where `gpubox routes` reads them back.
+type Text = Cow<'static, str>;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RouteSpec {
     /// `GET`, `POST`, or `ANY`.
-    pub method: &'static str,
+    pub method: Text,
     /// As axum writes it: `/.gpubox/login`, `/.gpubox/assets/{file}`, `/{*path}`.
-    pub path: &'static str,
+    pub path: Text,
     /// A concrete path that reaches this route, for tests.
-    pub example: &'static str,
+    pub example: Text,
     /// Answers without credentials.
     pub public: bool,
     /// Also accepts a WebSocket upgrade.
     pub websocket: bool,
     /// Whose route it is: `gpubox` (the reserved prefix), `proxy`, or an app's name.
-    pub owner: &'static str,
+    pub owner: Text,
 }
 
 /// The routes of one listener, as `gpubox routes` reports them.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SiteRoutes {
     pub service: String,
     pub port: u16,
@@ -115,7 +120,14 @@ impl<S: Clone + Send + Sync + 'static> RouteSet<S> {
         websocket: bool,
         handler: MethodRouter<S>,
     ) -> Self {
-        self.specs.push(RouteSpec { method, path, example, public, websocket, owner: self.owner });
+        self.specs.push(RouteSpec {
+            method: method.into(),
+            path: path.into(),
+            example: example.into(),
+            public,
+            websocket,
+            owner: self.owner.into(),
+        });
         if public {
             match self.public.iter_mut().find(|(p, _)| *p == path) {
                 Some((_, methods)) => *methods = std::mem::take(methods).merge(handler),
@@ -173,7 +185,7 @@ mod tests {
             .get("/closed", "/closed", || async { "closed" })
             .any("/closed/{*rest}", "/closed/x", || async { "closed too" })
             .with_state(());
-        let specs: Vec<_> = set.specs.iter().map(|s| (s.method, s.path, s.public)).collect();
+        let specs: Vec<_> = set.specs.iter().map(|s| (s.method.as_ref(), s.path.as_ref(), s.public)).collect();
         assert_eq!(
             specs,
             [

@@ -68,7 +68,7 @@ impl Stream {
     }
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct LogLine {
     pub seq: u64,
     /// Milliseconds since the Unix epoch.
@@ -85,7 +85,7 @@ impl LogLine {
 }
 
 /// The line a service is drawing right now (a progress bar), never stored.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct LiveLine {
     pub service: Arc<str>,
     pub stream: Stream,

@@ -83,6 +83,27 @@ impl Serialize for ExitInfo {
     }
 }
 
+/// Read back from its serialized form (`gpubox status` reads what the running gpubox sent).
+impl<'de> serde::Deserialize<'de> for ExitInfo {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<ExitInfo, D::Error> {
+        #[derive(serde::Deserialize)]
+        struct Wire {
+            code: Option<i32>,
+            signal: Option<String>,
+        }
+        let w = Wire::deserialize(d)?;
+        match (w.code, w.signal) {
+            (Some(c), _) => Ok(ExitInfo::Code(c)),
+            (None, Some(name)) => name
+                .parse::<nix::sys::signal::Signal>()
+                .map(|s| ExitInfo::Signal(s as i32))
+                .or_else(|_| name.trim_start_matches("signal ").parse().map(ExitInfo::Signal))
+                .map_err(|_| serde::de::Error::custom(format!("unknown signal {name}"))),
+            (None, None) => Err(serde::de::Error::custom("an exit has a code or a signal")),
+        }
+    }
+}
+
 type Spawned = io::Result<(Child, oneshot::Receiver<ExitInfo>)>;
 
 #[derive(Clone)]

@@ -162,7 +162,7 @@ pub(super) fn propfind(app: &FilesApp, rel: &Rel, headers: &HeaderMap, body: &[u
             Err(e) => {
                 return Err(DavError::new(
                     StatusCode::BAD_REQUEST,
-                    &format!("the PROPFIND body is not well-formed XML: {e}"),
+                    format!("the PROPFIND body is not well-formed XML: {e}"),
                 ))
             }
         };
@@ -278,7 +278,7 @@ pub(super) fn proppatch(app: &FilesApp, rel: &Rel, body: &[u8]) -> Answer {
         Err(e) => {
             return Err(DavError::new(
                 StatusCode::BAD_REQUEST,
-                &format!("the PROPPATCH body is not well-formed XML: {e}"),
+                format!("the PROPPATCH body is not well-formed XML: {e}"),
             ))
         }
     };
