@@ -106,7 +106,7 @@ pub fn logs(control: &Path, request: Request) -> anyhow::Result<i32> {
     let mut out = stdout.lock();
     let mut live_shown = false;
     loop {
-        let msg = match client.next::<LogsMessage>() {
+        let msg = match client.read::<LogsMessage>() {
             Ok(Some(m)) => m,
             Ok(None) => return Ok(0),
             Err(e) => return fail(e),
@@ -174,7 +174,7 @@ pub fn shutdown(control: &Path) -> anyhow::Result<i32> {
         Ok(c) => c,
         Err(e) => return fail(e),
     };
-    let answer = client.send(&Request::Shutdown).and_then(|_| client.next::<ShutdownAnswer>());
+    let answer = client.send(&Request::Shutdown).and_then(|_| client.read::<ShutdownAnswer>());
     match answer {
         Ok(Some(v)) => println!("gpubox (pid {}) is stopping its services…", v.pid),
         Ok(None) => {}
@@ -192,7 +192,7 @@ pub fn health(control: &Path) -> anyhow::Result<i32> {
         Err(e) => return fail(e),
     };
     client.set_timeout(Some(Duration::from_secs(5)));
-    let v = match client.send(&Request::Health).and_then(|_| client.next::<HealthAnswer>()) {
+    let v = match client.send(&Request::Health).and_then(|_| client.read::<HealthAnswer>()) {
         Ok(Some(v)) => v,
         Ok(None) => return fail(ClientError::BadAnswer("no answer".into())),
         Err(e) => return fail(e),

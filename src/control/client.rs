@@ -63,7 +63,7 @@ impl Client {
     }
 
     /// The next answer as the type the protocol gives it (`protocol::StatusAnswer`, …).
-    pub fn next<T: DeserializeOwned>(&mut self) -> Result<Option<T>, ClientError> {
+    pub fn read<T: DeserializeOwned>(&mut self) -> Result<Option<T>, ClientError> {
         match self.answer()? {
             None => Ok(None),
             Some(v) => {
@@ -83,7 +83,7 @@ impl Client {
     pub fn ask<T: DeserializeOwned>(path: &Path, req: &Request) -> Result<T, ClientError> {
         let mut c = Client::connect(path)?;
         c.send(req)?;
-        c.next()?.ok_or_else(closed)
+        c.read()?.ok_or_else(closed)
     }
 }
 
@@ -96,5 +96,5 @@ pub fn running_pid(path: &Path) -> Option<i64> {
     let mut c = Client::connect(path).ok()?;
     c.set_timeout(Some(Duration::from_secs(2)));
     c.send(&Request::Ping).ok()?;
-    c.next::<Pong>().ok()?.map(|p| p.pid as i64)
+    c.read::<Pong>().ok()?.map(|p| p.pid as i64)
 }
