@@ -6,8 +6,9 @@
 //! Data flows one way: config → supervisor → log hub → readers.
 //!
 //! - [`config`]: the TOML schema, `${VAR}` expansion, validation with file:line errors.
-//! - [`supervisor`]: child processes, restarts with backoff, readiness, dependency order,
-//!   reaping orphans, shutdown. Knows nothing about HTTP.
+//! - [`process`]: spawning children (sessions, PTYs, users) and reaping them, orphans included.
+//! - [`supervisor`]: services: restarts with backoff, readiness, dependency order, shutdown.
+//!   Knows nothing about HTTP.
 //! - [`logs`]: the log hub: per-service ring buffers, rotated files, the stdout mirror,
 //!   reads by sequence number, `\r` progress-line handling.
 //! - [`control`]: the unix-socket API and its client.
@@ -22,6 +23,7 @@ pub mod gateway;
 pub mod http;
 pub mod human;
 pub mod logs;
+pub mod process;
 pub mod provision;
 pub mod proxy;
 pub mod random;

@@ -8,20 +8,22 @@ use std::path::Path;
 /// Each top-level module and the modules it may use. Lower layers first.
 const LAYERS: &[(&str, &[&str])] = &[
     // Leaves: the HTTP vocabulary (errors, cookies, headers, coding, pages, the route record),
-    // random ids, sizes and durations for people, and the configuration.
+    // random ids, sizes and durations for people, the configuration, and child processes.
     ("http", &[]),
     ("random", &[]),
     ("human", &[]),
     ("config", &[]),
+    // Child processes: spawning (sessions, PTYs, users) and reaping.
+    ("process", &[]),
     ("logs", &["config"]),
     ("auth", &["config", "random"]),
-    ("supervisor", &["config", "logs", "human"]),
+    ("supervisor", &["config", "process", "logs", "human"]),
     ("provision", &["config", "logs", "supervisor", "http", "human"]),
     ("control", &["config", "logs", "supervisor", "http", "human"]),
     ("proxy", &["config", "logs", "supervisor", "http", "human"]),
-    ("apps", &["config", "logs", "supervisor", "provision", "http", "random", "human"]),
+    ("apps", &["config", "process", "logs", "supervisor", "provision", "http", "random", "human"]),
     ("gateway", &["config", "logs", "supervisor", "auth", "http", "apps", "proxy", "human"]),
-    ("cli", &["config", "logs", "supervisor", "auth", "http", "provision", "control", "gateway", "human"]),
+    ("cli", &["config", "process", "logs", "supervisor", "auth", "http", "provision", "control", "gateway", "human"]),
 ];
 
 /// Every `crate::x` named in `text`, `use crate::{a, b}` included.

@@ -21,7 +21,8 @@ use crate::config::{self, Config};
 use crate::control::{client, server};
 use crate::gateway;
 use crate::logs::Hub;
-use crate::supervisor::{become_subreaper, Reaper, Supervisor};
+use crate::process::{become_subreaper, Reaper};
+use crate::supervisor::Supervisor;
 
 /// Set in the environment of the background process that `--detach` starts.
 const DETACHED_ENV: &str = "GPUBOX_DETACHED";
@@ -218,7 +219,7 @@ async fn serve(config: Config, control: PathBuf, since: Instant) -> anyhow::Resu
     if !pid1 {
         become_subreaper();
     }
-    crate::supervisor::spawn::raise_open_files();
+    crate::process::raise_open_files();
     for dir in [&config.workspace, &config.logs.dir] {
         std::fs::create_dir_all(dir).with_context(|| {
             format!("cannot create {}; check `workspace` and `logs.dir` in {}", dir.display(), config.source)

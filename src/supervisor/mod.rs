@@ -1,12 +1,11 @@
 //! The supervisor: child processes, restart policy and backoff, readiness, dependency order,
-//! PID 1 duties (see `reaper.rs`) and shutdown. It knows nothing about HTTP; readers get
+//! PID 1 duties (through `process`'s reaper) and shutdown. It knows nothing about HTTP; readers get
 //! snapshots ([`Supervisor::status`]) and send requests ([`Supervisor::control`]).
 
 mod backoff;
 mod probe;
-pub mod reaper;
 mod service;
-pub mod spawn;
+mod spawn;
 pub mod status;
 
 use std::collections::HashMap;
@@ -20,7 +19,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::config::{Config, Service};
 use crate::logs::Hub;
-pub use reaper::{become_subreaper, ExitInfo, Reaper};
+pub use crate::process::{ExitInfo, Reaper};
 pub use status::{ServiceStatus, State};
 
 /// What a user can ask of one service.

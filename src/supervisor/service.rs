@@ -10,11 +10,11 @@ use tokio::sync::{mpsc, oneshot, watch};
 
 use super::backoff::BackoffState;
 use super::probe;
-use super::reaper::{ExitInfo, Reaper};
 use super::spawn::{spawn, Running};
 use super::status::{ms_since_epoch, ServiceStatus, State};
 use crate::config::{RestartPolicy, Service};
 use crate::logs::Hub;
+use crate::process::{ExitInfo, Reaper};
 
 /// Requests to a service task; each carries a sender that is answered when the request has
 /// taken effect.

@@ -19,19 +19,18 @@
 use std::fs::File;
 use std::io::{self, Read, Write};
 use std::os::fd::AsRawFd;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use axum::body::Bytes;
-use nix::pty::{openpty, Winsize};
+use nix::pty::Winsize;
 use serde::Serialize;
 use tokio::sync::mpsc;
 
 use crate::config::TerminalSettings;
-use crate::supervisor::spawn::{identity, own_session, set_cloexec};
-use crate::supervisor::{ExitInfo, Reaper};
+use crate::process::{identity, own_session, ExitInfo, Pty, Reaper};
 
 /// Keystrokes are written to the PTY in pieces of at most this many bytes…
 pub const INPUT_PIECE: usize = 16 * 1024;
@@ -136,30 +135,22 @@ impl Session {
         cols: u16,
         rows: u16,
     ) -> io::Result<(Arc<Session>, tokio::sync::oneshot::Receiver<ExitInfo>)> {
-        let size = Winsize { ws_row: rows, ws_col: cols, ws_xpixel: 0, ws_ypixel: 0 };
-        let pty = openpty(Some(&size), None).map_err(io::Error::from)?;
-        set_cloexec(&pty.master)?;
-        set_cloexec(&pty.slave)?;
         let mut cmd = Command::new(&settings.shell);
         // A login shell, as sshd starts one: argv[0] begins with `-`.
         let shell_name = settings.shell.file_name().map_or("sh".into(), |n| n.to_string_lossy().into_owned());
         std::os::unix::process::CommandExt::arg0(&mut cmd, format!("-{shell_name}"));
-        cmd.current_dir(&settings.cwd)
-            .stdin(Stdio::from(pty.slave.try_clone()?))
-            .stdout(Stdio::from(pty.slave.try_clone()?))
-            .stderr(Stdio::from(pty.slave));
+        cmd.current_dir(&settings.cwd);
+        let master = Pty::open(cols, rows)?.attach(&mut cmd)?;
         cmd.envs(etc_environment());
         cmd.env("TERM", "xterm-256color").env("COLORTERM", "truecolor").env("SHELL", &settings.shell);
         cmd.env("GPUBOX_TERMINAL", &id);
         cmd.env_remove("GPUBOX_SERVICE");
         let who = identity(&mut cmd, settings.user.as_deref())?;
         own_session(&mut cmd, true, who);
-        // The spawner drops `cmd` and our copies of the slave: the master reads EOF/EIO when the
-        // shell exits.
         let (child, exit) = reaper.spawn(cmd)?;
         let pid = child.id() as i32;
-        let reader = File::from(pty.master.try_clone()?);
-        let mut writer = File::from(pty.master.try_clone()?);
+        let reader = File::from(master.try_clone()?);
+        let mut writer = File::from(master.try_clone()?);
         let (input, mut keys) = mpsc::channel::<Bytes>(INPUT_QUEUE);
         let vt = avt::Terminal::with_scrollback(cols as usize, rows as usize, Some(settings.scrollback))
             .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
@@ -170,7 +161,7 @@ impl Session {
             created_ms: now_ms(),
             last_used_ms: AtomicU64::new(now_ms()),
             input,
-            master: File::from(pty.master),
+            master: File::from(master),
             state: Mutex::new(State { vt, cols, rows, tabs: Vec::new(), exit: None, pending: Vec::new() }),
             next_tab: AtomicU64::new(1),
             scrollback: settings.scrollback,
