@@ -71,14 +71,14 @@ impl Supervisor {
         let deps: Vec<Vec<_>> =
             cells.iter().map(|c| c.spec.depends_on.iter().map(|d| senders[d].subscribe()).collect()).collect();
         for ((cell, ctl), deps) in cells.iter().zip(receivers).zip(deps) {
-            let task = service::Task {
-                spec: cell.spec.clone(),
-                status: senders.remove(&cell.spec.name).expect("one sender per service"),
+            let task = service::Task::new(
+                cell.spec.clone(),
+                senders.remove(&cell.spec.name).expect("one sender per service"),
                 deps,
                 ctl,
-                hub: hub.clone(),
-                reaper: reaper.clone(),
-            };
+                hub.clone(),
+                reaper.clone(),
+            );
             tokio::spawn(task.run());
         }
         let sup = Arc::new(Supervisor { cells, hub, reaper, shutting_down: AtomicBool::new(false) });

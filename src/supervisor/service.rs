@@ -25,158 +25,221 @@ pub enum Ctl {
 }
 
 pub struct Task {
-    pub spec: Service,
-    pub status: watch::Sender<ServiceStatus>,
-    pub deps: Vec<watch::Receiver<ServiceStatus>>,
-    pub ctl: mpsc::UnboundedReceiver<Ctl>,
-    pub hub: Hub,
-    pub reaper: Reaper,
+    spec: Service,
+    status: watch::Sender<ServiceStatus>,
+    deps: Vec<watch::Receiver<ServiceStatus>>,
+    ctl: mpsc::UnboundedReceiver<Ctl>,
+    hub: Hub,
+    reaper: Reaper,
+    backoff: BackoffState,
+    /// Requests waiting to be answered until they have taken effect.
+    acks: Vec<oneshot::Sender<()>>,
+    /// The process was started before: the next start is a restart.
+    started_once: bool,
 }
 
-/// Why a running process ended, from the task's point of view.
-enum Ending {
-    /// It exited by itself.
-    Exited(ExitInfo),
-    /// It was stopped on request; `restart` says whether to start it again at once.
-    Stopped { exit: ExitInfo, restart: bool },
+/// Where a service's task is in its life. [`Task::run`] moves from phase to phase; each phase's
+/// method returns the next. The published [`State`] changes in one place, [`Task::enter`].
+///
+/// | phase | on | next |
+/// | --- | --- | --- |
+/// | Waiting | dependencies ready | Start |
+/// | | stop | Rest(stopped) |
+/// | Start | spawned | Run |
+/// | | cannot start (an exit with code 127) | as Run on an exit |
+/// | Run | exit: a oneshot's success | Rest(done) |
+/// | | exit: the restart policy says no | Rest(exited or failed) |
+/// | | exit: otherwise | Backoff(delay) |
+/// | | stop · restart | Rest(stopped) · Waiting |
+/// | Backoff | the delay is over · start · restart | Waiting |
+/// | | stop | Rest(stopped) |
+/// | Rest | start · restart | Waiting |
+/// | any | the supervisor is gone | Gone |
+///
+/// Drawn in docs/architecture.md.
+enum Phase {
+    /// Waiting for the dependencies to be ready.
+    Waiting,
+    /// Starting the process.
+    Start,
+    /// The process runs (starting, running once ready, stopping after a request).
+    Run(Running, Instant),
+    /// Exited; started again after the delay.
+    Backoff(Duration),
+    /// At rest until asked to start: stopped, exited, failed or done.
+    Rest(State),
+    /// The supervisor is gone: the task ends.
+    Gone,
 }
 
 impl Task {
+    pub fn new(
+        spec: Service,
+        status: watch::Sender<ServiceStatus>,
+        deps: Vec<watch::Receiver<ServiceStatus>>,
+        ctl: mpsc::UnboundedReceiver<Ctl>,
+        hub: Hub,
+        reaper: Reaper,
+    ) -> Task {
+        let backoff = BackoffState::new(spec.backoff);
+        Task { spec, status, deps, ctl, hub, reaper, backoff, acks: Vec::new(), started_once: false }
+    }
+
     fn event(&self, text: String) {
         self.hub.event(format!("{}: {text}", self.spec.name));
     }
 
-    fn set(&self, f: impl FnOnce(&mut ServiceStatus)) {
+    /// The one place the published state changes, with what follows from it: readiness, the
+    /// pid (none unless a process runs) and the restart delay (only in backoff). `detail` sets
+    /// the rest of the status.
+    fn enter(&self, state: State, detail: impl FnOnce(&mut ServiceStatus)) {
+        // A oneshot is ready (for its dependents) once done, or once its probe passed.
+        let ready_running = !self.spec.oneshot || self.spec.ready.is_some();
         self.status.send_modify(|s| {
-            let before = s.state;
-            f(s);
-            if s.state != before {
+            if s.state != state {
                 s.changed_at_ms = ms_since_epoch(SystemTime::now());
             }
+            s.state = state;
+            s.ready = match state {
+                State::Done => true,
+                State::Running => ready_running,
+                _ => false,
+            };
+            if !matches!(state, State::Starting | State::Running | State::Stopping) {
+                s.pid = None;
+            }
+            if state != State::Backoff {
+                s.restart_delay_ms = None;
+            }
+            detail(s);
         });
     }
 
-    fn rest(&self, state: State) {
-        self.set(|s| {
-            s.state = state;
-            s.pid = None;
-            s.ready = state == State::Done;
-            s.restart_delay_ms = None;
+    /// Changes what the status says besides its state (restarts, the last exit, an error).
+    fn note(&self, f: impl FnOnce(&mut ServiceStatus)) {
+        self.status.send_modify(|s| {
+            let state = s.state;
+            f(s);
+            debug_assert_eq!(s.state, state, "states change in `enter` only");
         });
+    }
+
+    /// Answers the requests that have taken effect.
+    fn answer(&mut self) {
+        for ack in self.acks.drain(..) {
+            let _ = ack.send(());
+        }
     }
 
     pub async fn run(mut self) {
-        let mut backoff = BackoffState::new(self.spec.backoff);
-        let mut acks: Vec<oneshot::Sender<()>> = Vec::new();
-        let mut first_start = true;
+        let mut phase = Phase::Waiting;
         loop {
-            // Wait for dependencies, unless told to stop meanwhile.
-            self.set(|s| s.state = State::Waiting);
-            if !self.deps_ready() {
-                answer(&mut acks);
-                tokio::select! {
-                    _ = wait_deps(&mut self.deps) => {}
-                    req = self.ctl.recv() => match req {
-                        None => return,
-                        Some(Ctl::Stop(ack)) => {
-                            acks.push(ack);
-                            if !self.idle(State::Stopped, &mut acks).await { return }
-                            continue;
-                        }
-                        // Already on its way to starting: answer and keep waiting.
-                        Some(Ctl::Start(ack) | Ctl::Restart(ack)) => {
-                            let _ = ack.send(());
-                            continue;
-                        }
-                    },
-                }
-            }
-
-            if !first_start {
-                self.set(|s| s.restarts += 1);
-            }
-            first_start = false;
-            let started = Instant::now();
-            let ending = match spawn(&self.spec, &self.reaper, &self.hub) {
-                Ok(running) => {
-                    answer(&mut acks);
-                    self.supervise(running, started, &mut acks).await
-                }
-                Err(e) => {
-                    let program = &self.spec.command[0];
-                    self.event(format!("cannot start `{program}`: {e}"));
-                    self.set(|s| s.error = Some(format!("cannot start `{program}`: {e}")));
-                    answer(&mut acks);
-                    Ending::Exited(ExitInfo::Code(127))
-                }
+            phase = match phase {
+                Phase::Waiting => self.waiting().await,
+                Phase::Start => self.start(),
+                Phase::Run(running, started) => self.supervise(running, started).await,
+                Phase::Backoff(delay) => self.backoff(delay).await,
+                Phase::Rest(state) => self.rest(state).await,
+                Phase::Gone => return,
             };
+        }
+    }
 
-            let exit = match ending {
-                Ending::Stopped { exit, restart } => {
-                    self.set(|s| s.last_exit = Some(exit));
-                    if restart {
-                        continue;
-                    }
-                    if !self.idle(State::Stopped, &mut acks).await {
-                        return;
-                    }
-                    continue;
+    /// Waits for the dependencies, unless told to stop meanwhile.
+    async fn waiting(&mut self) -> Phase {
+        self.enter(State::Waiting, |_| {});
+        if self.deps_ready() {
+            return Phase::Start;
+        }
+        self.answer();
+        tokio::select! {
+            _ = wait_deps(&mut self.deps) => Phase::Start,
+            req = self.ctl.recv() => match req {
+                None => Phase::Gone,
+                Some(Ctl::Stop(ack)) => {
+                    self.acks.push(ack);
+                    Phase::Rest(State::Stopped)
                 }
-                Ending::Exited(exit) => exit,
-            };
-            self.set(|s| s.last_exit = Some(exit));
-            let ran_for = started.elapsed();
+                // Already on its way to starting: answer and keep waiting.
+                Some(Ctl::Start(ack) | Ctl::Restart(ack)) => {
+                    let _ = ack.send(());
+                    Phase::Waiting
+                }
+            },
+        }
+    }
 
-            // Each state is in place before the log says so: a reader of the log then finds it.
-            if self.spec.oneshot && exit.success() {
-                self.rest(State::Done);
-                self.event(format!("finished successfully after {}", crate::human::duration(ran_for)));
-                if !self.idle(State::Done, &mut acks).await {
-                    return;
-                }
-                continue;
+    fn start(&mut self) -> Phase {
+        if self.started_once {
+            self.note(|s| s.restarts += 1);
+        }
+        self.started_once = true;
+        let started = Instant::now();
+        match spawn(&self.spec, &self.reaper, &self.hub) {
+            Ok(running) => {
+                self.answer();
+                Phase::Run(running, started)
             }
-            let restart = match self.spec.restart {
-                RestartPolicy::Always => true,
-                RestartPolicy::OnFailure => !exit.success(),
-                RestartPolicy::Never => false,
-            };
-            if !restart {
-                let state = if exit.success() { State::Exited } else { State::Failed };
-                self.rest(state);
-                self.event(format!(
-                    "{exit} after {}; not restarting (restart = \"{}\")",
-                    crate::human::duration(ran_for),
-                    policy_name(self.spec.restart)
-                ));
-                if !self.idle(state, &mut acks).await {
-                    return;
-                }
-                continue;
+            Err(e) => {
+                let program = &self.spec.command[0];
+                self.event(format!("cannot start `{program}`: {e}"));
+                self.note(|s| s.error = Some(format!("cannot start `{program}`: {e}")));
+                self.answer();
+                self.exited(ExitInfo::Code(127), started.elapsed())
             }
-            let delay = backoff.after_exit(ran_for);
-            self.set(|s| {
-                s.state = State::Backoff;
-                s.pid = None;
-                s.ready = false;
-                s.restart_delay_ms = Some(delay.as_millis() as u64);
-            });
+        }
+    }
+
+    /// The process exited by itself: done, at rest, or restarting after a delay, by the
+    /// service's kind and restart policy. Each state is in place before the log says so: a
+    /// reader of the log then finds it.
+    fn exited(&mut self, exit: ExitInfo, ran_for: Duration) -> Phase {
+        self.note(|s| s.last_exit = Some(exit));
+        if self.spec.oneshot && exit.success() {
+            self.enter(State::Done, |_| {});
+            self.event(format!("finished successfully after {}", crate::human::duration(ran_for)));
+            return Phase::Rest(State::Done);
+        }
+        let restart = match self.spec.restart {
+            RestartPolicy::Always => true,
+            RestartPolicy::OnFailure => !exit.success(),
+            RestartPolicy::Never => false,
+        };
+        if !restart {
+            let state = if exit.success() { State::Exited } else { State::Failed };
+            self.enter(state, |_| {});
             self.event(format!(
-                "{exit} after {}; restarting in {}",
+                "{exit} after {}; not restarting (restart = \"{}\")",
                 crate::human::duration(ran_for),
-                crate::human::duration(delay)
+                policy_name(self.spec.restart)
             ));
-            tokio::select! {
-                _ = tokio::time::sleep(delay) => {}
-                req = self.ctl.recv() => match req {
-                    None => return,
-                    Some(Ctl::Stop(ack)) => {
-                        acks.push(ack);
-                        if !self.idle(State::Stopped, &mut acks).await { return }
-                    }
-                    Some(Ctl::Start(ack) | Ctl::Restart(ack)) => acks.push(ack),
-                },
-            }
+            return Phase::Rest(state);
+        }
+        let delay = self.backoff.after_exit(ran_for);
+        self.enter(State::Backoff, |s| s.restart_delay_ms = Some(delay.as_millis() as u64));
+        self.event(format!(
+            "{exit} after {}; restarting in {}",
+            crate::human::duration(ran_for),
+            crate::human::duration(delay)
+        ));
+        Phase::Backoff(delay)
+    }
+
+    /// Waits out the restart delay, unless told to stop (or to start at once) meanwhile.
+    async fn backoff(&mut self, delay: Duration) -> Phase {
+        tokio::select! {
+            _ = tokio::time::sleep(delay) => Phase::Waiting,
+            req = self.ctl.recv() => match req {
+                None => Phase::Gone,
+                Some(Ctl::Stop(ack)) => {
+                    self.acks.push(ack);
+                    Phase::Rest(State::Stopped)
+                }
+                Some(Ctl::Start(ack) | Ctl::Restart(ack)) => {
+                    self.acks.push(ack);
+                    Phase::Waiting
+                }
+            },
         }
     }
 
@@ -184,49 +247,37 @@ impl Task {
         self.deps.iter().all(|d| d.borrow().ready)
     }
 
-    /// Rests in `state` until asked to start again. Returns false when the supervisor is gone.
-    async fn idle(&mut self, state: State, acks: &mut Vec<oneshot::Sender<()>>) -> bool {
-        self.rest(state);
-        answer(acks);
+    /// Rests in `state` until asked to start again.
+    async fn rest(&mut self, state: State) -> Phase {
+        self.enter(state, |_| {});
+        self.answer();
         loop {
             match self.ctl.recv().await {
-                None => return false,
+                None => return Phase::Gone,
                 Some(Ctl::Stop(ack)) => {
                     let _ = ack.send(());
                 }
                 Some(Ctl::Start(ack) | Ctl::Restart(ack)) => {
-                    acks.push(ack);
-                    return true;
+                    self.acks.push(ack);
+                    return Phase::Waiting;
                 }
             }
         }
     }
 
     /// Watches a running process until it ends, handling readiness and stop requests.
-    async fn supervise(
-        &mut self,
-        mut running: Running,
-        started: Instant,
-        acks: &mut Vec<oneshot::Sender<()>>,
-    ) -> Ending {
+    async fn supervise(&mut self, mut running: Running, started: Instant) -> Phase {
         let pid = running.pid;
         self.event(format!("started (pid {pid})"));
         let probe = self.spec.ready.clone();
-        self.set(|s| {
-            s.state = State::Starting;
+        self.enter(State::Starting, |s| {
             s.pid = Some(pid);
             s.started_at = Some(SystemTime::now());
             s.started_at_ms = Some(ms_since_epoch(SystemTime::now()));
             s.error = None;
-            s.restart_delay_ms = None;
         });
         if probe.is_none() {
-            // A oneshot is ready (for its dependents) only once it has finished successfully.
-            let ready = !self.spec.oneshot;
-            self.set(|s| {
-                s.state = State::Running;
-                s.ready = ready;
-            });
+            self.enter(State::Running, |_| {});
         }
         let mut ready = probe.is_none();
         let probing = async {
@@ -248,7 +299,7 @@ impl Task {
                     ready = true;
                     // The state first, then the word: whoever reads "ready" in the log finds the
                     // service ready (the proxy answered a waiting page in between, now and then).
-                    self.set(|s| { s.state = State::Running; s.ready = true; });
+                    self.enter(State::Running, |_| {});
                     self.event(format!("ready after {}", crate::human::duration(started.elapsed())));
                 }
                 _ = tokio::time::sleep_until(kill_at), if stopping.is_some() => {
@@ -258,10 +309,10 @@ impl Task {
                 }
                 req = self.ctl.recv() => match req {
                     Some(Ctl::Start(ack)) => { let _ = ack.send(()); }
-                    Some(Ctl::Stop(ack)) | Some(Ctl::Restart(ack)) if stopping.is_some() => acks.push(ack),
+                    Some(Ctl::Stop(ack)) | Some(Ctl::Restart(ack)) if stopping.is_some() => self.acks.push(ack),
                     Some(req) => {
                         let restart = matches!(req, Ctl::Restart(_));
-                        if let Ctl::Stop(ack) | Ctl::Restart(ack) = req { acks.push(ack) }
+                        if let Ctl::Stop(ack) | Ctl::Restart(ack) = req { self.acks.push(ack) }
                         stopping = Some((restart, self.begin_stop(pid)));
                     }
                     None => {
@@ -283,25 +334,26 @@ impl Task {
         let _ = tokio::time::timeout(Duration::from_millis(500), futures_util::future::join_all(pumps)).await;
         match stopping {
             Some((restart, _)) => {
+                self.note(|s| s.last_exit = Some(exit));
                 if !restart {
-                    // Stopped for good: the state before the word (see `run`).
-                    self.set(|s| s.last_exit = Some(exit));
-                    self.rest(State::Stopped);
+                    // Stopped for good: the state before the word (see `exited`).
+                    self.enter(State::Stopped, |_| {});
                 }
                 self.event(format!("stopped ({exit})"));
-                Ending::Stopped { exit, restart }
+                if restart {
+                    Phase::Waiting
+                } else {
+                    Phase::Rest(State::Stopped)
+                }
             }
-            None => Ending::Exited(exit),
+            None => self.exited(exit, started.elapsed()),
         }
     }
 
     fn begin_stop(&self, pid: i32) -> tokio::time::Instant {
         let sig = self.spec.stop_signal;
         self.event(format!("stopping: {} to process group {pid}", sig.as_str()));
-        self.set(|s| {
-            s.state = State::Stopping;
-            s.ready = false;
-        });
+        self.enter(State::Stopping, |_| {});
         let _ = killpg(Pid::from_raw(pid), sig);
         tokio::time::Instant::now() + self.spec.stop_timeout
     }
@@ -318,12 +370,6 @@ async fn wait_deps(deps: &mut [watch::Receiver<ServiceStatus>]) {
         if deps.iter().all(|d| d.borrow().ready) {
             return;
         }
-    }
-}
-
-fn answer(acks: &mut Vec<oneshot::Sender<()>>) {
-    for ack in acks.drain(..) {
-        let _ = ack.send(());
     }
 }
 
