@@ -5,26 +5,38 @@
 //!
 //! Data flows one way: config → supervisor → log hub → readers.
 //!
-//! - [`config`]: the TOML schema, `${VAR}` expansion, validation with file:line errors.
-//! - [`process`]: spawning children (sessions, PTYs, users) and reaping them, orphans included.
-//! - [`supervisor`]: services: restarts with backoff, readiness, dependency order, shutdown.
+//! - `config`: the TOML schema, `${VAR}` expansion, validation with file:line errors.
+//! - `process`: spawning children (sessions, PTYs, users) and reaping them, orphans included.
+//! - `supervisor`: services: restarts with backoff, readiness, dependency order, shutdown.
 //!   Knows nothing about HTTP.
-//! - [`logs`]: the log hub: per-service ring buffers, rotated files, the stdout mirror,
+//! - `logs`: the log hub: per-service ring buffers, rotated files, the stdout mirror,
 //!   reads by sequence number, `\r` progress-line handling.
-//! - [`control`]: the unix-socket API and its client.
-//! - [`cli`]: the `gpubox` verbs; `cli::run` assembles the parts for `gpubox run`.
+//! - `control`: the unix-socket API and its client.
+//! - `cli`: the `gpubox` verbs; `cli::run` assembles the parts for `gpubox run`.
 
-pub mod apps;
-pub mod auth;
-pub mod cli;
-pub mod config;
-pub mod control;
-pub mod gateway;
-pub mod http;
-pub mod human;
-pub mod logs;
-pub mod process;
-pub mod provision;
-pub mod proxy;
-pub mod random;
-pub mod supervisor;
+mod apps;
+mod auth;
+mod cli;
+mod config;
+mod control;
+mod gateway;
+mod http;
+mod human;
+mod logs;
+mod process;
+mod provision;
+mod proxy;
+mod random;
+mod supervisor;
+
+// Every module is private to the crate: the binary needs the CLI, and the integration tests talk
+// to a running gpubox through its control socket (and check files with the downloader's hash).
+pub use cli::{dispatch, Cli, Command};
+
+/// What the integration tests use besides the binary.
+pub mod api {
+    pub use crate::control::client::Client;
+    pub use crate::control::protocol::Request;
+    pub use crate::http::coding::encode;
+    pub use crate::provision::download::sha256_file;
+}

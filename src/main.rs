@@ -3,8 +3,8 @@
 use clap::Parser;
 
 fn main() {
-    let cli = gpubox::cli::Cli::parse();
-    if !matches!(cli.command, gpubox::cli::Command::Run { .. }) {
+    let cli = gpubox::Cli::parse();
+    if !matches!(cli.command, gpubox::Command::Run { .. }) {
         // A verb that prints ends quietly when its reader goes away (`gpubox routes | head -1`),
         // as other command-line tools do: Rust ignores SIGPIPE, which turned the closed pipe
         // into a panic or an error message. `run` keeps ignoring it: a server must see EPIPE on
@@ -14,7 +14,7 @@ fn main() {
             let _ = nix::sys::signal::signal(nix::sys::signal::Signal::SIGPIPE, nix::sys::signal::SigHandler::SigDfl);
         }
     }
-    let code = match gpubox::cli::dispatch(cli) {
+    let code = match gpubox::dispatch(cli) {
         Ok(code) => code,
         Err(e) => {
             eprintln!("gpubox: {e:#}");

@@ -8,8 +8,8 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use base64::Engine;
-use gpubox::control::client::Client;
-use gpubox::control::protocol::Request;
+use gpubox::api::Client;
+use gpubox::api::Request;
 use serde_json::{json, Value};
 
 use crate::http::{open, request, Response};
@@ -72,7 +72,7 @@ impl Files {
 }
 
 pub(crate) fn q(s: &str) -> String {
-    gpubox::http::coding::encode(s)
+    gpubox::api::encode(s)
 }
 
 /// Everything under `dir`, with contents, to see that nothing changed.
@@ -380,7 +380,7 @@ fn listing_downloading_ranges_and_archives() {
 
     // sha256 and search.
     let r: Value = serde_json::from_slice(&f.req("GET", "/api/sha256?path=models/lora/a.txt", &[], b"").body).unwrap();
-    let expected = gpubox::provision::download::sha256_file(&ws.join("models/lora/a.txt")).unwrap();
+    let expected = gpubox::api::sha256_file(&ws.join("models/lora/a.txt")).unwrap();
     assert_eq!(r["sha256"], expected);
     let found = f.req("GET", "/api/search?path=&q=LORA", &[], b"");
     let hits: Vec<Value> = found.text().lines().map(|l| serde_json::from_str(l).unwrap()).collect();

@@ -6,8 +6,8 @@ use std::io::{Read, Write};
 use std::time::Duration;
 
 use base64::Engine;
-use gpubox::control::client::Client;
-use gpubox::control::protocol::Request;
+use gpubox::api::Client;
+use gpubox::api::Request;
 
 use crate::http::{request, Response};
 use crate::supervisor::free_port;

@@ -19,7 +19,7 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("auth", &["config", "random"]),
     ("supervisor", &["config", "process", "logs", "human"]),
     ("provision", &["config", "logs", "supervisor", "http", "human"]),
-    ("control", &["config", "logs", "supervisor", "http", "human"]),
+    ("control", &["config", "process", "logs", "supervisor", "http", "human"]),
     ("proxy", &["config", "logs", "supervisor", "http", "human"]),
     ("apps", &["config", "process", "logs", "supervisor", "provision", "http", "random", "human"]),
     ("gateway", &["config", "logs", "supervisor", "auth", "http", "apps", "proxy", "human"]),

@@ -130,12 +130,12 @@ fn a_stdout_nobody_reads_blocks_no_service_and_drops_visibly() {
     let deadline = std::time::Instant::now() + T;
     let finished = loop {
         assert!(std::time::Instant::now() < deadline, "the flood did not finish while stdout was blocked");
-        let Ok(mut c) = gpubox::control::client::Client::connect(&control) else {
+        let Ok(mut c) = gpubox::api::Client::connect(&control) else {
             std::thread::sleep(Duration::from_millis(50));
             continue;
         };
         c.set_timeout(Some(T));
-        c.send(&gpubox::control::protocol::Request::logs(Some("gpubox"), 1000, true)).unwrap();
+        c.send(&gpubox::api::Request::logs(Some("gpubox"), 1000, true)).unwrap();
         let mut found = false;
         while let Ok(Some(m)) = c.answer() {
             if m["line"]["text"].as_str().is_some_and(|t| t.contains("flood: finished successfully")) {

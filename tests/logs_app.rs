@@ -7,8 +7,8 @@ use std::io::BufReader;
 use std::time::{Duration, Instant};
 
 use base64::Engine;
-use gpubox::control::client::Client;
-use gpubox::control::protocol::Request;
+use gpubox::api::Client;
+use gpubox::api::Request;
 use serde_json::Value;
 
 use crate::http::{open, read_response, request, SseReader};

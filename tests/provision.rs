@@ -55,7 +55,7 @@ impl Server {
         let path = self.root.path().join(name);
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
         std::fs::write(&path, &data).unwrap();
-        gpubox::provision::download::sha256_file(&path).unwrap()
+        gpubox::api::sha256_file(&path).unwrap()
     }
 
     fn url(&self, path: &str) -> String {
@@ -105,7 +105,7 @@ fn provision(manifest: &str, env: &[(&str, &str)], dir: Option<tempfile::TempDir
 }
 
 fn sha(path: &Path) -> String {
-    gpubox::provision::download::sha256_file(path).unwrap()
+    gpubox::api::sha256_file(path).unwrap()
 }
 
 #[test]

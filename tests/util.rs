@@ -10,8 +10,8 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::mpsc::{channel, Receiver};
 use std::time::{Duration, Instant};
 
-use gpubox::control::client::Client;
-use gpubox::control::protocol::Request;
+use gpubox::api::Client;
+use gpubox::api::Request;
 use tempfile::TempDir;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_gpubox");

@@ -26,7 +26,6 @@ use serde::Serialize;
 
 pub use auth::{AuthSettings, PasswordSetting};
 pub use error::{ConfigError, ConfigErrors};
-pub use expand::expand;
 pub use listen::{AppKind, AppService, Listen, TerminalSettings, Upstream};
 pub use show::to_masked_toml;
 
@@ -229,10 +228,6 @@ impl Config {
         lookup: &dyn Fn(&str) -> Option<String>,
     ) -> Result<Config, ConfigErrors> {
         validate::validate(text, source, base, lookup)
-    }
-
-    pub fn service(&self, name: &str) -> Option<&Service> {
-        self.services.iter().find(|s| s.name == name)
     }
 
     /// Every port gpubox listens on, with the service behind it, in port order.

@@ -34,12 +34,13 @@ depends_on = ["forge"]
     )
     .unwrap();
     assert_eq!(c.workspace, PathBuf::from("/workspace"));
-    let forge = c.service("forge").unwrap();
+    let service = |name: &str| c.services.iter().find(|s| s.name == name).unwrap();
+    let forge = service("forge");
     assert_eq!(forge.command, ["sh", "-c", "echo hi", "--xformers", "--api"]);
     assert_eq!(forge.restart, RestartPolicy::OnFailure);
     assert_eq!(forge.ready, Some(ReadyProbe::Http { host: "127.0.0.1".into(), port: 7860, path: "/".into() }));
     assert_eq!(forge.stop_timeout, std::time::Duration::from_secs(3));
-    assert_eq!(c.service("worker").unwrap().depends_on, ["forge"]);
+    assert_eq!(service("worker").depends_on, ["forge"]);
     assert_eq!(c.logs.dir, PathBuf::from("/workspace/logs"));
 }
 

@@ -155,7 +155,7 @@ pub struct Gap {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::supervisor::ExitInfo;
+    use crate::process::ExitInfo;
 
     /// What the server writes, the CLI reads back as the same values.
     #[test]

@@ -20,7 +20,6 @@ use axum::Router;
 use crate::apps::logs as logs_app;
 use crate::auth::Auth;
 use crate::config::{AppKind, Config, Listen, Upstream};
-pub use crate::http::headers::harden;
 use crate::http::pages;
 pub use crate::http::routes::{Routed, SiteRoutes};
 pub use crate::http::RouteSpec;

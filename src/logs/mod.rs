@@ -31,9 +31,9 @@ use tokio::sync::watch;
 
 use crate::config::LogSettings;
 pub use filter::LogFilter;
-pub use lines::{LineBatch, LineSplitter, MAX_LINE};
+pub use lines::{LineBatch, LineSplitter};
 use ring::Block;
-pub use search::{Found, Matcher, Query};
+pub use search::{Found, Query};
 
 /// Where a line came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -76,12 +76,6 @@ pub struct LogLine {
     pub service: Arc<str>,
     pub stream: Stream,
     pub text: String,
-}
-
-impl LogLine {
-    pub fn time(&self) -> SystemTime {
-        UNIX_EPOCH + std::time::Duration::from_millis(self.time_ms)
-    }
 }
 
 /// The line a service is drawing right now (a progress bar), never stored.

@@ -6,5 +6,5 @@
 mod child;
 mod reaper;
 
-pub use child::{identity, own_session, raise_open_files, set_cloexec, Identity, Pty};
-pub use reaper::{become_subreaper, signal_name, ExitInfo, Reaper};
+pub use child::{identity, own_session, raise_open_files, Pty};
+pub use reaper::{become_subreaper, ExitInfo, Reaper};

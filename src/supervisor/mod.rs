@@ -19,7 +19,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::config::{Config, Service};
 use crate::logs::Hub;
-pub use crate::process::{ExitInfo, Reaper};
+pub use crate::process::Reaper;
 pub use status::{ServiceStatus, State};
 
 /// What a user can ask of one service.

@@ -185,7 +185,6 @@ fn kind_of(st: &FileStat) -> &'static str {
 
 pub struct Root {
     fd: OwnedFd,
-    pub path: PathBuf,
     /// The real path of gpubox's private folder: nothing that resolves into it is opened.
     private: PathBuf,
 }
@@ -211,7 +210,7 @@ impl Root {
                 .unwrap_or_else(|_| real.join(PRIVATE)),
         };
         // SAFETY: `open` returned a new descriptor that nothing else owns.
-        Ok(Root { fd: unsafe { OwnedFd::from_raw_fd(fd) }, path: path.to_path_buf(), private })
+        Ok(Root { fd: unsafe { OwnedFd::from_raw_fd(fd) }, private })
     }
 
     /// Where an open handle really is (the kernel's record of it), joined with `name`.
@@ -447,16 +446,6 @@ impl Root {
         Ok(File::from(fd))
     }
 
-    /// Opens an existing regular file for appending (an upload in progress).
-    pub fn open_append(&self, rel: &Rel) -> Result<File> {
-        let fd = self.open_beneath(rel, libc::O_WRONLY | libc::O_APPEND | libc::O_NOFOLLOW | libc::O_NONBLOCK, 0)?;
-        let st = nix::sys::stat::fstat(fd.as_raw_fd())?;
-        if kind_of(&st) != "file" {
-            return Err(FsError::NotAFile);
-        }
-        Ok(File::from(fd))
-    }
-
     /// Renames `from` to `to`; with `replace` an existing `to` is replaced (not a folder).
     pub fn rename(&self, from: &Rel, to: &Rel, replace: bool) -> Result<()> {
         if to.within(from) && to != from {
@@ -514,12 +503,6 @@ impl Root {
         let st = nix::sys::statvfs::fstatvfs(&self.fd).ok()?;
         let f = st.fragment_size() as u64;
         Some((st.blocks_available() as u64 * f, st.blocks() as u64 * f))
-    }
-
-    /// The absolute path of `rel` on the disk, for messages and tools that need one (never for
-    /// opening: that goes through the handle).
-    pub fn display(&self, rel: &Rel) -> PathBuf {
-        self.path.join(rel.as_str())
     }
 }
 
