@@ -328,9 +328,16 @@ fn listing_downloading_ranges_and_archives() {
     assert!(names.contains(&"notes é.md"));
 
     // Whole, and resumed from the middle (curl -C -), and the last bytes.
+    let when = std::time::UNIX_EPOCH + Duration::from_secs(1_795_872_000);
+    let big = f.ws().join("models/big.safetensors");
+    std::fs::File::options().write(true).open(&big).unwrap().set_modified(when).unwrap();
     let whole = f.req("GET", "/api/file?path=models/big.safetensors", &[], b"");
     assert_eq!((whole.status, whole.body.len()), (200, data.len()));
     assert_eq!(whole.header("accept-ranges"), Some("bytes"));
+    // An HTTP date, as browsers and curl -z read it (it was RFC 3339, which they cannot).
+    assert_eq!(whole.header("last-modified"), Some("Sat, 28 Nov 2026 13:20:00 GMT"));
+    let dav = f.req("GET", "/dav/models/big.safetensors", &[], b"");
+    assert_eq!(dav.header("last-modified"), Some("Sat, 28 Nov 2026 13:20:00 GMT"));
     let part = f.req("GET", "/api/file?path=models/big.safetensors", &[("Range", "bytes=1000000-")], b"");
     assert_eq!(part.status, 206);
     assert_eq!(part.body, &data[1_000_000..]);

@@ -27,6 +27,7 @@ use serde::Serialize;
 pub use auth::{AuthSettings, PasswordSetting};
 pub use error::{ConfigError, ConfigErrors};
 pub use listen::{AppKind, AppService, Listen, TerminalSettings, Upstream};
+pub use service::find_program;
 pub use show::to_masked_toml;
 
 /// The configuration used when no file is given and `/etc/gpubox/gpubox.toml` does not exist.

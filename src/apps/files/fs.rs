@@ -16,13 +16,15 @@
 use std::ffi::CString;
 use std::fs::File;
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 use nix::fcntl::{AtFlags, OFlag, RenameFlags};
 use nix::sys::stat::{FileStat, Mode, SFlag};
 use nix::unistd::UnlinkatFlags;
+use rustix::fs::{Mode as RMode, OFlags, ResolveFlags};
+use rustix::io::Errno;
 use serde::Serialize;
 
 pub use super::names::{name_from_bytes, name_to_bytes, temp_name};
@@ -52,6 +54,12 @@ pub enum FsError {
     NoSpace,
     #[error("{0}")]
     Io(io::Error),
+}
+
+impl From<Errno> for FsError {
+    fn from(e: Errno) -> FsError {
+        FsError::from(io::Error::from(e))
+    }
 }
 
 impl From<nix::Error> for FsError {
@@ -200,7 +208,7 @@ impl Root {
     /// reachable through it, by any name.
     pub fn open(path: &Path, private: &Path) -> io::Result<Root> {
         std::fs::create_dir_all(path)?;
-        let fd = nix::fcntl::open(path, OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC, Mode::empty())?;
+        let fd = rustix::fs::open(path, OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, RMode::empty())?;
         let real = std::fs::canonicalize(path)?;
         let private = match std::fs::canonicalize(private) {
             Ok(p) => p,
@@ -209,8 +217,7 @@ impl Root {
                 .map(|p| p.join(private.file_name().unwrap_or(PRIVATE.as_ref())))
                 .unwrap_or_else(|_| real.join(PRIVATE)),
         };
-        // SAFETY: `open` returned a new descriptor that nothing else owns.
-        Ok(Root { fd: unsafe { OwnedFd::from_raw_fd(fd) }, private })
+        Ok(Root { fd, private })
     }
 
     /// Where an open handle really is (the kernel's record of it), joined with `name`.
@@ -246,75 +253,41 @@ impl Root {
         }
         let path = if rel.is_root() { ".".to_string() } else { rel.as_str() };
         let c = cstr(&path)?;
-        let mut how: libc::open_how = unsafe { std::mem::zeroed() };
-        how.flags = (flags | libc::O_CLOEXEC) as u64;
-        how.mode = if flags & libc::O_CREAT != 0 { mode as u64 } else { 0 };
-        how.resolve = libc::RESOLVE_BENEATH | libc::RESOLVE_NO_MAGICLINKS;
+        let oflags = OFlags::from_bits_retain(flags as _) | OFlags::CLOEXEC;
+        let mode = if flags & libc::O_CREAT != 0 { RMode::from_bits_truncate(mode as _) } else { RMode::empty() };
         loop {
-            // SAFETY: the arguments are a valid descriptor, a NUL-terminated path and an open_how
-            // of the size given; the kernel writes nothing back.
-            let fd = unsafe {
-                libc::syscall(
-                    libc::SYS_openat2,
-                    self.fd.as_raw_fd(),
-                    c.as_ptr(),
-                    &how as *const libc::open_how,
-                    std::mem::size_of::<libc::open_how>(),
-                )
-            };
-            if fd >= 0 {
-                // SAFETY: a new descriptor from the kernel.
-                let fd = unsafe { OwnedFd::from_raw_fd(fd as RawFd) };
-                self.guard(&fd, None)?;
-                return Ok(fd);
-            }
-            let e = io::Error::last_os_error();
-            match e.raw_os_error() {
-                Some(libc::EINTR) | Some(libc::EAGAIN) => continue,
-                Some(libc::ENOSYS) => return self.open_nofollow(rel, flags, mode),
-                _ => return Err(e.into()),
+            let resolve = ResolveFlags::BENEATH | ResolveFlags::NO_MAGICLINKS;
+            match rustix::fs::openat2(&self.fd, c.as_c_str(), oflags, mode, resolve) {
+                Ok(fd) => {
+                    self.guard(&fd, None)?;
+                    return Ok(fd);
+                }
+                Err(Errno::INTR | Errno::AGAIN) => continue,
+                Err(Errno::NOSYS) => return self.open_nofollow(rel, oflags, mode),
+                Err(e) => return Err(e.into()),
             }
         }
     }
 
     /// For kernels before 5.6 (no `openat2`): one component at a time, never following a
     /// symlink. Safe, but symlinks inside the root are not followed.
-    fn open_nofollow(&self, rel: &Rel, flags: i32, mode: u32) -> Result<OwnedFd> {
-        let mut dir = nix::fcntl::openat(
-            Some(self.fd.as_raw_fd()),
-            ".",
-            OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
-            Mode::empty(),
-        )?;
+    fn open_nofollow(&self, rel: &Rel, flags: OFlags, mode: RMode) -> Result<OwnedFd> {
+        let mut dir =
+            rustix::fs::openat(&self.fd, c".", OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, RMode::empty())?;
         let n = rel.0.len();
         for (i, seg) in rel.0.iter().enumerate() {
-            let last = i + 1 == n;
-            let f = if last {
-                OFlag::from_bits_truncate(flags) | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC
+            let f = if i + 1 == n {
+                flags | OFlags::NOFOLLOW
             } else {
-                OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC
+                OFlags::PATH | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC
             };
-            let seg = match cstr(seg) {
-                Ok(c) => c,
-                Err(e) => {
-                    let _ = nix::unistd::close(dir);
-                    return Err(e);
-                }
-            };
-            let next = nix::fcntl::openat(Some(dir), seg.as_c_str(), f, Mode::from_bits_truncate(mode));
-            let _ = nix::unistd::close(dir);
-            dir = next?;
+            dir = rustix::fs::openat(&dir, cstr(seg)?.as_c_str(), f, mode)?;
         }
         if n == 0 {
-            let f = OFlag::from_bits_truncate(flags) | OFlag::O_CLOEXEC;
-            let next = nix::fcntl::openat(Some(dir), ".", f, Mode::empty());
-            let _ = nix::unistd::close(dir);
-            dir = next?;
+            dir = rustix::fs::openat(&dir, c".", flags, RMode::empty())?;
         }
-        // SAFETY: a new descriptor.
-        let fd = unsafe { OwnedFd::from_raw_fd(dir) };
-        self.guard(&fd, None)?;
-        Ok(fd)
+        self.guard(&dir, None)?;
+        Ok(dir)
     }
 
     /// A folder, for listing and `*at` calls.
@@ -495,7 +468,7 @@ impl Root {
     /// Removes a file, a symlink (not what it points to) or a whole folder.
     pub fn remove(&self, rel: &Rel) -> Result<()> {
         let (dir, name) = self.parent(rel)?;
-        remove_at(dir.as_raw_fd(), &name)
+        remove_at(dir.as_fd(), &name)
     }
 
     /// Free and total bytes of the root's filesystem.
@@ -508,20 +481,18 @@ impl Root {
 
 /// Removes a name in a folder, a folder with everything in it; names are taken as the bytes they
 /// are, so nothing inside is left behind for not being UTF-8.
-fn remove_at(dir: RawFd, name: &std::ffi::CStr) -> Result<()> {
-    let st = nix::sys::stat::fstatat(Some(dir), name, AtFlags::AT_SYMLINK_NOFOLLOW)?;
+fn remove_at(dir: BorrowedFd<'_>, name: &std::ffi::CStr) -> Result<()> {
+    let st = nix::sys::stat::fstatat(Some(dir.as_raw_fd()), name, AtFlags::AT_SYMLINK_NOFOLLOW)?;
     if kind_of(&st) != "dir" {
-        nix::unistd::unlinkat(Some(dir), name, UnlinkatFlags::NoRemoveDir)?;
+        nix::unistd::unlinkat(Some(dir.as_raw_fd()), name, UnlinkatFlags::NoRemoveDir)?;
         return Ok(());
     }
-    let sub = nix::fcntl::openat(
-        Some(dir),
+    let sub = rustix::fs::openat(
+        dir,
         name,
-        OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
-        Mode::empty(),
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+        RMode::empty(),
     )?;
-    // SAFETY: a new descriptor.
-    let sub = unsafe { OwnedFd::from_raw_fd(sub) };
     let names: Vec<CString> = {
         let mut d = nix::dir::Dir::openat(
             Some(sub.as_raw_fd()),
@@ -536,9 +507,9 @@ fn remove_at(dir: RawFd, name: &std::ffi::CStr) -> Result<()> {
             .collect()
     };
     for n in names {
-        remove_at(sub.as_raw_fd(), &n)?;
+        remove_at(sub.as_fd(), &n)?;
     }
-    nix::unistd::unlinkat(Some(dir), name, UnlinkatFlags::RemoveDir)?;
+    nix::unistd::unlinkat(Some(dir.as_raw_fd()), name, UnlinkatFlags::RemoveDir)?;
     Ok(())
 }
 

@@ -198,10 +198,7 @@ pub(super) async fn download(
         h.insert(header::CONTENT_RANGE, HeaderValue::from_str(&format!("bytes {start}-{end}/{len}")).expect("ascii"));
     }
     if let Ok(m) = meta.modified() {
-        h.insert(
-            header::LAST_MODIFIED,
-            HeaderValue::from_str(&humantime::format_rfc3339_seconds(m).to_string()).expect("ascii"),
-        );
+        h.insert(header::LAST_MODIFIED, HeaderValue::from_str(&httpdate::fmt_http_date(m)).expect("ascii"));
     }
     let kind = if inline { content_type(&name) } else { "application/octet-stream" };
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static(kind));

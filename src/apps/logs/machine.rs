@@ -96,6 +96,8 @@ impl Cache {
 
 fn read(workspace: &Path, gpus: Vec<Gpu>) -> Machine {
     let cpus = {
+        // The machine's processors, not the share this container may use (available_parallelism
+        // gives that). Neither nix (behind a feature) nor rustix offers it: one plain call.
         // SAFETY: sysconf has no preconditions.
         let n = unsafe { libc::sysconf(libc::_SC_NPROCESSORS_ONLN) };
         if n > 0 {
@@ -192,7 +194,8 @@ fn space(path: impl AsRef<Path>) -> Option<(u64, u64, u64)> {
 
 /// GPUs from `nvidia-smi` (through the supervisor's reaper); none when it is absent or fails.
 async fn gpus(sup: &Supervisor) -> Vec<Gpu> {
-    let Some(exe) = which("nvidia-smi") else { return Vec::new() };
+    let path = std::env::var("PATH").unwrap_or_default();
+    let Some(exe) = crate::config::find_program("nvidia-smi", Path::new("/"), &path) else { return Vec::new() };
     let mut cmd = std::process::Command::new(exe);
     cmd.args([
         "--query-gpu=index,name,utilization.gpu,memory.used,memory.total,temperature.gpu",
@@ -202,10 +205,6 @@ async fn gpus(sup: &Supervisor) -> Vec<Gpu> {
         Some(out) => parse_nvidia_smi(&String::from_utf8_lossy(&out)),
         None => Vec::new(),
     }
-}
-
-fn which(name: &str) -> Option<std::path::PathBuf> {
-    std::env::var_os("PATH")?.to_str()?.split(':').map(|d| Path::new(d).join(name)).find(|p| p.is_file())
 }
 
 /// `0, NVIDIA H100 80GB HBM3, 3, 1024, 81559, 40` per line; MiB for memory.

@@ -18,14 +18,12 @@
 
 use std::fs::File;
 use std::io::{self, Read, Write};
-use std::os::fd::AsRawFd;
 use std::process::Command;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use axum::body::Bytes;
-use nix::pty::Winsize;
 use serde::Serialize;
 use tokio::sync::mpsc;
 
@@ -311,9 +309,8 @@ impl Session {
         if (st.cols, st.rows) == (cols, rows) {
             return;
         }
-        let ws = Winsize { ws_row: rows, ws_col: cols, ws_xpixel: 0, ws_ypixel: 0 };
-        // SAFETY: TIOCSWINSZ reads one Winsize from the pointer, which is valid for the call.
-        unsafe { libc::ioctl(self.master.as_raw_fd(), libc::TIOCSWINSZ, &ws) };
+        let ws = rustix::termios::Winsize { ws_row: rows, ws_col: cols, ws_xpixel: 0, ws_ypixel: 0 };
+        let _ = rustix::termios::tcsetwinsize(&self.master, ws);
         st.vt.resize(cols as usize, rows as usize);
         st.cols = cols;
         st.rows = rows;

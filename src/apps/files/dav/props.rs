@@ -25,28 +25,20 @@ pub(super) fn fd_of(app: &FilesApp, rel: &Rel) -> Result<std::fs::File, FsError>
     app.root.open_any(rel)
 }
 
-pub(super) fn cpath(s: &str) -> std::ffi::CString {
-    std::ffi::CString::new(s).expect("no NUL in an attribute name")
-}
-
 pub(super) fn dead_props(app: &FilesApp, rel: &Rel) -> Vec<Element> {
     let Ok(f) = fd_of(app, rel) else { return Vec::new() };
-    let fd = f.as_raw_fd();
     let mut names = vec![0u8; 64 * 1024];
-    // SAFETY: the buffer is valid for its length.
-    let n = unsafe { libc::flistxattr(fd, names.as_mut_ptr().cast(), names.len()) };
-    if n <= 0 {
-        return Vec::new();
-    }
-    names.truncate(n as usize);
+    let n = match rustix::fs::flistxattr(&f, &mut names[..]) {
+        Ok(n) if n > 0 => n,
+        _ => return Vec::new(),
+    };
+    names.truncate(n);
     let mut out = Vec::new();
     for name in names.split(|b| *b == 0).filter(|n| n.starts_with(XATTR.as_bytes())) {
-        let key = cpath(&String::from_utf8_lossy(name));
+        let Ok(key) = std::ffi::CString::new(name) else { continue };
         let mut value = vec![0u8; 64 * 1024];
-        // SAFETY: the buffer is valid for its length; the name is NUL-terminated.
-        let len = unsafe { libc::fgetxattr(fd, key.as_ptr(), value.as_mut_ptr().cast(), value.len()) };
-        if len > 0 {
-            value.truncate(len as usize);
+        if let Ok(len @ 1..) = rustix::fs::fgetxattr(&f, key.as_c_str(), &mut value[..]) {
+            value.truncate(len);
             if let Ok(e) = parse(&String::from_utf8_lossy(&value)) {
                 out.push(e);
             }
@@ -58,19 +50,14 @@ pub(super) fn dead_props(app: &FilesApp, rel: &Rel) -> Vec<Element> {
 pub(super) fn set_dead(f: &std::fs::File, prop: &Element) -> std::io::Result<()> {
     let mut xml = String::new();
     prop.to_xml(&mut xml, Some("\u{0}"));
-    let key = cpath(&xattr_key(prop.ns.as_deref(), &prop.name));
-    // SAFETY: valid descriptor, NUL-terminated name, a buffer of the given length.
-    let r = unsafe { libc::fsetxattr(f.as_raw_fd(), key.as_ptr(), xml.as_ptr().cast(), xml.len(), 0) };
-    if r < 0 {
-        return Err(std::io::Error::last_os_error());
-    }
+    let key = xattr_key(prop.ns.as_deref(), &prop.name);
+    rustix::fs::fsetxattr(f, key.as_str(), xml.as_bytes(), rustix::fs::XattrFlags::empty())?;
     Ok(())
 }
 
 pub(super) fn remove_dead(f: &std::fs::File, ns: Option<&str>, name: &str) {
-    let key = cpath(&xattr_key(ns, name));
-    // SAFETY: valid descriptor and NUL-terminated name; a missing attribute is fine.
-    unsafe { libc::fremovexattr(f.as_raw_fd(), key.as_ptr()) };
+    // A missing attribute is fine.
+    let _ = rustix::fs::fremovexattr(f, xattr_key(ns, name).as_str());
 }
 
 /// Copies the dead properties of `from` to `to` (after COPY).
@@ -88,23 +75,9 @@ pub(super) fn copy_dead(app: &FilesApp, from: &Rel, to: &Rel) {
 
 // ---- requests ---------------------------------------------------------------------------------
 
+/// An HTTP date (RFC 9110's IMF-fixdate) for seconds since the Unix epoch.
 pub(super) fn http_date(t: i64) -> String {
-    httpdate(std::time::UNIX_EPOCH + std::time::Duration::from_secs(t.max(0) as u64))
-}
-
-pub(super) fn httpdate(t: std::time::SystemTime) -> String {
-    // RFC 1123, from humantime's RFC 3339.
-    let s = humantime::format_rfc3339_seconds(t).to_string();
-    let (date, time) = s.trim_end_matches('Z').split_once('T').unwrap_or(("1970-01-01", "00:00:00"));
-    let mut d = date.split('-').map(|x| x.parse::<i64>().unwrap_or(1));
-    let (y, m, day) = (d.next().unwrap_or(1970), d.next().unwrap_or(1), d.next().unwrap_or(1));
-    // Zeller-like weekday (Sakamoto).
-    let t_ = [0, 3, 2, 5, 0, 3, 5, 1, 4, 6, 2, 4];
-    let yy = if m < 3 { y - 1 } else { y };
-    let wd = (yy + yy / 4 - yy / 100 + yy / 400 + t_[(m - 1) as usize] + day) % 7;
-    let days = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"];
-    let months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
-    format!("{}, {day:02} {} {y} {time} GMT", days[wd as usize], months[(m - 1) as usize])
+    httpdate::fmt_http_date(std::time::UNIX_EPOCH + std::time::Duration::from_secs(t.max(0) as u64))
 }
 
 /// The live properties of a resource, by name.
