@@ -40,21 +40,13 @@ static INHERITED_NOFILE: std::sync::atomic::AtomicU64 = std::sync::atomic::Atomi
 /// proxied one two) and returns the limit now in force. Services still get the limit gpubox was
 /// given: some programs size tables by it or still use `select`.
 pub fn raise_open_files() -> u64 {
-    let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
-    // SAFETY: getrlimit/setrlimit with a valid pointer to a local struct.
-    unsafe {
-        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) != 0 {
-            return 1024;
-        }
-        if lim.rlim_cur < lim.rlim_max {
-            let raised = libc::rlimit { rlim_cur: lim.rlim_max, rlim_max: lim.rlim_max };
-            if libc::setrlimit(libc::RLIMIT_NOFILE, &raised) == 0 {
-                INHERITED_NOFILE.store(lim.rlim_cur, std::sync::atomic::Ordering::Relaxed);
-                return lim.rlim_max;
-            }
-        }
+    use nix::sys::resource::{getrlimit, setrlimit, Resource};
+    let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE) else { return 1024 };
+    if soft < hard && setrlimit(Resource::RLIMIT_NOFILE, hard, hard).is_ok() {
+        INHERITED_NOFILE.store(soft, std::sync::atomic::Ordering::Relaxed);
+        return hard;
     }
-    lim.rlim_cur
+    soft
 }
 
 /// Makes the child lead a new session (and process group); with `tty`, its stdin (a PTY slave)

@@ -245,8 +245,5 @@ fn alive(pid: i32) -> bool {
 
 /// Makes this process the reaper of its descendants' orphans when it is not PID 1.
 pub fn become_subreaper() {
-    // SAFETY: prctl with PR_SET_CHILD_SUBREAPER takes plain integers.
-    unsafe {
-        libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
-    }
+    let _ = nix::sys::prctl::set_child_subreaper(true);
 }
