@@ -1,6 +1,7 @@
 // Bundles web/src into the folder gpubox embeds: $GPUBOX_WEB_OUT when build.rs runs it,
-// else web/dist. Every src/*.ts is one page's script (its imports are bundled in); every *.css
-// here is copied. No source maps, no external URLs. build.rs serves whatever lands in the folder
+// else web/dist. Every src/*.ts is one page's script (its imports are bundled in, its app's
+// stylesheet included: src/<app>/<app>.css becomes <app>.css); every *.css here (the page shell's
+// gpubox.css, the one palette) is copied. No source maps, no external URLs. build.rs serves whatever lands in the folder
 // under /.gpubox/assets/.
 import { build } from "esbuild";
 import { copyFileSync, mkdirSync, readdirSync } from "node:fs";

@@ -3,6 +3,7 @@
 // The pieces are in ./logs/: app (state, loading, search), list (the virtual list), render (a
 // row), ansi, classify (errors, tracebacks), store (lines in typed arrays), toolbar, status.
 
+import "./logs/logs.css";
 import { App } from "./logs/app";
 
 const root = document.getElementById("logs-app");

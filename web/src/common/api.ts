@@ -22,5 +22,27 @@ export async function apiError(res: Response): Promise<ApiError> {
   } catch {
     // not JSON: keep the status line
   }
+  if (res.status === 401) message = "your login has expired: reload the page to log in again";
   return new ApiError(res.status, code, message);
+}
+
+/** A request to gpubox's JSON API: the answer's JSON (nothing for 204), or an `ApiError` (status
+ *  0 when gpubox cannot be reached). */
+export async function request<T>(method: string, url: string, body?: unknown, signal?: AbortSignal): Promise<T> {
+  let res: Response;
+  try {
+    res = await fetch(url, {
+      method,
+      headers: body === undefined ? { Accept: "application/json" } : { "Content-Type": "application/json" },
+      body: body === undefined ? undefined : JSON.stringify(body),
+      cache: "no-store",
+      signal,
+    });
+  } catch (e) {
+    if (signal?.aborted) throw e;
+    throw new ApiError(0, "unreachable", "cannot reach gpubox (is the network down, or is it restarting?)");
+  }
+  if (!res.ok) throw await apiError(res);
+  if (res.status === 204) return undefined as T;
+  return (await res.json()) as T;
 }

@@ -1,6 +1,6 @@
 // The file manager's HTTP API (docs/files.md), typed. Paths are relative to the workspace,
 // `/`-separated, without a leading slash: "" is the workspace itself.
-import { ApiError, apiError } from "../common/api";
+import { apiError } from "../common/api";
 
 export { ApiError } from "../common/api";
 
@@ -64,11 +64,6 @@ export function normalize(typed: string): string {
     .join("/");
 }
 
-async function failure(res: Response): Promise<ApiError> {
-  const e = await apiError(res);
-  return res.status === 401 ? new ApiError(401, e.code, "your login has expired: reload the page to log in again") : e;
-}
-
 async function send(method: string, url: string, body?: unknown, signal?: AbortSignal): Promise<Response> {
   const init: RequestInit = { method, cache: "no-store", signal, headers: { Accept: "application/json" } };
   if (body !== undefined) {
@@ -79,7 +74,7 @@ async function send(method: string, url: string, body?: unknown, signal?: AbortS
     }
   }
   const res = await fetch(url, init);
-  if (!res.ok) throw await failure(res);
+  if (!res.ok) throw await apiError(res);
   return res;
 }
 
@@ -107,7 +102,7 @@ export const api = {
       signal,
     });
     if (res.status === 416) return { bytes: new ArrayBuffer(0), size: 0 };
-    if (!res.ok) throw await failure(res);
+    if (!res.ok) throw await apiError(res);
     const range = res.headers.get("Content-Range");
     const bytes = await res.arrayBuffer();
     const size = range ? Number(range.split("/")[1]) : bytes.byteLength;

@@ -1,5 +1,5 @@
 // The logs app's HTTP API (docs/logs-app.md), typed.
-import { apiError } from "../common/api";
+import { request } from "../common/api";
 
 export { ApiError } from "../common/api";
 
@@ -76,10 +76,8 @@ export interface Status {
   vast: Record<string, string | null> | null;
 }
 
-export async function getJson<T>(url: string, signal?: AbortSignal): Promise<T> {
-  const res = await fetch(url, { headers: { Accept: "application/json" }, cache: "no-store", signal });
-  if (!res.ok) throw await apiError(res);
-  return (await res.json()) as T;
+export function getJson<T>(url: string, signal?: AbortSignal): Promise<T> {
+  return request<T>("GET", url, undefined, signal);
 }
 
 /** `path?k=v&...`, leaving out empty values. */

@@ -24,8 +24,8 @@ export class SearchBox {
       spellcheck: "false",
     });
     this.count = h("span", { class: "count", "aria-live": "polite" });
-    const prev = iconButton("up", "Previous match (Shift+Enter)");
-    const next = iconButton("down", "Next match (Enter)");
+    const prev = iconButton("chevronUp", "Previous match (Shift+Enter)");
+    const next = iconButton("chevronDown", "Next match (Enter)");
     const close = iconButton("close", "Close (Escape)");
     this.el = h("div", { id: "search", class: "search", role: "search", hidden: "" }, this.input, this.count, prev, next, close);
 
