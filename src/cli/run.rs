@@ -198,6 +198,9 @@ fn detach_self(config: &Config, control: &Path) -> anyhow::Result<i32> {
     Ok(1)
 }
 
+/// `gpubox run` once the configuration is read. Long because start-up and shutdown are a
+/// sequence whose order is the point (ports before services, the reaper before the first child,
+/// ports closed before services stop); it reads top to bottom.
 async fn serve(config: Config, control: PathBuf, since: Instant) -> anyhow::Result<i32> {
     // Large, short-lived buffers (Argon2's 7 MiB) go straight back to the system when freed,
     // instead of glibc raising its threshold and keeping them in the heap for good.

@@ -40,6 +40,7 @@ pub enum PasswordSetting {
     Hash(String),
 }
 
+/// The `[auth]` table. Long because it is one check per key, in file order.
 pub fn auth_settings(cx: &mut Ctx, raw: &RawAuth) -> AuthSettings {
     let env = |cx: &Ctx, name: &str| (cx.lookup)(name).filter(|v| !v.is_empty());
     let username = match &raw.username {

@@ -189,7 +189,8 @@ fn upstream(cx: &mut Ctx, n: &str, v: &Spanned<String>) -> Option<Upstream> {
     }
 }
 
-/// A service with `app = "..."`: served by gpubox itself.
+/// A service with `app = "..."`: served by gpubox itself. Long because it is one check per key
+/// of an app service, in file order.
 pub fn app(
     cx: &mut Ctx,
     n: &str,

@@ -15,6 +15,8 @@ use super::raw::RawService;
 use super::validate::{Ctx, RESERVED_NAME};
 use super::{Backoff, ReadyProbe, RestartPolicy, Service};
 
+/// Checks one `[services.NAME]` table. Long because it is one arm per key, in file order, so
+/// that the errors come out in the order the file has them.
 pub(super) fn service(cx: &mut Ctx, name: &Spanned<String>, rs: &RawService, workspace: &Path) -> Option<Service> {
     let n = name.get_ref().as_str();
     let key = |k: &str| format!("services.{n}.{k}");

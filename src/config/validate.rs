@@ -180,6 +180,8 @@ pub(super) fn absolute(base: &Path, p: &Path) -> PathBuf {
     out
 }
 
+/// The whole configuration in one pass. Long because it walks the file's tables in order and
+/// collects every problem on the way (issue 14: all at once, in file order).
 pub fn validate(
     text: &str,
     source: &str,
@@ -485,7 +487,8 @@ fn log_settings(cx: &mut Ctx, raw: &RawLogs, workspace: &Path) -> LogSettings {
     }
 }
 
-/// Dependencies must exist and must not form a cycle.
+/// Dependencies must exist and must not form a cycle. Long because both are reported in one
+/// walk, each problem naming the service and the line.
 fn check_dependencies(
     cx: &mut Ctx,
     services: &BTreeMap<Spanned<String>, &RawService>,

@@ -46,6 +46,18 @@ pub const DEFAULTS_WARNING: &str = "The login is the default admin / admin: anyo
 Set the USERNAME and PASSWORD environment variables (in the Vast template) and restart.";
 
 impl Shell {
+    /// An app's page: an empty `#<app>-app` that `<app>.js` builds, styled by `<app>.css` (both
+    /// built from web/src/<app>/).
+    pub fn app(&self, title: &str, app: &str) -> String {
+        self.page(
+            title,
+            &format!(
+                "<link rel=\"stylesheet\" href=\"/.gpubox/assets/{app}.css\"><div id=\"{app}-app\"></div>\
+<script src=\"/.gpubox/assets/{app}.js\"></script>"
+            ),
+        )
+    }
+
     pub fn page(&self, title: &str, body: &str) -> String {
         let mut nav = String::new();
         for l in &self.links {

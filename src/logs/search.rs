@@ -105,7 +105,9 @@ pub struct Found {
 /// A line's place: service, chunk and line index.
 type Pos = (usize, usize, usize);
 
-/// Runs `q` over the chunks of some services (each list oldest first).
+/// Runs `q` over the chunks of some services (each list oldest first). Long because the newest
+/// matches of every service are merged by sequence number and their context gathered in one
+/// pass over shared positions.
 pub fn run(rings: &[Vec<Arc<Chunk>>], q: &Query) -> Found {
     let mut found = Found {
         first_seq: rings.iter().filter_map(|r| r.first()).map(|c| c.first_seq()).min().unwrap_or(0),

@@ -431,7 +431,8 @@ fn fetch(
     }
 }
 
-/// One try: continue the `.part` file from where it ends.
+/// One try: continue the `.part` file from where it ends. Long because the request, the checks
+/// of what the server sent back and the read loop (cancel, bandwidth, progress) are one try.
 fn attempt(
     agent: &ureq::Agent,
     opts: &Options,

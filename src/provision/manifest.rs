@@ -126,7 +126,8 @@ pub fn parse(text: &str, source: &str) -> Result<Manifest, String> {
     })
 }
 
-/// Every model with its URL and folder; every problem at once, each naming its entry.
+/// Every model with its URL and folder; every problem at once, each naming its entry. Long
+/// because every kind of source is resolved in one match, next to the others.
 pub fn resolve(m: &Manifest, hf_endpoint: &str) -> Result<Vec<Resolved>, Vec<String>> {
     let mut out = Vec::new();
     let mut errors = Vec::new();

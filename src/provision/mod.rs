@@ -222,7 +222,8 @@ fn run_manifest(s: &Settings, m: &manifest::Manifest, report: &mut Report) {
 
 /// Downloads with a progress line: redrawn in place (`\r`) on a terminal, where gpubox's log
 /// shows it as the service's live line; each finished file gets a final line of its own.
-/// Returns the URL and path of every file that is in place.
+/// Returns the URL and path of every file that is in place. Long because the workers and the
+/// one progress line they share are drawn from the same loop.
 fn download_all(jobs: &[Job], opts: &Options, report: &mut Report) -> Vec<(String, PathBuf)> {
     let mut placed = Vec::new();
     let progress: Vec<Arc<FileProgress>> = jobs

@@ -154,18 +154,28 @@ impl Task {
         self.answer();
         tokio::select! {
             _ = wait_deps(&mut self.deps) => Phase::Start,
-            req = self.ctl.recv() => match req {
-                None => Phase::Gone,
-                Some(Ctl::Stop(ack)) => {
-                    self.acks.push(ack);
-                    Phase::Rest(State::Stopped)
-                }
-                // Already on its way to starting: answer and keep waiting.
-                Some(Ctl::Start(ack) | Ctl::Restart(ack)) => {
+            // A start is already on its way: answered at once.
+            req = self.ctl.recv() => self.asked(req, true),
+        }
+    }
+
+    /// A request while no process runs: a stop rests the service, a start or restart leads to
+    /// `Waiting` (and is answered once the process started, or at once with `answer_start`).
+    fn asked(&mut self, req: Option<Ctl>, answer_start: bool) -> Phase {
+        match req {
+            None => Phase::Gone,
+            Some(Ctl::Stop(ack)) => {
+                self.acks.push(ack);
+                Phase::Rest(State::Stopped)
+            }
+            Some(Ctl::Start(ack) | Ctl::Restart(ack)) => {
+                if answer_start {
                     let _ = ack.send(());
-                    Phase::Waiting
+                } else {
+                    self.acks.push(ack);
                 }
-            },
+                Phase::Waiting
+            }
         }
     }
 
@@ -229,17 +239,7 @@ impl Task {
     async fn backoff(&mut self, delay: Duration) -> Phase {
         tokio::select! {
             _ = tokio::time::sleep(delay) => Phase::Waiting,
-            req = self.ctl.recv() => match req {
-                None => Phase::Gone,
-                Some(Ctl::Stop(ack)) => {
-                    self.acks.push(ack);
-                    Phase::Rest(State::Stopped)
-                }
-                Some(Ctl::Start(ack) | Ctl::Restart(ack)) => {
-                    self.acks.push(ack);
-                    Phase::Waiting
-                }
-            },
+            req = self.ctl.recv() => self.asked(req, false),
         }
     }
 
@@ -265,7 +265,9 @@ impl Task {
         }
     }
 
-    /// Watches a running process until it ends, handling readiness and stop requests.
+    /// Watches a running process until it ends, handling readiness and stop requests. Long because
+    /// everything that can happen while a process runs (its exit, readiness, the kill timer, a
+    /// request) is one `select!`.
     async fn supervise(&mut self, mut running: Running, started: Instant) -> Phase {
         let pid = running.pid;
         self.event(format!("started (pid {pid})"));

@@ -182,7 +182,9 @@ fn dos_time(t: std::time::SystemTime) -> (u16, u16) {
     (time, date)
 }
 
-/// Writes a ZIP (stored, streamed) of `entries` to `out`.
+/// Writes a ZIP (stored, streamed) of `entries` to `out`. Long because it writes the format's
+/// records in the order APPNOTE lists them (local header, data, descriptor, central directory,
+/// the ZIP64 end records).
 pub fn zip(root: &Root, entries: impl IntoIterator<Item = (String, Rel, bool)>, out: impl Write) -> io::Result<()> {
     let mut w = Counter { inner: out, n: 0 };
     let mut central = Vec::new();

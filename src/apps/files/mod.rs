@@ -112,12 +112,7 @@ impl PathQuery {
 }
 
 async fn page(State(app): State<Arc<FilesApp>>, headers: HeaderMap) -> Html<String> {
-    let shell = (app.shell)(&headers);
-    Html(shell.page(
-        "Files",
-        "<link rel=\"stylesheet\" href=\"/.gpubox/assets/files.css\"><div id=\"files-app\"></div>\
-<script src=\"/.gpubox/assets/files.js\"></script>",
-    ))
+    Html((app.shell)(&headers).app("Files", "files"))
 }
 
 pub(super) async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {

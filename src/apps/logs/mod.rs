@@ -61,10 +61,5 @@ pub fn routes() -> RouteSet<Arc<LogsApp>> {
 }
 
 async fn page(State(app): State<Arc<LogsApp>>, headers: HeaderMap) -> Html<String> {
-    let shell = (app.shell)(&headers);
-    Html(shell.page(
-        "Logs",
-        "<link rel=\"stylesheet\" href=\"/.gpubox/assets/logs.css\"><div id=\"logs-app\"></div>\
-<script src=\"/.gpubox/assets/logs.js\"></script>",
-    ))
+    Html((app.shell)(&headers).app("Logs", "logs"))
 }

@@ -123,12 +123,7 @@ pub fn routes() -> RouteSet<Arc<TerminalApp>> {
 }
 
 async fn page(State(app): State<Arc<TerminalApp>>, headers: HeaderMap) -> Html<String> {
-    let shell = (app.shell)(&headers);
-    Html(shell.page(
-        "Terminal",
-        "<link rel=\"stylesheet\" href=\"/.gpubox/assets/terminal.css\"><div id=\"terminal-app\"></div>\
-<script src=\"/.gpubox/assets/terminal.js\"></script>",
-    ))
+    Html((app.shell)(&headers).app("Terminal", "terminal"))
 }
 
 async fn list(State(app): State<Arc<TerminalApp>>) -> Json<serde_json::Value> {

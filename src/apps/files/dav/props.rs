@@ -109,11 +109,19 @@ pub(super) fn live(st: &nix::sys::stat::FileStat, rel: &Rel) -> Vec<(&'static st
     v
 }
 
+/// What a PROPFIND asks for: everything, the names, or some properties (namespace, name).
+enum Want {
+    All,
+    Names,
+    Props(Vec<(Option<String>, String)>),
+}
+
 pub(super) fn propfind(app: &FilesApp, rel: &Rel, headers: &HeaderMap, body: &[u8]) -> Answer {
     let depth = headers.get("depth").and_then(|v| v.to_str().ok()).map(str::trim).unwrap_or("infinity");
     let depth = match depth {
         "0" => 0,
         "1" => 1,
+        // RFC 4918 §9.1: a server may refuse Depth: infinity, with this precondition.
         _ => return Ok((
             StatusCode::FORBIDDEN,
             [(header::CONTENT_TYPE, "application/xml; charset=utf-8")],
@@ -121,35 +129,7 @@ pub(super) fn propfind(app: &FilesApp, rel: &Rel, headers: &HeaderMap, body: &[u
         )
             .into_response()),
     };
-    // What is asked: everything, the names, or some properties.
-    enum Want {
-        All,
-        Names,
-        Props(Vec<(Option<String>, String)>),
-    }
-    let want = if body.iter().all(|b| b.is_ascii_whitespace()) {
-        Want::All
-    } else {
-        let doc = match std::str::from_utf8(body).map_err(|e| e.to_string()).and_then(parse) {
-            Ok(d) => d,
-            Err(e) => {
-                return Err(DavError::new(
-                    StatusCode::BAD_REQUEST,
-                    format!("the PROPFIND body is not well-formed XML: {e}"),
-                ))
-            }
-        };
-        if !doc.is(DAV, "propfind") {
-            return Err(DavError::new(StatusCode::BAD_REQUEST, "the body is not a DAV:propfind"));
-        }
-        let first = doc.elements().next().cloned();
-        match first {
-            Some(e) if e.is(DAV, "allprop") => Want::All,
-            Some(e) if e.is(DAV, "propname") => Want::Names,
-            Some(e) if e.is(DAV, "prop") => Want::Props(e.elements().map(|p| (p.ns.clone(), p.name.clone())).collect()),
-            _ => return Err(DavError::new(StatusCode::BAD_REQUEST, "propfind needs allprop, propname or prop")),
-        }
-    };
+    let want = wanted(body)?;
     let st = app.root.stat(rel)?;
     let mut targets = vec![(rel.clone(), st)];
     if depth == 1 && st.st_mode & libc::S_IFMT == libc::S_IFDIR {
@@ -168,66 +148,86 @@ pub(super) fn propfind(app: &FilesApp, rel: &Rel, headers: &HeaderMap, body: &[u
     }
     let mut out = String::from("<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<D:multistatus xmlns:D=\"DAV:\">");
     for (r, st) in &targets {
-        let dir = st.st_mode & libc::S_IFMT == libc::S_IFDIR;
-        out.push_str(&format!("<D:response><D:href>{}</D:href>", escape(&href(r, dir))));
-        let live = live(st, r);
-        let dead = dead_props(app, r);
-        let mut found = String::new();
-        let mut missing = String::new();
-        match &want {
-            Want::All | Want::Names => {
-                for (name, value) in &live {
-                    if matches!(want, Want::Names) || value.is_empty() {
-                        found.push_str(&format!("<D:{name}/>"));
-                    } else {
-                        found.push_str(&format!("<D:{name}>{value}</D:{name}>"));
-                    }
-                }
-                for d in &dead {
-                    if matches!(want, Want::Names) {
-                        let empty = Element { children: Vec::new(), attrs: Vec::new(), ..d.clone() };
-                        empty.to_xml(&mut found, Some(DAV));
-                    } else {
-                        d.to_xml(&mut found, Some(DAV));
-                    }
-                }
-            }
-            Want::Props(names) => {
-                for (ns, name) in names {
-                    if ns.as_deref() == Some(DAV) {
-                        if let Some((_, value)) = live.iter().find(|(n, _)| n == name) {
-                            if value.is_empty() {
-                                found.push_str(&format!("<D:{name}/>"));
-                            } else {
-                                found.push_str(&format!("<D:{name}>{value}</D:{name}>"));
-                            }
-                            continue;
-                        }
-                    }
-                    match dead.iter().find(|d| d.ns == *ns && d.name == *name) {
-                        Some(d) => d.to_xml(&mut found, Some(DAV)),
-                        None => Element { ns: ns.clone(), name: name.clone(), attrs: vec![], children: vec![] }
-                            .to_xml(&mut missing, Some(DAV)),
-                    }
-                }
-            }
-        }
-        if !found.is_empty() {
-            out.push_str(&format!(
-                "<D:propstat><D:prop>{found}</D:prop><D:status>{}</D:status></D:propstat>",
-                status_line(StatusCode::OK)
-            ));
-        }
-        if !missing.is_empty() {
-            out.push_str(&format!(
-                "<D:propstat><D:prop>{missing}</D:prop><D:status>{}</D:status></D:propstat>",
-                status_line(StatusCode::NOT_FOUND)
-            ));
-        }
-        out.push_str("</D:response>");
+        response(app, r, st, &want, &mut out);
     }
     out.push_str("</D:multistatus>");
     Ok(multistatus(out))
+}
+
+/// Reads a PROPFIND body (none at all means everything).
+fn wanted(body: &[u8]) -> Result<Want, DavError> {
+    if body.iter().all(|b| b.is_ascii_whitespace()) {
+        return Ok(Want::All);
+    }
+    let doc = std::str::from_utf8(body).map_err(|e| e.to_string()).and_then(parse).map_err(|e| {
+        DavError::new(StatusCode::BAD_REQUEST, format!("the PROPFIND body is not well-formed XML: {e}"))
+    })?;
+    if !doc.is(DAV, "propfind") {
+        return Err(DavError::new(StatusCode::BAD_REQUEST, "the body is not a DAV:propfind"));
+    }
+    let want = match doc.elements().next() {
+        Some(e) if e.is(DAV, "allprop") => Want::All,
+        Some(e) if e.is(DAV, "propname") => Want::Names,
+        Some(e) if e.is(DAV, "prop") => Want::Props(e.elements().map(|p| (p.ns.clone(), p.name.clone())).collect()),
+        _ => return Err(DavError::new(StatusCode::BAD_REQUEST, "propfind needs allprop, propname or prop")),
+    };
+    Ok(want)
+}
+
+/// One resource's `<D:response>`: what was found (200) and what was asked for but is not there
+/// (404), in two propstats.
+fn response(app: &FilesApp, r: &Rel, st: &nix::sys::stat::FileStat, want: &Want, out: &mut String) {
+    let dir = st.st_mode & libc::S_IFMT == libc::S_IFDIR;
+    out.push_str(&format!("<D:response><D:href>{}</D:href>", escape(&href(r, dir))));
+    let live = live(st, r);
+    let dead = dead_props(app, r);
+    let mut found = String::new();
+    let mut missing = String::new();
+    let push_live = |found: &mut String, name: &str, value: &str| {
+        if value.is_empty() {
+            found.push_str(&format!("<D:{name}/>"));
+        } else {
+            found.push_str(&format!("<D:{name}>{value}</D:{name}>"));
+        }
+    };
+    match want {
+        Want::All | Want::Names => {
+            let names_only = matches!(want, Want::Names);
+            for (name, value) in &live {
+                push_live(&mut found, name, if names_only { "" } else { value });
+            }
+            for d in &dead {
+                if names_only {
+                    Element { children: Vec::new(), attrs: Vec::new(), ..d.clone() }.to_xml(&mut found, Some(DAV));
+                } else {
+                    d.to_xml(&mut found, Some(DAV));
+                }
+            }
+        }
+        Want::Props(names) => {
+            for (ns, name) in names {
+                let live_one = live.iter().find(|(n, _)| n == name).filter(|_| ns.as_deref() == Some(DAV));
+                if let Some((_, value)) = live_one {
+                    push_live(&mut found, name, value);
+                    continue;
+                }
+                match dead.iter().find(|d| d.ns == *ns && d.name == *name) {
+                    Some(d) => d.to_xml(&mut found, Some(DAV)),
+                    None => Element { ns: ns.clone(), name: name.clone(), attrs: vec![], children: vec![] }
+                        .to_xml(&mut missing, Some(DAV)),
+                }
+            }
+        }
+    }
+    for (props, status) in [(found, StatusCode::OK), (missing, StatusCode::NOT_FOUND)] {
+        if !props.is_empty() {
+            out.push_str(&format!(
+                "<D:propstat><D:prop>{props}</D:prop><D:status>{}</D:status></D:propstat>",
+                status_line(status)
+            ));
+        }
+    }
+    out.push_str("</D:response>");
 }
 
 pub(super) fn multistatus(xml: String) -> Response {
