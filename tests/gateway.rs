@@ -168,6 +168,8 @@ fn every_route_refuses_bad_credentials_and_accepts_each_good_method() {
         assert_eq!(r.status, 401, "PUT {path} without a login: {}", r.text());
         let r = request(*port, "PUT", path, &[("Origin", &origin), ("Cookie", &cookie)], b"");
         assert_eq!(r.status, 405, "PUT {path} with a login: {}", r.text());
+        let allow = r.header("allow").unwrap_or_default();
+        assert!(allow.contains("GET") || allow.contains("POST"), "405 says what the route takes: {allow:?}");
     }
 
     // A session that was not used for longer than session_ttl has expired.

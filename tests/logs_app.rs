@@ -192,6 +192,9 @@ command = ["sh", "-c", "echo 'other ERROR'; sleep 3600"]
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("disk on fire") && text.contains("other ERROR") && text.contains("code=42"), "{text}");
     assert!(!text.contains("info 1"), "{text}");
+    // Names separated by commas, as the logs app's `service=` takes them: the same lines.
+    let out = l.g.cli(&["logs", "app,other", "-g", "error", "-n", "10"]);
+    assert_eq!(String::from_utf8_lossy(&out.stdout), text, "{out:?}");
     let out = l.g.cli(&["logs", "app", "--stream", "stderr", "-E", "-g", "^W"]);
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("Warning: hot") && !text.contains("disk"), "{text}");

@@ -46,7 +46,7 @@ pub enum Command {
     },
     /// Print services' logs (all services when none is named); filters and search as in the logs app
     Logs {
-        /// Services to show (several may be named); none: all
+        /// Services to show (several may be named, or separated by commas); none: all
         services: Vec<String>,
         /// Keep printing new lines as they come
         #[arg(long, short)]
@@ -140,8 +140,11 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<i32> {
                 Ok(s) => s.unwrap_or_default(),
                 Err(e) => anyhow::bail!("--stream: {}", e.message),
             };
+            // `gpubox logs a b` and `gpubox logs a,b` alike.
+            let services =
+                services.iter().flat_map(|s| s.split(',')).map(str::trim).filter(|s| !s.is_empty()).map(String::from);
             let filter = LogFilter {
-                services,
+                services: services.collect(),
                 streams,
                 text: grep,
                 regex,

@@ -164,10 +164,20 @@ pub fn router(site: Arc<Site>) -> Router {
     };
     let guard = from_fn_with_state(site.clone(), access::guard);
     let mut router = private.layer(guard.clone());
-    let other_method = Router::new().fallback(reserved::method_not_allowed).layer(guard);
     for (path, methods) in routes.public {
+        // What the path takes, for the 405's Allow header (GET brings HEAD with it).
+        let mut allow: Vec<&str> = Vec::new();
+        for s in routes.specs.iter().filter(|s| s.public && s.path == path) {
+            allow.push(&s.method);
+            if s.method == "GET" {
+                allow.push("HEAD");
+            }
+        }
+        let allow = allow.join(", ");
+        let other_method =
+            Router::new().fallback(move || reserved::method_not_allowed(allow.clone())).layer(guard.clone());
         let methods = methods.layer(map_response(reserved::security_headers)).layer(from_fn(access::public));
-        router = router.route(path, methods.fallback_service(other_method.clone()));
+        router = router.route(path, methods.fallback_service(other_method));
     }
     router.layer(from_fn_with_state(site, access::front))
 }

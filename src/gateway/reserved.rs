@@ -227,9 +227,12 @@ pub async fn reserved_not_found() -> Response {
 }
 
 /// A public route asked with a method it does not have (after the login guard).
-pub async fn method_not_allowed() -> Response {
+pub async fn method_not_allowed(allow: String) -> Response {
     let mut resp =
         access::api_error(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "this route does not take that method");
+    if let Ok(v) = HeaderValue::from_str(&allow) {
+        resp.headers_mut().insert(header::ALLOW, v);
+    }
     harden(resp.headers_mut());
     resp
 }

@@ -46,7 +46,8 @@ fn bad(message: String) -> FilterError {
 impl LogFilter {
     /// From the logs app's parameters (docs/logs-app.md): `service` and `stream` (several
     /// separated by commas), `q`, `regex`, `case`, `context`, `after`, `before`, `limit`. Others
-    /// are left to the caller. An empty value is the same as none.
+    /// are left to the caller. An empty value is the same as none; the text searched for is taken
+    /// as it is (spaces are something to look for), everything else without surrounding blanks.
     pub fn from_params<'a>(params: impl IntoIterator<Item = (&'a str, &'a str)>) -> Result<LogFilter, FilterError> {
         fn number<T: std::str::FromStr>(key: &str, v: &str) -> Result<T, FilterError> {
             v.parse().map_err(|_| bad(format!("`{key}` must be a whole number, not \"{v}\"")))
@@ -56,6 +57,10 @@ impl LogFilter {
         };
         let mut f = LogFilter::default();
         for (key, value) in params {
+            if key == "q" {
+                f.text = (!value.is_empty()).then(|| value.to_string());
+                continue;
+            }
             let v = value.trim();
             if v.is_empty() {
                 continue;
@@ -63,7 +68,6 @@ impl LogFilter {
             match key {
                 "service" => f.services = list(v),
                 "stream" => f.streams = streams(v)?,
-                "q" => f.text = Some(value.to_string()),
                 "regex" => f.regex = flag(v),
                 "case" => f.case = flag(v),
                 "context" => f.context = number(key, v)?,
@@ -148,6 +152,8 @@ mod tests {
         let e = LogFilter::from_params([("limit", "ten")]).unwrap_err();
         assert_eq!((e.code, e.message.as_str()), ("bad_parameter", "`limit` must be a whole number, not \"ten\""));
         assert_eq!(LogFilter::from_params([("stream", "stdin")]).unwrap_err().code, "bad_parameter");
+        let spaces = LogFilter::from_params([("q", "  ")]).unwrap();
+        assert_eq!(spaces.text.as_deref(), Some("  "), "blanks are something to look for");
         let f = LogFilter { text: Some("(unclosed".into()), regex: true, ..LogFilter::default() };
         assert_eq!(f.compile(10).unwrap_err().code, "bad_regex");
         assert_eq!(LogFilter { limit: Some(0), ..LogFilter::default() }.compile(10).unwrap().limit, 1);
