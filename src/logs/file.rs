@@ -20,6 +20,9 @@ pub struct RotatingFile {
     max_files: u32,
     out: Option<BufWriter<File>>,
     size: u64,
+    /// The block being laid out, kept between blocks: a fresh buffer of this size each time is a
+    /// fresh mapping whose pages the kernel must zero and fault in.
+    buf: Vec<u8>,
     /// Set while the disk refuses writes; lines are skipped until then.
     broken_since: Option<Instant>,
     pub lines_lost: u64,
@@ -27,7 +30,16 @@ pub struct RotatingFile {
 
 impl RotatingFile {
     pub fn new(path: PathBuf, max_size: u64, max_files: u32) -> RotatingFile {
-        RotatingFile { path, max_size, max_files, out: None, size: 0, broken_since: None, lines_lost: 0 }
+        RotatingFile {
+            path,
+            max_size,
+            max_files,
+            out: None,
+            size: 0,
+            buf: Vec::new(),
+            broken_since: None,
+            lines_lost: 0,
+        }
     }
 
     pub fn path(&self) -> &std::path::Path {
@@ -55,22 +67,49 @@ impl RotatingFile {
     }
 
     fn try_write(&mut self, block: &Block) -> io::Result<()> {
-        // One timestamp for the whole block: its lines arrived in the same read.
+        // One timestamp for the whole block: its lines arrived in the same read. The block is
+        // laid out in one buffer (prefix, line and its `\n`, line after line) and written at
+        // once, split only where the file reaches its size and rotates.
         let prefix = format!("{} {} ", humantime::format_rfc3339_millis(block.time()), block.stream.as_str());
-        for line in block.lines.lines() {
-            let len = (prefix.len() + line.len() + 1) as u64;
-            if self.size > 0 && self.size + len > self.max_size {
+        let p = prefix.as_bytes();
+        let mut buf = std::mem::take(&mut self.buf);
+        buf.clear();
+        buf.reserve(block.lines.text.len() + p.len() * block.lines.len());
+        let result = self.lay_out(block, p, &mut buf);
+        if buf.capacity() <= 1 << 20 {
+            self.buf = buf;
+        }
+        result
+    }
+
+    fn lay_out(&mut self, block: &Block, p: &[u8], buf: &mut Vec<u8>) -> io::Result<()> {
+        if self.out.is_none() {
+            self.open()?;
+        }
+        for line in block.lines.lines_nl() {
+            let len = (p.len() + line.len()) as u64;
+            let at = self.size + buf.len() as u64;
+            if at > 0 && at + len > self.max_size {
+                self.put(buf)?;
+                buf.clear();
                 self.rotate()?;
             }
-            if self.out.is_none() {
-                self.open()?;
-            }
-            let out = self.out.as_mut().expect("opened above");
-            out.write_all(prefix.as_bytes())?;
-            out.write_all(line.as_bytes())?;
-            out.write_all(b"\n")?;
-            self.size += len;
+            buf.extend_from_slice(p);
+            buf.extend_from_slice(line);
         }
+        self.put(buf)
+    }
+
+    /// Appends bytes laid out by `try_write` (opening the file if needed).
+    fn put(&mut self, bytes: &[u8]) -> io::Result<()> {
+        if bytes.is_empty() {
+            return Ok(());
+        }
+        if self.out.is_none() {
+            self.open()?;
+        }
+        self.out.as_mut().expect("opened above").write_all(bytes)?;
+        self.size += bytes.len() as u64;
         Ok(())
     }
 

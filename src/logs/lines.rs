@@ -51,12 +51,41 @@ impl LineBatch {
         &self.text[self.start(i)..self.ends[i] as usize]
     }
 
+    #[cfg(test)]
     pub fn lines(&self) -> impl Iterator<Item = &str> {
         (0..self.len()).map(|i| self.line(i))
     }
 
+    /// Each line with its `\n`, as bytes: what the file and the stdout mirror copy out.
+    pub fn lines_nl(&self) -> impl Iterator<Item = &[u8]> {
+        let text = self.text.as_bytes();
+        let mut start = 0;
+        self.ends.iter().map(move |&e| {
+            let line = &text[start..=e as usize];
+            start = e as usize + 1;
+            line
+        })
+    }
+
     fn push(&mut self, bytes: &[u8]) {
         self.push_str(&String::from_utf8_lossy(bytes));
+    }
+
+    /// Appends whole lines at once: `lines` ends with `\n` and holds no `\r`. Returns false, and
+    /// appends nothing, when one of them is too long to be kept as one line.
+    fn push_lines(&mut self, lines: &str) -> bool {
+        let (base, before) = (self.text.len(), self.ends.len());
+        let mut start = 0;
+        for nl in memchr::memchr_iter(b'\n', lines.as_bytes()) {
+            if nl - start >= MAX_LINE {
+                self.ends.truncate(before);
+                return false;
+            }
+            self.ends.push((base + nl) as u32);
+            start = nl + 1;
+        }
+        self.text.push_str(lines);
+        true
     }
 
     /// Appends one line (valid UTF-8 in the common case) without checking it again.
@@ -81,7 +110,20 @@ impl LineSplitter {
         // valid chunk are valid too.
         let valid = std::str::from_utf8(data).ok();
         let mut i = 0;
+        let mut tried = false;
         while i < data.len() {
+            // The common case: valid text, no line begun, and up to the chunk's last `\n` no `\r`
+            // (a pipe, not a progress bar): every whole line copied at once, their ends found in
+            // one pass. Tried once, as soon as a line begun in the last chunk is done.
+            if let (Some(text), false, true, false) = (valid, self.pending_cr, self.cur.is_empty(), tried) {
+                tried = true;
+                if let Some(last) = memchr::memrchr(b'\n', &data[i..]).map(|l| i + l) {
+                    if memchr::memchr(b'\r', &data[i..last]).is_none() && batch.push_lines(&text[i..=last]) {
+                        i = last + 1;
+                        continue;
+                    }
+                }
+            }
             if self.pending_cr {
                 self.pending_cr = false;
                 if data[i] == b'\n' {
@@ -191,6 +233,48 @@ mod tests {
         assert_eq!(lines.len(), 3);
         assert_eq!(lines[0].len(), MAX_LINE);
         assert_eq!(lines[2].len(), 5);
+    }
+
+    /// The whole-chunk path gives what the line-by-line path gives, however the output is cut
+    /// into reads: plain lines, `\r\n`, progress frames, long lines and a line split over reads.
+    #[test]
+    fn any_chunking_gives_the_same_lines() {
+        let mut text = Vec::new();
+        for i in 0..3000u32 {
+            // Mostly plain lines (the whole-chunk path), now and then the others.
+            match i % 500 {
+                0 => text.extend_from_slice(format!("crlf {i}\r\n").as_bytes()),
+                1 => text.extend_from_slice(format!("frame {i}\rfinal {i}\n").as_bytes()),
+                250 => text.extend(std::iter::repeat_n(b'x', MAX_LINE + 7).chain([b'\n'])),
+                _ => text.extend_from_slice(format!("{i}\n").as_bytes()),
+            }
+        }
+        // Lines only: a live line per one-byte read would be a copy of the line so far each time.
+        let lines = |chunks: &[&[u8]]| {
+            let (mut s, mut b) = (LineSplitter::default(), LineBatch::default());
+            for c in chunks {
+                s.feed(c, &mut b);
+            }
+            s.finish(&mut b);
+            b.lines().map(String::from).collect::<Vec<_>>()
+        };
+        let one_by_one: Vec<&[u8]> = text.chunks(1).collect();
+        let reference = lines(&one_by_one);
+        let mut seed = 7u64;
+        for _ in 0..20 {
+            let mut chunks = Vec::new();
+            let mut rest = &text[..];
+            while !rest.is_empty() {
+                seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                let n = (1 + (seed >> 33) % 140_000) as usize;
+                let (a, b) = rest.split_at(n.min(rest.len()));
+                chunks.push(a);
+                rest = b;
+            }
+            assert_eq!(lines(&chunks), reference);
+        }
+        assert!(reference.iter().any(|l| l == "final 1") && reference.len() > 3000);
+        assert!(reference.iter().any(|l| l == "crlf 500") && !reference.iter().any(|l| l.contains('\r')));
     }
 
     #[test]

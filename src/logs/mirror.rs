@@ -61,15 +61,23 @@ impl Mirror {
 fn writer(rx: Receiver<Msg>, queued: Arc<AtomicUsize>, dropped: Arc<AtomicU64>) {
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::with_capacity(64 * 1024, stdout.lock());
+    // Kept between blocks (see `RotatingFile`'s buffer).
+    let mut buf: Vec<u8> = Vec::new();
     let mut next = rx.recv().ok();
     while let Some(msg) = next {
         match msg {
             Msg::Block(block) => {
                 let prefix = format!("[{}] ", block.service);
-                for line in block.lines.lines() {
-                    let _ = out.write_all(prefix.as_bytes());
-                    let _ = out.write_all(line.as_bytes());
-                    let _ = out.write_all(b"\n");
+                let p = prefix.as_bytes();
+                buf.clear();
+                buf.reserve(block.lines.text.len() + p.len() * block.lines.len());
+                for line in block.lines.lines_nl() {
+                    buf.extend_from_slice(p);
+                    buf.extend_from_slice(line);
+                }
+                let _ = out.write_all(&buf);
+                if buf.capacity() > 1 << 20 {
+                    buf = Vec::new();
                 }
                 queued.fetch_sub(block.lines.text.len(), Ordering::Relaxed);
             }

@@ -112,14 +112,17 @@ impl Ring {
     }
 
     /// Adds a block's lines; the oldest chunks go when over capacity (the newest always stays).
+    /// The lines that fit in the newest chunk are copied in one go (their text with its `\n`s,
+    /// then their ends, numbers, times and streams): work per block, not per line.
     pub fn push(&mut self, block: &Block) {
-        for (i, line) in block.lines.lines().enumerate() {
-            // A chunk is filled up to the text buffer it was made with, never grown.
-            let room = self
-                .chunks
-                .back()
-                .is_some_and(|c| c.len() == 0 || c.lines.text.len() + line.len() < c.lines.text.capacity());
-            if !room {
+        let b = &block.lines;
+        let mut i = 0;
+        while i < b.len() {
+            // A chunk is filled up to the text buffer it was made with, never grown; an empty one
+            // takes any line.
+            let line_len = b.ends[i] as usize - b.start(i);
+            let fits = |c: &Chunk| c.len() == 0 || c.lines.text.len() + line_len < c.lines.text.capacity();
+            if !self.chunks.back().is_some_and(|c| fits(c)) {
                 let c = Chunk::new(block.service.clone(), self.chunk_text);
                 self.bytes += c.bytes();
                 self.chunks.push_back(Arc::new(c));
@@ -128,11 +131,20 @@ impl Ring {
             let before = last.bytes();
             // A reader holding this chunk keeps its own copy (readers are few and brief).
             let c = Arc::make_mut(last);
-            c.lines.push_str(line);
-            c.seqs.push(block.first_seq + i as u64);
-            c.times.push(block.time_ms);
-            c.streams.push(block.stream);
+            let start = b.start(i);
+            // Every line whose text and `\n` still fit: at least the first (see `fits`).
+            let room = c.lines.text.capacity().saturating_sub(c.lines.text.len());
+            let fit = b.ends[i..].partition_point(|&e| e as usize + 1 - start <= room);
+            let j = i + fit.max(1);
+            let end = b.ends[j - 1] as usize + 1;
+            let off = c.lines.text.len();
+            c.lines.text.push_str(&b.text[start..end]);
+            c.lines.ends.extend(b.ends[i..j].iter().map(|&e| (e as usize - start + off) as u32));
+            c.seqs.extend((i..j).map(|k| block.first_seq + k as u64));
+            c.times.resize(c.times.len() + (j - i), block.time_ms);
+            c.streams.resize(c.streams.len() + (j - i), block.stream);
             self.bytes = self.bytes - before + c.bytes();
+            i = j;
         }
         self.lines += block.lines.len();
         while self.bytes > self.capacity && self.chunks.len() > 1 {
