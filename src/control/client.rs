@@ -66,9 +66,8 @@ impl Client {
     pub fn read<T: DeserializeOwned>(&mut self) -> Result<Option<T>, ClientError> {
         match self.answer()? {
             None => Ok(None),
-            Some(v) => {
-                serde_json::from_value(v.clone()).map(Some).map_err(|e| ClientError::BadAnswer(format!("{e}: {v}")))
-            }
+            // Read from the value in place: a followed log is one message per line.
+            Some(v) => T::deserialize(&v).map(Some).map_err(|e| ClientError::BadAnswer(format!("{e}: {v}"))),
         }
     }
 
