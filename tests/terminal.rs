@@ -201,6 +201,58 @@ fn a_tab_that_comes_back_gets_its_screen_and_scrollback() {
     read_until(&mut ws, "back-6");
 }
 
+/// A tab that attaches in the middle of a flood is sent the screen (and scrollback) as the
+/// emulator has it, then the output the emulator had not parsed yet, then the stream: read
+/// together they hold every line once, in order, from before the moment it attached to the end.
+#[test]
+fn a_tab_attached_during_a_flood_misses_no_byte_and_gets_none_twice() {
+    const LAST: u64 = 1_000_000;
+    let t = start("");
+    let id = t.create(100, 30);
+    let (mut a, _, _) = t.attach(&id);
+    send_text(&mut a, &format!("seq 1 {LAST}; echo flood-$((6*7))\r"));
+    // Well into the flood (7 MB of lines), a second tab attaches.
+    read_until(&mut a, "\n200000\r\n");
+    let mut b = t.connect_with(&id, &[("Authorization", &t.auth), ("Origin", &t.origin())]).unwrap();
+    drop(a);
+    assert!(matches!(b.read().unwrap(), Message::Text(_)), "hello first");
+    let snapshot = match b.read().unwrap() {
+        Message::Binary(bytes) => bytes,
+        other => panic!("expected the snapshot, got {other:?}"),
+    };
+    let mut stream: Vec<u8> = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while !stream.windows(9).rev().take(64 << 10).any(|w| w == b"flood-42\r") {
+        assert!(
+            Instant::now() < deadline,
+            "the flood did not end; last: {:?}",
+            String::from_utf8_lossy(&stream[stream.len().saturating_sub(200)..])
+        );
+        match b.read().unwrap() {
+            Message::Binary(bytes) => stream.extend_from_slice(&bytes),
+            Message::Text(t) => assert!(!t.contains("snapshot"), "a tab that keeps up gets no second snapshot: {t}"),
+            _ => {}
+        }
+    }
+    // The snapshot's text up to the cursor, then the stream from there.
+    let mut vt = avt::Terminal::with_scrollback(100, 30, Some(10_000)).unwrap();
+    vt.feed(String::from_utf8_lossy(&snapshot).as_ref());
+    let lines: Vec<String> = vt.primary_screen().all_lines().map(|l| l.text().trim_end().to_string()).collect();
+    let cursor = vt.cursor();
+    let at = lines.len() - 30 + cursor.row;
+    let mut text = lines[..at].join("\n");
+    text.push('\n');
+    text.extend(lines[at].chars().take(cursor.col));
+    text.push_str(&String::from_utf8_lossy(&stream).replace('\r', ""));
+    let numbers: Vec<u64> = text.lines().filter_map(|l| l.parse().ok()).collect();
+    let first = numbers[0];
+    assert!(first <= 200_000, "the snapshot starts after what the first tab had already seen: {first}");
+    for pair in numbers.windows(2) {
+        assert_eq!(pair[1], pair[0] + 1, "a line lost or doubled between {} and {}", pair[0], pair[1]);
+    }
+    assert_eq!(numbers.last(), Some(&LAST));
+}
+
 #[test]
 fn the_shells_exit_ends_the_session() {
     let t = start("");

@@ -216,7 +216,7 @@ pub async fn serve(
     limits: Arc<ConnLimits>,
 ) {
     use tower_service::Service;
-    let app = router(site);
+    let app = router(site.clone());
     let mut http = hyper::server::conn::http1::Builder::new();
     http.timer(hyper_util::rt::TokioTimer::new()).header_read_timeout(limits.idle_timeout);
     let (close_tx, close_rx) = tokio::sync::watch::channel(false);
@@ -241,10 +241,17 @@ pub async fn serve(
         };
         // Small answers go out at once rather than waiting for Nagle's algorithm.
         let _ = tcp.set_nodelay(true);
-        let app = app.clone();
+        let (app, site) = (app.clone(), site.clone());
         let service = hyper::service::service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
-            req.extensions_mut().insert(axum::extract::ConnectInfo(addr));
-            app.clone().call(req)
+            let short = site.proxy.is_some() && access::takes_short_way(&site, req.uri());
+            let (mut app, site) = (app.clone(), site.clone());
+            async move {
+                if short {
+                    return Ok(access::proxied(site, addr, req.map(axum::body::Body::new)).await);
+                }
+                req.extensions_mut().insert(axum::extract::ConnectInfo(addr));
+                app.call(req).await
+            }
         });
         let io = hyper_util::rt::TokioIo::new(Counted { tcp, _permit: permit });
         let conn = http.serve_connection(io, service).with_upgrades();

@@ -13,7 +13,7 @@ pub fn accepts_html(headers: &HeaderMap) -> bool {
 
 pub fn is_https(headers: &HeaderMap) -> bool {
     headers
-        .get("x-forwarded-proto")
+        .get(const { axum::http::HeaderName::from_static("x-forwarded-proto") })
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.split(',').next().is_some_and(|p| p.trim().eq_ignore_ascii_case("https")))
 }

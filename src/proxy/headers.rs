@@ -1,39 +1,59 @@
 //! Header rules for the proxy (RFC 9110 §7.6.1): hop-by-hop headers stay on their hop, gpubox's
 //! own credentials never reach the upstream, and the upstream learns who asked and how.
 
+use std::fmt::Write;
 use std::net::SocketAddr;
 
 use axum::http::{header, HeaderMap, HeaderName, HeaderValue};
 
 use crate::http::cookies::COOKIE;
 
-const HOP_BY_HOP: &[&str] = &[
-    "connection",
-    "keep-alive",
-    "proxy-connection",
-    "proxy-authenticate",
-    "proxy-authorization",
-    "te",
-    "trailer",
-    "transfer-encoding",
-    "upgrade",
+// Header names as constants: a `&str` name is parsed and hashed anew on every lookup, and these
+// run on every proxied request.
+const KEEP_ALIVE: HeaderName = HeaderName::from_static("keep-alive");
+const PROXY_CONNECTION: HeaderName = HeaderName::from_static("proxy-connection");
+const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
+
+const HOP_BY_HOP: [HeaderName; 9] = [
+    header::CONNECTION,
+    KEEP_ALIVE,
+    PROXY_CONNECTION,
+    header::PROXY_AUTHENTICATE,
+    header::PROXY_AUTHORIZATION,
+    header::TE,
+    header::TRAILER,
+    header::TRANSFER_ENCODING,
+    header::UPGRADE,
 ];
 
 /// Removes hop-by-hop headers, and those the `Connection` header names.
 fn strip_hop_by_hop(h: &mut HeaderMap) {
-    let named: Vec<HeaderName> = h
-        .get_all(header::CONNECTION)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .filter_map(|name| HeaderName::from_bytes(name.trim().as_bytes()).ok())
-        .collect();
-    for name in named {
-        h.remove(name);
+    if h.contains_key(header::CONNECTION) {
+        let named: Vec<HeaderName> = h
+            .get_all(header::CONNECTION)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .filter_map(|name| HeaderName::from_bytes(name.trim().as_bytes()).ok())
+            .collect();
+        for name in named {
+            h.remove(name);
+        }
     }
-    for name in HOP_BY_HOP {
-        h.remove(*name);
+    for name in &HOP_BY_HOP {
+        if h.contains_key(name) {
+            h.remove(name);
+        }
     }
+}
+
+/// Whether a `Cookie` header value holds gpubox's session cookie.
+fn holds_own_cookie(v: &HeaderValue) -> bool {
+    v.as_bytes()
+        .split(|b| *b == b';')
+        .any(|kv| kv.split(|b| *b == b'=').next().is_some_and(|k| k.trim_ascii() == COOKIE.as_bytes()))
 }
 
 pub fn for_upstream(h: &mut HeaderMap, peer: SocketAddr, websocket: bool) {
@@ -47,48 +67,57 @@ pub fn for_upstream(h: &mut HeaderMap, peer: SocketAddr, websocket: bool) {
         h.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
         h.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
     }
-    h.remove(header::AUTHORIZATION);
-    // gpubox's session cookie is gpubox's; the app's own cookies pass.
-    let others: Vec<String> = h
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .map(str::trim)
-        .filter(|kv| !kv.is_empty() && kv.split('=').next() != Some(COOKIE))
-        .map(String::from)
-        .collect();
-    h.remove(header::COOKIE);
-    if !others.is_empty() {
-        if let Ok(v) = HeaderValue::from_str(&others.join("; ")) {
-            h.insert(header::COOKIE, v);
+    if h.contains_key(header::AUTHORIZATION) {
+        h.remove(header::AUTHORIZATION);
+    }
+    // gpubox's session cookie is gpubox's; the app's own cookies pass. A request whose cookies
+    // are all the app's keeps its header as it is.
+    if h.get_all(header::COOKIE).iter().any(holds_own_cookie) {
+        let mut others = String::new();
+        for kv in h.get_all(header::COOKIE).iter().filter_map(|v| v.to_str().ok()).flat_map(|v| v.split(';')) {
+            let kv = kv.trim();
+            if !kv.is_empty() && kv.split('=').next() != Some(COOKIE) {
+                if !others.is_empty() {
+                    others.push_str("; ");
+                }
+                others.push_str(kv);
+            }
+        }
+        h.remove(header::COOKIE);
+        if let Ok(v) = HeaderValue::from_str(&others) {
+            if !others.is_empty() {
+                h.insert(header::COOKIE, v);
+            }
         }
     }
-    let ip = peer.ip().to_string();
-    let xff = match h.get("x-forwarded-for").and_then(|v| v.to_str().ok()) {
-        Some(prior) => format!("{prior}, {ip}"),
-        None => ip,
-    };
+    let mut xff = String::with_capacity(64);
+    if let Some(prior) = h.get(X_FORWARDED_FOR).and_then(|v| v.to_str().ok()) {
+        xff.push_str(prior);
+        xff.push_str(", ");
+    }
+    let _ = write!(xff, "{}", peer.ip());
     if let Ok(v) = HeaderValue::from_str(&xff) {
-        h.insert("x-forwarded-for", v);
+        h.insert(X_FORWARDED_FOR, v);
     }
     // gpubox itself speaks plain HTTP; `https` passes only as a TLS proxy in front (Vast's,
     // Cloudflare's) says it. Anything else a client wrote is replaced.
     let proto = if crate::http::headers::is_https(h) { "https" } else { "http" };
-    h.insert("x-forwarded-proto", HeaderValue::from_static(proto));
-    if let Some(host) = h.get(header::HOST).cloned() {
-        h.entry("x-forwarded-host").or_insert(host);
+    h.insert(X_FORWARDED_PROTO, HeaderValue::from_static(proto));
+    if !h.contains_key(X_FORWARDED_HOST) {
+        if let Some(host) = h.get(header::HOST).cloned() {
+            h.insert(X_FORWARDED_HOST, host);
+        }
     }
 }
 
 pub fn from_upstream(h: &mut HeaderMap) {
     strip_hop_by_hop(h);
     // The upstream may not set (or clear) gpubox's own session cookie.
-    let cookies: Vec<HeaderValue> = h.get_all(header::SET_COOKIE).iter().cloned().collect();
     let own = |v: &HeaderValue| {
         v.as_bytes().split(|b| *b == b'=').next().is_some_and(|n| n.trim_ascii() == COOKIE.as_bytes())
     };
-    if cookies.iter().any(own) {
+    if h.get_all(header::SET_COOKIE).iter().any(own) {
+        let cookies: Vec<HeaderValue> = h.get_all(header::SET_COOKIE).iter().cloned().collect();
         h.remove(header::SET_COOKIE);
         for v in cookies.into_iter().filter(|v| !own(v)) {
             h.append(header::SET_COOKIE, v);

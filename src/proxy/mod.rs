@@ -31,6 +31,8 @@ use crate::supervisor::Supervisor;
 pub struct Proxy {
     service: String,
     upstream: Upstream,
+    /// `host:port` of the upstream, for its requests' URIs.
+    authority: Option<axum::http::uri::Authority>,
     max_body: Option<u64>,
     sup: Arc<Supervisor>,
     hub: Hub,
@@ -61,17 +63,24 @@ impl Proxy {
         hub: Hub,
         shell: ShellFn,
     ) -> Proxy {
-        Proxy { service: service.to_string(), upstream, max_body, sup, hub, shell }
+        let host = &upstream.host;
+        let authority = if host.contains(':') {
+            format!("[{host}]:{}", upstream.port)
+        } else {
+            format!("{host}:{}", upstream.port)
+        };
+        let authority = authority.parse().ok();
+        Proxy { service: service.to_string(), upstream, authority, max_body, sup, hub, shell }
     }
 
     /// The proxy as a router of its own: everything it is given goes upstream.
     pub fn router(self: Arc<Proxy>) -> axum::Router {
-        axum::Router::new().fallback(handle).with_state(self)
+        axum::Router::new().fallback(|State(proxy), ConnectInfo(peer), req| handle(proxy, peer, req)).with_state(self)
     }
 }
 
-/// The fallback of a proxied listener: everything outside `/.gpubox/`.
-async fn handle(State(proxy): State<Arc<Proxy>>, ConnectInfo(peer): ConnectInfo<SocketAddr>, req: Request) -> Response {
+/// Everything outside `/.gpubox/` on a proxied listener, once the gateway has let it through.
+pub async fn handle(proxy: Arc<Proxy>, peer: SocketAddr, req: Request) -> Response {
     if let Some(resp) = waiting::unless_ready(&proxy, &req) {
         return resp;
     }
@@ -90,38 +99,59 @@ async fn forward(proxy: &Proxy, peer: SocketAddr, mut req: Request) -> Response 
         }
     }
     let websocket = is_websocket(req.headers());
-    // What an error page needs of the request, kept before the headers are rewritten.
-    let mut page_headers = axum::http::HeaderMap::new();
-    for name in [
+    // What an error page needs of the request, kept before the headers are rewritten (shared
+    // values: no copy).
+    const PAGE_HEADERS: [HeaderName; 4] = [
         header::HOST,
         header::ACCEPT,
         HeaderName::from_static("x-forwarded-host"),
         HeaderName::from_static("x-forwarded-proto"),
-    ] {
-        if let Some(v) = req.headers().get(&name) {
-            page_headers.insert(name, v.clone());
+    ];
+    let kept = PAGE_HEADERS.map(|name| req.headers().get(&name).cloned());
+    let page_headers = move || {
+        let mut h = axum::http::HeaderMap::new();
+        for (name, v) in PAGE_HEADERS.into_iter().zip(kept) {
+            if let Some(v) = v {
+                h.insert(name, v);
+            }
         }
-    }
+        h
+    };
     let client_side = websocket.then(|| hyper::upgrade::on(&mut req));
     let (mut parts, body) = req.into_parts();
-    let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
-    let Ok(uri) = format!("http://{}:{}{path}", proxy.upstream.host, proxy.upstream.port).parse::<Uri>() else {
-        return api_error(StatusCode::BAD_REQUEST, "bad_uri", "this request's path cannot be forwarded");
+    let mut uri = std::mem::take(&mut parts.uri).into_parts();
+    uri.scheme = Some(axum::http::uri::Scheme::HTTP);
+    uri.authority = proxy.authority.clone();
+    if uri.path_and_query.is_none() {
+        uri.path_and_query = Some(axum::http::uri::PathAndQuery::from_static("/"));
+    }
+    let Ok(uri) = Uri::from_parts(uri) else {
+        return match &proxy.authority {
+            None => api_error(
+                StatusCode::BAD_GATEWAY,
+                "bad_upstream",
+                &format!(
+                    "the upstream address {}:{} is not a valid host and port; correct `upstream` in the configuration",
+                    proxy.upstream.host, proxy.upstream.port
+                ),
+            ),
+            Some(_) => api_error(StatusCode::BAD_REQUEST, "bad_uri", "this request's path cannot be forwarded"),
+        };
     };
     parts.uri = uri;
     parts.version = Version::HTTP_11;
     headers::for_upstream(&mut parts.headers, peer, websocket);
-    let over = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let body = match proxy.max_body {
-        Some(max) => Body::new(Capped { inner: body, left: max, over: over.clone() }),
-        None => body,
+    let over = proxy.max_body.map(|_| Arc::new(std::sync::atomic::AtomicBool::new(false)));
+    let body = match (proxy.max_body, &over) {
+        (Some(max), Some(over)) => Body::new(Capped { inner: body, left: max, over: over.clone() }),
+        _ => body,
     };
     let client = CLIENT.with(Client::clone);
     let mut resp = match client.request(Request::from_parts(parts, body)).await {
         Ok(resp) => resp,
         // Whatever error the client reports (the body's, or the upstream's answer to a cut body),
         // a body that went over max_body is the cause.
-        Err(_) if over.load(std::sync::atomic::Ordering::Relaxed) => {
+        Err(_) if over.as_ref().is_some_and(|o| o.load(std::sync::atomic::Ordering::Relaxed)) => {
             // A body without a length (chunked) that went over max_body on the way.
             return api_error(
                 StatusCode::PAYLOAD_TOO_LARGE,
@@ -132,7 +162,7 @@ async fn forward(proxy: &Proxy, peer: SocketAddr, mut req: Request) -> Response 
                 ),
             );
         }
-        Err(e) => return waiting::unreachable(proxy, &page_headers, &connect_error(&e)),
+        Err(e) => return waiting::unreachable(proxy, &page_headers(), &connect_error(&e)),
     };
     if websocket && resp.status() == StatusCode::SWITCHING_PROTOCOLS {
         let upstream_side = hyper::upgrade::on(&mut resp);

@@ -190,13 +190,16 @@ enum Control {
 
 /// One tab: output and control messages out, keystrokes and control messages in.
 async fn serve_tab(mut socket: WebSocket, session: Arc<Session>) {
-    let (tab, snapshot, (cols, rows), mut rx) = session.attach();
+    let (tab, (cols, rows), mut rx) = session.attach();
     let hello = json!({ "type": "hello", "session": session.info(), "cols": cols, "rows": rows }).to_string();
-    if socket.send(Message::Text(hello.into())).await.is_err() || socket.send(Message::Binary(snapshot)).await.is_err()
-    {
+    if socket.send(Message::Text(hello.into())).await.is_err() {
         session.detach(tab);
         return;
     }
+    // The first snapshot follows the hello (which says so); later ones are announced.
+    let mut first = true;
+    // Output that arrives while one message goes out is sent as one message.
+    let mut held: Option<Out> = None;
     // Keystrokes not yet taken by the session's queue. While they wait, output still flows to
     // the tab; while there are more than a queue's worth, the WebSocket is not read (the browser
     // waits), so memory stays bounded whatever is pasted.
@@ -227,15 +230,21 @@ async fn serve_tab(mut socket: WebSocket, session: Arc<Session>) {
                 Some(Ok(_)) => {}
                 Some(Err(_)) | None => break,
             },
-            out = rx.recv() => {
+            out = next_out(&mut rx, &mut held) => {
                 let sent = match out {
-                    Some(Out::Bytes(b)) => socket.send(Message::Binary(b)).await,
-                    Some(Out::Snapshot(b)) => {
-                        let reset = json!({ "type": "snapshot" }).to_string();
-                        match socket.send(Message::Text(reset.into())).await {
-                            Ok(()) => socket.send(Message::Binary(b)).await,
-                            Err(e) => Err(e),
+                    Some(Out::Bytes(b)) => socket.send(Message::Binary(coalesce(b, &mut rx, &mut held))).await,
+                    Some(Out::Snapshot { screen, tail }) => {
+                        let mut sent = Ok(());
+                        if !std::mem::take(&mut first) {
+                            sent = socket.send(Message::Text(json!({ "type": "snapshot" }).to_string().into())).await;
                         }
+                        if sent.is_ok() {
+                            sent = socket.send(Message::Binary(screen)).await;
+                        }
+                        if sent.is_ok() && !tail.is_empty() {
+                            sent = socket.send(Message::Binary(tail.concat().into())).await;
+                        }
+                        sent
                     }
                     Some(Out::Size(cols, rows)) => {
                         let m = json!({ "type": "size", "cols": cols, "rows": rows }).to_string();
@@ -256,4 +265,31 @@ async fn serve_tab(mut socket: WebSocket, session: Arc<Session>) {
         }
     }
     session.detach(tab);
+}
+
+/// The next message for the tab: one held back by [`coalesce`], else the queue's next.
+async fn next_out(rx: &mut tokio::sync::mpsc::Receiver<Out>, held: &mut Option<Out>) -> Option<Out> {
+    match held.take() {
+        Some(out) => Some(out),
+        None => rx.recv().await,
+    }
+}
+
+/// Output already queued behind `first`, joined to it (up to 1 MiB): one WebSocket message, and
+/// one write into the browser's terminal, rather than one per read of the PTY. The first message
+/// of another kind is held for the next turn.
+fn coalesce(first: Bytes, rx: &mut tokio::sync::mpsc::Receiver<Out>, held: &mut Option<Out>) -> Bytes {
+    const MAX: usize = 1 << 20;
+    let mut joined: Option<Vec<u8>> = None;
+    while joined.as_ref().map_or(first.len(), Vec::len) < MAX {
+        match rx.try_recv() {
+            Ok(Out::Bytes(b)) => joined.get_or_insert_with(|| first.to_vec()).extend_from_slice(&b),
+            Ok(other) => {
+                *held = Some(other);
+                break;
+            }
+            Err(_) => break,
+        }
+    }
+    joined.map_or(first, Bytes::from)
 }

@@ -2,13 +2,23 @@
 //! and scrollback, and the tabs attached to it. The session outlives its tabs: it ends when the
 //! shell exits, when it is closed, or after an idle limit.
 //!
-//! One thread per session reads the PTY, feeds the virtual terminal and hands the bytes to every
-//! attached tab, all under the session's lock, so a tab that attaches gets a snapshot and then
-//! exactly the bytes that followed it. Flow control: each tab has a small queue; while every
-//! attached tab's queue is full (or the tab asked to pause), the reader stops reading, the PTY's
-//! buffer fills, and the program writing (`yes`, `cat` of a huge file) blocks — backpressure from
-//! the browser to the program, with memory bounded by the queues. A tab that falls behind while
-//! another keeps up drops bytes and gets a fresh snapshot when it catches up.
+//! One thread per session (the pump) reads the PTY and hands each read to every attached tab and
+//! to the session's backlog, under the stream's lock. A second thread (the emulator) takes the
+//! backlog in batches and feeds it to the virtual terminal, off the path from the PTY to the tabs:
+//! the emulator parses about 50 MB/s, slower than a flood reaches a browser. The virtual terminal
+//! plus the backlog is always everything the shell printed, so a tab that attaches (or fell
+//! behind) is sent, by the emulator between two batches, a snapshot of the screen followed by the
+//! backlog's bytes, and then the pump's next reads: no byte lost or doubled. The backlog is
+//! bounded ([`BACKLOG`]): in a flood that runs further ahead of the emulator than that, the
+//! oldest unparsed output is dropped, and only a snapshot taken after it (not the tabs' streams)
+//! misses those bytes — by then they have scrolled far out of the screen and most of the
+//! scrollback.
+//!
+//! Flow control: each tab has a small queue; while every attached tab's queue is full (or the tab
+//! asked to pause), the pump stops reading, the PTY's buffer fills, and the program writing
+//! (`yes`, `cat` of a huge file) blocks — backpressure from the browser to the program, with
+//! memory bounded by the queues and the backlog. A tab that falls behind while another keeps up
+//! drops bytes and gets a fresh snapshot when it has room again.
 //!
 //! Keystrokes go the other way through a bounded queue to a second thread per session, the only
 //! one that writes to the PTY: a write blocks while the shell is not reading (a big paste into a
@@ -39,14 +49,19 @@ pub const INPUT_QUEUE: usize = 64;
 /// Messages queued per tab; each holds up to one read of the PTY (64 KiB).
 const QUEUE: usize = 16;
 const READ: usize = 64 * 1024;
+/// Output the emulator may lag behind the PTY by, per session.
+pub const BACKLOG: usize = 8 << 20;
+/// Output the emulator parses at a time (its lock is not held meanwhile).
+const BATCH: usize = 256 * 1024;
 
 /// What a tab receives.
 #[derive(Debug)]
 pub enum Out {
     /// Terminal output.
     Bytes(Bytes),
-    /// Redraw from scratch (the tab fell behind): reset, then this snapshot.
-    Snapshot(Bytes),
+    /// Redraw from scratch (the tab attached or fell behind): reset, draw the snapshot, then
+    /// write the output that followed it (`tail`).
+    Snapshot { screen: Bytes, tail: Vec<Bytes> },
     /// The PTY's size changed (another tab resized it).
     Size(u16, u16),
     /// The shell exited with this code; the session is over.
@@ -57,18 +72,29 @@ struct Tab {
     id: u64,
     tx: mpsc::Sender<Out>,
     paused: bool,
-    /// Bytes were dropped for this tab: it needs a snapshot before more bytes.
+    /// The tab has just attached, or bytes were dropped for it: it needs a snapshot before more
+    /// bytes (the emulator sends it).
     behind: bool,
 }
 
+/// What the emulator has yet to apply, in the order it happened.
+enum Event {
+    Output(Bytes),
+    Resize(u16, u16),
+}
+
 struct State {
-    vt: avt::Terminal,
     cols: u16,
     rows: u16,
     tabs: Vec<Tab>,
     exit: Option<i32>,
-    /// An incomplete UTF-8 sequence at the end of the last read.
-    pending: Vec<u8>,
+    /// Output (and resizes) not yet applied to the virtual terminal.
+    backlog: std::collections::VecDeque<Event>,
+    backlog_bytes: usize,
+    /// The pump has ended (the PTY is closed).
+    closed: bool,
+    /// The virtual terminal, once the emulator has applied everything after the pump ended.
+    parked: Option<avt::Terminal>,
 }
 
 pub struct Session {
@@ -84,6 +110,8 @@ pub struct Session {
     /// session, whatever the reader and writer threads do with theirs.
     master: File,
     state: Mutex<State>,
+    /// Wakes the emulator: output in the backlog, or a tab waiting for a snapshot.
+    work: std::sync::Condvar,
     next_tab: AtomicU64,
     scrollback: usize,
 }
@@ -160,12 +188,24 @@ impl Session {
             last_used_ms: AtomicU64::new(now_ms()),
             input,
             master: File::from(master),
-            state: Mutex::new(State { vt, cols, rows, tabs: Vec::new(), exit: None, pending: Vec::new() }),
+            state: Mutex::new(State {
+                cols,
+                rows,
+                tabs: Vec::new(),
+                exit: None,
+                backlog: Default::default(),
+                backlog_bytes: 0,
+                closed: false,
+                parked: None,
+            }),
+            work: std::sync::Condvar::new(),
             next_tab: AtomicU64::new(1),
             scrollback: settings.scrollback,
         });
         let s = session.clone();
         std::thread::Builder::new().name(format!("term-{}", session.id)).spawn(move || s.pump(reader))?;
+        let s = session.clone();
+        std::thread::Builder::new().name(format!("term-vt-{}", session.id)).spawn(move || s.emulate(vt))?;
         // Ends when the session is dropped (the queue closes) or the PTY refuses a write (EIO:
         // the shell is gone).
         std::thread::Builder::new().name(format!("term-in-{}", session.id)).spawn(move || {
@@ -213,60 +253,111 @@ impl Session {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(_) => break, // EIO: the last process holding the slave is gone
             };
-            self.output(&buf[..n]);
+            self.output(Bytes::copy_from_slice(&buf[..n]));
         }
+        self.state.lock().expect("session lock").closed = true;
+        self.work.notify_one();
     }
 
-    fn output(&self, data: &[u8]) {
+    /// One read of the PTY: to every tab that is up to date, and to the emulator's backlog.
+    fn output(&self, chunk: Bytes) {
         let mut st = self.state.lock().expect("session lock");
-        // The virtual terminal takes text: decode, keeping a sequence split across reads.
-        let mut bytes = std::mem::take(&mut st.pending);
-        bytes.extend_from_slice(data);
-        let text = match std::str::from_utf8(&bytes) {
-            Ok(t) => t.to_string(),
-            Err(e) if e.error_len().is_none() => {
-                let valid = e.valid_up_to();
-                st.pending = bytes[valid..].to_vec();
-                String::from_utf8_lossy(&bytes[..valid]).into_owned()
-            }
-            Err(_) => String::from_utf8_lossy(&bytes).into_owned(),
-        };
-        st.vt.feed(text.as_str());
-        let chunk = Bytes::copy_from_slice(data);
-        let snapshot = st.tabs.iter().any(|t| t.behind).then(|| super::replay::snapshot(&st.vt, self.scrollback));
         for tab in st.tabs.iter_mut() {
             if tab.paused {
                 tab.behind = true;
-                continue;
-            }
-            if tab.behind {
-                // Caught up again: a snapshot holds everything up to and including this read.
-                if let Some(s) = &snapshot {
-                    if tab.tx.try_send(Out::Snapshot(s.clone())).is_ok() {
-                        tab.behind = false;
-                    }
-                }
-                continue;
-            }
-            if tab.tx.try_send(Out::Bytes(chunk.clone())).is_err() {
+            } else if !tab.behind && tab.tx.try_send(Out::Bytes(chunk.clone())).is_err() {
                 tab.behind = true;
             }
         }
         st.tabs.retain(|t| !t.tx.is_closed());
+        st.backlog_bytes += chunk.len();
+        st.backlog.push_back(Event::Output(chunk));
+        // A flood far ahead of the emulator: the oldest output it has not parsed goes (the last
+        // resize among it is kept).
+        let mut resize = None;
+        while st.backlog_bytes > BACKLOG {
+            match st.backlog.pop_front() {
+                Some(Event::Output(b)) => st.backlog_bytes -= b.len(),
+                Some(Event::Resize(c, r)) => resize = Some((c, r)),
+                None => break,
+            }
+        }
+        if let Some((c, r)) = resize {
+            st.backlog.push_front(Event::Resize(c, r));
+        }
+        drop(st);
+        self.work.notify_one();
     }
 
-    /// Attaches a tab: returns its id, the snapshot to draw first, and its queue.
-    pub fn attach(&self) -> (u64, Bytes, (u16, u16), mpsc::Receiver<Out>) {
+    /// The emulator: applies the backlog to the virtual terminal in batches, and between batches
+    /// sends the tabs that need one a snapshot and the backlog that follows it.
+    fn emulate(&self, mut vt: avt::Terminal) {
+        // An incomplete UTF-8 sequence at the end of the last batch, and the batch's text.
+        let mut pending: Vec<u8> = Vec::new();
+        let mut text = String::new();
+        let mut batch: Vec<Event> = Vec::new();
+        loop {
+            {
+                let mut st = self.state.lock().expect("session lock");
+                loop {
+                    serve_snapshots(&mut st, &vt, self.scrollback);
+                    if !st.backlog.is_empty() {
+                        break;
+                    }
+                    st.tabs.retain(|t| !t.tx.is_closed());
+                    // A tab waiting for room in its queue is looked at again shortly.
+                    let waiting = st.tabs.iter().any(|t| t.behind && !t.paused);
+                    if st.closed && !waiting {
+                        st.parked = Some(vt);
+                        return;
+                    }
+                    st = if waiting {
+                        self.work.wait_timeout(st, Duration::from_millis(20)).expect("session lock").0
+                    } else {
+                        self.work.wait(st).expect("session lock")
+                    };
+                }
+                let mut taken = 0;
+                while taken < BATCH {
+                    let Some(event) = st.backlog.pop_front() else { break };
+                    if let Event::Output(b) = &event {
+                        taken += b.len();
+                        st.backlog_bytes -= b.len();
+                    }
+                    batch.push(event);
+                }
+            }
+            for event in batch.drain(..) {
+                match event {
+                    Event::Output(b) => decode(&mut pending, &b, &mut text),
+                    Event::Resize(cols, rows) => {
+                        vt.feed(text.as_str());
+                        text.clear();
+                        vt.resize(cols as usize, rows as usize);
+                    }
+                }
+            }
+            vt.feed(text.as_str());
+            text.clear();
+        }
+    }
+
+    /// Attaches a tab: returns its id, its size and its queue, whose first message is the
+    /// snapshot to draw.
+    pub fn attach(&self) -> (u64, (u16, u16), mpsc::Receiver<Out>) {
         let (tx, rx) = mpsc::channel(QUEUE);
         let id = self.next_tab.fetch_add(1, Ordering::Relaxed);
         let mut st = self.state.lock().expect("session lock");
-        let snapshot = super::replay::snapshot(&st.vt, self.scrollback);
-        if let Some(code) = st.exit {
-            let _ = tx.try_send(Out::Exit(code));
+        st.tabs.push(Tab { id, tx, paused: false, behind: true });
+        if let Some(vt) = st.parked.take() {
+            serve_snapshots(&mut st, &vt, self.scrollback);
+            st.parked = Some(vt);
         }
-        st.tabs.push(Tab { id, tx, paused: false, behind: false });
+        let size = (st.cols, st.rows);
+        drop(st);
+        self.work.notify_one();
         self.last_used_ms.store(now_ms(), Ordering::Relaxed);
-        (id, snapshot, (st.cols, st.rows), rx)
+        (id, size, rx)
     }
 
     pub fn detach(&self, tab: u64) {
@@ -277,18 +368,15 @@ impl Session {
     /// A tab's flow control: paused tabs are sent nothing (and redrawn when they resume).
     pub fn set_paused(&self, tab: u64, paused: bool) {
         let mut st = self.state.lock().expect("session lock");
-        let mut snapshot = None;
-        if !paused && st.tabs.iter().any(|t| t.id == tab && t.behind) {
-            snapshot = Some(super::replay::snapshot(&st.vt, self.scrollback));
-        }
         if let Some(t) = st.tabs.iter_mut().find(|t| t.id == tab) {
             t.paused = paused;
-            if let Some(s) = snapshot {
-                if t.tx.try_send(Out::Snapshot(s)).is_ok() {
-                    t.behind = false;
-                }
-            }
         }
+        if let Some(vt) = st.parked.take() {
+            serve_snapshots(&mut st, &vt, self.scrollback);
+            st.parked = Some(vt);
+        }
+        drop(st);
+        self.work.notify_one();
     }
 
     /// Where a tab puts keystrokes (in pieces of at most [`INPUT_PIECE`] bytes); the queue is
@@ -311,7 +399,12 @@ impl Session {
         }
         let ws = rustix::termios::Winsize { ws_row: rows, ws_col: cols, ws_xpixel: 0, ws_ypixel: 0 };
         let _ = rustix::termios::tcsetwinsize(&self.master, ws);
-        st.vt.resize(cols as usize, rows as usize);
+        if let Some(vt) = st.parked.as_mut() {
+            vt.resize(cols as usize, rows as usize);
+        } else {
+            st.backlog.push_back(Event::Resize(cols, rows));
+            self.work.notify_one();
+        }
         st.cols = cols;
         st.rows = rows;
         for t in st.tabs.iter().filter(|t| t.id != from_tab) {
@@ -323,7 +416,8 @@ impl Session {
     pub fn exited(&self, code: i32) {
         let mut st = self.state.lock().expect("session lock");
         st.exit = Some(code);
-        for t in &st.tabs {
+        // A tab waiting for its snapshot is told after it (see `serve_snapshots`).
+        for t in st.tabs.iter().filter(|t| !t.behind) {
             let _ = t.tx.try_send(Out::Exit(code));
         }
     }
@@ -345,5 +439,90 @@ impl Session {
                 let _ = kill(group, Signal::SIGKILL);
             }
         });
+    }
+}
+
+/// Sends each tab that needs one (attached or fell behind, not paused, with room in its queue) a
+/// snapshot of `vt` and the backlog after it: `vt` plus the backlog is everything printed so far.
+/// Then, if the shell has exited, that too.
+fn serve_snapshots(st: &mut State, vt: &avt::Terminal, scrollback: usize) {
+    if !st.tabs.iter().any(|t| t.behind && !t.paused && t.tx.capacity() > 0) {
+        return;
+    }
+    let screen = super::replay::snapshot(vt, scrollback);
+    let tail: Vec<Bytes> = st
+        .backlog
+        .iter()
+        .filter_map(|e| match e {
+            Event::Output(b) => Some(b.clone()),
+            Event::Resize(..) => None,
+        })
+        .collect();
+    for t in st.tabs.iter_mut().filter(|t| t.behind && !t.paused) {
+        if t.tx.try_send(Out::Snapshot { screen: screen.clone(), tail: tail.clone() }).is_ok() {
+            t.behind = false;
+            if let Some(code) = st.exit {
+                let _ = t.tx.try_send(Out::Exit(code));
+            }
+        }
+    }
+}
+
+/// Appends `data` to `text` as UTF-8, keeping a sequence split across reads in `pending` for the
+/// next call; invalid bytes become U+FFFD.
+fn decode(pending: &mut Vec<u8>, data: &[u8], text: &mut String) {
+    let joined;
+    let bytes: &[u8] = if pending.is_empty() {
+        data
+    } else {
+        pending.extend_from_slice(data);
+        joined = std::mem::take(pending);
+        &joined
+    };
+    let mut rest = bytes;
+    loop {
+        match std::str::from_utf8(rest) {
+            Ok(t) => {
+                text.push_str(t);
+                return;
+            }
+            Err(e) => {
+                let valid = e.valid_up_to();
+                text.push_str(std::str::from_utf8(&rest[..valid]).expect("checked"));
+                match e.error_len() {
+                    // Incomplete at the end: kept for the next read.
+                    None => {
+                        *pending = rest[valid..].to_vec();
+                        return;
+                    }
+                    Some(n) => {
+                        text.push('\u{fffd}');
+                        rest = &rest[valid + n..];
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::decode;
+
+    #[test]
+    fn text_split_anywhere_decodes_as_a_whole() {
+        let all = "héllo → wörld 🎉 done\n".as_bytes();
+        let mut whole = String::new();
+        decode(&mut Vec::new(), all, &mut whole);
+        for cut in 0..all.len() {
+            let (mut pending, mut text) = (Vec::new(), String::new());
+            decode(&mut pending, &all[..cut], &mut text);
+            decode(&mut pending, &all[cut..], &mut text);
+            assert_eq!(text, whole, "cut at {cut}");
+            assert!(pending.is_empty());
+        }
+        let mut text = String::new();
+        decode(&mut Vec::new(), b"a\xffb", &mut text);
+        assert_eq!(text, "a\u{fffd}b");
     }
 }
