@@ -26,8 +26,13 @@ struct Term {
 
 fn start(extra: &str) -> Term {
     let port = free_port();
-    let g = Gpubox::start(&format!(
-        r#"
+    // The shells read no ~/.bashrc of the machine running the tests: one that runs `pyenv init`
+    // (this machine's) hangs every later shell once a shell is hung up during its rehash, which
+    // leaves pyenv's lock file behind.
+    let g = Gpubox::start_with(
+        &["env", "HOME=/nonexistent"],
+        &format!(
+            r#"
 [auth]
 username = "u"
 password = "p"
@@ -38,7 +43,8 @@ port = {port}
 shell = "/bin/bash"
 {extra}
 "#
-    ));
+        ),
+    );
     g.wait_event(&format!("terminal: listening on 0.0.0.0:{port}"), T);
     let auth = format!("Basic {}", base64::engine::general_purpose::STANDARD.encode("u:p"));
     Term { g, port, auth }
@@ -203,7 +209,7 @@ fn a_tab_that_comes_back_gets_its_screen_and_scrollback() {
 
 /// A tab that attaches in the middle of a flood is sent the screen (and scrollback) as the
 /// emulator has it, then the output the emulator had not parsed yet, then the stream: read
-/// together they hold every line once, in order, from before the moment it attached to the end.
+/// together they hold every line once, in order, from the snapshot's scrollback to the end.
 #[test]
 fn a_tab_attached_during_a_flood_misses_no_byte_and_gets_none_twice() {
     const LAST: u64 = 1_000_000;
@@ -244,9 +250,10 @@ fn a_tab_attached_during_a_flood_misses_no_byte_and_gets_none_twice() {
     text.push('\n');
     text.extend(lines[at].chars().take(cursor.col));
     text.push_str(&String::from_utf8_lossy(&stream).replace('\r', ""));
+    // The junction is tested only if the snapshot holds lines of the flood (its scrollback).
+    let in_snapshot = lines[..at].iter().filter(|l| l.parse::<u64>().is_ok()).count();
+    assert!(in_snapshot > 1000, "the snapshot holds {in_snapshot} lines of the flood");
     let numbers: Vec<u64> = text.lines().filter_map(|l| l.parse().ok()).collect();
-    let first = numbers[0];
-    assert!(first <= 200_000, "the snapshot starts after what the first tab had already seen: {first}");
     for pair in numbers.windows(2) {
         assert_eq!(pair[1], pair[0] + 1, "a line lost or doubled between {} and {}", pair[0], pair[1]);
     }

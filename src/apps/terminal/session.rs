@@ -53,6 +53,10 @@ const READ: usize = 64 * 1024;
 pub const BACKLOG: usize = 8 << 20;
 /// Output the emulator parses at a time (its lock is not held meanwhile).
 const BATCH: usize = 256 * 1024;
+/// The emulator is woken once this much output waits, not for each read: a keystroke's echo
+/// must not wake a second thread (a snapshot does not need the emulator to be current: the
+/// backlog follows it).
+const WAKE: usize = 64 * 1024;
 
 /// What a tab receives.
 #[derive(Debug)]
@@ -270,6 +274,7 @@ impl Session {
             }
         }
         st.tabs.retain(|t| !t.tx.is_closed());
+        let before = st.backlog_bytes;
         st.backlog_bytes += chunk.len();
         st.backlog.push_back(Event::Output(chunk));
         // A flood far ahead of the emulator: the oldest output it has not parsed goes (the last
@@ -285,8 +290,11 @@ impl Session {
         if let Some((c, r)) = resize {
             st.backlog.push_front(Event::Resize(c, r));
         }
+        let wake = before < WAKE && st.backlog_bytes >= WAKE;
         drop(st);
-        self.work.notify_one();
+        if wake {
+            self.work.notify_one();
+        }
     }
 
     /// The emulator: applies the backlog to the virtual terminal in batches, and between batches
@@ -300,10 +308,17 @@ impl Session {
             {
                 let mut st = self.state.lock().expect("session lock");
                 loop {
-                    serve_snapshots(&mut st, &vt, self.scrollback);
-                    if !st.backlog.is_empty() {
+                    // In a flood, tabs that wait get the snapshot and the backlog behind it at
+                    // once; otherwise the emulator catches up first and the snapshot is whole.
+                    if st.backlog_bytes >= WAKE {
+                        serve_snapshots(&mut st, &vt, self.scrollback);
                         break;
                     }
+                    let waiting = st.tabs.iter().any(|t| t.behind && !t.paused && t.tx.capacity() > 0);
+                    if !st.backlog.is_empty() && (st.closed || waiting) {
+                        break;
+                    }
+                    serve_snapshots(&mut st, &vt, self.scrollback);
                     st.tabs.retain(|t| !t.tx.is_closed());
                     // A tab waiting for room in its queue is looked at again shortly.
                     let waiting = st.tabs.iter().any(|t| t.behind && !t.paused);
@@ -403,7 +418,6 @@ impl Session {
             vt.resize(cols as usize, rows as usize);
         } else {
             st.backlog.push_back(Event::Resize(cols, rows));
-            self.work.notify_one();
         }
         st.cols = cols;
         st.rows = rows;
@@ -447,6 +461,11 @@ impl Session {
 /// Then, if the shell has exited, that too.
 fn serve_snapshots(st: &mut State, vt: &avt::Terminal, scrollback: usize) {
     if !st.tabs.iter().any(|t| t.behind && !t.paused && t.tx.capacity() > 0) {
+        return;
+    }
+    // The snapshot is drawn at the emulator's size: a resize not applied yet would not match
+    // the output after it.
+    if st.backlog.iter().any(|e| matches!(e, Event::Resize(..))) {
         return;
     }
     let screen = super::replay::snapshot(vt, scrollback);
