@@ -50,6 +50,7 @@ thread_local! {
         Client::builder(TokioExecutor::new())
             .pool_idle_timeout(Duration::from_secs(90))
             .pool_max_idle_per_host(256)
+            .http1_max_buf_size(1 << 20)
             .build(connector)
     };
 }
