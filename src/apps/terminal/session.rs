@@ -267,9 +267,8 @@ impl Session {
     fn output(&self, chunk: Bytes) {
         let mut st = self.state.lock().expect("session lock");
         for tab in st.tabs.iter_mut() {
-            if tab.paused {
-                tab.behind = true;
-            } else if !tab.behind && tab.tx.try_send(Out::Bytes(chunk.clone())).is_err() {
+            // A paused tab, or one whose queue is full, misses this read: it needs a snapshot.
+            if tab.paused || (!tab.behind && tab.tx.try_send(Out::Bytes(chunk.clone())).is_err()) {
                 tab.behind = true;
             }
         }
