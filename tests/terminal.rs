@@ -240,20 +240,28 @@ fn a_tab_attached_during_a_flood_misses_no_byte_and_gets_none_twice() {
             _ => {}
         }
     }
-    // The snapshot's text up to the cursor, then the stream from there.
+    // The snapshot drawn in a terminal, then the stream written into it, as the page does; the
+    // lines that leave its scrollback on the way are collected, so nothing is judged by a part.
+    struct Evicted(Vec<String>);
+    impl avt::Observer for Evicted {
+        type Output = ();
+        fn evicted(&mut self, _: &mut avt::Observation<'_>, line: &avt::Line) {
+            self.0.push(line.text().trim_end().to_string());
+        }
+        fn end(&mut self, _: &mut avt::Observation<'_>) {}
+    }
     let mut vt = avt::Terminal::with_scrollback(100, 30, Some(10_000)).unwrap();
     vt.feed(String::from_utf8_lossy(&snapshot).as_ref());
-    let lines: Vec<String> = vt.primary_screen().all_lines().map(|l| l.text().trim_end().to_string()).collect();
-    let cursor = vt.cursor();
-    let at = lines.len() - 30 + cursor.row;
-    let mut text = lines[..at].join("\n");
-    text.push('\n');
-    text.extend(lines[at].chars().take(cursor.col));
-    text.push_str(&String::from_utf8_lossy(&stream).replace('\r', ""));
     // The junction is tested only if the snapshot holds lines of the flood (its scrollback).
-    let in_snapshot = lines[..at].iter().filter(|l| l.parse::<u64>().is_ok()).count();
+    let in_snapshot = vt.primary_screen().all_lines().filter(|l| l.text().trim_end().parse::<u64>().is_ok()).count();
     assert!(in_snapshot > 1000, "the snapshot holds {in_snapshot} lines of the flood");
-    let numbers: Vec<u64> = text.lines().filter_map(|l| l.parse().ok()).collect();
+    let mut evicted = Evicted(Vec::new());
+    for piece in stream.chunks(64 << 10) {
+        vt.feed_with(String::from_utf8_lossy(piece).as_ref(), &mut evicted);
+    }
+    let mut history = evicted.0;
+    history.extend(vt.primary_screen().all_lines().map(|l| l.text().trim_end().to_string()));
+    let numbers: Vec<u64> = history.iter().filter_map(|l| l.parse().ok()).collect();
     for pair in numbers.windows(2) {
         assert_eq!(pair[1], pair[0] + 1, "a line lost or doubled between {} and {}", pair[0], pair[1]);
     }
