@@ -82,6 +82,68 @@ oneshot = true
     assert!(String::from_utf8_lossy(&out.stderr).contains("no service named \"nope\" (services: job, web)"));
 }
 
+/// `restart` (and `start`) return when the service is ready again, not when it is starting;
+/// `--no-wait` returns at once; a service that exits on the way makes it fail, saying so.
+#[test]
+fn restart_waits_until_the_service_is_ready_again() {
+    let port = crate::supervisor::free_port();
+    let g = Gpubox::start(&format!(
+        r#"
+[services.web]
+command = ["sh", "-c", "test -e crash && exit 3; sleep 1; exec python3 -m http.server {port} --bind 127.0.0.1"]
+ready = "tcp://127.0.0.1:{port}"
+"#
+    ));
+    g.wait_event("all 1 services ready", T);
+    let started = std::time::Instant::now();
+    let out = g.cli(&["restart", "web"]);
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.status.success(), "{text}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(started.elapsed() >= std::time::Duration::from_secs(1), "returned before the port opened: {text}");
+    assert_eq!(g.service_status("web")["ready"], true, "{text}");
+    assert!(text.contains("web: running (pid "), "{text}");
+    assert!(text.contains("web: ready after "), "{text}");
+
+    let out = g.cli(&["restart", "web", "--no-wait"]);
+    assert!(out.status.success());
+    assert_eq!(g.service_status("web")["ready"], false, "--no-wait returns while it starts");
+    assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 1);
+
+    std::fs::write(g.path("ws/crash"), "").unwrap();
+    let out = g.cli(&["restart", "web"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("web exited (exit code 3) before it was ready") && err.contains("gpubox logs web"), "{err}");
+
+    std::fs::remove_file(g.path("ws/crash")).unwrap();
+    let out = g.cli(&["restart", "web", "--timeout", "200ms"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("web is still starting after 200ms"), "{err}");
+}
+
+/// `status` lists the built-in apps with where they listen.
+#[test]
+fn status_lists_the_apps_and_their_ports() {
+    let (files, logs) = (crate::supervisor::free_port(), crate::supervisor::free_port());
+    let g = Gpubox::start(&format!(
+        "[services.files]\napp = \"files\"\nport = {files}\nbind = \"127.0.0.1\"\n[services.logs]\napp = \"logs\"\nport = {logs}\n"
+    ));
+    g.wait_event(&format!("logs: listening on 0.0.0.0:{logs}"), T);
+    let table = String::from_utf8_lossy(&g.cli(&["status"]).stdout).into_owned();
+    let line =
+        |name: &str| table.lines().find(|l| l.starts_with(name)).unwrap_or_else(|| panic!("{table}")).to_string();
+    assert!(
+        line("files ").contains("file manager") && line("files ").ends_with(&format!("127.0.0.1:{files}")),
+        "{table}"
+    );
+    assert!(
+        line("logs ").contains("logs and status") && line("logs ").ends_with(&format!("0.0.0.0:{logs}")),
+        "{table}"
+    );
+    assert_eq!(g.status()["apps"][0]["port"], files);
+}
+
 #[test]
 fn health_fails_while_a_service_is_not_ready() {
     let port = crate::supervisor::free_port();

@@ -552,11 +552,26 @@ z.writestr('../escaped.txt', 'evil')\nz.writestr('/abs.txt', 'evil')\nz.close()"
         assert_eq!(job["state"], "done", "{name}: {job}");
         assert_eq!(std::fs::read_to_string(ws.join(&to).join("t/x.txt")).unwrap(), "from tar", "{name}");
     }
-    // Not an archive: a clear failure.
+    // Extracting beside the archive: entries that share one top folder put that folder there,
+    // not `t/t/`; a second time, under a free name (nothing is overwritten).
+    let job = wait_job(&f, start_job(&f, json!({ "kind": "extract", "path": "in/t.tar.gz" })));
+    assert_eq!(job["state"], "done", "{job}");
+    assert_eq!(std::fs::read_to_string(ws.join("in/t/x.txt")).unwrap(), "from tar");
+    assert!(!ws.join("in/t/t").exists());
+    let job = wait_job(&f, start_job(&f, json!({ "kind": "extract", "path": "in/t.tar.gz" })));
+    assert_eq!(std::fs::read_to_string(ws.join("in/t (2)/x.txt")).unwrap(), "from tar");
+    assert!(job["message"].as_str().unwrap().contains("into /in/t (2)"), "{job}");
+    // Not an archive: a clear failure, and nothing half-made is left beside it.
     std::fs::write(ws.join("in/not.zip"), "nope").unwrap();
     let job = wait_job(&f, start_job(&f, json!({ "kind": "extract", "path": "in/not.zip" })));
     assert_eq!(job["state"], "failed");
     assert!(job["message"].as_str().unwrap().contains("ZIP"), "{job}");
+    let hidden: Vec<String> = std::fs::read_dir(ws.join("in"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains(".gpubox-"))
+        .collect();
+    assert!(hidden.is_empty(), "left behind: {hidden:?}");
 
     // Copy: a folder next to itself gets a new name; the original is untouched.
     let job = wait_job(&f, start_job(&f, json!({ "kind": "copy", "paths": ["in/pack"], "to": "in" })));

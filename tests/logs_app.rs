@@ -201,6 +201,14 @@ command = ["sh", "-c", "echo 'other ERROR'; sleep 3600"]
     let out = l.g.cli(&["logs", "app", "--stream", "stdout", "-g", "after", "-C", "1"]);
     let text = String::from_utf8_lossy(&out.stdout);
     assert_eq!(text.lines().count(), 3, "{text}");
+    // Groups of a match and its context are separated by `--`, as grep does.
+    let out = l.g.cli(&["logs", "app", "--stream", "stdout", "-E", "-g", "^info [15]$", "-C", "1"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 6, "{text}");
+    assert!(lines[1].ends_with("info 2") && lines[2] == "--" && lines[3].ends_with("info 4"), "{text}");
+    let out = l.g.cli(&["logs", "app", "--stream", "stdout", "-E", "-g", "^info [12]$", "-C", "1"]);
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("--"), "one group, no separator: {out:?}");
     let out = l.g.cli(&["logs", "-E", "-g", "("]);
     assert_ne!(out.status.code(), Some(0));
     assert!(String::from_utf8_lossy(&out.stderr).contains("regular expression"), "{out:?}");

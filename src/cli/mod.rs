@@ -70,12 +70,20 @@ pub enum Command {
         #[arg(long, short = 'C', default_value_t = 0)]
         context: usize,
     },
-    /// Start a service that is stopped (it waits for its dependencies)
-    Start { service: String },
+    /// Start a service that is stopped (after its dependencies), and wait until it is ready
+    Start {
+        service: String,
+        #[command(flatten)]
+        wait: Wait,
+    },
     /// Stop a service (it stays stopped until started again)
     Stop { service: String },
-    /// Stop a service and start it again
-    Restart { service: String },
+    /// Stop a service and start it again, and wait until it is ready
+    Restart {
+        service: String,
+        #[command(flatten)]
+        wait: Wait,
+    },
     /// Stop every service in reverse dependency order, then exit
     Shutdown,
     /// Exit 0 when gpubox runs and every service is ready (for HEALTHCHECK)
@@ -122,6 +130,23 @@ pub enum Command {
     Config(ConfigCommand),
 }
 
+/// How `start` and `restart` wait for the service.
+#[derive(Debug, clap::Args)]
+pub struct Wait {
+    /// Return once the service is starting, without waiting until it is ready
+    #[arg(long)]
+    no_wait: bool,
+    /// Stop waiting after this long (the service goes on starting), e.g. 30s, 10m
+    #[arg(long, value_name = "DURATION", default_value = "10m", value_parser = humantime::parse_duration)]
+    timeout: std::time::Duration,
+}
+
+impl Wait {
+    fn limit(&self) -> Option<std::time::Duration> {
+        (!self.no_wait).then_some(self.timeout)
+    }
+}
+
 #[derive(Debug, Subcommand)]
 pub enum ConfigCommand {
     /// Validate a configuration file (exit 0 when valid, 2 when not)
@@ -155,11 +180,9 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<i32> {
             };
             verbs::logs(&control, Request::Logs { filter, follow })
         }
-        Command::Start { service } => verbs::control(&control, crate::control::protocol::Request::Start { service }),
-        Command::Stop { service } => verbs::control(&control, crate::control::protocol::Request::Stop { service }),
-        Command::Restart { service } => {
-            verbs::control(&control, crate::control::protocol::Request::Restart { service })
-        }
+        Command::Start { service, wait } => verbs::control(&control, Request::Start { service }, wait.limit()),
+        Command::Stop { service } => verbs::control(&control, Request::Stop { service }, None),
+        Command::Restart { service, wait } => verbs::control(&control, Request::Restart { service }, wait.limit()),
         Command::Shutdown => verbs::shutdown(&control),
         Command::Health => verbs::health(&control),
         Command::Routes { json } => verbs::routes(&control, json),

@@ -285,6 +285,17 @@ async fn serve(config: Config, control: PathBuf, since: Instant) -> anyhow::Resu
         },
         shutdown: shutdown_tx,
         routes: gateway.as_ref().map(|g| g.routes.clone()).unwrap_or_default(),
+        apps: config
+            .apps
+            .iter()
+            .map(|a| crate::control::protocol::AppAnswer {
+                name: a.name.clone(),
+                app: a.app.as_str().to_string(),
+                describe: a.app.describe().to_string(),
+                bind: a.listen.bind,
+                port: a.listen.port,
+            })
+            .collect(),
     });
     tokio::spawn(server::serve(listener, ctx));
 

@@ -12,6 +12,7 @@ use crate::control::protocol::{
 };
 use crate::human::duration as human;
 use crate::logs::Stream;
+use crate::supervisor::{ServiceStatus, State};
 
 /// Prints a client error in one line and picks the exit code.
 fn fail(e: ClientError) -> anyhow::Result<i32> {
@@ -51,7 +52,8 @@ pub fn status(control: &Path, json: bool) -> anyhow::Result<i32> {
             s.pid.map_or("-".into(), |p| p.to_string()),
             s.uptime_ms.map_or("-".into(), |u| ms(Some(u))),
             s.restarts.to_string(),
-            s.last_exit.map_or("-".into(), |e| e.to_string()),
+            s.last_exit
+                .map_or("-".into(), |e| if s.last_exit_asked { format!("{e}, on request") } else { e.to_string() }),
         ]);
         if let Some(e) = &s.error {
             rows.push(vec![String::new(), format!("↳ {e}")]);
@@ -62,6 +64,18 @@ pub fn status(control: &Path, json: bool) -> anyhow::Result<i32> {
         }
     }
     print_table(&rows);
+    if !v.apps.is_empty() {
+        let mut rows = vec![["APP", "SERVES", "ON"].map(String::from).to_vec()];
+        for a in &v.apps {
+            let on = match a.bind {
+                std::net::IpAddr::V6(ip) => format!("[{ip}]:{}", a.port),
+                ip => format!("{ip}:{}", a.port),
+            };
+            rows.push(vec![a.name.clone(), a.describe.clone(), on]);
+        }
+        println!();
+        print_table(&rows);
+    }
     Ok(0)
 }
 
@@ -118,9 +132,13 @@ pub fn logs(control: &Path, request: Request) -> anyhow::Result<i32> {
             write!(out, "\r\x1b[K")?;
             live_shown = false;
         }
+        // Groups of matches with their context are separated by `--`, as grep does.
+        if let LogsMessage::Line { new_group: true, .. } = msg {
+            writeln!(out, "{}", if tty { "\x1b[2m--\x1b[0m" } else { "--" })?;
+        }
         match msg {
             // Context lines around a match are dimmed on a terminal.
-            LogsMessage::Line { line, context: true } if tty => writeln!(
+            LogsMessage::Line { line, context: true, .. } if tty => writeln!(
                 out,
                 "\x1b[2m{}\x1b[0m",
                 format_line(line.time_ms, &line.service, line.stream, &line.text, many)
@@ -159,14 +177,73 @@ fn format_line(time_ms: u64, service: &str, stream: Stream, text: &str, many: bo
     }
 }
 
-pub fn control(control: &Path, req: Request) -> anyhow::Result<i32> {
+/// `start`, `stop`, `restart`: prints the state the service is in once asked, then, with a
+/// `wait` limit, waits until it is ready (a oneshot: done). Exit 1 when it exits, fails or is
+/// stopped before that, or is still not ready at the limit.
+pub fn control(control: &Path, req: Request, wait: Option<Duration>) -> anyhow::Result<i32> {
     let s = match Client::ask::<ServiceAnswer>(control, &req) {
         Ok(v) => v.service,
         Err(e) => return fail(e),
     };
-    let pid = s.pid.map_or(String::new(), |p| format!(" (pid {p})"));
-    println!("{}: {}{pid}", s.name, s.state.as_str());
-    Ok(0)
+    let pid = |s: &ServiceStatus| s.pid.map_or(String::new(), |p| format!(" (pid {p})"));
+    println!("{}: {}{}", s.name, s.state.as_str(), pid(&s));
+    let Some(limit) = wait else { return Ok(0) };
+    let started = std::time::Instant::now();
+    let mut shown = s.state;
+    let mut now = s;
+    loop {
+        if now.ready {
+            if now.state != shown {
+                println!("{}: {}{}", now.name, now.state.as_str(), pid(&now));
+            }
+            if started.elapsed() >= Duration::from_millis(500) {
+                println!("{}: ready after {}", now.name, human(started.elapsed()));
+            }
+            return Ok(0);
+        }
+        if matches!(now.state, State::Backoff | State::Exited | State::Failed | State::Stopped) {
+            let exit = now.last_exit.map_or(String::new(), |e| format!(" ({e})"));
+            let what = match now.state {
+                State::Backoff => {
+                    let again = now
+                        .restart_delay_ms
+                        .map_or(String::new(), |d| format!(" in {}", human(Duration::from_millis(d))));
+                    format!("exited{exit} before it was ready; it will be started again{again}")
+                }
+                State::Stopped => "was stopped before it was ready".to_string(),
+                State::Failed => format!("failed{exit} before it was ready"),
+                _ => format!("exited{exit} before it was ready"),
+            };
+            let detail = now.error.as_deref().map_or(String::new(), |e| format!(" ({e})"));
+            eprintln!("gpubox: {} {what}{detail}. Its log: `gpubox logs {} -n 50`", now.name, now.name);
+            return Ok(1);
+        }
+        if now.state != shown {
+            println!("{}: {}{}", now.name, now.state.as_str(), pid(&now));
+            shown = now.state;
+        }
+        if started.elapsed() >= limit {
+            eprintln!(
+                "gpubox: {} is still {} after {}; it goes on starting (`gpubox status` shows when it is ready; --timeout waits longer)",
+                now.name,
+                now.state.as_str(),
+                human(limit)
+            );
+            return Ok(1);
+        }
+        std::thread::sleep(Duration::from_millis(100));
+        let status: StatusAnswer = match Client::ask(control, &Request::Status) {
+            Ok(v) => v,
+            Err(e) => return fail(e),
+        };
+        match status.services.into_iter().find(|x| x.name == now.name) {
+            Some(x) => now = x,
+            None => {
+                eprintln!("gpubox: {} is no longer configured", now.name);
+                return Ok(1);
+            }
+        }
+    }
 }
 
 pub fn shutdown(control: &Path) -> anyhow::Result<i32> {

@@ -52,6 +52,25 @@ pub enum AppKind {
     Files,
 }
 
+impl AppKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AppKind::Logs => "logs",
+            AppKind::Terminal => "terminal",
+            AppKind::Files => "files",
+        }
+    }
+
+    /// What it is, for people.
+    pub fn describe(self) -> &'static str {
+        match self {
+            AppKind::Logs => "logs and status",
+            AppKind::Terminal => "terminal",
+            AppKind::Files => "file manager",
+        }
+    }
+}
+
 /// The apps that exist.
 const APPS: &[&str] = &["files", "logs", "terminal"];
 

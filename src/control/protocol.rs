@@ -84,8 +84,21 @@ pub struct Pong {
 pub struct StatusAnswer {
     pub gpubox: Gpubox,
     pub services: Vec<ServiceStatus>,
+    /// The apps gpubox serves itself, and where.
+    #[serde(default)]
+    pub apps: Vec<AppAnswer>,
     /// What each service is drawing right now (a progress bar), by service.
     pub live: BTreeMap<String, String>,
+}
+
+/// A built-in app of `status`: its service name, which app, and where it listens.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AppAnswer {
+    pub name: String,
+    pub app: String,
+    pub describe: String,
+    pub bind: std::net::IpAddr,
+    pub port: u16,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -133,6 +146,10 @@ pub enum LogsMessage {
         /// Around a match rather than a match.
         #[serde(default, skip_serializing_if = "std::ops::Not::not")]
         context: bool,
+        /// With context lines: this line does not follow the previous one shown (grep prints
+        /// `--` before it).
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        new_group: bool,
     },
     /// Lines up to and including `before` left memory before this reader got them.
     Gap {
@@ -172,8 +189,8 @@ mod tests {
             text: "x".into(),
         };
         let messages = [
-            LogsMessage::Line { line: line.clone(), context: true },
-            LogsMessage::Line { line, context: false },
+            LogsMessage::Line { line: line.clone(), context: true, new_group: true },
+            LogsMessage::Line { line, context: false, new_group: false },
             LogsMessage::Gap { gap: Gap { before: 3, log_dir: "/l".into() } },
             LogsMessage::End { end: true },
         ];

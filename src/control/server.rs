@@ -26,6 +26,8 @@ pub struct Ctx {
     pub shutdown: mpsc::UnboundedSender<String>,
     /// Every listener's routes, for `gpubox routes` and the auth test that walks them.
     pub routes: Vec<crate::http::routes::SiteRoutes>,
+    /// The built-in apps, for `gpubox status`.
+    pub apps: Vec<crate::control::protocol::AppAnswer>,
 }
 
 /// Binds the socket, replacing a stale one (the caller holds the instance lock, so no live
@@ -115,6 +117,7 @@ fn status(ctx: &Ctx) -> StatusAnswer {
             log_ring_lines: ring_lines as u64,
         },
         services: ctx.sup.status(),
+        apps: ctx.apps.clone(),
         live: ctx.hub.live(None).into_iter().map(|l| (l.service.to_string(), l.text)).collect(),
     }
 }
@@ -149,8 +152,9 @@ async fn logs(w: &mut (impl AsyncWriteExt + Unpin), ctx: &Ctx, filter: &LogFilte
     let found = if filter.limit == Some(0) { crate::logs::Found::default() } else { hub.query(&q) };
     let mut last = found.lines.last().map_or(mark, |l| l.seq.max(mark));
     let with_context = q.matcher.is_some() && q.context > 0;
-    for (line, matched) in found.lines.iter().zip(&found.matched) {
-        send(w, &LogsMessage::Line { line: line.clone(), context: with_context && !matched }).await?;
+    for (i, (line, matched)) in found.lines.iter().zip(&found.matched).enumerate() {
+        let new_group = found.new_group.get(i).copied().unwrap_or(false);
+        send(w, &LogsMessage::Line { line: line.clone(), context: with_context && !matched, new_group }).await?;
     }
     if !follow {
         return send(w, &LogsMessage::End { end: true }).await;
@@ -164,7 +168,7 @@ async fn logs(w: &mut (impl AsyncWriteExt + Unpin), ctx: &Ctx, filter: &LogFilte
         }
         for line in &batch.lines {
             if wanted(&line.service, line.stream) && q.matcher.as_ref().is_none_or(|m| m.is_match(&line.text)) {
-                send(w, &LogsMessage::Line { line: line.clone(), context: false }).await?;
+                send(w, &LogsMessage::Line { line: line.clone(), context: false, new_group: false }).await?;
             }
         }
         if let Some(l) = batch.lines.last() {

@@ -91,6 +91,9 @@ pub struct Found {
     /// Oldest first. With context, `matched` tells matches from context lines.
     pub lines: Vec<LogLine>,
     pub matched: Vec<bool>,
+    /// With context: this line does not follow the one before it of its service (or is the first
+    /// of its service after others' lines), so a separator goes before it, as grep's `--`.
+    pub new_group: Vec<bool>,
     /// Older lines in the window were left out by the limit.
     pub more: bool,
     /// Lines looked at.
@@ -206,6 +209,34 @@ pub fn run(rings: &[Vec<Arc<Chunk>>], q: &Query) -> Found {
     // In order, each line once; a match wins over the same line as context.
     out.sort_unstable_by_key(|(n, _, matched)| (*n, !*matched));
     out.dedup_by_key(|(n, _, _)| *n);
+    if with_context {
+        // The line a reader of this service's (filtered) lines would see after `p`.
+        let next_shown = |(s, c, i): Pos| -> Option<Pos> {
+            let mut p = (s, c, i);
+            loop {
+                p = if p.2 + 1 < rings[s][p.1].len() {
+                    (s, p.1, p.2 + 1)
+                } else if p.1 + 1 < rings[s].len() {
+                    (s, p.1 + 1, 0)
+                } else {
+                    return None;
+                };
+                let stream = rings[s][p.1].streams[p.2];
+                if q.streams.as_ref().is_none_or(|st| st.contains(&stream)) {
+                    return Some(p);
+                }
+            }
+        };
+        let mut last: Vec<Option<Pos>> = vec![None; rings.len()];
+        for (k, &(_, pos, _)) in out.iter().enumerate() {
+            let split = match last[pos.0] {
+                Some(prev) => next_shown(prev) != Some(pos),
+                None => k > 0,
+            };
+            found.new_group.push(split);
+            last[pos.0] = Some(pos);
+        }
+    }
     found.matched = out.iter().map(|(_, _, m)| *m).collect();
     found.lines = out.iter().map(|&(_, (s, c, i), _)| rings[s][c].line(i)).collect();
     found
@@ -314,5 +345,18 @@ mod tests {
             ..Query::default()
         };
         assert_eq!(texts(&run(&blocks(), &q)), ["4:error: four", "5:five"]);
+        // Groups: a line that does not follow the previous one of its service starts one, and so
+        // does the first line of a service after another's.
+        let q = Query { matcher: Some(Matcher::new("one|eight|four", true, false).unwrap()), ..q };
+        let f = run(&blocks(), &q);
+        assert_eq!(texts(&f), ["1:one", "2:two ERROR", "4:error: four", "5:five", "7:seven error", "8:eight"]);
+        assert_eq!(f.new_group, [false, false, true, false, true, false]);
+        let q = Query {
+            matcher: Some(Matcher::new("error", false, false).unwrap()),
+            streams: Some(vec![Stream::Stdout]),
+            ..q
+        };
+        let f = run(&blocks(), &q);
+        assert_eq!(f.new_group, [false; 6], "1 2 3 6 7 8 follow each other in service a");
     }
 }

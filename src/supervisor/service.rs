@@ -204,7 +204,10 @@ impl Task {
     /// service's kind and restart policy. Each state is in place before the log says so: a
     /// reader of the log then finds it.
     fn exited(&mut self, exit: ExitInfo, ran_for: Duration) -> Phase {
-        self.note(|s| s.last_exit = Some(exit));
+        self.note(|s| {
+            s.last_exit = Some(exit);
+            s.last_exit_asked = false;
+        });
         if self.spec.oneshot && exit.success() {
             self.enter(State::Done, |_| {});
             self.event(format!("finished successfully after {}", crate::human::duration(ran_for)));
@@ -336,7 +339,10 @@ impl Task {
         let _ = tokio::time::timeout(Duration::from_millis(500), futures_util::future::join_all(pumps)).await;
         match stopping {
             Some((restart, _)) => {
-                self.note(|s| s.last_exit = Some(exit));
+                self.note(|s| {
+                    s.last_exit = Some(exit);
+                    s.last_exit_asked = true;
+                });
                 if !restart {
                     // Stopped for good: the state before the word (see `exited`).
                     self.enter(State::Stopped, |_| {});

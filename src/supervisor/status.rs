@@ -59,6 +59,9 @@ pub struct ServiceStatus {
     /// Times the service was started again after its first start.
     pub restarts: u32,
     pub last_exit: Option<ExitInfo>,
+    /// The last exit followed a stop or restart that was asked for (not a crash).
+    #[serde(default)]
+    pub last_exit_asked: bool,
     /// In backoff: milliseconds until the next start, counted from `changed_at_ms`.
     pub restart_delay_ms: Option<u64>,
     /// When `state` last changed (ms since the Unix epoch).
@@ -81,6 +84,7 @@ impl ServiceStatus {
             uptime_ms: None,
             restarts: 0,
             last_exit: None,
+            last_exit_asked: false,
             restart_delay_ms: None,
             changed_at_ms: ms_since_epoch(SystemTime::now()),
             error: None,

@@ -298,6 +298,8 @@ test("upload by drag and drop, with the drop zone and progress shown", async () 
   const states = await page.evaluate(() => window.__states);
   assert.ok(states.includes("uploading"), `the upload was shown while it ran: ${states}`);
   await row("dropped.bin").waitFor();
+  // A `.bin` outside a models folder is any binary file, not a model.
+  assert.equal(await row("dropped.bin").evaluate((r) => r.children[4].textContent), "BIN file");
   const onDisk = readFileSync(join(ws, "dropped.bin"));
   assert.equal(onDisk.length, size);
   const want = Buffer.alloc(size);
@@ -419,8 +421,9 @@ test("move, copy, extract and fetch (jobs shown in the panel), and a file's SHA-
   await page.click("#more");
   await page.click("#extract");
   await page.waitForFunction(() => document.querySelectorAll('#jobs-list .up[data-state="done"]').length >= 2, null, { timeout: 20000 });
-  assert.equal(readFileSync(join(ws, "bundle/inner/x.txt"), "utf8"), "from the zip");
-  await row("bundle").waitFor();
+  // Its entries share one top folder: that lands beside it, as desktop archivers do (not bundle/inner/).
+  assert.equal(readFileSync(join(ws, "inner/x.txt"), "utf8"), "from the zip");
+  await row("inner").waitFor();
 
   // The server downloads a URL into the folder shown (here gpubox's own public stylesheet).
   await page.click("#fetch-url");
@@ -495,8 +498,12 @@ test("edit a file in the editor (highlighted, styled under the strict policy) an
     readFileSync(join(ws, "train.py"), "utf8"),
     "import torch\n\n\ndef main():\n    print(torch.cuda.is_available())\nmain()\n",
   );
+  // The header shows the file as saved (64 bytes before, 71 after).
+  await page.waitForFunction(() => document.querySelector("#viewer .v-meta").textContent.startsWith("71 B · "));
   await page.screenshot({ path: join(ARTIFACTS, "files-editor.png") });
-  await page.click("#viewer-close");
+  // Escape closes the editor, as its close button's tooltip says, also with the focus in it.
+  assert.ok(await page.evaluate(() => document.activeElement?.id === "editor"), "the focus is in the editor");
+  await page.keyboard.press("Escape");
   await page.locator("#viewer").waitFor({ state: "hidden" });
   // Markdown is shown rendered, and a picture inline.
   await row("README.md").dblclick();
@@ -531,10 +538,23 @@ test("edit a file in the editor (highlighted, styled under the strict policy) an
 });
 
 test("search below the folder: results stream in, a click goes to the folder with it selected", async () => {
-  await page.fill("#search-input", "SDXL_v");
-  await page.locator('#search-results .row[data-name="sdxl_vae.safetensors"]').waitFor();
+  // Best first, not in the order found: names starting with the query, the shallowest, by path.
+  await page.fill("#search-input", "xl");
+  await page.locator('#search-results .row[data-path="models/VAE/sdxl_vae.safetensors"]').waitFor();
   await page.locator('#search-results[data-state="done"]').waitFor();
-  assert.match(await page.locator("#search-status").innerText(), /^1 name with “SDXL_v” below \//);
+  const shown = await page.$$eval("#search-results .row:not([hidden])", (rs) =>
+    rs.map((r) => [r.getBoundingClientRect().top, r.dataset.path]).sort((a, b) => a[0] - b[0]).map((x) => x[1]),
+  );
+  assert.deepEqual(shown, [
+    "juggernautXL_v9_lightning.safetensors",
+    "models/Lora/add-detail-xl.safetensors",
+    "models/Stable-diffusion/juggernautXL_v9.safetensors",
+    "models/Stable-diffusion/sd_xl_base_1.0.safetensors",
+    "models/VAE/sdxl_vae.safetensors",
+  ]);
+  await page.fill("#search-input", "SDXL_v");
+  await page.waitForFunction(() => /^1 name with “SDXL_v” below \//.test(document.querySelector("#search-status")?.textContent ?? ""));
+  await page.locator('#search-results[data-state="done"]').waitFor();
   await page.click('#search-results .row[data-name="sdxl_vae.safetensors"]');
   await row("sdxl_vae.safetensors").waitFor();
   assert.equal(new URL(page.url()).hash, "#/models/VAE");

@@ -2,12 +2,13 @@
 // services arriving live, filters, search, pause and resume, a progress bar updated in place, the
 // status panel, a list of 200000 lines of which only a screenful is in the DOM, links to a line.
 import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { cpus, tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 
-import { ARTIFACTS, HERE, freePort, launchBrowser, logIn, startGpubox, useWebDist } from "./harness.mjs";
+import { ARTIFACTS, BIN, HERE, freePort, launchBrowser, logIn, startGpubox, useWebDist } from "./harness.mjs";
 
 const USER = "e2e";
 const PASSWORD = "e2e-password-123";
@@ -108,6 +109,13 @@ test("log in, then lines of several services arrive live, coloured and marked", 
   assert.match(await err.textContent(), /ERROR tick \d+0 failed/);
   assert.equal(await page.$eval("#conn", (e) => e.dataset.state), "live");
   assert.ok(await atBottom(), "following: the newest line is in view");
+  // The time column's menu names its choices.
+  assert.deepEqual(await page.$$eval("#time-mode option", (os) => os.map((o) => o.textContent)), ["Time of day", "Time ago", "No time"]);
+  await page.selectOption("#time-mode", "none");
+  assert.equal(await page.$eval(".lg-app", (e) => e.dataset.time), "none");
+  assert.ok(await page.isHidden('#logs-list .row[data-service="ticker"] .t'), "no time column");
+  await page.selectOption("#time-mode", "abs");
+  assert.equal(await page.$eval(".lg-app", (e) => e.dataset.time), "abs");
 });
 
 test("filter to one service: its lines, JSON chips, 256 colours, the traceback as one block, its download", async () => {
@@ -284,6 +292,13 @@ test("status panel: every service, the machine, links with copy buttons", async 
   await page.waitForFunction((u) => document.querySelector('#status-services tr[data-service="ticker"] td.num').textContent !== u, up, {
     timeout: 5000,
   });
+  // A restart that was asked for ends the process with SIGTERM: shown whole, and not as a crash.
+  execFileSync(BIN, ["--control", join(gpubox.dir, "c.sock"), "restart", "other"]);
+  const exit = '#status-services tr[data-service="other"] td.exit';
+  await page.waitForFunction((sel) => document.querySelector(sel)?.textContent === "SIGTERM", exit, { timeout: 10000 });
+  const cell = await page.$eval(exit, (e) => ({ cls: e.className, cut: e.scrollWidth > e.clientWidth, title: e.title }));
+  assert.ok(!cell.cls.includes("bad-text") && !cell.cut, `${JSON.stringify(cell)}`);
+  assert.match(cell.title, /on request/);
   await page.focus("#logs-list");
   await page.keyboard.press("s");
   assert.equal(await page.isHidden("#status"), true);

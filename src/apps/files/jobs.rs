@@ -276,6 +276,56 @@ fn put(root: &Root, into: &Rel, name: &str, dir: bool, data: &mut dyn Read) -> R
 
 /// Extracts an archive into `into` (created if missing).
 pub fn extract(root: &Root, job: &Job, archive: &Rel, into: &Rel) -> Result<String, String> {
+    let (files, skipped) = extract_into(root, job, archive, into)?;
+    Ok(summary(files, skipped, into))
+}
+
+fn summary(files: u64, skipped: u64, into: &Rel) -> String {
+    let skipped = if skipped > 0 {
+        format!(" ({skipped} entries skipped: links, devices or unsafe names)")
+    } else {
+        String::new()
+    };
+    format!("extracted {files} files into /{}{skipped}", into.as_str())
+}
+
+/// Extracts an archive beside itself, as desktop archivers do: when everything in it sits in one
+/// top folder (or is one file), that lands beside the archive (`name/name/` helps no one);
+/// otherwise a new folder named `stem` holds it. The entries go to a hidden folder first, which
+/// takes its place once all are out: a failed or cancelled extraction leaves no half-filled
+/// folder under a real name, and nothing already there is overwritten (a taken name gets ` (2)`).
+pub fn extract_here(root: &Root, job: &Job, archive: &Rel, stem: &str) -> Result<String, String> {
+    let dir = archive.parent();
+    let tmp = dir.join(&super::fs::temp_name(stem, "extract"));
+    let _ = root.remove(&tmp);
+    let placed = extract_into(root, job, archive, &tmp).and_then(|(files, skipped)| {
+        let inside = root.list(&tmp).map_err(|e| fs_msg(e, "cannot read what was extracted"))?;
+        let (from, name) = match inside.as_slice() {
+            [one] if one.kind == "dir" || one.kind == "file" => (tmp.join(&one.name), one.name.clone()),
+            _ => (tmp.clone(), stem.to_string()),
+        };
+        let to = dir.join(&free_name(root, &dir, &name));
+        root.rename(&from, &to, false).map_err(|e| fs_msg(e, &format!("cannot create /{}", to.as_str())))?;
+        Ok(summary(files, skipped, &to))
+    });
+    // Empty once its one entry moved; gone if it moved itself; what is left of a failure.
+    let _ = root.remove(&tmp);
+    placed
+}
+
+/// `name`, or `name (2)`, `name (3)`… (before a file's extension) if it is taken in `dir`.
+fn free_name(root: &Root, dir: &Rel, name: &str) -> String {
+    if root.stat(&dir.join(name)).is_err() {
+        return name.to_string();
+    }
+    let (stem, ext) = match name.rfind('.') {
+        Some(i) if i > 0 => (&name[..i], &name[i..]),
+        _ => (name, ""),
+    };
+    (2..).map(|n| format!("{stem} ({n}){ext}")).find(|c| root.stat(&dir.join(c)).is_err()).expect("a free name")
+}
+
+fn extract_into(root: &Root, job: &Job, archive: &Rel, into: &Rel) -> Result<(u64, u64), String> {
     let file = root.open_file(archive).map_err(|e| fs_msg(e, &format!("cannot read /{}", archive.as_str())))?;
     let size = file.metadata().map_or(0, |m| m.len());
     job.total.store(size, Ordering::Relaxed);
@@ -339,12 +389,7 @@ pub fn extract(root: &Root, job: &Job, archive: &Rel, into: &Rel) -> Result<Stri
         }
     }
     job.done.store(size, Ordering::Relaxed);
-    let skipped = if skipped > 0 {
-        format!(" ({skipped} entries skipped: links, devices or unsafe names)")
-    } else {
-        String::new()
-    };
-    Ok(format!("extracted {files} files into /{}{skipped}", into.as_str()))
+    Ok((files, skipped))
 }
 
 /// Fetches a URL into a folder with the provisioning downloader. The bytes go to gpubox's private

@@ -110,18 +110,23 @@ pub(super) async fn jobs_start(
         }
         NewJob::Extract { path, to } => {
             let archive = clean(&path).context("path")?;
-            // By default into a folder named after the archive, beside it.
-            let default = {
-                let name = archive.name().unwrap_or("archive");
-                let stem = [".tar.gz", ".tar.zst", ".tgz", ".tzst", ".zip", ".tar"]
-                    .iter()
-                    .find_map(|e| name.to_ascii_lowercase().ends_with(e).then(|| &name[..name.len() - e.len()]))
-                    .unwrap_or(name);
-                archive.parent().join(stem)
-            };
-            let into = to.map(|t| clean(&t)).transpose().context("to")?.unwrap_or(default);
-            let label = format!("extract /{} into /{}", archive.as_str(), into.as_str());
-            app.jobs.start("extract", label, move |job| jobs::extract(&a.root, job, &archive, &into))
+            match to.map(|t| clean(&t)).transpose().context("to")? {
+                Some(into) => {
+                    let label = format!("extract /{} into /{}", archive.as_str(), into.as_str());
+                    app.jobs.start("extract", label, move |job| jobs::extract(&a.root, job, &archive, &into))
+                }
+                // Beside the archive: its one top folder, else a folder named after it.
+                None => {
+                    let name = archive.name().unwrap_or("archive");
+                    let stem = [".tar.gz", ".tar.zst", ".tgz", ".tzst", ".zip", ".tar"]
+                        .iter()
+                        .find_map(|e| name.to_ascii_lowercase().ends_with(e).then(|| &name[..name.len() - e.len()]))
+                        .unwrap_or(name)
+                        .to_string();
+                    let label = format!("extract /{} here", archive.as_str());
+                    app.jobs.start("extract", label, move |job| jobs::extract_here(&a.root, job, &archive, &stem))
+                }
+            }
         }
         NewJob::Fetch { url, to } => {
             if !(url.starts_with("https://") || url.starts_with("http://")) {

@@ -191,6 +191,13 @@ enum Control {
 /// One tab: output and control messages out, keystrokes and control messages in.
 async fn serve_tab(mut socket: WebSocket, session: Arc<Session>) {
     let (tab, (cols, rows), mut rx) = session.attach();
+    // The snapshot comes from the emulator's thread; the hello waits for it and they go out
+    // together, so a page that switches sessions never says it is attached while it still
+    // shows the session it left.
+    let Some(snapshot) = rx.recv().await else {
+        session.detach(tab);
+        return;
+    };
     let hello = json!({ "type": "hello", "session": session.info(), "cols": cols, "rows": rows }).to_string();
     if socket.send(Message::Text(hello.into())).await.is_err() {
         session.detach(tab);
@@ -198,8 +205,9 @@ async fn serve_tab(mut socket: WebSocket, session: Arc<Session>) {
     }
     // The first snapshot follows the hello (which says so); later ones are announced.
     let mut first = true;
-    // Output that arrives while one message goes out is sent as one message.
-    let mut held: Option<Out> = None;
+    // Output that arrives while one message goes out is sent as one message; the snapshot
+    // goes first.
+    let mut held: Option<Out> = Some(snapshot);
     // Keystrokes not yet taken by the session's queue. While they wait, output still flows to
     // the tab; while there are more than a queue's worth, the WebSocket is not read (the browser
     // waits), so memory stays bounded whatever is pasted.

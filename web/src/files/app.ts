@@ -70,6 +70,7 @@ export class App {
     this.toolbar = new Toolbar(this);
     this.table = new Table(
       {
+        folder: () => this.path,
         count: () => this.view.length,
         entry: (i) => this.view[i],
         selected: (name) => this.selected.has(name),
@@ -184,7 +185,7 @@ export class App {
     if (key === "size") cmp = (a, b) => a.size - b.size || byName(a, b);
     else if (key === "modified") cmp = (a, b) => a.modified - b.modified || byName(a, b);
     else if (key === "type") {
-      const labels = new Map(shown.map((e) => [e, typeLabel(e.name, e.kind)]));
+      const labels = new Map(shown.map((e) => [e, typeLabel(e.name, e.kind, this.path)]));
       cmp = (a, b) => collator.compare(labels.get(a) ?? "", labels.get(b) ?? "") || byName(a, b);
     } else cmp = byName;
     // Folders first; a folder's size says nothing about what is in it, so by size they keep to names.

@@ -57,7 +57,12 @@ add(
   "txt log csv tsv json jsonl ndjson yaml yml toml ini cfg conf env py pyi ipynb js mjs cjs ts tsx jsx css scss html htm xml svg sh bash zsh fish rs go c h cc cpp hpp java kt rb php lua sql r jl dockerfile makefile gitignore gitattributes editorconfig lock properties bat ps1 tex rst",
 );
 add("archive", "zip tar tar.gz tgz tar.zst tar.bz2 tar.xz gz zst 7z rar");
-add("model", "safetensors ckpt pt pth bin gguf ggml onnx pb tflite h5 pkl npz npy");
+add("model", "safetensors ckpt pt pth gguf ggml onnx");
+/** Extensions that are models only in a models folder: elsewhere a `.bin` is any binary file. */
+const MAYBE_MODEL = new Set(["bin", "pb", "tflite", "h5", "pkl", "npz", "npy"]);
+/** A folder of models: Forge's and ComfyUI's model folders, or one named for models. */
+const MODEL_DIR =
+  /(^|\/)(models?|checkpoints?|loras?|lycoris|vae|vae_approx|embeddings|hypernetworks|controlnet|esrgan|realesrgan|upscale_models|stable-diffusion|text_encoders?|clip|clip_vision|unet|diffusion_models|huggingface|hub)(\/|$)/i;
 add("pdf", "pdf");
 
 /** Archives that POST /api/jobs {kind: extract} understands. */
@@ -67,10 +72,13 @@ export function extractable(name: string): boolean {
 
 const BARE_TEXT = new Set(["dockerfile", "makefile", "license", "readme", "procfile", "requirements.txt", ".env"]);
 
-export function family(name: string, kind: string): Family {
+/** What a file is, by its name; `dir` (its folder, relative to the workspace) decides the
+ * extensions that are models only among models. */
+export function family(name: string, kind: string, dir = ""): Family {
   if (kind === "dir") return "folder";
   const ext = extension(name);
   if (FAMILIES[ext]) return FAMILIES[ext];
+  if (MAYBE_MODEL.has(ext)) return MODEL_DIR.test(dir) ? "model" : "other";
   if (BARE_TEXT.has(name.toLowerCase()) || (name.startsWith(".") && !name.slice(1).includes("."))) return "text";
   return "other";
 }
@@ -88,19 +96,19 @@ const ICON_OF: Record<Family, IconName> = {
   other: "file",
 };
 
-export function iconOf(name: string, kind: string): IconName {
+export function iconOf(name: string, kind: string, dir = ""): IconName {
   if (kind === "link") return "link";
   if (kind === "other") return "other";
-  return ICON_OF[family(name, kind)];
+  return ICON_OF[family(name, kind, dir)];
 }
 
 /** The Type column: `Folder`, `PY file`, `SAFETENSORS model`… */
-export function typeLabel(name: string, kind: string): string {
+export function typeLabel(name: string, kind: string, dir = ""): string {
   if (kind === "dir") return "Folder";
   if (kind === "link") return "Broken link";
   if (kind === "other") return "Special file";
   const ext = extension(name);
-  const fam = family(name, kind);
+  const fam = family(name, kind, dir);
   const word: Partial<Record<Family, string>> = {
     image: "image",
     video: "video",

@@ -8,6 +8,8 @@ import { h, icon, iconButton } from "./dom";
 import { bytes, iconOf, when } from "./format";
 import { VirtualList } from "./virtual";
 
+const collator = new Intl.Collator(undefined, { numeric: true, sensitivity: "base" });
+
 const LIMIT = 10000;
 
 export class Search {
@@ -112,6 +114,7 @@ export class Search {
           if (!frame)
             frame = requestAnimationFrame(() => {
               frame = 0;
+              this.sortResults();
               this.list.setCount(this.results.length);
               this.status(where, true);
             });
@@ -122,6 +125,7 @@ export class Search {
         () => {
           if (ctl.signal.aborted) return;
           cancelAnimationFrame(frame);
+          this.sortResults();
           this.list.setCount(this.results.length);
           this.status(where, false);
         },
@@ -132,6 +136,21 @@ export class Search {
           this.status(where, false, message(e));
         },
       );
+  }
+
+  /** Best first, not in the order the walk found them: names that start with the query, then
+   * the shallowest, then by path (numbers in order). The row under the cursor stays under it. */
+  private sortResults(): void {
+    const q = this.query.toLowerCase();
+    const at = this.results[this.cursor];
+    const key = new Map(
+      this.results.map((r) => [r, [basename(r.path).toLowerCase().startsWith(q) ? 0 : 1, r.path.split("/").length] as const]),
+    );
+    this.results.sort((a, b) => {
+      const [ka, kb] = [key.get(a)!, key.get(b)!];
+      return ka[0] - kb[0] || ka[1] - kb[1] || collator.compare(a.path, b.path);
+    });
+    if (at) this.cursor = this.results.indexOf(at);
   }
 
   private status(where: string, running: boolean, error?: string): void {
@@ -158,8 +177,8 @@ export class Search {
     row.classList.toggle("cursor", i === this.cursor);
     const [nameEl, where, size, modified] = Array.from(row.children) as HTMLElement[];
     const ficon = nameEl.firstChild as HTMLElement;
-    ficon.dataset.icon = iconOf(name, r.kind);
-    ficon.replaceChildren(icon(iconOf(name, r.kind)));
+    ficon.dataset.icon = iconOf(name, r.kind, parent(r.path));
+    ficon.replaceChildren(icon(iconOf(name, r.kind, parent(r.path))));
     const fname = nameEl.lastChild as HTMLElement;
     // The match, marked, without parsing anything as HTML.
     const at = name.toLowerCase().indexOf(this.query.toLowerCase());

@@ -9,6 +9,8 @@ import { VirtualList } from "./virtual";
 export type SortKey = "name" | "size" | "modified" | "type";
 
 export interface TableSource {
+  /** The folder shown, relative to the workspace. */
+  folder(): string;
   count(): number;
   entry(i: number): Entry;
   selected(name: string): boolean;
@@ -126,7 +128,7 @@ export class Table {
     row.classList.toggle("hidden-file", e.name.startsWith("."));
     const [check, name, size, modified, type] = Array.from(row.children) as HTMLElement[];
     (check.firstChild as HTMLInputElement).checked = sel;
-    const iconName = iconOf(e.name, e.kind);
+    const iconName = iconOf(e.name, e.kind, this.src.folder());
     const ficon = name.firstChild as HTMLElement;
     if (ficon.dataset.icon !== iconName) {
       ficon.dataset.icon = iconName;
@@ -139,7 +141,7 @@ export class Table {
     size.textContent = e.kind === "file" ? bytes(e.size) : e.kind === "dir" ? "—" : "";
     modified.textContent = e.modified ? when(e.modified) : "";
     modified.title = e.modified ? fullDate(e.modified) : "";
-    type.textContent = typeLabel(e.name, e.kind);
+    type.textContent = typeLabel(e.name, e.kind, this.src.folder());
   }
 
   /** Draws again after the data, the selection or the sort changed. */

@@ -73,7 +73,9 @@ export class Viewer {
       return;
     }
     const inEditor = e.composedPath().some((n) => n instanceof HTMLElement && n.classList.contains("cm-editor"));
-    if (e.key === "Escape" && !inEditor) {
+    // In the editor, Escape closes too unless the editor used it (closing its search panel,
+    // collapsing a multiple selection): it then marks the event handled.
+    if (e.key === "Escape" && !e.defaultPrevented) {
       e.preventDefault();
       void this.tryClose();
     } else if ((e.key === "ArrowRight" || e.key === "ArrowLeft") && !inEditor && !(e.target as Element).closest?.("input, video, audio")) {
@@ -108,13 +110,13 @@ export class Viewer {
     this.entry = entry;
     this.el.hidden = false;
     this.el.dataset.path = path;
-    this.titleEl.replaceChildren(icon(iconOf(entry.name, entry.kind)), h("span", null, entry.name));
+    this.titleEl.replaceChildren(icon(iconOf(entry.name, entry.kind, parent(path))), h("span", null, entry.name));
     this.titleEl.title = "/" + path;
     this.metaEl.textContent = `${bytes(entry.size)} · ${fullDate(entry.modified)}`;
     const download = button("download", "Download", { id: "viewer-download" });
     download.addEventListener("click", () => this.app.actions.download(download, [entry]));
     this.tools.replaceChildren(download);
-    const fam = family(entry.name, entry.kind);
+    const fam = family(entry.name, entry.kind, parent(path));
     this.el.dataset.kind = fam;
     const url = fileUrl(path, true);
     try {
@@ -245,7 +247,7 @@ export class Viewer {
         { class: "info-card", id: "file-info" },
         icon(iconOf(entry.name, entry.kind), "icon big"),
         h("h2", null, entry.name),
-        h("p", { class: "muted" }, `${typeLabel(entry.name, entry.kind)} · ${bytes(entry.size)} · modified ${fullDate(entry.modified)}`),
+        h("p", { class: "muted" }, `${typeLabel(entry.name, entry.kind, parent(this.path))} · ${bytes(entry.size)} · modified ${fullDate(entry.modified)}`),
         h("p", null, why),
         actions,
       ),
@@ -279,11 +281,20 @@ export class Viewer {
     this.saving = true;
     const doc = ed.current();
     this.setState("saving…");
+    const path = this.path;
+    const text = doc.toString();
     try {
-      await api.save(this.path, doc.toString());
+      await api.save(path, text);
       ed.markSaved(doc);
       this.setState(ed.dirty() ? "unsaved" : "saved");
-      void this.app.refresh();
+      // The header shows the file as saved: its size and time from the folder's new listing,
+      // else as written (a file opened from search results may be in another folder).
+      await this.app.refresh().catch(() => undefined);
+      if (this.path === path && this.entry) {
+        const listed = parent(path) === this.app.path ? this.app.view.find((x) => x.name === this.entry?.name) : undefined;
+        this.entry = listed ?? { ...this.entry, size: new Blob([text]).size, modified: Date.now() };
+        this.metaEl.textContent = `${bytes(this.entry.size)} · ${fullDate(this.entry.modified)}`;
+      }
     } catch (e) {
       this.setState("not saved");
       notify(`Cannot save /${this.path}: ${message(e)}`, "error");

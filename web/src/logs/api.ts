@@ -43,6 +43,8 @@ export interface ServiceStatus {
   uptime_ms: number | null;
   restarts: number;
   last_exit: ExitInfo | null;
+  /** The last exit followed a stop or restart that was asked for. */
+  last_exit_asked?: boolean;
   error: string | null;
 }
 

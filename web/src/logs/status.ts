@@ -24,11 +24,13 @@ function fact(name: string, ...value: (Node | string)[]): HTMLElement[] {
   return [h("dt", null, name), h("dd", null, ...value)];
 }
 
-/** How the last run ended, short: the exit code or the signal. */
+/** How the last run ended, short: the exit code or the signal; red only when it was not asked
+ * for (a stop or restart ends a service with SIGTERM, which is no crash). */
 function exitCell(s: ServiceStatus): HTMLElement {
   const e = s.last_exit;
   if (!e) return h("td", { class: "exit muted" }, "–");
   const short = e.code !== null ? String(e.code) : (e.signal ?? e.text);
+  if (s.last_exit_asked) return h("td", { class: "exit asked", title: `${e.text}: stopped on request` }, short);
   return h("td", { class: e.code === 0 ? "exit" : "exit bad-text", title: e.text }, short);
 }
 

@@ -14,8 +14,8 @@ export interface Search {
   context: boolean;
 }
 
-const TIME_LABELS: Record<TimeMode, string> = { abs: "Time: clock", rel: "Time: ago", none: "Time: off" };
-const NEXT_TIME: Record<TimeMode, TimeMode> = { abs: "rel", rel: "none", none: "abs" };
+/** The time column's choices, as the menu names them. */
+const TIME_LABELS: Record<TimeMode, string> = { abs: "Time of day", rel: "Time ago", none: "No time" };
 
 export class Toolbar {
   readonly el: HTMLElement;
@@ -36,7 +36,7 @@ export class Toolbar {
   private contextButton: HTMLButtonElement;
   private info: HTMLElement;
   private error: HTMLElement;
-  private timeButton: HTMLButtonElement;
+  private timeButton: HTMLSelectElement;
   private followButton: HTMLButtonElement;
   private download: HTMLAnchorElement;
   readonly statusButton: HTMLButtonElement;
@@ -94,8 +94,15 @@ export class Toolbar {
     this.info = h("span", { id: "search-info", class: "muted", "aria-live": "polite" });
     this.error = h("span", { id: "search-error", class: "error", role: "alert", hidden: true });
 
-    this.timeButton = h("button", { type: "button", id: "time-mode", class: "btn", "data-mode": timeMode, title: "time column: clock, ago, off" }, TIME_LABELS[timeMode]);
-    this.timeButton.addEventListener("click", () => this.setTime(NEXT_TIME[this.timeMode]));
+    // A menu that names its choices (a button cycling through "Time: clock", "ago" and "off"
+    // told nobody what it did).
+    this.timeButton = h(
+      "select",
+      { id: "time-mode", class: "btn", "data-mode": timeMode, "aria-label": "time column", title: "the time column: each line's time of day, how long ago it came, or none" },
+      ...(Object.keys(TIME_LABELS) as TimeMode[]).map((m) => h("option", { value: m }, TIME_LABELS[m])),
+    );
+    this.timeButton.value = timeMode;
+    this.timeButton.addEventListener("change", () => this.setTime(this.timeButton.value as TimeMode));
     this.followButton = h("button", { type: "button", id: "follow", class: "btn follow", "data-state": "following", title: "follow new lines (f)" });
     this.followButton.addEventListener("click", () => this.onFollow());
     this.download = h("a", { id: "download", class: "btn", hidden: true, download: "" }, "Download");
@@ -226,7 +233,7 @@ export class Toolbar {
 
   setTime(mode: TimeMode): void {
     this.timeMode = mode;
-    this.timeButton.textContent = TIME_LABELS[mode];
+    this.timeButton.value = mode;
     this.timeButton.dataset.mode = mode;
     this.onTime(mode);
   }
