@@ -287,6 +287,12 @@ fn the_default_login_is_announced_on_every_page() {
     assert!(events.iter().any(|e| e.contains("WARNING: The login is the default admin / admin")), "{events:#?}");
     let page = request(port, "GET", "/.gpubox/login", &[], b"");
     assert!(page.text().contains("class=\"banner\"") && page.text().contains("USERNAME and PASSWORD"));
+    assert!(page.text().contains("/.gpubox/assets/shell.js"), "the script that hides it");
+    // Hidden for the browser's session (the cookie its Hide button sets): left out of the page.
+    let page = request(port, "GET", "/.gpubox/login", &[("Cookie", "a=1; gpubox_banner=hidden")], b"");
+    assert!(!page.text().contains("class=\"banner\"") && !page.text().contains("shell.js"), "{}", page.text());
+    let js = request(port, "GET", "/.gpubox/assets/shell.js", &[], b"");
+    assert!(js.status == 200 && js.text().contains("gpubox_banner=hidden"), "{}", js.text());
 }
 
 #[test]

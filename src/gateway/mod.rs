@@ -85,7 +85,14 @@ fn shell_for(ctx: &Ctx, port: u16, headers: &HeaderMap, logged_in: bool) -> page
                 here: l.port == port,
             })
             .collect();
-        pages::Shell { instance: ctx.instance.clone(), links, defaults_in_force: ctx.auth.defaults_in_force, logged_in }
+        let hidden =
+            crate::http::cookies::cookie(headers, crate::http::cookies::BANNER_COOKIE).is_some_and(|v| v == "hidden");
+        pages::Shell {
+            instance: ctx.instance.clone(),
+            links,
+            warn_defaults: ctx.auth.defaults_in_force && !hidden,
+            logged_in,
+        }
     }
 }
 

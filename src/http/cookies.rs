@@ -7,6 +7,8 @@ use axum::response::Response;
 pub const COOKIE: &str = "gpubox_session";
 /// The device cookie's name (see `auth::device`).
 pub const DEVICE_COOKIE: &str = "gpubox_device";
+/// Set (by the page) when the default-login warning is hidden for the browser's session.
+pub const BANNER_COOKIE: &str = "gpubox_banner";
 /// A year: the device cookie only names the browser for the throttle.
 pub const DEVICE_TTL_SECS: u64 = 365 * 24 * 3600;
 

@@ -38,7 +38,9 @@ pub struct Link {
 pub struct Shell {
     pub instance: String,
     pub links: Vec<Link>,
-    pub defaults_in_force: bool,
+    /// Show the warning that the default login is in force (it is, and this browser has not
+    /// hidden the warning for its session).
+    pub warn_defaults: bool,
     pub logged_in: bool,
 }
 
@@ -70,15 +72,24 @@ impl Shell {
         } else {
             ""
         };
-        let banner = if self.defaults_in_force {
-            format!("<div class=\"banner\" role=\"alert\">{}</div>", escape(DEFAULTS_WARNING))
+        // Hidden for the browser's session by a cookie that `shell.js` sets (cookies do not
+        // depend on the port: hidden on one app, it is hidden on all).
+        let (banner, script) = if self.warn_defaults {
+            (
+                format!(
+                    "<div class=\"banner\" role=\"alert\"><span>{}</span><button type=\"button\" class=\"dismiss\" id=\"banner-hide\" \
+title=\"Hide this warning until the browser is closed\">Hide</button></div>",
+                    escape(DEFAULTS_WARNING)
+                ),
+                "<script src=\"/.gpubox/assets/shell.js\" defer></script>",
+            )
         } else {
-            String::new()
+            (String::new(), "")
         };
         format!(
             "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
 <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
-<title>{title} · {instance}</title><link rel=\"icon\" href=\"data:,\"><link rel=\"stylesheet\" href=\"/.gpubox/assets/gpubox.css\"></head>\
+<title>{title} · {instance}</title><link rel=\"icon\" href=\"data:,\"><link rel=\"stylesheet\" href=\"/.gpubox/assets/gpubox.css\">{script}</head>\
 <body><header class=\"shell\"><span class=\"name\">{instance}</span><nav>{nav}</nav>{logout}</header>{banner}\
 <main>{body}</main></body></html>\n",
             title = escape(title),

@@ -287,6 +287,9 @@ test("upload by drag and drop, with the drop zone and progress shown", async () 
     new MutationObserver(() => {
       const r = document.querySelector('#upload-list .up[data-name="dropped.bin"]');
       if (r) window.__states.push(r.dataset.state);
+      // Whether the listing shows the file at the moment the upload says "done".
+      if (r?.dataset.state === "done" && window.__listedAtDone === undefined)
+        window.__listedAtDone = !!document.querySelector('#files-list .row[data-name="dropped.bin"]:not([hidden])');
     }).observe(document.querySelector("#uploads-panel"), { subtree: true, attributes: true, childList: true });
     document.querySelector("#files-list").dispatchEvent(new DragEvent("drop", { bubbles: true, cancelable: true, dataTransfer: window.__dt }));
   });
@@ -297,6 +300,10 @@ test("upload by drag and drop, with the drop zone and progress shown", async () 
   assert.equal(await up.locator("[role=progressbar]").getAttribute("aria-valuenow"), "100");
   const states = await page.evaluate(() => window.__states);
   assert.ok(states.includes("uploading"), `the upload was shown while it ran: ${states}`);
+  assert.equal(await page.evaluate(() => window.__listedAtDone), true, "done only once the listing shows the file");
+  // Then the panel folds down to its title, off the columns.
+  await page.locator("#uploads-panel.collapsed").waitFor({ timeout: 10000 });
+  assert.ok((await page.locator("#uploads-panel").boundingBox()).height < 80, "folded to its title");
   await row("dropped.bin").waitFor();
   // A `.bin` outside a models folder is any binary file, not a model.
   assert.equal(await row("dropped.bin").evaluate((r) => r.children[4].textContent), "BIN file");

@@ -42,6 +42,10 @@ export class Transfers {
   private watching = new Set<number>();
   private polling = 0;
   private refreshTimer = 0;
+  /** The listing that is being fetched for finished uploads (one for many). */
+  private listing: Promise<void> | null = null;
+  /** Uploads or tasks were running at the last look (the panel collapses when they stop). */
+  private busy = false;
 
   constructor(private readonly app: App) {
     this.title = h("strong", null, "Uploads");
@@ -204,10 +208,16 @@ export class Transfers {
         this.draw(item, true);
       },
       done: ({ savedAs, skipped }) => {
-        item.state = skipped ? "skipped" : "done";
         item.sent = item.file.size;
         item.message = skipped ? "skipped: the name exists" : savedAs && savedAs !== join(item.dir, item.file.name) ? `saved as ${savedAs.split("/").pop()}` : "";
-        this.finished(item);
+        // The next upload starts now; this one says "done" once the folder's listing shows it,
+        // not before.
+        item.upload = null;
+        this.pump();
+        void this.listed(item.dir).then(() => {
+          item.state = skipped ? "skipped" : "done";
+          this.draw(item, true);
+        });
       },
       failed: (text) => {
         item.state = "failed";
@@ -229,6 +239,19 @@ export class Transfers {
     this.draw(item, true);
     this.refreshSoon(item.dir);
     this.pump();
+  }
+
+  /** Lists the folder shown again if `dir` is in it (once for uploads that end together);
+   * resolves when the listing is in. */
+  private listed(dir: string): Promise<void> {
+    const shown = this.app.path;
+    if (dir !== shown && !dir.startsWith(shown ? shown + "/" : "")) return Promise.resolve();
+    if (!this.listing) {
+      this.listing = Promise.all([this.app.refresh(), this.app.refreshSpace()])
+        .then(() => undefined, () => undefined)
+        .finally(() => (this.listing = null));
+    }
+    return this.listing;
   }
 
   /** Lists the folder again (once for many uploads) when they went into the one shown. */
@@ -333,7 +356,16 @@ export class Transfers {
       this.title.textContent = runningJobs ? "Tasks" : "Done";
       this.summary.textContent = runningJobs ? `${runningJobs} running` : "";
     }
-    this.el.classList.toggle("active", active.length > 0 || runningJobs > 0);
+    const busy = active.length > 0 || runningJobs > 0;
+    this.el.classList.toggle("active", busy);
+    // All finished and none failed: after a moment to read "done", the panel folds down to its
+    // title in the corner, off the columns (the next upload, or its chevron, opens it again).
+    if (this.busy && !busy && !failed && ![...this.jobs.values()].some((j) => j.job.state === "failed")) {
+      window.setTimeout(() => {
+        if (!this.busy) this.el.classList.add("collapsed");
+      }, 2500);
+    }
+    this.busy = busy;
     this.el.classList.toggle("has-failed", failed > 0);
     if (!this.items.length && !this.leftover.children.length && !this.jobsEl.children.length) this.el.hidden = true;
   }

@@ -1,0 +1,48 @@
+// The page shell on a phone with the default login: its warning is short, and "Hide" hides it
+// for the browser's session, on every port (one cookie, as the login is one).
+import assert from "node:assert/strict";
+import { after, before, test } from "node:test";
+
+import { freePort, launchBrowser, logIn, startGpubox, useWebDist } from "./harness.mjs";
+
+let gpubox;
+let browser;
+let page;
+let files;
+let logs;
+
+before(async () => {
+  files = await freePort();
+  logs = await freePort();
+  gpubox = await startGpubox(
+    `[services.files]\napp = "files"\nport = ${files}\n[services.logs]\napp = "logs"\nport = ${logs}\n`,
+    `logs: listening on 0.0.0.0:${logs}`,
+  );
+  browser = await launchBrowser();
+  const context = await browser.newContext({ viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true });
+  await useWebDist(context);
+  page = await context.newPage();
+});
+
+after(async () => {
+  await browser?.close();
+  await gpubox?.stop();
+});
+
+test("on a phone, the default-login warning is short and can be hidden for the session, on every port", async () => {
+  await page.goto(`http://127.0.0.1:${files}/`);
+  await logIn(page, "admin", "admin");
+  await page.locator("#files-app").waitFor();
+  const banner = page.locator(".banner");
+  await banner.waitFor();
+  const { height } = await banner.boundingBox();
+  assert.ok(height < 844 * 0.12, `the warning takes ${height}px of the 844px screen`);
+  await page.click("#banner-hide");
+  assert.ok(await banner.isHidden(), "hidden at once");
+  await page.reload();
+  await page.locator("#files-app").waitFor();
+  assert.equal(await page.locator(".banner").count(), 0, "still hidden after a reload");
+  await page.goto(`http://127.0.0.1:${logs}/`);
+  await page.locator("#logs-app").waitFor();
+  assert.equal(await page.locator(".banner").count(), 0, "and on the other port");
+});
