@@ -253,7 +253,7 @@ test("reload in the middle of a throttled 40 MB upload: it resumes where it stop
   });
   await throttle(-1);
   await page.setInputFiles("#upload-input", file);
-  await page.locator(`#upload-list .up[data-name="${NAME}"][data-state="done"]`).waitFor({ timeout: 60000 });
+  await page.locator(`#upload-list .up[data-name="${NAME}"][data-state="done"]`).waitFor({ state: "attached", timeout: 60000 });
   const resumedFrom = Number(await page.locator(`#upload-list .up[data-name="${NAME}"]`).getAttribute("data-resumed-from"));
   assert.ok(resumedFrom >= before, `resumed at ${resumedFrom}`);
   assert.ok(patches.length && patches[0] >= before, `the first PATCH after the reload starts at ${patches[0]}, not 0`);
@@ -295,7 +295,7 @@ test("upload by drag and drop, with the drop zone and progress shown", async () 
   });
   assert.ok(await page.locator("#drop-zone").isHidden(), "the drop zone goes after the drop");
   const up = page.locator('#upload-list .up[data-name="dropped.bin"]');
-  await page.locator('#upload-list .up[data-name="dropped.bin"][data-state="done"]').waitFor({ timeout: 20000 });
+  await page.locator('#upload-list .up[data-name="dropped.bin"][data-state="done"]').waitFor({ state: "attached", timeout: 20000 });
   assert.ok(await page.locator("#uploads-panel").isVisible());
   assert.equal(await up.locator("[role=progressbar]").getAttribute("aria-valuenow"), "100");
   const states = await page.evaluate(() => window.__states);
@@ -321,8 +321,8 @@ test("upload a folder with the folder picker, and a file whose name exists (keep
   writeFileSync(join(dir, "b.txt"), "beta\n");
   await page.setInputFiles("#upload-folder-input", dir);
   await row("shoot").waitFor();
-  await page.locator('#upload-list .up[data-name="a.txt"][data-state="done"]').waitFor({ timeout: 20000 });
-  await page.locator('#upload-list .up[data-name="b.txt"][data-state="done"]').waitFor({ timeout: 20000 });
+  await page.locator('#upload-list .up[data-name="a.txt"][data-state="done"]').waitFor({ state: "attached", timeout: 20000 });
+  await page.locator('#upload-list .up[data-name="b.txt"][data-state="done"]').waitFor({ state: "attached", timeout: 20000 });
   assert.equal(readFileSync(join(ws, "shoot/raw/day1/a.txt"), "utf8"), "alpha\n");
   assert.equal(readFileSync(join(ws, "shoot/b.txt"), "utf8"), "beta\n");
 
@@ -332,7 +332,7 @@ test("upload a folder with the folder picker, and a file whose name exists (keep
   await page.locator("#dialog").waitFor();
   assert.match(await page.locator("#dialog").innerText(), /“config\.yaml” already exists/);
   await page.click('#dialog [data-value="rename"]');
-  await page.locator('#upload-list .up[data-name="config.yaml"][data-state="done"]').waitFor({ timeout: 20000 });
+  await page.locator('#upload-list .up[data-name="config.yaml"][data-state="done"]').waitFor({ state: "attached", timeout: 20000 });
   assert.match(await page.locator('#upload-list .up[data-name="config.yaml"]').innerText(), /saved as config \(1\)\.yaml/);
   assert.equal(readFileSync(join(ws, "config (1).yaml"), "utf8"), "steps: 50\n");
   assert.equal(readFileSync(join(ws, "config.yaml"), "utf8"), "steps: 30\nsampler: dpmpp_2m\n", "the original is untouched");

@@ -527,6 +527,20 @@ test("on a phone: no sideways scrolling, sessions as a row of tabs", async () =>
   await clearScreen(p);
   await runToPrompt(p, "ls --color=always /");
   await p.screenshot({ path: join(ARTIFACTS, "terminal-phone.png"), animations: "disabled" });
+  // The keys a phone's keyboard lacks reach the program (`cat -A` shows them), and Ctrl stays
+  // pressed for the next key typed: Ctrl, then c, is an interrupt.
+  assert.ok(await p.isVisible("#keybar"), "the key bar shows on a phone");
+  assert.ok(!(await page.isVisible("#keybar")), "and not on a desktop");
+  await run(p, "cat -A");
+  for (const k of ["Escape", "Tab", "Up", "Pipe", "Tilde"]) await p.click(`#keybar [data-key="${k}"]`);
+  await p.keyboard.press("Enter");
+  await waitForRow(p, /^\^\[\^I\^\[\[A\|~\$$/);
+  await p.click('#keybar [data-key="Ctrl"]');
+  assert.equal(await p.getAttribute('#keybar [data-key="Ctrl"]', "aria-pressed"), "true");
+  await p.keyboard.type("c");
+  assert.equal(await p.getAttribute('#keybar [data-key="Ctrl"]', "aria-pressed"), "false", "released after one key");
+  await run(p, "echo after-$((2*21))");
+  await waitForRow(p, /^after-42$/);
   await phone.close();
 });
 

@@ -296,7 +296,9 @@ fn summary(files: u64, skipped: u64, into: &Rel) -> String {
 /// folder under a real name, and nothing already there is overwritten (a taken name gets ` (2)`).
 pub fn extract_here(root: &Root, job: &Job, archive: &Rel, stem: &str) -> Result<String, String> {
     let dir = archive.parent();
-    let tmp = dir.join(&super::fs::temp_name(stem, "extract"));
+    // A name of its own: two extractions beside each other never share it.
+    let tag = crate::random::hex(4).map_err(|e| format!("cannot pick a temporary name: {e}"))?;
+    let tmp = dir.join(&super::fs::temp_name(stem, &format!("extract-{tag}")));
     let _ = root.remove(&tmp);
     let placed = extract_into(root, job, archive, &tmp).and_then(|(files, skipped)| {
         let inside = root.list(&tmp).map_err(|e| fs_msg(e, "cannot read what was extracted"))?;

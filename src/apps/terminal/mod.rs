@@ -190,13 +190,20 @@ enum Control {
 
 /// One tab: output and control messages out, keystrokes and control messages in.
 async fn serve_tab(mut socket: WebSocket, session: Arc<Session>) {
-    let (tab, (cols, rows), mut rx) = session.attach();
+    let (tab, (mut cols, mut rows), mut rx) = session.attach();
     // The snapshot comes from the emulator's thread; the hello waits for it and they go out
     // together, so a page that switches sessions never says it is attached while it still
-    // shows the session it left.
-    let Some(snapshot) = rx.recv().await else {
-        session.detach(tab);
-        return;
+    // shows the session it left. (Only a resize by another tab can come first.)
+    let snapshot = loop {
+        match rx.recv().await {
+            Some(s @ Out::Snapshot { .. }) => break s,
+            Some(Out::Size(c, r)) => (cols, rows) = (c, r),
+            Some(Out::Bytes(_)) => {}
+            None => {
+                session.detach(tab);
+                return;
+            }
+        }
     };
     let hello = json!({ "type": "hello", "session": session.info(), "cols": cols, "rows": rows }).to_string();
     if socket.send(Message::Text(hello.into())).await.is_err() {
@@ -213,8 +220,25 @@ async fn serve_tab(mut socket: WebSocket, session: Arc<Session>) {
     // waits), so memory stays bounded whatever is pasted.
     let input = session.input();
     let mut pending: VecDeque<Bytes> = VecDeque::new();
+    // The shell's exit, told to the page after everything queued before it (and after the
+    // snapshot a tab that fell behind waits for).
+    let mut ended = session.ended();
+    let mut exit_code: Option<i32> = None;
     loop {
+        if let Some(code) = exit_code {
+            if held.is_none() && rx.is_empty() && !session.waits_for_snapshot(tab) {
+                let m = json!({ "type": "exit", "code": code }).to_string();
+                let _ = socket.send(Message::Text(m.into())).await;
+                let _ = socket.send(Message::Close(None)).await;
+                break;
+            }
+        }
         tokio::select! {
+            // (The value is copied out: the watch's guard is not to be held across an await.)
+            seen = async { ended.wait_for(Option::is_some).await.map(|v| *v) }, if exit_code.is_none() => match seen {
+                Ok(code) => exit_code = code,
+                Err(_) => break, // the session is gone
+            },
             room = input.reserve(), if !pending.is_empty() => match room {
                 Ok(permit) => permit.send(pending.pop_front().expect("pending is not empty")),
                 Err(_) => break, // the shell is gone
@@ -257,12 +281,6 @@ async fn serve_tab(mut socket: WebSocket, session: Arc<Session>) {
                     Some(Out::Size(cols, rows)) => {
                         let m = json!({ "type": "size", "cols": cols, "rows": rows }).to_string();
                         socket.send(Message::Text(m.into())).await
-                    }
-                    Some(Out::Exit(code)) => {
-                        let m = json!({ "type": "exit", "code": code }).to_string();
-                        let _ = socket.send(Message::Text(m.into())).await;
-                        let _ = socket.send(Message::Close(None)).await;
-                        break;
                     }
                     None => break,
                 };

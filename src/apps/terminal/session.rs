@@ -68,8 +68,6 @@ pub enum Out {
     Snapshot { screen: Bytes, tail: Vec<Bytes> },
     /// The PTY's size changed (another tab resized it).
     Size(u16, u16),
-    /// The shell exited with this code; the session is over.
-    Exit(i32),
 }
 
 struct Tab {
@@ -97,8 +95,15 @@ struct State {
     backlog_bytes: usize,
     /// The pump has ended (the PTY is closed).
     closed: bool,
-    /// The virtual terminal, once the emulator has applied everything after the pump ended.
-    parked: Option<avt::Terminal>,
+    /// The virtual terminal (and an incomplete UTF-8 sequence at its end), once the emulator has
+    /// applied everything after the pump ended.
+    parked: Option<(avt::Terminal, Vec<u8>)>,
+}
+
+/// A tab that needs a snapshot gets one only into an empty queue: a slow tab holds one at a time
+/// (each may carry megabytes of backlog), never a queue of them.
+fn wants_snapshot(t: &Tab) -> bool {
+    t.behind && !t.paused && t.tx.capacity() == t.tx.max_capacity()
 }
 
 pub struct Session {
@@ -116,6 +121,9 @@ pub struct Session {
     state: Mutex<State>,
     /// Wakes the emulator: output in the backlog, or a tab waiting for a snapshot.
     work: std::sync::Condvar,
+    /// The shell's exit code, once it has exited and its last output was read (or half a second
+    /// passed): each tab tells its page after everything queued before it.
+    ended: tokio::sync::watch::Sender<Option<i32>>,
     next_tab: AtomicU64,
     scrollback: usize,
 }
@@ -203,6 +211,7 @@ impl Session {
                 parked: None,
             }),
             work: std::sync::Condvar::new(),
+            ended: tokio::sync::watch::Sender::new(None),
             next_tab: AtomicU64::new(1),
             scrollback: settings.scrollback,
         });
@@ -259,8 +268,35 @@ impl Session {
             };
             self.output(Bytes::copy_from_slice(&buf[..n]));
         }
-        self.state.lock().expect("session lock").closed = true;
+        let mut st = self.state.lock().expect("session lock");
+        st.closed = true;
+        let exit = st.exit;
+        drop(st);
+        if let Some(code) = exit {
+            self.announce_exit(code);
+        }
         self.work.notify_one();
+    }
+
+    /// Tells the tabs the shell has exited (once).
+    fn announce_exit(&self, code: i32) {
+        self.ended.send_if_modified(|v| {
+            let first = v.is_none();
+            if first {
+                *v = Some(code);
+            }
+            first
+        });
+    }
+
+    /// The shell's exit code once it is announced (see `ended`).
+    pub fn ended(&self) -> tokio::sync::watch::Receiver<Option<i32>> {
+        self.ended.subscribe()
+    }
+
+    /// Whether this tab waits for a snapshot (its page must not be told of an exit before it).
+    pub fn waits_for_snapshot(&self, tab: u64) -> bool {
+        self.state.lock().expect("session lock").tabs.iter().any(|t| t.id == tab && t.behind)
     }
 
     /// One read of the PTY: to every tab that is up to date, and to the emulator's backlog.
@@ -310,19 +346,19 @@ impl Session {
                     // In a flood, tabs that wait get the snapshot and the backlog behind it at
                     // once; otherwise the emulator catches up first and the snapshot is whole.
                     if st.backlog_bytes >= WAKE {
-                        serve_snapshots(&mut st, &vt, self.scrollback);
+                        serve_snapshots(&mut st, &vt, &pending, self.scrollback);
                         break;
                     }
-                    let waiting = st.tabs.iter().any(|t| t.behind && !t.paused && t.tx.capacity() > 0);
+                    let waiting = st.tabs.iter().any(wants_snapshot);
                     if !st.backlog.is_empty() && (st.closed || waiting) {
                         break;
                     }
-                    serve_snapshots(&mut st, &vt, self.scrollback);
+                    serve_snapshots(&mut st, &vt, &pending, self.scrollback);
                     st.tabs.retain(|t| !t.tx.is_closed());
                     // A tab waiting for room in its queue is looked at again shortly.
                     let waiting = st.tabs.iter().any(|t| t.behind && !t.paused);
                     if st.closed && !waiting {
-                        st.parked = Some(vt);
+                        st.parked = Some((vt, pending));
                         return;
                     }
                     st = if waiting {
@@ -363,9 +399,9 @@ impl Session {
         let id = self.next_tab.fetch_add(1, Ordering::Relaxed);
         let mut st = self.state.lock().expect("session lock");
         st.tabs.push(Tab { id, tx, paused: false, behind: true });
-        if let Some(vt) = st.parked.take() {
-            serve_snapshots(&mut st, &vt, self.scrollback);
-            st.parked = Some(vt);
+        if let Some((vt, pending)) = st.parked.take() {
+            serve_snapshots(&mut st, &vt, &pending, self.scrollback);
+            st.parked = Some((vt, pending));
         }
         let size = (st.cols, st.rows);
         drop(st);
@@ -385,9 +421,9 @@ impl Session {
         if let Some(t) = st.tabs.iter_mut().find(|t| t.id == tab) {
             t.paused = paused;
         }
-        if let Some(vt) = st.parked.take() {
-            serve_snapshots(&mut st, &vt, self.scrollback);
-            st.parked = Some(vt);
+        if let Some((vt, pending)) = st.parked.take() {
+            serve_snapshots(&mut st, &vt, &pending, self.scrollback);
+            st.parked = Some((vt, pending));
         }
         drop(st);
         self.work.notify_one();
@@ -413,7 +449,7 @@ impl Session {
         }
         let ws = rustix::termios::Winsize { ws_row: rows, ws_col: cols, ws_xpixel: 0, ws_ypixel: 0 };
         let _ = rustix::termios::tcsetwinsize(&self.master, ws);
-        if let Some(vt) = st.parked.as_mut() {
+        if let Some((vt, _)) = st.parked.as_mut() {
             vt.resize(cols as usize, rows as usize);
         } else {
             st.backlog.push_back(Event::Resize(cols, rows));
@@ -425,13 +461,21 @@ impl Session {
         }
     }
 
-    /// The shell exited: every tab is told, and the session is over.
-    pub fn exited(&self, code: i32) {
+    /// The shell exited: the tabs are told once its last output is read (the PTY closes), or
+    /// after half a second if something else keeps the PTY open; the session is over.
+    pub fn exited(self: &Arc<Self>, code: i32) {
         let mut st = self.state.lock().expect("session lock");
         st.exit = Some(code);
-        // A tab waiting for its snapshot is told after it (see `serve_snapshots`).
-        for t in st.tabs.iter().filter(|t| !t.behind) {
-            let _ = t.tx.try_send(Out::Exit(code));
+        let closed = st.closed;
+        drop(st);
+        if closed {
+            self.announce_exit(code);
+        } else {
+            let me = self.clone();
+            std::thread::spawn(move || {
+                std::thread::sleep(Duration::from_millis(500));
+                me.announce_exit(code);
+            });
         }
     }
 
@@ -456,10 +500,10 @@ impl Session {
 }
 
 /// Sends each tab that needs one (attached or fell behind, not paused, with room in its queue) a
-/// snapshot of `vt` and the backlog after it: `vt` plus the backlog is everything printed so far.
-/// Then, if the shell has exited, that too.
-fn serve_snapshots(st: &mut State, vt: &avt::Terminal, scrollback: usize) {
-    if !st.tabs.iter().any(|t| t.behind && !t.paused && t.tx.capacity() > 0) {
+/// snapshot of `vt` and the bytes after it — an incomplete UTF-8 sequence the emulator holds
+/// (`pending`), then the backlog: that is everything printed so far.
+fn serve_snapshots(st: &mut State, vt: &avt::Terminal, pending: &[u8], scrollback: usize) {
+    if !st.tabs.iter().any(wants_snapshot) {
         return;
     }
     // The snapshot is drawn at the emulator's size: a resize not applied yet would not match
@@ -468,20 +512,17 @@ fn serve_snapshots(st: &mut State, vt: &avt::Terminal, scrollback: usize) {
         return;
     }
     let screen = super::replay::snapshot(vt, scrollback);
-    let tail: Vec<Bytes> = st
-        .backlog
-        .iter()
-        .filter_map(|e| match e {
+    let tail: Vec<Bytes> = (!pending.is_empty())
+        .then(|| Bytes::copy_from_slice(pending))
+        .into_iter()
+        .chain(st.backlog.iter().filter_map(|e| match e {
             Event::Output(b) => Some(b.clone()),
             Event::Resize(..) => None,
-        })
+        }))
         .collect();
-    for t in st.tabs.iter_mut().filter(|t| t.behind && !t.paused) {
+    for t in st.tabs.iter_mut().filter(|t| wants_snapshot(t)) {
         if t.tx.try_send(Out::Snapshot { screen: screen.clone(), tail: tail.clone() }).is_ok() {
             t.behind = false;
-            if let Some(code) = st.exit {
-                let _ = t.tx.try_send(Out::Exit(code));
-            }
         }
     }
 }

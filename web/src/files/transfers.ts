@@ -24,6 +24,8 @@ interface Item {
   samples: [number, number][];
   message: string;
   upload: FileUpload | null;
+  /** Uploaded; waiting for the folder's listing before it says "done" (not counted as running). */
+  listing?: boolean;
   row: HTMLElement;
   drawn: number;
 }
@@ -42,8 +44,10 @@ export class Transfers {
   private watching = new Set<number>();
   private polling = 0;
   private refreshTimer = 0;
-  /** The listing that is being fetched for finished uploads (one for many). */
-  private listing: Promise<void> | null = null;
+  /** The listing being fetched for finished uploads, and the one queued after it. */
+  private listingNow: Promise<void> | null = null;
+  private listingNext: Promise<void> | null = null;
+  private collapseTimer = 0;
   /** Uploads or tasks were running at the last look (the panel collapses when they stop). */
   private busy = false;
 
@@ -180,7 +184,7 @@ export class Transfers {
 
   /** Starts waiting uploads while fewer than PARALLEL run. */
   private pump(): void {
-    let running = this.items.filter((i) => i.state === "uploading").length;
+    let running = this.items.filter((i) => i.state === "uploading" && !i.listing).length;
     for (const item of this.items) {
       if (running >= PARALLEL) break;
       if (item.state !== "waiting") continue;
@@ -213,10 +217,14 @@ export class Transfers {
         // The next upload starts now; this one says "done" once the folder's listing shows it,
         // not before.
         item.upload = null;
+        item.listing = true;
         this.pump();
         void this.listed(item.dir).then(() => {
+          item.listing = false;
+          if (item.state !== "uploading") return; // cancelled or removed meanwhile
           item.state = skipped ? "skipped" : "done";
           this.draw(item, true);
+          this.pump();
         });
       },
       failed: (text) => {
@@ -246,12 +254,27 @@ export class Transfers {
   private listed(dir: string): Promise<void> {
     const shown = this.app.path;
     if (dir !== shown && !dir.startsWith(shown ? shown + "/" : "")) return Promise.resolve();
-    if (!this.listing) {
-      this.listing = Promise.all([this.app.refresh(), this.app.refreshSpace()])
-        .then(() => undefined, () => undefined)
-        .finally(() => (this.listing = null));
+    const run = (): Promise<void> => {
+      const p: Promise<void> = Promise.all([this.app.refresh(), this.app.refreshSpace()]).then(
+        () => undefined,
+        () => undefined,
+      );
+      this.listingNow = p;
+      void p.then(() => {
+        if (this.listingNow === p) this.listingNow = null;
+      });
+      return p;
+    };
+    if (!this.listingNow) return run();
+    // One in flight may have been asked before this file was there: one more after it, shared
+    // by every upload that ends meanwhile.
+    if (!this.listingNext) {
+      this.listingNext = this.listingNow.then(() => {
+        this.listingNext = null;
+        return run();
+      });
     }
-    return this.listing;
+    return this.listingNext;
   }
 
   /** Lists the folder again (once for many uploads) when they went into the one shown. */
@@ -361,7 +384,8 @@ export class Transfers {
     // All finished and none failed: after a moment to read "done", the panel folds down to its
     // title in the corner, off the columns (the next upload, or its chevron, opens it again).
     if (this.busy && !busy && !failed && ![...this.jobs.values()].some((j) => j.job.state === "failed")) {
-      window.setTimeout(() => {
+      window.clearTimeout(this.collapseTimer);
+      this.collapseTimer = window.setTimeout(() => {
         if (!this.busy) this.el.classList.add("collapsed");
       }, 2500);
     }
@@ -371,6 +395,7 @@ export class Transfers {
   }
 
   private show(): void {
+    window.clearTimeout(this.collapseTimer);
     this.el.hidden = false;
     this.el.classList.remove("collapsed");
   }

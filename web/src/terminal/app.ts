@@ -6,6 +6,7 @@ import { ApiError, closeSession, createSession, listSessions, renameSession, typ
 import { wireClipboard } from "./clipboard";
 import { Connection, type LinkState, type Presence } from "./connection";
 import { h, iconButton } from "./dom";
+import { KeyBar } from "./keybar";
 import { Screen } from "./screen";
 import { SearchBox } from "./search";
 import { Sidebar } from "./sidebar";
@@ -99,7 +100,10 @@ export function start(root: HTMLElement): void {
   wireClipboard(term, termEl, { notice, find: () => search.open() });
 
   const encodeBinary = (d: string): Uint8Array => Uint8Array.from(d, (c) => c.charCodeAt(0) & 0xff);
-  term.onData((d) => conn?.input(d));
+  // The keys a phone's keyboard lacks, below the terminal (shown on touch screens).
+  const keys = new KeyBar(term, (d) => conn?.input(d));
+  pane.append(keys.el);
+  term.onData((d) => conn?.input(keys.apply(d)));
   term.onBinary((d) => conn?.input(encodeBinary(d)));
   term.onTitleChange((t) => (titleEl.textContent = t));
   const showSize = (): void => {
