@@ -212,21 +212,20 @@ fn copy_file(root: &Root, job: &Job, from: &Rel, to: &Rel) -> Result<(), String>
 }
 
 fn free_copy_name(root: &Root, dir: &Rel, name: &str) -> String {
+    free_name_in(root, dir, name, true, |n| if n == 1 { " (copy)".to_string() } else { format!(" (copy {n})") })
+}
+
+/// `name` if nothing in `dir` has it, else the first free of `label(1)`, `label(2)`… added to it
+/// (before the extension, with `split`).
+fn free_name_in(root: &Root, dir: &Rel, name: &str, split: bool, label: impl Fn(usize) -> String) -> String {
     if root.stat(&dir.join(name)).is_err() {
         return name.to_string();
     }
     let (stem, ext) = match name.rfind('.') {
-        Some(i) if i > 0 => (&name[..i], &name[i..]),
+        Some(i) if i > 0 && split => (&name[..i], &name[i..]),
         _ => (name, ""),
     };
-    let mut n = 1;
-    loop {
-        let candidate = if n == 1 { format!("{stem} (copy){ext}") } else { format!("{stem} (copy {n}){ext}") };
-        if root.stat(&dir.join(&candidate)).is_err() {
-            return candidate;
-        }
-        n += 1;
-    }
+    (1..).map(|n| format!("{stem}{}{ext}", label(n))).find(|c| root.stat(&dir.join(c)).is_err()).expect("a free name")
 }
 
 /// A Read that stops when the job is cancelled and, with `count`, counts the bytes read (the
@@ -302,29 +301,20 @@ pub fn extract_here(root: &Root, job: &Job, archive: &Rel, stem: &str) -> Result
     let _ = root.remove(&tmp);
     let placed = extract_into(root, job, archive, &tmp).and_then(|(files, skipped)| {
         let inside = root.list(&tmp).map_err(|e| fs_msg(e, "cannot read what was extracted"))?;
-        let (from, name) = match inside.as_slice() {
-            [one] if one.kind == "dir" || one.kind == "file" => (tmp.join(&one.name), one.name.clone()),
-            _ => (tmp.clone(), stem.to_string()),
+        let (from, name, file) = match inside.as_slice() {
+            [one] if one.kind == "dir" || one.kind == "file" => {
+                (tmp.join(&one.name), one.name.clone(), one.kind == "file")
+            }
+            _ => (tmp.clone(), stem.to_string(), false),
         };
-        let to = dir.join(&free_name(root, &dir, &name));
+        // ` (2)`, ` (3)`… after a folder's name, before a file's extension.
+        let to = dir.join(&free_name_in(root, &dir, &name, file, |n| format!(" ({})", n + 1)));
         root.rename(&from, &to, false).map_err(|e| fs_msg(e, &format!("cannot create /{}", to.as_str())))?;
         Ok(summary(files, skipped, &to))
     });
     // Empty once its one entry moved; gone if it moved itself; what is left of a failure.
     let _ = root.remove(&tmp);
     placed
-}
-
-/// `name`, or `name (2)`, `name (3)`… (before a file's extension) if it is taken in `dir`.
-fn free_name(root: &Root, dir: &Rel, name: &str) -> String {
-    if root.stat(&dir.join(name)).is_err() {
-        return name.to_string();
-    }
-    let (stem, ext) = match name.rfind('.') {
-        Some(i) if i > 0 => (&name[..i], &name[i..]),
-        _ => (name, ""),
-    };
-    (2..).map(|n| format!("{stem} ({n}){ext}")).find(|c| root.stat(&dir.join(c)).is_err()).expect("a free name")
 }
 
 fn extract_into(root: &Root, job: &Job, archive: &Rel, into: &Rel) -> Result<(u64, u64), String> {
