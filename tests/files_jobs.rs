@@ -1,4 +1,5 @@
-//! Every kind of file-manager job cancelled mid-way: it stops at once and leaves nothing behind,
+//! The file manager's jobs: archives extracted safely, copies and fetches, and every kind of job
+//! cancelled mid-way: it stops at once and leaves nothing behind,
 //! and a fetch that is retrying says why while it waits.
 
 use std::process::Command;
@@ -157,4 +158,102 @@ fn a_nested_gpubox_folder_is_copied_like_any_other() {
     let r = f.req("COPY", "/dav/proj", &[("Destination", "/dav/proj2")], b"");
     assert_eq!(r.status, 201, "{}", r.text());
     assert!(ws.join("proj2/.gpubox/settings.json").exists());
+}
+
+#[test]
+fn archives_extract_safely_copies_and_fetches_run_as_jobs() {
+    let f = start();
+    let ws = f.ws();
+    std::fs::create_dir_all(ws.join("in")).unwrap();
+    // A ZIP with a zip-slip entry and an absolute one, made by Python's zipfile.
+    let made = Command::new("python3")
+        .arg("-c")
+        .arg(
+            "import sys, zipfile\nz = zipfile.ZipFile(sys.argv[1], 'w', zipfile.ZIP_DEFLATED)\n\
+z.writestr('model/a.txt', 'alpha')\nz.writestr('model/deep/b.txt', 'beta' * 1000)\n\
+z.writestr('../escaped.txt', 'evil')\nz.writestr('/abs.txt', 'evil')\nz.close()",
+        )
+        .arg(ws.join("in/pack.zip"))
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let job = wait_job(&f, start_job(&f, json!({ "kind": "extract", "path": "in/pack.zip" })));
+    assert_eq!(job["state"], "done", "{job}");
+    assert_eq!(std::fs::read_to_string(ws.join("in/pack/model/a.txt")).unwrap(), "alpha");
+    assert_eq!(std::fs::read_to_string(ws.join("in/pack/model/deep/b.txt")).unwrap().len(), 4000);
+    assert!(!f.g.path("ws/escaped.txt").exists() && !f.g.path("escaped.txt").exists());
+    assert!(job["message"].as_str().unwrap().contains("skipped"), "{job}");
+    // `/abs.txt` loses its leading `/`, as GNU tar does: it lands inside the target folder.
+    assert_eq!(std::fs::read_to_string(ws.join("in/pack/abs.txt")).unwrap(), "evil");
+    // tar, tar.gz and tar.zst, made by tar itself.
+    std::fs::create_dir_all(f.g.path("src/t")).unwrap();
+    std::fs::write(f.g.path("src/t/x.txt"), "from tar").unwrap();
+    for (name, flag) in [("t.tar", ""), ("t.tar.gz", "-z"), ("t.tar.zst", "--zstd")] {
+        let mut cmd = Command::new("tar");
+        cmd.arg("-c");
+        if !flag.is_empty() {
+            cmd.arg(flag);
+        }
+        let st = cmd.arg("-f").arg(ws.join("in").join(name)).arg("-C").arg(f.g.path("src")).arg("t").status().unwrap();
+        assert!(st.success());
+        let to = format!("out-{name}");
+        let job = wait_job(&f, start_job(&f, json!({ "kind": "extract", "path": format!("in/{name}"), "to": to })));
+        assert_eq!(job["state"], "done", "{name}: {job}");
+        assert_eq!(std::fs::read_to_string(ws.join(&to).join("t/x.txt")).unwrap(), "from tar", "{name}");
+    }
+    // Extracting beside the archive: entries that share one top folder put that folder there,
+    // not `t/t/`; a second time, under a free name (nothing is overwritten).
+    let job = wait_job(&f, start_job(&f, json!({ "kind": "extract", "path": "in/t.tar.gz" })));
+    assert_eq!(job["state"], "done", "{job}");
+    assert_eq!(std::fs::read_to_string(ws.join("in/t/x.txt")).unwrap(), "from tar");
+    assert!(!ws.join("in/t/t").exists());
+    let job = wait_job(&f, start_job(&f, json!({ "kind": "extract", "path": "in/t.tar.gz" })));
+    assert_eq!(std::fs::read_to_string(ws.join("in/t (2)/x.txt")).unwrap(), "from tar");
+    assert!(job["message"].as_str().unwrap().contains("into /in/t (2)"), "{job}");
+    // Not an archive: a clear failure, and nothing half-made is left beside it.
+    std::fs::write(ws.join("in/not.zip"), "nope").unwrap();
+    let job = wait_job(&f, start_job(&f, json!({ "kind": "extract", "path": "in/not.zip" })));
+    assert_eq!(job["state"], "failed");
+    assert!(job["message"].as_str().unwrap().contains("ZIP"), "{job}");
+    let hidden: Vec<String> = std::fs::read_dir(ws.join("in"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains(".gpubox-"))
+        .collect();
+    assert!(hidden.is_empty(), "left behind: {hidden:?}");
+
+    // Copy: a folder next to itself gets a new name; the original is untouched.
+    let job = wait_job(&f, start_job(&f, json!({ "kind": "copy", "paths": ["in/pack"], "to": "in" })));
+    assert_eq!(job["state"], "done", "{job}");
+    assert_eq!(std::fs::read_to_string(ws.join("in/pack (copy)/model/a.txt")).unwrap(), "alpha");
+    assert!(job["total"].as_u64().unwrap() >= 4005, "{job}");
+    let r = f.json("POST", "/api/jobs", json!({ "kind": "copy", "paths": ["in"], "to": "in/pack" }));
+    let job = wait_job(&f, serde_json::from_slice::<Value>(&r.body).unwrap()["id"].as_u64().unwrap());
+    assert_eq!(job["state"], "failed", "a folder cannot be copied into itself: {job}");
+
+    // Fetch from a URL into a folder: the server's file name, written via the private area.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("weights.bin"), vec![7u8; 200_000]).unwrap();
+    let port = free_port();
+    let mut server = Command::new("python3")
+        .arg(crate::util::fixture("dlserver.py"))
+        .arg(port.to_string())
+        .arg(dir.path())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline);
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let url = format!("http://127.0.0.1:{port}/weights.bin?cd=model.safetensors");
+    let job = wait_job(&f, start_job(&f, json!({ "kind": "fetch", "url": url, "to": "models/new" })));
+    let _ = server.kill();
+    let _ = server.wait();
+    assert_eq!(job["state"], "done", "{job}");
+    assert_eq!(std::fs::read(ws.join("models/new/model.safetensors")).unwrap().len(), 200_000);
+    assert_eq!(job["done"], 200_000);
+    let r = f.json("POST", "/api/jobs", json!({ "kind": "fetch", "url": "file:///etc/passwd", "to": "x" }));
+    assert_eq!(r.status, 400);
 }

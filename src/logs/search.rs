@@ -162,6 +162,26 @@ pub fn run(rings: &[Vec<Arc<Chunk>>], q: &Query) -> Found {
     hits.reverse();
 
     let with_context = q.matcher.is_some() && q.context > 0;
+    // A service's line before and after a position, and whether the stream filter shows it.
+    let step_back = |(s, c, i): Pos| -> Option<Pos> {
+        if i > 0 {
+            Some((s, c, i - 1))
+        } else if c > 0 {
+            Some((s, c - 1, rings[s][c - 1].len() - 1))
+        } else {
+            None
+        }
+    };
+    let step_on = |(s, c, i): Pos| -> Option<Pos> {
+        if i + 1 < rings[s][c].len() {
+            Some((s, c, i + 1))
+        } else if c + 1 < rings[s].len() {
+            Some((s, c + 1, 0))
+        } else {
+            None
+        }
+    };
+    let shown = |(s, c, i): Pos| q.streams.as_ref().is_none_or(|st| st.contains(&rings[s][c].streams[i]));
     let mut out: Vec<(u64, Pos, bool)> = Vec::with_capacity(hits.len());
     for &hit in &hits {
         out.push((seq(hit), hit, true));
@@ -169,24 +189,6 @@ pub fn run(rings: &[Vec<Arc<Chunk>>], q: &Query) -> Found {
             continue;
         }
         let (s, _, _) = hit;
-        let step_back = |(s, c, i): Pos| -> Option<Pos> {
-            if i > 0 {
-                Some((s, c, i - 1))
-            } else if c > 0 {
-                Some((s, c - 1, rings[s][c - 1].len() - 1))
-            } else {
-                None
-            }
-        };
-        let step_on = |(s, c, i): Pos| -> Option<Pos> {
-            if i + 1 < rings[s][c].len() {
-                Some((s, c, i + 1))
-            } else if c + 1 < rings[s].len() {
-                Some((s, c + 1, 0))
-            } else {
-                None
-            }
-        };
         for step in [&step_back as &dyn Fn(Pos) -> Option<Pos>, &step_on] {
             let mut p = hit;
             let mut taken = 0;
@@ -194,8 +196,7 @@ pub fn run(rings: &[Vec<Arc<Chunk>>], q: &Query) -> Found {
                 let Some(next) = step(p) else { break };
                 p = next;
                 debug_assert_eq!(p.0, s);
-                let stream = rings[p.0][p.1].streams[p.2];
-                if q.streams.as_ref().is_some_and(|st| !st.contains(&stream)) {
+                if !shown(p) {
                     continue; // another stream: skipped, not counted
                 }
                 if !keep(p) {
@@ -211,18 +212,10 @@ pub fn run(rings: &[Vec<Arc<Chunk>>], q: &Query) -> Found {
     out.dedup_by_key(|(n, _, _)| *n);
     if with_context {
         // The line a reader of this service's (filtered) lines would see after `p`.
-        let next_shown = |(s, c, i): Pos| -> Option<Pos> {
-            let mut p = (s, c, i);
+        let next_shown = |mut p: Pos| -> Option<Pos> {
             loop {
-                p = if p.2 + 1 < rings[s][p.1].len() {
-                    (s, p.1, p.2 + 1)
-                } else if p.1 + 1 < rings[s].len() {
-                    (s, p.1 + 1, 0)
-                } else {
-                    return None;
-                };
-                let stream = rings[s][p.1].streams[p.2];
-                if q.streams.as_ref().is_none_or(|st| st.contains(&stream)) {
+                p = step_on(p)?;
+                if shown(p) {
                     return Some(p);
                 }
             }

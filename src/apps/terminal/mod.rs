@@ -206,15 +206,17 @@ async fn serve_tab(mut socket: WebSocket, session: Arc<Session>) {
         }
     };
     let hello = json!({ "type": "hello", "session": session.info(), "cols": cols, "rows": rows }).to_string();
-    if socket.send(Message::Text(hello.into())).await.is_err() {
+    // The first snapshot follows the hello (which says so); later ones are announced.
+    let greeted = match socket.send(Message::Text(hello.into())).await {
+        Ok(()) => send_snapshot(&mut socket, snapshot, false).await,
+        Err(e) => Err(e),
+    };
+    if greeted.is_err() {
         session.detach(tab);
         return;
     }
-    // The first snapshot follows the hello (which says so); later ones are announced.
-    let mut first = true;
-    // Output that arrives while one message goes out is sent as one message; the snapshot
-    // goes first.
-    let mut held: Option<Out> = Some(snapshot);
+    // Output that arrives while one message goes out is sent as one message.
+    let mut held: Option<Out> = None;
     // Keystrokes not yet taken by the session's queue. While they wait, output still flows to
     // the tab; while there are more than a queue's worth, the WebSocket is not read (the browser
     // waits), so memory stays bounded whatever is pasted.
@@ -265,19 +267,7 @@ async fn serve_tab(mut socket: WebSocket, session: Arc<Session>) {
             out = next_out(&mut rx, &mut held) => {
                 let sent = match out {
                     Some(Out::Bytes(b)) => socket.send(Message::Binary(coalesce(b, &mut rx, &mut held))).await,
-                    Some(Out::Snapshot { screen, tail }) => {
-                        let mut sent = Ok(());
-                        if !std::mem::take(&mut first) {
-                            sent = socket.send(Message::Text(json!({ "type": "snapshot" }).to_string().into())).await;
-                        }
-                        if sent.is_ok() {
-                            sent = socket.send(Message::Binary(screen)).await;
-                        }
-                        if sent.is_ok() && !tail.is_empty() {
-                            sent = socket.send(Message::Binary(tail.concat().into())).await;
-                        }
-                        sent
-                    }
+                    Some(snapshot @ Out::Snapshot { .. }) => send_snapshot(&mut socket, snapshot, true).await,
                     Some(Out::Size(cols, rows)) => {
                         let m = json!({ "type": "size", "cols": cols, "rows": rows }).to_string();
                         socket.send(Message::Text(m.into())).await
@@ -291,6 +281,19 @@ async fn serve_tab(mut socket: WebSocket, session: Arc<Session>) {
         }
     }
     session.detach(tab);
+}
+
+/// A snapshot (announced, but for the one right after the hello), then the output after it.
+async fn send_snapshot(socket: &mut WebSocket, snapshot: Out, announce: bool) -> Result<(), axum::Error> {
+    let Out::Snapshot { screen, tail } = snapshot else { return Ok(()) };
+    if announce {
+        socket.send(Message::Text(json!({ "type": "snapshot" }).to_string().into())).await?;
+    }
+    socket.send(Message::Binary(screen)).await?;
+    if !tail.is_empty() {
+        socket.send(Message::Binary(tail.concat().into())).await?;
+    }
+    Ok(())
 }
 
 /// The next message for the tab: one held back by [`coalesce`], else the queue's next.

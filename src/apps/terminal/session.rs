@@ -399,10 +399,7 @@ impl Session {
         let id = self.next_tab.fetch_add(1, Ordering::Relaxed);
         let mut st = self.state.lock().expect("session lock");
         st.tabs.push(Tab { id, tx, paused: false, behind: true });
-        if let Some((vt, pending)) = st.parked.take() {
-            serve_snapshots(&mut st, &vt, &pending, self.scrollback);
-            st.parked = Some((vt, pending));
-        }
+        serve_if_parked(&mut st, self.scrollback);
         let size = (st.cols, st.rows);
         drop(st);
         self.work.notify_one();
@@ -421,10 +418,7 @@ impl Session {
         if let Some(t) = st.tabs.iter_mut().find(|t| t.id == tab) {
             t.paused = paused;
         }
-        if let Some((vt, pending)) = st.parked.take() {
-            serve_snapshots(&mut st, &vt, &pending, self.scrollback);
-            st.parked = Some((vt, pending));
-        }
+        serve_if_parked(&mut st, self.scrollback);
         drop(st);
         self.work.notify_one();
     }
@@ -496,6 +490,15 @@ impl Session {
                 let _ = kill(group, Signal::SIGKILL);
             }
         });
+    }
+}
+
+/// Once the emulator has parked (the shell is gone), snapshots are served here, from its last
+/// state, rather than by its thread.
+fn serve_if_parked(st: &mut State, scrollback: usize) {
+    if let Some((vt, pending)) = st.parked.take() {
+        serve_snapshots(st, &vt, &pending, scrollback);
+        st.parked = Some((vt, pending));
     }
 }
 
