@@ -22,6 +22,7 @@ mod logs_app;
 mod pid1;
 mod provision;
 mod proxy;
+mod reload;
 mod shutdown;
 mod supervisor;
 mod terminal;

@@ -224,3 +224,12 @@ pub fn peak_kib(pid: i32) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
     status.lines().find(|l| l.starts_with("VmHWM:")).unwrap().split_whitespace().nth(1).unwrap().parse().unwrap()
 }
+
+/// Waits until `ok` holds, checking every 50 ms; panics with `what` after `timeout`.
+pub fn wait_for(ok: impl Fn() -> bool, timeout: Duration, what: &str) {
+    let end = std::time::Instant::now() + timeout;
+    while !ok() {
+        assert!(std::time::Instant::now() < end, "timed out: {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}

@@ -84,6 +84,12 @@ pub enum Command {
         #[command(flatten)]
         wait: Wait,
     },
+    /// Read the configuration again (with gpubox.d/*.toml): start new services, stop removed ones,
+    /// restart changed ones, leave the rest running; then wait until the new and changed are ready
+    Reload {
+        #[command(flatten)]
+        wait: Wait,
+    },
     /// Stop every service in reverse dependency order, then exit
     Shutdown,
     /// Exit 0 when gpubox runs and every service is ready (for HEALTHCHECK)
@@ -184,6 +190,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<i32> {
         Command::Stop { service } => verbs::control(&control, Request::Stop { service }, None),
         Command::Restart { service, wait } => verbs::control(&control, Request::Restart { service }, wait.limit()),
         Command::Shutdown => verbs::shutdown(&control),
+        Command::Reload { wait } => verbs::reload(&control, wait.limit()),
         Command::Health => verbs::health(&control),
         Command::Routes { json } => verbs::routes(&control, json),
         Command::HashPassword => verbs::hash_password(),

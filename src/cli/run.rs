@@ -56,7 +56,7 @@ pub fn run(config_path: Option<PathBuf>, control: &Path, detach: bool) -> anyhow
     }
     let runtime =
         tokio::runtime::Builder::new_multi_thread().enable_all().build().context("cannot start the async runtime")?;
-    let code = runtime.block_on(serve(config, control.to_path_buf(), since));
+    let code = runtime.block_on(serve(config, path, control.to_path_buf(), since));
     drop(lock);
     runtime.shutdown_timeout(Duration::from_secs(1));
     code
@@ -198,10 +198,10 @@ fn detach_self(config: &Config, control: &Path) -> anyhow::Result<i32> {
     Ok(1)
 }
 
-/// `gpubox run` once the configuration is read. Long because start-up and shutdown are a
-/// sequence whose order is the point (ports before services, the reaper before the first child,
-/// ports closed before services stop); it reads top to bottom.
-async fn serve(config: Config, control: PathBuf, since: Instant) -> anyhow::Result<i32> {
+/// `gpubox run` once the configuration is read (from `path`, read again by `gpubox reload`). Long
+/// because start-up and shutdown are a sequence whose order is the point (ports before services,
+/// the reaper before the first child, ports closed before services stop); it reads top to bottom.
+async fn serve(mut config: Config, path: Option<PathBuf>, control: PathBuf, since: Instant) -> anyhow::Result<i32> {
     // Large, short-lived buffers (Argon2's 7 MiB) go straight back to the system when freed,
     // instead of glibc raising its threshold and keeping them in the heap for good.
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
@@ -227,7 +227,7 @@ async fn serve(config: Config, control: PathBuf, since: Instant) -> anyhow::Resu
         "gpubox {} starting: pid {pid}{}, config {}, workspace {}, control socket {}, {} services",
         env!("CARGO_PKG_VERSION"),
         if pid1 { " (PID 1: reaping orphans, forwarding signals)" } else { "" },
-        config.source,
+        config.sources(),
         config.workspace.display(),
         control.display(),
         config.services.len()
@@ -261,7 +261,7 @@ async fn serve(config: Config, control: PathBuf, since: Instant) -> anyhow::Resu
     let mut sigusr2 = signal(SignalKind::user_defined2())?;
 
     let sup = Supervisor::start(&config, hub.clone(), reaper.clone(), since);
-    let gateway = match auth {
+    let mut gateway = match auth {
         Some(task) => {
             let (auth, loaded) = task.await.context("password hashing failed")?;
             announce_auth(&config, &hub, &loaded);
@@ -270,6 +270,7 @@ async fn serve(config: Config, control: PathBuf, since: Instant) -> anyhow::Resu
         None => None,
     };
     let (shutdown_tx, mut shutdown_rx) = mpsc::unbounded_channel();
+    let (reload_tx, mut reload_rx) = mpsc::unbounded_channel();
     let ctx = Arc::new(server::Ctx {
         sup: sup.clone(),
         hub: hub.clone(),
@@ -278,12 +279,13 @@ async fn serve(config: Config, control: PathBuf, since: Instant) -> anyhow::Resu
             pid,
             pid1,
             started: SystemTime::now() - since.elapsed(),
-            config: config.source.clone(),
+            config: config.sources(),
             control: control.clone(),
             workspace: config.workspace.clone(),
             log_dir: config.logs.dir.clone(),
         },
         shutdown: shutdown_tx,
+        reload: reload_tx,
         routes: gateway.as_ref().map(|g| g.routes.clone()).unwrap_or_default(),
         apps: config
             .apps
@@ -307,6 +309,15 @@ async fn serve(config: Config, control: PathBuf, since: Instant) -> anyhow::Resu
             _ = sighup.recv() => forward(&sup, &hub, Signal::SIGHUP),
             _ = sigusr1.recv() => forward(&sup, &hub, Signal::SIGUSR1),
             _ = sigusr2.recv() => forward(&sup, &hub, Signal::SIGUSR2),
+            Some(reply) = reload_rx.recv() => {
+                // Bounded by the stop timeouts of what it stops; a signal to stop gpubox ends it.
+                let work = reload(path.as_deref(), &mut config, &sup, gateway.as_mut(), &hub);
+                tokio::select! {
+                    answer = work => { let _ = reply.send(answer); }
+                    _ = sigterm.recv() => break "SIGTERM (during a reload)".to_string(),
+                    _ = sigint.recv() => break "SIGINT (during a reload)".to_string(),
+                }
+            }
         }
     };
     hub.event(format!("shutting down ({reason}): closing ports, then stopping services, dependents first"));
@@ -374,6 +385,84 @@ fn announce_auth(config: &Config, hub: &Hub, loaded: &Loaded) {
     if let Some(why) = &config.auth.token_ignored {
         hub.event(format!("auth: {why}"));
     }
+}
+
+/// `gpubox reload`: reads the configuration again and applies what changed in the services and
+/// their ports; the rest of it (auth, the apps, …) is compared and named when it changed, and
+/// applies at the next start. A configuration with errors changes nothing.
+async fn reload(
+    path: Option<&Path>,
+    current: &mut Config,
+    sup: &Supervisor,
+    gateway: Option<&mut gateway::Running>,
+    hub: &Hub,
+) -> Result<crate::control::protocol::ReloadAnswer, String> {
+    let read = path.map(Path::to_path_buf);
+    let new = tokio::task::spawn_blocking(move || Config::load(read.as_deref()))
+        .await
+        .map_err(|e| format!("cannot read the configuration: {e}"))?
+        .map_err(|e| {
+            hub.event(format!("reload refused: the configuration has errors; nothing changed\n{e}"));
+            format!("{e}\nnothing was changed: fix the configuration and run `gpubox reload` again")
+        })?;
+    let mut answer = crate::control::protocol::ReloadAnswer {
+        sources: new.sources(),
+        not_applied: settings_changed(current, &new),
+        ..Default::default()
+    };
+    match gateway {
+        Some(g) => {
+            let ports = g.reconfigure(&new).await.map_err(|e| format!("{e}\nnothing was changed"))?;
+            (answer.ports, answer.failed) = (ports.lines, ports.failed);
+        }
+        None if !new.ports().is_empty() => {
+            return Err("gpubox started without any port, so it has no login to put in front of new ones; start it again to serve them\nnothing was changed".into())
+        }
+        None => {}
+    }
+    let changes = sup.reconfigure(&new.services).await.map_err(|e| e.to_string())?;
+    (answer.added, answer.removed, answer.changed, answer.unchanged) =
+        (changes.added, changes.removed, changes.changed, changes.unchanged);
+    let list = |v: &[String]| if v.is_empty() { "none".to_string() } else { v.join(", ") };
+    hub.event(format!(
+        "configuration reloaded from {}: added {}; removed {}; changed {}; {} unchanged{}",
+        answer.sources,
+        list(&answer.added),
+        list(&answer.removed),
+        list(&answer.changed),
+        answer.unchanged.len(),
+        if answer.not_applied.is_empty() {
+            String::new()
+        } else {
+            format!("; applies at the next start: {}", answer.not_applied.join(", "))
+        }
+    ));
+    // What was not applied stays as it was, so that the next reload names it again.
+    current.services = new.services;
+    current.disabled = new.disabled;
+    current.extra_sources = new.extra_sources;
+    Ok(answer)
+}
+
+/// The settings outside the services that differ between two configurations, by key.
+fn settings_changed(old: &Config, new: &Config) -> Vec<String> {
+    // A detached gpubox turned its log mirror off itself (see `run`): not a change in the file.
+    let mut new = new.clone();
+    new.logs.stdout = old.logs.stdout;
+    let (Ok(serde_json::Value::Object(a)), Ok(serde_json::Value::Object(b))) =
+        (serde_json::to_value(old), serde_json::to_value(&new))
+    else {
+        return Vec::new();
+    };
+    // The services are applied; [provision] is its service's command; `disabled` follows them.
+    const APPLIED: [&str; 3] = ["services", "provision", "disabled"];
+    let mut keys: Vec<&String> = a.keys().chain(b.keys()).filter(|k| !APPLIED.contains(&k.as_str())).collect();
+    keys.sort();
+    keys.dedup();
+    keys.into_iter()
+        .filter(|k| a.get(*k) != b.get(*k))
+        .map(|k| if k == "apps" { "the built-in apps (files, terminal, logs)".to_string() } else { format!("`{k}`") })
+        .collect()
 }
 
 fn forward(sup: &Supervisor, hub: &Hub, sig: Signal) {

@@ -8,7 +8,7 @@ use super::EXIT_CONFIG;
 use crate::config::{self, Config};
 use crate::control::client::{Client, ClientError};
 use crate::control::protocol::{
-    HealthAnswer, LogsMessage, Request, RoutesAnswer, ServiceAnswer, ShutdownAnswer, StatusAnswer,
+    HealthAnswer, LogsMessage, ReloadAnswer, Request, RoutesAnswer, ServiceAnswer, ShutdownAnswer, StatusAnswer,
 };
 use crate::human::duration as human;
 use crate::logs::Stream;
@@ -185,9 +185,18 @@ pub fn control(control: &Path, req: Request, wait: Option<Duration>) -> anyhow::
         Ok(v) => v.service,
         Err(e) => return fail(e),
     };
-    let pid = |s: &ServiceStatus| s.pid.map_or(String::new(), |p| format!(" (pid {p})"));
     println!("{}: {}{}", s.name, s.state.as_str(), pid(&s));
     let Some(limit) = wait else { return Ok(0) };
+    wait_ready(control, s, std::time::Instant::now() + limit, limit)
+}
+
+fn pid(s: &ServiceStatus) -> String {
+    s.pid.map_or(String::new(), |p| format!(" (pid {p})"))
+}
+
+/// Follows a service until it is ready (0) or cannot be (1: it exited, was stopped, or is still
+/// not ready at `deadline`, `limit` after the wait began), saying each state it passes.
+fn wait_ready(control: &Path, s: ServiceStatus, deadline: std::time::Instant, limit: Duration) -> anyhow::Result<i32> {
     let started = std::time::Instant::now();
     let mut shown = s.state;
     let mut now = s;
@@ -222,7 +231,7 @@ pub fn control(control: &Path, req: Request, wait: Option<Duration>) -> anyhow::
             println!("{}: {}{}", now.name, now.state.as_str(), pid(&now));
             shown = now.state;
         }
-        if started.elapsed() >= limit {
+        if std::time::Instant::now() >= deadline {
             eprintln!(
                 "gpubox: {} is still {} after {}; it goes on starting (`gpubox status` shows when it is ready; --timeout waits longer)",
                 now.name,
@@ -244,6 +253,47 @@ pub fn control(control: &Path, req: Request, wait: Option<Duration>) -> anyhow::
             }
         }
     }
+}
+
+/// `gpubox reload`: what changed, then (unless `wait` is `None`) waits until every service that
+/// was added or changed is ready.
+pub fn reload(control: &Path, wait: Option<Duration>) -> anyhow::Result<i32> {
+    let a: ReloadAnswer = match Client::ask(control, &Request::Reload) {
+        Ok(a) => a,
+        Err(ClientError::Refused { code, message }) if code == "config" => {
+            eprintln!("{message}");
+            return Ok(EXIT_CONFIG);
+        }
+        Err(e) => return fail(e),
+    };
+    let list = |v: &[String]| if v.is_empty() { "-".to_string() } else { v.join(", ") };
+    println!("configuration: {}", a.sources);
+    println!("added:     {}", list(&a.added));
+    println!("removed:   {}", list(&a.removed));
+    println!("changed:   {}", list(&a.changed));
+    println!("unchanged: {}", list(&a.unchanged));
+    for line in &a.ports {
+        println!("{line}");
+    }
+    if !a.not_applied.is_empty() {
+        println!("changed but applied only when gpubox starts again: {}", a.not_applied.join(", "));
+    }
+    for f in &a.failed {
+        eprintln!("gpubox: {f}");
+    }
+    let mut code = i32::from(!a.failed.is_empty());
+    let Some(limit) = wait else { return Ok(code) };
+    let deadline = std::time::Instant::now() + limit;
+    for name in a.added.iter().chain(&a.changed) {
+        let status: StatusAnswer = match Client::ask(control, &Request::Status) {
+            Ok(v) => v,
+            Err(e) => return fail(e),
+        };
+        let Some(s) = status.services.into_iter().find(|s| s.name == *name) else { continue };
+        println!("{}: {}{}", s.name, s.state.as_str(), pid(&s));
+        code = code.max(wait_ready(control, s, deadline, limit)?);
+    }
+    Ok(code)
 }
 
 pub fn shutdown(control: &Path) -> anyhow::Result<i32> {

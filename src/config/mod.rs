@@ -41,6 +41,9 @@ pub struct Config {
     /// Where this came from: a path, or `<embedded>`.
     #[serde(skip)]
     pub source: String,
+    /// Where services were added from besides: `GPUBOX_SERVICES`, files in `gpubox.d`.
+    #[serde(skip)]
+    pub extra_sources: Vec<String>,
     pub workspace: PathBuf,
     /// The instance's name, shown in every page's header.
     pub name: String,
@@ -119,7 +122,7 @@ pub struct LogSettings {
     pub stdout: bool,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Service {
     #[serde(skip)]
     pub name: String,
@@ -211,24 +214,34 @@ impl Config {
                 })?;
                 let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
                 let base = if base.as_os_str().is_empty() { PathBuf::from(".") } else { base };
-                Self::parse(&text, &path.display().to_string(), &base, &lookup)
+                validate::validate(&text, &path.display().to_string(), &base, &lookup, &read_dropins)
             }
             None => {
                 let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/"));
-                Self::parse(EMBEDDED, "<embedded>", &cwd, &lookup)
+                validate::validate(EMBEDDED, "<embedded>", &cwd, &lookup, &read_dropins)
             }
         }
     }
 
-    /// Parses configuration text. `source` names it in errors; relative paths in it are resolved
-    /// against `base` (the directory of the file).
+    #[cfg(test)]
+    /// Parses configuration text, without the files of `gpubox.d`. `source` names it in errors;
+    /// relative paths in it are resolved against `base` (the directory of the file).
     pub fn parse(
         text: &str,
         source: &str,
         base: &Path,
         lookup: &dyn Fn(&str) -> Option<String>,
     ) -> Result<Config, ConfigErrors> {
-        validate::validate(text, source, base, lookup)
+        validate::validate(text, source, base, lookup, &|_| Ok(Vec::new()))
+    }
+
+    /// Where this configuration came from, for the log and `gpubox status`: the main file and
+    /// what added services to it.
+    pub fn sources(&self) -> String {
+        match self.extra_sources.len() {
+            0 => self.source.clone(),
+            _ => format!("{} + {}", self.source, self.extra_sources.join(" + ")),
+        }
     }
 
     /// Every port gpubox listens on, with the service behind it, in port order.
@@ -244,6 +257,66 @@ impl Config {
     }
 }
 
+/// The `*.toml` files of a `gpubox.d` folder, in name order, as (path, text); none when the folder
+/// does not exist. Hidden files (editors' swap files) are left out. Each must be UTF-8 and at most
+/// 1 MiB, and there may be at most 256.
+fn read_dropins(dir: &Path) -> Result<Vec<(String, String)>, Vec<ConfigError>> {
+    const MAX_SIZE: u64 = 1 << 20;
+    const MAX_FILES: usize = 256;
+    let whole = |path: &Path, message: String, hint: &str| {
+        vec![ConfigError::whole_file(path.display().to_string(), message, hint)]
+    };
+    let entries = match std::fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => {
+            return Err(whole(
+                dir,
+                format!("cannot read the folder: {e}"),
+                "it holds files that add services; make it a readable folder, or remove it",
+            ))
+        }
+    };
+    let mut paths: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .filter(|p| {
+            let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
+            name.ends_with(".toml") && !name.starts_with('.')
+        })
+        .collect();
+    paths.sort();
+    if paths.len() > MAX_FILES {
+        return Err(whole(dir, format!("holds {} .toml files", paths.len()), "keep at most 256 files there"));
+    }
+    let mut out = Vec::new();
+    let mut errors = Vec::new();
+    for path in paths {
+        let read = std::fs::metadata(&path).and_then(|m| {
+            if !m.is_file() {
+                Err(std::io::Error::other("not a regular file"))
+            } else if m.len() > MAX_SIZE {
+                Err(std::io::Error::other(format!("{} bytes, over the limit of 1 MiB", m.len())))
+            } else {
+                std::fs::read_to_string(&path)
+            }
+        });
+        match read {
+            Ok(text) => out.push((path.display().to_string(), text)),
+            Err(e) => errors.extend(whole(
+                &path,
+                format!("cannot read it: {e}"),
+                "files in gpubox.d must be UTF-8 TOML of at most 1 MiB; fix or remove it",
+            )),
+        }
+    }
+    if errors.is_empty() {
+        Ok(out)
+    } else {
+        Err(errors)
+    }
+}
+
 /// Which file `gpubox` reads when no `--config` is given: `$GPUBOX_CONFIG`, then
 /// `/etc/gpubox/gpubox.toml` if it exists, then the embedded defaults (`None`).
 pub fn default_path() -> Option<PathBuf> {
@@ -252,4 +325,30 @@ pub fn default_path() -> Option<PathBuf> {
     }
     let system = Path::new(SYSTEM_PATH);
     system.exists().then(|| system.to_path_buf())
+}
+
+#[cfg(test)]
+mod dropin_tests {
+    use super::*;
+
+    #[test]
+    fn the_folder_is_read_in_name_order_without_hidden_or_other_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        assert!(read_dropins(&d.join("missing")).unwrap().is_empty(), "a missing folder adds nothing");
+        std::fs::write(d.join("b.toml"), "# b").unwrap();
+        std::fs::write(d.join("a.toml"), "# a").unwrap();
+        std::fs::write(d.join(".a.toml"), "# hidden").unwrap();
+        std::fs::write(d.join("notes.txt"), "x").unwrap();
+        let found = read_dropins(d).unwrap();
+        let names: Vec<&str> = found.iter().map(|(p, _)| p.rsplit('/').next().unwrap()).collect();
+        assert_eq!(names, ["a.toml", "b.toml"]);
+        assert_eq!(found[0].1, "# a");
+        std::fs::write(d.join("c.toml"), [0xff, 0xfe]).unwrap();
+        std::fs::write(d.join("d.toml"), vec![b'#'; (1 << 20) + 1]).unwrap();
+        let errors = read_dropins(d).unwrap_err();
+        assert_eq!(errors.len(), 2, "{errors:?}");
+        assert!(errors[0].file.ends_with("c.toml") && errors[0].message.contains("cannot read"), "{errors:?}");
+        assert!(errors[1].file.ends_with("d.toml") && errors[1].message.contains("over the limit"), "{errors:?}");
+    }
 }

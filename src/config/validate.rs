@@ -21,14 +21,23 @@ use super::{Config, LogSettings};
 pub const RESERVED_NAME: &str = "gpubox";
 
 pub(super) struct Ctx<'a> {
+    /// The file being checked: errors name it. [`Ctx::at`] switches between the sources.
     pub(super) text: &'a str,
     source: &'a str,
+    /// Every source as (name, text): the main file first, then `GPUBOX_SERVICES` and the files
+    /// in `gpubox.d`.
+    sources: Vec<(&'a str, &'a str)>,
     pub(super) base: &'a Path,
     pub(super) lookup: &'a dyn Fn(&str) -> Option<String>,
     pub(super) errors: Vec<ConfigError>,
 }
 
 impl Ctx<'_> {
+    /// Errors from here on name source `i` (see `sources`).
+    fn at(&mut self, i: usize) {
+        (self.source, self.text) = self.sources[i];
+    }
+
     pub(super) fn error(&mut self, span: Range<usize>, key: &str, message: String, hint: Option<String>) {
         self.errors.push(ConfigError {
             file: self.source.to_string(),
@@ -187,29 +196,40 @@ pub fn validate(
     source: &str,
     base: &Path,
     lookup: &dyn Fn(&str) -> Option<String>,
+    dropins: &Dropins,
 ) -> Result<Config, ConfigErrors> {
     let base = absolute(&std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/")), base);
-    // TOML and type errors stop the parser at the first one; so that every problem is reported at
-    // once, each offending entry is blanked out (offsets kept) and the file parsed again.
-    let mut errors = Vec::new();
-    let mut working = text.to_string();
-    let raw: RawConfig = loop {
-        match toml::from_str(&working) {
-            Ok(raw) => break raw,
-            Err(e) => {
-                errors.push(parse_error(text, source, &e));
-                let blanked = e.span().is_some_and(|span| blank_entry(&mut working, span));
-                if !blanked || errors.len() >= 50 {
-                    return Err(ConfigErrors(errors));
-                }
-            }
-        }
+    let (raw, mut errors) = parse_toml::<RawConfig>(text, source, false);
+    let Some(raw) = raw else { return Err(ConfigErrors(errors)) };
+    // Services added beside the main file: `GPUBOX_SERVICES`, then `${workspace}/gpubox.d/*.toml`
+    // in name order. The workspace is looked up here as below; a bad one is reported below.
+    let mut extra_texts = Vec::new();
+    if let Some(v) = lookup(SERVICES_ENV).filter(|v| !v.trim().is_empty()) {
+        extra_texts.push((SERVICES_ENV.to_string(), v));
+    }
+    let workspace_dir = match &raw.workspace {
+        Some(w) => expand(w.get_ref(), lookup).ok().filter(|s| !s.is_empty()).map(|s| absolute(&base, Path::new(&s))),
+        None => Some(PathBuf::from(DEFAULT_WORKSPACE)),
     };
-    let mut cx = Ctx { text, source, base: &base, lookup, errors };
+    if let Some(ws) = workspace_dir {
+        match dropins(&ws.join(DROPIN_DIR)) {
+            Ok(found) => extra_texts.extend(found),
+            Err(e) => errors.extend(e),
+        }
+    }
+    let mut extras = Vec::new();
+    for (i, (name, t)) in extra_texts.iter().enumerate() {
+        let (raw, e) = parse_toml::<RawDropin>(t, name, true);
+        errors.extend(e);
+        extras.extend(raw.map(|r| (i + 1, r)));
+    }
+    let mut sources = vec![(source, text)];
+    sources.extend(extra_texts.iter().map(|(n, t)| (n.as_str(), t.as_str())));
+    let mut cx = Ctx { text, source, sources, base: &base, lookup, errors };
 
     let workspace = match &raw.workspace {
         Some(w) => cx.path(w, "workspace"),
-        None => Some(PathBuf::from("/workspace")),
+        None => Some(PathBuf::from(DEFAULT_WORKSPACE)),
     }
     .unwrap_or_default();
     let logs = log_settings(&mut cx, &raw.logs, &workspace);
@@ -244,21 +264,11 @@ pub fn validate(
         folders.push(workspace.join(&s));
     }
 
-    // Services switched off with `enabled` are left out as if they were not written.
-    let mut disabled = Vec::new();
-    let mut on = BTreeMap::new();
-    for (name, rs) in &raw.services {
-        if enabled(&mut cx, name.get_ref(), rs) {
-            on.insert(name.clone(), rs);
-        } else {
-            disabled.push(name.get_ref().clone());
-        }
-    }
-
+    let (on, disabled) = gather(&mut cx, &raw, &extras);
     let mut services = Vec::new();
     let mut apps = Vec::new();
-    for (name, rs) in &on {
-        let rs = *rs;
+    for (name, &(rs, file)) in &on {
+        cx.at(file);
         match &rs.app {
             Some(app) => apps.extend(listen::app(&mut cx, name.get_ref(), rs, app, &workspace)),
             None => {
@@ -274,18 +284,25 @@ pub fn validate(
             }
         }
     }
+    cx.at(0);
     let provision = super::provision::settings(&mut cx, &raw.provision, &workspace);
     if provision.manifest.is_some() || provision.script.is_some() {
-        match raw.services.keys().find(|k| k.get_ref() == "provision") {
-            Some(k) => cx.error(
-                k.span(),
-                "services.provision",
-                "the name `provision` is taken by provisioning ([provision] names a manifest or a script)".into(),
-                Some(
-                    "rename this service, and let others wait for provisioning with depends_on = [\"provision\"]"
-                        .into(),
-                ),
-            ),
+        let written = std::iter::once((0, &raw.services))
+            .chain(extras.iter().map(|(i, r)| (*i, &r.services)))
+            .find_map(|(i, s)| s.keys().find(|k| k.get_ref() == "provision").map(|k| (i, k)));
+        match written {
+            Some((i, k)) => {
+                cx.at(i);
+                cx.error(
+                    k.span(),
+                    "services.provision",
+                    "the name `provision` is taken by provisioning ([provision] names a manifest or a script)".into(),
+                    Some(
+                        "rename this service, and let others wait for provisioning with depends_on = [\"provision\"]"
+                            .into(),
+                    ),
+                )
+            }
             None => services.push(super::provision::service(&provision, &workspace, &state_dir)),
         }
     }
@@ -305,6 +322,7 @@ pub fn validate(
     if cx.errors.is_empty() {
         Ok(Config {
             source: source.to_string(),
+            extra_sources: extra_texts.into_iter().map(|(n, _)| n).collect(),
             workspace,
             name,
             state_dir,
@@ -319,10 +337,92 @@ pub fn validate(
             disabled,
         })
     } else {
+        let order: Vec<&str> = cx.sources.iter().map(|(n, _)| *n).collect();
         let mut errors = cx.errors;
-        errors.sort_by_key(|e| e.at.unwrap_or((usize::MAX, 0)));
+        errors.sort_by_key(|e| (order.iter().position(|n| *n == e.file), e.at.unwrap_or((usize::MAX, 0))));
         Err(ConfigErrors(errors))
     }
+}
+
+/// Reads the files of a `gpubox.d` folder: (name, text) in name order; none when it is missing.
+pub type Dropins = dyn Fn(&Path) -> Result<Vec<(String, String)>, Vec<ConfigError>>;
+/// The folder under the workspace whose `*.toml` files add services.
+pub const DROPIN_DIR: &str = "gpubox.d";
+/// The variable whose TOML adds services (for templates, where no file can be written first).
+pub const SERVICES_ENV: &str = "GPUBOX_SERVICES";
+const DEFAULT_WORKSPACE: &str = "/workspace";
+
+/// A file in `gpubox.d` or `GPUBOX_SERVICES`: services only.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDropin {
+    #[serde(default)]
+    services: BTreeMap<Spanned<String>, RawService>,
+}
+
+/// Parses TOML into `T`. TOML and type errors stop the parser at the first one; so that every
+/// problem is reported at once, each offending entry is blanked out (offsets kept) and the text
+/// parsed again. `None` when it cannot be parsed at all.
+fn parse_toml<T: serde::de::DeserializeOwned>(text: &str, source: &str, dropin: bool) -> (Option<T>, Vec<ConfigError>) {
+    let mut errors = Vec::new();
+    let mut working = text.to_string();
+    loop {
+        match toml::from_str(&working) {
+            Ok(raw) => return (Some(raw), errors),
+            Err(e) => {
+                errors.push(parse_error(text, source, &e, dropin));
+                let blanked = e.span().is_some_and(|span| blank_entry(&mut working, span));
+                if !blanked || errors.len() >= 50 {
+                    return (None, errors);
+                }
+            }
+        }
+    }
+}
+
+/// Every service written, from every source, as name → (table, source); a name may be written
+/// once over all sources. Those switched off with `enabled` are left out as if they were not
+/// written, and returned by name.
+type Gathered<'r> = (BTreeMap<Spanned<String>, (&'r RawService, usize)>, Vec<String>);
+fn gather<'r>(cx: &mut Ctx, raw: &'r RawConfig, extras: &'r [(usize, RawDropin)]) -> Gathered<'r> {
+    let mut disabled = Vec::new();
+    let mut on = BTreeMap::new();
+    let mut seen: HashMap<&str, (usize, Range<usize>)> = HashMap::new();
+    let all =
+        raw.services.iter().map(|s| (0, s)).chain(extras.iter().flat_map(|(i, r)| r.services.iter().map(|s| (*i, s))));
+    for (file, (name, rs)) in all {
+        cx.at(file);
+        if let Some((first, span)) = seen.get(name.get_ref().as_str()).cloned() {
+            let (src, text) = cx.sources[first];
+            let (line, _) = line_col(text, span.start);
+            cx.error(
+                name.span(),
+                &format!("services.{}", name.get_ref()),
+                format!("a service named \"{}\" is already written in {src}:{line}", name.get_ref()),
+                Some("give this one another name: files in gpubox.d and GPUBOX_SERVICES add services, they do not change those written elsewhere".into()),
+            );
+            continue;
+        }
+        seen.insert(name.get_ref(), (file, name.span()));
+        if file > 0 {
+            if let Some(app) = &rs.app {
+                cx.error(
+                    app.span(),
+                    &format!("services.{}.app", name.get_ref()),
+                    "the built-in apps are set in the main configuration".into(),
+                    Some(format!("move this service to {}, or give it a command", cx.sources[0].0)),
+                );
+                continue;
+            }
+        }
+        if enabled(cx, name.get_ref(), rs) {
+            on.insert(name.clone(), (rs, file));
+        } else {
+            disabled.push(name.get_ref().clone());
+        }
+    }
+    cx.at(0);
+    (on, disabled)
 }
 
 /// Replaces the entry holding `span` with spaces (newlines kept, so every other offset, line and
@@ -395,9 +495,10 @@ fn enabled(cx: &mut Ctx, name: &str, rs: &RawService) -> bool {
 }
 
 /// No two services may listen on one port.
-fn check_ports(cx: &mut Ctx, services: &BTreeMap<Spanned<String>, &RawService>) {
+fn check_ports(cx: &mut Ctx, services: &BTreeMap<Spanned<String>, (&RawService, usize)>) {
     let mut seen: HashMap<String, &str> = HashMap::new();
-    for (name, rs) in services {
+    for (name, &(rs, file)) in services {
+        cx.at(file);
         let Some(p) = &rs.port else { continue };
         let text = match p.get_ref() {
             toml::Value::String(s) => expand(s, cx.lookup).unwrap_or_default(),
@@ -417,12 +518,17 @@ fn check_ports(cx: &mut Ctx, services: &BTreeMap<Spanned<String>, &RawService>) 
 }
 
 /// Turns a TOML syntax or type error into one that names the line, key and a hint.
-fn parse_error(text: &str, source: &str, e: &toml::de::Error) -> ConfigError {
+fn parse_error(text: &str, source: &str, e: &toml::de::Error, dropin: bool) -> ConfigError {
     let span = e.span().unwrap_or(0..0);
     let (table, key) = key_at(text, span.start);
     let message = e.message().trim().to_string();
     let mut hint = None;
-    if let Some(unknown) = message.strip_prefix("unknown field `").and_then(|m| m.split('`').next()) {
+    let unknown = message.strip_prefix("unknown field `").and_then(|m| m.split('`').next());
+    if let (Some(unknown), true, "") = (unknown, dropin, table.as_str()) {
+        hint = Some(format!(
+            "{source} adds services only ([services.NAME] tables); set `{unknown}` in the main configuration"
+        ));
+    } else if let Some(unknown) = unknown {
         let known: &[&str] = match table.split('.').next() {
             Some("services") => SERVICE_KEYS,
             Some("logs") => LOG_KEYS,
@@ -491,7 +597,7 @@ fn log_settings(cx: &mut Ctx, raw: &RawLogs, workspace: &Path) -> LogSettings {
 /// walk, each problem naming the service and the line.
 fn check_dependencies(
     cx: &mut Ctx,
-    services: &BTreeMap<Spanned<String>, &RawService>,
+    services: &BTreeMap<Spanned<String>, (&RawService, usize)>,
     provision: bool,
     absent: &[&str],
 ) {
@@ -501,7 +607,8 @@ fn check_dependencies(
         names.push("provision");
     }
     let mut graph: HashMap<&str, Vec<&str>> = HashMap::new();
-    for (name, rs) in services {
+    for (name, &(rs, file)) in services {
+        cx.at(file);
         let n = name.get_ref().as_str();
         for dep in &rs.depends_on {
             let d = dep.get_ref().as_str();
@@ -563,7 +670,8 @@ fn check_dependencies(
     for cycle in cycles {
         let closer = cycle[cycle.len() - 2];
         let target = cycle[cycle.len() - 1];
-        let (_, rs) = services.iter().find(|(k, _)| k.get_ref() == closer).expect("service in graph");
+        let (_, &(rs, file)) = services.iter().find(|(k, _)| k.get_ref() == closer).expect("service in graph");
+        cx.at(file);
         let span = rs.depends_on.iter().find(|d| d.get_ref() == target).map_or(0..0, |d| d.span());
         cx.error(
             span,

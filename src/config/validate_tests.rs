@@ -9,7 +9,7 @@ fn parse(text: &str) -> Result<Config, ConfigErrors> {
         "FORGE_ARGS" => Some("--xformers --api".to_string()),
         _ => None,
     };
-    validate(text, "test.toml", Path::new("/tmp"), &env)
+    validate(text, "test.toml", Path::new("/tmp"), &env, &|_| Ok(Vec::new()))
 }
 
 fn first_error(text: &str) -> ConfigError {
@@ -104,7 +104,7 @@ upstream = "http://127.0.0.1:9002"
             "ENABLE_SSH" => Some(v.to_string()),
             _ => None,
         };
-        validate(text, "test.toml", Path::new("/tmp"), &env)
+        validate(text, "test.toml", Path::new("/tmp"), &env, &|_| Ok(Vec::new()))
     };
     let c = on("1").unwrap();
     assert!(c.services.iter().any(|s| s.name == "sshd"));
@@ -191,4 +191,100 @@ mod props {
             }
         }
     }
+}
+
+/// Validates `main` with `GPUBOX_SERVICES` set to `env_services` (when given) and `files` as the
+/// files of `/work/gpubox.d`.
+fn parse_with(main: &str, env_services: Option<&str>, files: &[(&str, &str)]) -> Result<Config, ConfigErrors> {
+    let env_services = env_services.map(str::to_string);
+    let env = move |n: &str| match n {
+        "PATH" => Some("/usr/bin:/bin".to_string()),
+        "GPUBOX_SERVICES" => env_services.clone(),
+        _ => None,
+    };
+    let files: Vec<(String, String)> =
+        files.iter().map(|(n, t)| (format!("/work/gpubox.d/{n}"), t.to_string())).collect();
+    let dropins = move |dir: &Path| {
+        assert_eq!(dir, Path::new("/work/gpubox.d"), "drop-ins are read from the workspace");
+        Ok(files.clone())
+    };
+    validate(main, "main.toml", Path::new("/tmp"), &env, &dropins)
+}
+
+const MAIN: &str = "workspace = \"/work\"\n[services.forge]\ncommand = \"sleep 1\"\nport = 8010\nupstream = \"http://127.0.0.1:7860\"\n";
+
+#[test]
+fn services_added_beside_the_main_file() {
+    let c = parse_with(
+        MAIN,
+        Some("[services.env-one]\ncommand = \"sleep 2\"\n"),
+        &[
+            ("10-jupyter.toml", "[services.jupyter]\ncommand = \"sleep 3\"\nport = 8080\nupstream = \"http://127.0.0.1:18080\"\ndepends_on = [\"forge\"]\n"),
+            ("20-worker.toml", "[services.worker]\ncommand = \"sleep 4\"\ndepends_on = [\"jupyter\"]\n"),
+        ],
+    )
+    .unwrap();
+    let names: Vec<&str> = c.services.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(names, ["env-one", "forge", "jupyter", "worker"]);
+    let jupyter = c.services.iter().find(|s| s.name == "jupyter").unwrap();
+    assert_eq!(jupyter.depends_on, ["forge"]);
+    assert_eq!(jupyter.listen.as_ref().unwrap().port, 8080);
+    assert_eq!(c.extra_sources, ["GPUBOX_SERVICES", "/work/gpubox.d/10-jupyter.toml", "/work/gpubox.d/20-worker.toml"]);
+    assert_eq!(
+        c.sources(),
+        "main.toml + GPUBOX_SERVICES + /work/gpubox.d/10-jupyter.toml + /work/gpubox.d/20-worker.toml"
+    );
+}
+
+#[test]
+fn errors_in_added_files_name_that_file_and_line() {
+    let errors = parse_with(
+        MAIN,
+        None,
+        &[
+            ("a.toml", "# jupyter\n[services.jupyter]\ncommand = \"sleep 3\"\nrestart = \"sometimes\"\n"),
+            ("b.toml", "[services.x]\ncomand = \"sleep 1\"\n"),
+        ],
+    )
+    .unwrap_err()
+    .0;
+    // b.toml's unknown key is blanked out to find more, and then it has no command.
+    assert_eq!(errors.len(), 3, "{errors:?}");
+    assert_eq!((errors[0].file.as_str(), errors[0].at.unwrap().0), ("/work/gpubox.d/a.toml", 4), "{errors:?}");
+    assert_eq!(errors[0].key, "services.jupyter.restart");
+    assert_eq!((errors[2].file.as_str(), errors[2].at.unwrap().0), ("/work/gpubox.d/b.toml", 2), "{errors:?}");
+    assert!(errors[2].hint.as_deref().unwrap().contains("did you mean `command`"), "{errors:?}");
+}
+
+#[test]
+fn added_files_cannot_take_a_name_a_port_or_the_main_settings() {
+    let errors = parse_with(
+        MAIN,
+        Some("[services.forge]\ncommand = \"sleep 9\"\n"),
+        &[
+            ("a.toml", "[services.web]\ncommand = \"sleep 1\"\nport = 8010\nupstream = \"http://127.0.0.1:1\"\n"),
+            ("b.toml", "workspace = \"/elsewhere\"\n"),
+            ("c.toml", "[services.files2]\napp = \"files\"\nport = 7011\n"),
+            ("d.toml", "[services.waits]\ncommand = \"sleep 1\"\ndepends_on = [\"nothing\"]\n"),
+        ],
+    )
+    .unwrap_err()
+    .0;
+    let find = |file: &str| {
+        errors.iter().find(|e| e.file.ends_with(file)).unwrap_or_else(|| panic!("no error for {file}: {errors:?}"))
+    };
+    let dup = find("GPUBOX_SERVICES");
+    assert!(dup.message.contains("already written in main.toml:2"), "{dup:?}");
+    let port = find("a.toml");
+    assert!(port.message.contains("port 8010 is already used by service \"forge\""), "{port:?}");
+    let top = find("b.toml");
+    assert!(top.hint.as_deref().unwrap().contains("set `workspace` in the main configuration"), "{top:?}");
+    let app = find("c.toml");
+    assert!(app.message.contains("built-in apps"), "{app:?}");
+    let dep = find("d.toml");
+    assert!(dep.message.contains("depends on \"nothing\""), "{dep:?}");
+    assert_eq!(errors.len(), 5, "{errors:?}");
+    // In the order of the sources: the main file, the variable, then the files by name.
+    let order: Vec<&str> = errors.iter().map(|e| e.file.rsplit('/').next().unwrap()).collect();
+    assert_eq!(order, ["GPUBOX_SERVICES", "a.toml", "b.toml", "c.toml", "d.toml"]);
 }

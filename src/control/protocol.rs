@@ -40,6 +40,8 @@ pub enum Request {
         service: String,
     },
     Shutdown,
+    /// Reads the configuration again and applies what changed in the services (`gpubox reload`).
+    Reload,
 }
 
 impl Request {
@@ -134,6 +136,24 @@ pub struct RoutesAnswer {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ShutdownAnswer {
     pub pid: u32,
+}
+
+/// The answer to `reload`: what changed, by service name. A configuration with errors is
+/// answered with the error `config` and changes nothing.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct ReloadAnswer {
+    /// Where the configuration was read from (the main file and what added services).
+    pub sources: String,
+    pub added: Vec<String>,
+    pub removed: Vec<String>,
+    pub changed: Vec<String>,
+    pub unchanged: Vec<String>,
+    /// Ports opened and closed.
+    pub ports: Vec<String>,
+    /// Changes that take effect only when gpubox starts again (settings outside the services).
+    pub not_applied: Vec<String>,
+    /// What went wrong after the change began (a port that could not be opened again).
+    pub failed: Vec<String>,
 }
 
 /// One message of a `logs` answer, in order: lines (matches, and context lines around them),

@@ -12,8 +12,8 @@ use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::mpsc;
 
 use super::protocol::{
-    error, Gap, Gpubox, HealthAnswer, Info, LogsMessage, Pong, Request, RoutesAnswer, ServiceAnswer, ShutdownAnswer,
-    StatusAnswer,
+    error, Gap, Gpubox, HealthAnswer, Info, LogsMessage, Pong, ReloadAnswer, Request, RoutesAnswer, ServiceAnswer,
+    ShutdownAnswer, StatusAnswer,
 };
 use crate::logs::{Hub, LogFilter};
 use crate::supervisor::{Action, Supervisor, SupervisorError};
@@ -25,7 +25,9 @@ pub struct Ctx {
     /// Asks the main task to shut down; the string says who asked.
     pub shutdown: mpsc::UnboundedSender<String>,
     /// Every listener's routes, for `gpubox routes` and the auth test that walks them.
-    pub routes: Vec<crate::http::routes::SiteRoutes>,
+    pub routes: Arc<std::sync::RwLock<Vec<crate::http::routes::SiteRoutes>>>,
+    /// Asks the main task to read the configuration again; answered with what it did.
+    pub reload: mpsc::UnboundedSender<tokio::sync::oneshot::Sender<Result<ReloadAnswer, String>>>,
     /// The built-in apps, for `gpubox status`.
     pub apps: Vec<crate::control::protocol::AppAnswer>,
 }
@@ -80,7 +82,21 @@ async fn handle(stream: UnixStream, ctx: Arc<Ctx>) -> io::Result<()> {
     match req {
         Request::Ping => send(&mut w, &Pong { pid: ctx.info.pid, version: ctx.info.version.clone() }).await,
         Request::Status => send(&mut w, &status(&ctx)).await,
-        Request::Routes => send(&mut w, &RoutesAnswer { sites: ctx.routes.clone() }).await,
+        Request::Routes => {
+            let sites = ctx.routes.read().expect("routes lock").clone();
+            send(&mut w, &RoutesAnswer { sites }).await
+        }
+        Request::Reload => {
+            let (tx, rx) = tokio::sync::oneshot::channel();
+            let answer = match ctx.reload.send(tx) {
+                Ok(()) => rx.await.unwrap_or_else(|_| Err("gpubox is shutting down".into())),
+                Err(_) => Err("gpubox is shutting down".into()),
+            };
+            match answer {
+                Ok(a) => send(&mut w, &a).await,
+                Err(message) => send(&mut w, &error("config", message)).await,
+            }
+        }
         Request::Health => {
             let (healthy, problems) = ctx.sup.health();
             send(&mut w, &HealthAnswer { healthy, problems }).await

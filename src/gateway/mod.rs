@@ -30,8 +30,8 @@ use crate::supervisor::Supervisor;
 /// What every listener shares.
 pub struct Ctx {
     pub instance: String,
-    /// Every exposed service: name and listener, in port order.
-    pub ports: Vec<(String, Listen)>,
+    /// Every exposed service: name and listener, in port order (changed by a reload).
+    pub ports: std::sync::RwLock<Vec<(String, Listen)>>,
     pub auth: Arc<Auth>,
     pub sup: Arc<Supervisor>,
     pub hub: Hub,
@@ -77,6 +77,8 @@ fn shell_for(ctx: &Ctx, port: u16, headers: &HeaderMap, logged_in: bool) -> page
         let lookup = |n: &str| std::env::var(n).ok();
         let links = ctx
             .ports
+            .read()
+            .expect("ports lock")
             .iter()
             .map(|(name, l)| pages::Link {
                 name: name.clone(),
@@ -102,15 +104,7 @@ pub fn sites(config: &Config, ctx: Arc<Ctx>) -> Vec<(Listen, Arc<Site>)> {
         .ports()
         .into_iter()
         .map(|(name, listen)| {
-            let port = listen.port;
-            let shell: crate::http::pages::ShellFn = {
-                let ctx = ctx.clone();
-                Arc::new(move |headers: &HeaderMap| shell_for(&ctx, port, headers, true))
-            };
-            let proxy = listen.upstream.as_ref().map(|up: &Upstream| {
-                let p = Proxy::new(&name, up.clone(), listen.max_body, ctx.sup.clone(), ctx.hub.clone(), shell.clone());
-                Arc::new(p)
-            });
+            let shell = shell_fn(&ctx, listen.port);
             let app = config.apps.iter().find(|a| a.name == name).map(|a| match a.app {
                 AppKind::Logs => {
                     let app = logs_app::LogsApp::new(
@@ -143,15 +137,30 @@ pub fn sites(config: &Config, ctx: Arc<Ctx>) -> Vec<(Listen, Arc<Site>)> {
                     crate::apps::terminal::routes().with_state(app)
                 }
             });
-            let mut routes = reserved::routes().specs().to_vec();
-            if proxy.is_some() {
-                routes.push(routes::PROXY);
-            }
-            routes.extend(app.iter().flat_map(|a| a.specs.iter().cloned()));
-            let site = Arc::new(Site { ctx: ctx.clone(), name, port, routes, proxy, app });
+            let site = site(&ctx, name, &listen, app);
             (listen, site)
         })
         .collect()
+}
+
+/// The page header of the pages served on `port`, for a logged-in user.
+fn shell_fn(ctx: &Arc<Ctx>, port: u16) -> crate::http::pages::ShellFn {
+    let ctx = ctx.clone();
+    Arc::new(move |headers: &HeaderMap| shell_for(&ctx, port, headers, true))
+}
+
+/// The site of one port: gpubox's own routes, and the proxy to its upstream or a built-in app.
+fn site(ctx: &Arc<Ctx>, name: String, listen: &Listen, app: Option<Routed>) -> Arc<Site> {
+    let proxy = listen.upstream.as_ref().map(|up: &Upstream| {
+        let shell = shell_fn(ctx, listen.port);
+        Arc::new(Proxy::new(&name, up.clone(), listen.max_body, ctx.sup.clone(), ctx.hub.clone(), shell))
+    });
+    let mut routes = reserved::routes().specs().to_vec();
+    if proxy.is_some() {
+        routes.push(routes::PROXY);
+    }
+    routes.extend(app.iter().flat_map(|a| a.specs.iter().cloned()));
+    Arc::new(Site { ctx: ctx.clone(), name, port: listen.port, routes, proxy, app })
 }
 
 /// The router of one site. From the inside out: gpubox's and the app's private routes with
@@ -277,6 +286,9 @@ pub async fn serve(
             }
         });
     }
+    // The port is free for whoever binds it next (a reload that moved a service) while what
+    // was accepted drains.
+    drop(listener);
     let _ = close_tx.send(true);
     let _ = tokio::time::timeout(drain, async { while conns.join_next().await.is_some() {} }).await;
 }
@@ -355,27 +367,41 @@ async fn refuse(mut tcp: tokio::net::TcpStream) {
 /// descriptor each). Not `SO_REUSEPORT`: with it a second gpubox of the same user bound the same
 /// port and the kernel split the connections between two workspaces and two logins.
 pub fn bind_all(config: &Config) -> Result<Vec<Vec<std::net::TcpListener>>, String> {
-    let mut out = Vec::new();
-    for (name, l) in config.ports() {
-        let addr = SocketAddr::new(l.bind, l.port);
-        let sockets = listener(addr).and_then(|first| {
-            let mut all = Vec::with_capacity(threads_per_port());
-            for _ in 1..threads_per_port() {
-                all.push(first.try_clone()?);
-            }
-            all.push(first);
-            Ok(all)
-        });
-        match sockets {
-            Ok(s) => out.push(s),
-            Err(e) => {
-                return Err(format!(
-                    "cannot listen on {addr} for service \"{name}\": {e}; another program may use the port (see `ss -ltnp`), or change `services.{name}.port`"
-                ))
+    config.ports().iter().map(|(name, l)| bind(name, l)).collect()
+}
+
+/// Binds one port: a socket per serving thread (clones of one descriptor).
+fn bind(name: &str, l: &Listen) -> Result<Vec<std::net::TcpListener>, String> {
+    let addr = SocketAddr::new(l.bind, l.port);
+    let sockets = listener(addr).and_then(|first| {
+        let mut all = Vec::with_capacity(threads_per_port());
+        for _ in 1..threads_per_port() {
+            all.push(first.try_clone()?);
+        }
+        all.push(first);
+        Ok(all)
+    });
+    sockets.map_err(|e| {
+        format!(
+            "cannot listen on {addr} for service \"{name}\": {e}; another program may use the port (see `ss -ltnp`), or change `services.{name}.port`"
+        )
+    })
+}
+
+/// Binds a port that a closed site held: its threads let it go as soon as they see the stop,
+/// so this tries for a second.
+async fn bind_again(name: &str, l: &Listen) -> Result<Vec<std::net::TcpListener>, String> {
+    let mut tries = 0;
+    loop {
+        match bind(name, l) {
+            Ok(s) => return Ok(s),
+            Err(e) if tries >= 40 => return Err(e),
+            Err(_) => {
+                tries += 1;
+                tokio::time::sleep(Duration::from_millis(25)).await;
             }
         }
     }
-    Ok(out)
 }
 
 fn listener(addr: SocketAddr) -> std::io::Result<std::net::TcpListener> {
@@ -391,12 +417,33 @@ fn listener(addr: SocketAddr) -> std::io::Result<std::net::TcpListener> {
 
 /// The listeners being served, and how to stop them.
 pub struct Running {
-    stop: tokio::sync::watch::Sender<bool>,
-    threads: Vec<std::thread::JoinHandle<()>>,
+    ports: Vec<Port>,
+    /// The threads of ports that a reload closed: joined at the end.
+    retired: Vec<std::thread::JoinHandle<()>>,
     auth: Arc<Auth>,
     flusher: tokio::task::JoinHandle<()>,
-    pub routes: Vec<SiteRoutes>,
+    /// Every port's routes, for `gpubox routes` (changed by a reload).
+    pub routes: Arc<std::sync::RwLock<Vec<SiteRoutes>>>,
     ctx: Arc<Ctx>,
+    limits: Arc<ConnLimits>,
+}
+
+/// One port being served.
+struct Port {
+    name: String,
+    listen: Listen,
+    /// A built-in app's port (not changed by a reload).
+    app: bool,
+    stop: tokio::sync::watch::Sender<bool>,
+    threads: Vec<std::thread::JoinHandle<()>>,
+}
+
+/// What a reload did to the ports, as lines for the user.
+#[derive(Debug, Default)]
+pub struct PortChanges {
+    pub lines: Vec<String>,
+    /// Ports that could not be opened again (the service runs, unreachable through gpubox).
+    pub failed: Vec<String>,
 }
 
 /// How long requests in flight may finish after shutdown begins.
@@ -421,7 +468,7 @@ pub fn launch(
 ) -> Running {
     let ctx = Arc::new(Ctx {
         instance: config.name.clone(),
-        ports: config.ports(),
+        ports: std::sync::RwLock::new(config.ports()),
         auth: auth.clone(),
         sup,
         hub: hub.clone(),
@@ -436,30 +483,12 @@ pub fn launch(
     }
     let open_files = nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE).map_or(1024, |l| l.0);
     let limits = Arc::new(ConnLimits::new(&config.http, open_files));
-    let (stop, stopped) = tokio::sync::watch::channel(false);
-    let mut threads = Vec::new();
+    let mut ports = Vec::new();
     let mut routes = Vec::new();
     for ((listen, site), listener) in sites(config, ctx.clone()).into_iter().zip(listeners) {
-        let target = listen.upstream.map_or("gpubox app".to_string(), |u| format!("proxy to {u}"));
-        hub.event(format!("{}: listening on {}:{} ({target})", site.name, listen.bind, listen.port));
         routes.push(SiteRoutes { service: site.name.clone(), port: site.port, routes: site.routes.clone() });
-        for (i, l) in listener.into_iter().enumerate() {
-            let (site, mut stopped, limits) = (site.clone(), stopped.clone(), limits.clone());
-            let spawned = std::thread::Builder::new().name(format!("port-{}-{i}", listen.port)).spawn(move || {
-                let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() else { return };
-                rt.block_on(async move {
-                    let Ok(listener) = tokio::net::TcpListener::from_std(l) else { return };
-                    let shutdown = async move {
-                        let _ = stopped.wait_for(|s| *s).await;
-                    };
-                    serve(listener, site, shutdown, DRAIN, limits).await;
-                });
-            });
-            match spawned {
-                Ok(t) => threads.push(t),
-                Err(e) => hub.event(format!("cannot start a thread for port {}: {e}", listen.port)),
-            }
-        }
+        let app = site.app.is_some();
+        ports.push(serve_port(site, listen, listener, &limits, app));
     }
     // Sliding expiries are written now and then, not on every request.
     let flusher = {
@@ -472,18 +501,118 @@ pub fn launch(
             }
         })
     };
-    Running { stop, threads, auth, flusher, routes, ctx }
+    let routes = Arc::new(std::sync::RwLock::new(routes));
+    Running { ports, retired: Vec::new(), auth, flusher, routes, ctx, limits }
+}
+
+/// Serves one site on its sockets, a thread each.
+fn serve_port(
+    site: Arc<Site>,
+    listen: Listen,
+    sockets: Vec<std::net::TcpListener>,
+    limits: &Arc<ConnLimits>,
+    app: bool,
+) -> Port {
+    let hub = &site.ctx.hub;
+    let target = listen.upstream.as_ref().map_or("gpubox app".to_string(), |u| format!("proxy to {u}"));
+    hub.event(format!("{}: listening on {}:{} ({target})", site.name, listen.bind, listen.port));
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let mut threads = Vec::new();
+    for (i, l) in sockets.into_iter().enumerate() {
+        let (site, mut stopped, limits) = (site.clone(), stopped.clone(), limits.clone());
+        let spawned = std::thread::Builder::new().name(format!("port-{}-{i}", listen.port)).spawn(move || {
+            let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() else { return };
+            rt.block_on(async move {
+                let Ok(listener) = tokio::net::TcpListener::from_std(l) else { return };
+                let shutdown = async move {
+                    let _ = stopped.wait_for(|s| *s).await;
+                };
+                serve(listener, site, shutdown, DRAIN, limits).await;
+            });
+        });
+        match spawned {
+            Ok(t) => threads.push(t),
+            Err(e) => hub.event(format!("cannot start a thread for port {}: {e}", listen.port)),
+        }
+    }
+    Port { name: site.name.clone(), listen, app, stop, threads }
 }
 
 impl Running {
+    /// Serves the services' ports of a new configuration (`gpubox reload`): closes those of
+    /// removed services and those whose port, address or upstream changed, and opens the new
+    /// ones. The built-in apps' ports stay as they are. New ports that gpubox does not hold yet
+    /// are bound first: when one cannot be, nothing changes and the error says which.
+    pub async fn reconfigure(&mut self, config: &Config) -> Result<PortChanges, String> {
+        let wanted: Vec<(String, Listen)> =
+            config.ports().into_iter().filter(|(name, _)| !config.apps.iter().any(|a| a.name == *name)).collect();
+        let same = |p: &Port, (name, l): &(String, Listen)| p.name == *name && p.listen == *l;
+        let closing: Vec<usize> = (0..self.ports.len())
+            .filter(|&i| !self.ports[i].app && !wanted.iter().any(|w| same(&self.ports[i], w)))
+            .collect();
+        let opening: Vec<&(String, Listen)> =
+            wanted.iter().filter(|w| !self.ports.iter().any(|p| same(p, w))).collect();
+        // Bound now when gpubox does not hold the port; after the old one closes otherwise.
+        let mut bound = Vec::new();
+        for (name, l) in &opening {
+            let held = self.ports.iter().any(|p| p.listen.port == l.port);
+            bound.push(if held { None } else { Some(bind(name, l)?) });
+        }
+        let mut changes = PortChanges::default();
+        for &i in closing.iter().rev() {
+            let port = self.ports.remove(i);
+            let _ = port.stop.send(true);
+            changes.lines.push(format!("port {}: closed ({})", port.listen.port, port.name));
+            self.ctx.hub.event(format!("{}: port {} closed (configuration reloaded)", port.name, port.listen.port));
+            self.retired.extend(port.threads);
+        }
+        for ((name, l), sockets) in opening.into_iter().zip(bound) {
+            let sockets = match sockets {
+                Some(s) => s,
+                None => match bind_again(name, l).await {
+                    Ok(s) => s,
+                    Err(e) => {
+                        self.ctx.hub.event(format!("{name}: {e}"));
+                        changes.failed.push(e);
+                        continue;
+                    }
+                },
+            };
+            let site = site(&self.ctx, name.clone(), l, None);
+            self.ports.push(serve_port(site, l.clone(), sockets, &self.limits, false));
+            let target = l.upstream.as_ref().map_or(String::new(), |u| format!(" → {u}"));
+            changes.lines.push(format!("port {}: open ({name}{target})", l.port));
+        }
+        self.ports.sort_by_key(|p| p.listen.port);
+        *self.ctx.ports.write().expect("ports lock") =
+            self.ports.iter().map(|p| (p.name.clone(), p.listen.clone())).collect();
+        let mut routes = self.routes.write().expect("routes lock");
+        routes.retain(|r| self.ports.iter().any(|p| p.name == r.service && p.listen.port == r.port));
+        let missing: Vec<&Port> = self
+            .ports
+            .iter()
+            .filter(|p| !routes.iter().any(|r| r.service == p.name && r.port == p.listen.port))
+            .collect();
+        for p in missing {
+            let mut specs = reserved::routes().specs().to_vec();
+            specs.push(routes::PROXY);
+            routes.push(SiteRoutes { service: p.name.clone(), port: p.listen.port, routes: specs });
+        }
+        routes.sort_by_key(|r| r.port);
+        Ok(changes)
+    }
+
     /// Stops accepting, lets requests in flight finish (up to [`DRAIN`]), saves the sessions.
     pub async fn stop(self) {
         let hooks: Vec<_> = self.ctx.on_stop.lock().expect("on_stop lock").drain(..).collect();
         for hook in hooks {
             hook();
         }
-        let _ = self.stop.send(true);
-        let threads = self.threads;
+        let mut threads = self.retired;
+        for port in self.ports {
+            let _ = port.stop.send(true);
+            threads.extend(port.threads);
+        }
         let _ = tokio::task::spawn_blocking(move || {
             for t in threads {
                 let _ = t.join();

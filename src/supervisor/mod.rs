@@ -10,7 +10,7 @@ pub mod status;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 use std::time::Instant;
 
 use nix::sys::signal::{killpg, Signal};
@@ -47,49 +47,147 @@ struct Cell {
 }
 
 pub struct Supervisor {
-    cells: Vec<Cell>,
+    /// The services, in the configuration's order; replaced whole by [`Supervisor::reconfigure`].
+    cells: RwLock<Vec<Arc<Cell>>>,
     hub: Hub,
     reaper: Reaper,
     shutting_down: AtomicBool,
+    /// Held while a new configuration is applied: one at a time.
+    reconfiguring: tokio::sync::Mutex<()>,
+}
+
+/// What [`Supervisor::reconfigure`] did, by service name.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Changes {
+    pub added: Vec<String>,
+    pub removed: Vec<String>,
+    pub changed: Vec<String>,
+    pub unchanged: Vec<String>,
 }
 
 impl Supervisor {
     /// Starts a task for every service; each starts its process once its dependencies are ready.
     pub fn start(config: &Config, hub: Hub, reaper: Reaper, since: Instant) -> Arc<Supervisor> {
-        let levels = levels(&config.services);
-        let mut senders = HashMap::new();
-        let mut cells = Vec::new();
-        let mut receivers = Vec::new();
-        for spec in &config.services {
-            hub.register(&spec.name);
-            let (status_tx, status_rx) = watch::channel(ServiceStatus::new(&spec.name, spec.oneshot));
-            let (ctl_tx, ctl_rx) = mpsc::unbounded_channel();
-            cells.push(Cell { spec: spec.clone(), status: status_rx, ctl: ctl_tx, level: levels[&spec.name] });
-            senders.insert(spec.name.clone(), status_tx);
-            receivers.push(ctl_rx);
-        }
-        let deps: Vec<Vec<_>> =
-            cells.iter().map(|c| c.spec.depends_on.iter().map(|d| senders[d].subscribe()).collect()).collect();
-        for ((cell, ctl), deps) in cells.iter().zip(receivers).zip(deps) {
-            let task = service::Task::new(
-                cell.spec.clone(),
-                senders.remove(&cell.spec.name).expect("one sender per service"),
-                deps,
-                ctl,
-                hub.clone(),
-                reaper.clone(),
-            );
-            tokio::spawn(task.run());
-        }
-        let sup = Arc::new(Supervisor { cells, hub, reaper, shutting_down: AtomicBool::new(false) });
+        let sup = Arc::new(Supervisor {
+            cells: RwLock::new(Vec::new()),
+            hub,
+            reaper,
+            shutting_down: AtomicBool::new(false),
+            reconfiguring: tokio::sync::Mutex::new(()),
+        });
+        let (cells, _) = sup.arrange(&config.services, &[]);
+        *sup.cells.write().expect("cells lock") = cells;
         sup.announce_when_ready(since);
         sup
+    }
+
+    /// The cells for `services`: those of `keep` (by name) with their new configuration and
+    /// level, and new ones, whose tasks are started here. Also returns, for the kept services
+    /// whose configuration changed, the dependencies to give them with it.
+    #[allow(clippy::type_complexity)]
+    fn arrange(
+        &self,
+        services: &[Service],
+        keep: &[Arc<Cell>],
+    ) -> (Vec<Arc<Cell>>, Vec<(Arc<Cell>, Vec<watch::Receiver<ServiceStatus>>)>) {
+        let levels = levels(services);
+        let mut statuses: HashMap<String, watch::Receiver<ServiceStatus>> =
+            keep.iter().map(|c| (c.spec.name.clone(), c.status.clone())).collect();
+        let mut fresh = HashMap::new();
+        let kept: Vec<String> = statuses.keys().cloned().collect();
+        for spec in services.iter().filter(|s| !kept.contains(&s.name)) {
+            self.hub.register(&spec.name);
+            let (tx, rx) = watch::channel(ServiceStatus::new(&spec.name, spec.oneshot));
+            statuses.insert(spec.name.clone(), rx);
+            fresh.insert(spec.name.clone(), tx);
+        }
+        let deps_of = |spec: &Service| -> Vec<_> { spec.depends_on.iter().map(|d| statuses[d].clone()).collect() };
+        let mut cells = Vec::new();
+        let mut changed = Vec::new();
+        for spec in services {
+            let level = levels[&spec.name];
+            if let Some(status_tx) = fresh.remove(&spec.name) {
+                let (ctl_tx, ctl_rx) = mpsc::unbounded_channel();
+                let task = service::Task::new(
+                    spec.clone(),
+                    status_tx,
+                    deps_of(spec),
+                    ctl_rx,
+                    self.hub.clone(),
+                    self.reaper.clone(),
+                );
+                tokio::spawn(task.run());
+                cells.push(Arc::new(Cell {
+                    spec: spec.clone(),
+                    status: statuses[&spec.name].clone(),
+                    ctl: ctl_tx,
+                    level,
+                }));
+                continue;
+            }
+            let old = keep.iter().find(|c| c.spec.name == spec.name).expect("kept or fresh");
+            let cell = Arc::new(Cell { spec: spec.clone(), status: old.status.clone(), ctl: old.ctl.clone(), level });
+            if old.spec != *spec {
+                changed.push((cell.clone(), deps_of(spec)));
+            }
+            cells.push(cell);
+        }
+        (cells, changed)
+    }
+
+    /// Applies a new set of services (`gpubox reload`): removed ones are stopped (dependents
+    /// first) and forgotten, changed ones stopped and started again with their new
+    /// configuration, new ones started; the rest keep running untouched. Returns once the
+    /// removed ones are stopped and the others were asked; starting goes on after.
+    pub async fn reconfigure(&self, services: &[Service]) -> Result<Changes, SupervisorError> {
+        let _one = self.reconfiguring.lock().await;
+        if self.is_shutting_down() {
+            return Err(SupervisorError::ShuttingDown);
+        }
+        let old = self.cells();
+        let wanted = |name: &str| services.iter().any(|s| s.name == name);
+        let removed: Vec<Arc<Cell>> = old.iter().filter(|c| !wanted(&c.spec.name)).cloned().collect();
+        let top = removed.iter().map(|c| c.level).max().unwrap_or(0);
+        for level in (0..=top).rev() {
+            let pending: Vec<_> =
+                removed.iter().filter(|c| c.level == level).filter_map(|c| request(c, Action::Stop)).collect();
+            for done in pending {
+                let _ = done.await;
+            }
+        }
+        let keep: Vec<Arc<Cell>> = old.iter().filter(|c| wanted(&c.spec.name)).cloned().collect();
+        let (cells, changed) = self.arrange(services, &keep);
+        let mut changes = Changes {
+            removed: removed.iter().map(|c| c.spec.name.clone()).collect(),
+            changed: changed.iter().map(|(c, _)| c.spec.name.clone()).collect(),
+            ..Changes::default()
+        };
+        for c in &cells {
+            let name = &c.spec.name;
+            if !old.iter().any(|o| o.spec.name == *name) {
+                changes.added.push(name.clone());
+            } else if !changes.changed.contains(name) {
+                changes.unchanged.push(name.clone());
+            }
+        }
+        // The removed cells go with the old list: their tasks end when their senders do.
+        *self.cells.write().expect("cells lock") = cells;
+        for (cell, deps) in changed {
+            let (tx, _rx) = oneshot::channel();
+            let _ = cell.ctl.send(service::Ctl::Replace(Box::new(cell.spec.clone()), deps, tx));
+        }
+        Ok(changes)
+    }
+
+    /// A copy of the list of services (cheap: the cells are shared).
+    fn cells(&self) -> Vec<Arc<Cell>> {
+        self.cells.read().expect("cells lock").clone()
     }
 
     /// Logs one line once every service is ready (or done), with the time since `since`: the
     /// figure the cold-start benchmark reads.
     fn announce_when_ready(self: &Arc<Self>, since: Instant) {
-        let mut rx: Vec<_> = self.cells.iter().map(|c| c.status.clone()).collect();
+        let mut rx: Vec<_> = self.cells().iter().map(|c| c.status.clone()).collect();
         let hub = self.hub.clone();
         let n = rx.len();
         tokio::spawn(async move {
@@ -131,29 +229,31 @@ impl Supervisor {
     }
 
     pub fn status(&self) -> Vec<ServiceStatus> {
-        self.cells.iter().map(|c| c.status.borrow().snapshot()).collect()
+        self.cells.read().expect("cells lock").iter().map(|c| c.status.borrow().snapshot()).collect()
     }
 
     /// One service's status (cheaper than [`Supervisor::status`] on a hot path).
     pub fn status_of(&self, name: &str) -> Option<ServiceStatus> {
-        self.cells.iter().find(|c| c.spec.name == name).map(|c| c.status.borrow().snapshot())
+        let cells = self.cells.read().expect("cells lock");
+        cells.iter().find(|c| c.spec.name == name).map(|c| c.status.borrow().snapshot())
     }
 
     /// Whether a service is ready, without copying its status: asked on every proxied request.
     pub fn is_ready(&self, name: &str) -> Option<bool> {
-        self.cells.iter().find(|c| c.spec.name == name).map(|c| c.status.borrow().ready)
+        let cells = self.cells.read().expect("cells lock");
+        cells.iter().find(|c| c.spec.name == name).map(|c| c.status.borrow().ready)
     }
 
     pub fn service_names(&self) -> Vec<String> {
-        self.cells.iter().map(|c| c.spec.name.clone()).collect()
+        self.cells.read().expect("cells lock").iter().map(|c| c.spec.name.clone()).collect()
     }
 
     pub fn orphans_reaped(&self) -> u64 {
         self.reaper.orphans_reaped()
     }
 
-    fn cell(&self, name: &str) -> Result<&Cell, SupervisorError> {
-        self.cells.iter().find(|c| c.spec.name == name).ok_or_else(|| SupervisorError::UnknownService {
+    fn cell(&self, name: &str) -> Result<Arc<Cell>, SupervisorError> {
+        self.cells().into_iter().find(|c| c.spec.name == name).ok_or_else(|| SupervisorError::UnknownService {
             name: name.to_string(),
             known: self.service_names().join(", "),
         })
@@ -166,10 +266,11 @@ impl Supervisor {
         if self.shutting_down.load(Ordering::SeqCst) && action != Action::Stop {
             return Err(SupervisorError::ShuttingDown);
         }
-        if let Some(done) = request(cell, action) {
+        if let Some(done) = request(&cell, action) {
             let _ = done.await;
         }
-        Ok(cell.status.borrow().snapshot())
+        let now = cell.status.borrow().snapshot();
+        Ok(now)
     }
 
     /// Stops every service, dependents before their dependencies (services on one level of the
@@ -178,10 +279,14 @@ impl Supervisor {
         if self.shutting_down.swap(true, Ordering::SeqCst) {
             return;
         }
-        let top = self.cells.iter().map(|c| c.level).max().unwrap_or(0);
+        // A reload under way finishes first (it is bounded by the stop timeouts of what it
+        // stops), so that every service it started is in the list stopped here.
+        let _one = self.reconfiguring.lock().await;
+        let cells = self.cells();
+        let top = cells.iter().map(|c| c.level).max().unwrap_or(0);
         for level in (0..=top).rev() {
             let pending: Vec<_> =
-                self.cells.iter().filter(|c| c.level == level).filter_map(|c| request(c, Action::Stop)).collect();
+                cells.iter().filter(|c| c.level == level).filter_map(|c| request(c, Action::Stop)).collect();
             for done in pending {
                 let _ = done.await;
             }
@@ -194,7 +299,7 @@ impl Supervisor {
 
     /// Passes a signal (SIGHUP, SIGUSR1, …) on to every running service's process group.
     pub fn forward(&self, sig: Signal) {
-        for cell in &self.cells {
+        for cell in self.cells.read().expect("cells lock").iter() {
             if let Some(pid) = cell.status.borrow().pid {
                 let _ = killpg(Pid::from_raw(pid), sig);
             }

@@ -22,6 +22,9 @@ pub enum Ctl {
     Start(oneshot::Sender<()>),
     Stop(oneshot::Sender<()>),
     Restart(oneshot::Sender<()>),
+    /// The service's configuration changed (`gpubox reload`): stop the process if one runs, then
+    /// start again with the new one and these dependencies. Answered like a restart.
+    Replace(Box<Service>, Vec<watch::Receiver<ServiceStatus>>, oneshot::Sender<()>),
 }
 
 pub struct Task {
@@ -36,6 +39,8 @@ pub struct Task {
     acks: Vec<oneshot::Sender<()>>,
     /// The process was started before: the next start is a restart.
     started_once: bool,
+    /// A new configuration that waits for the process to stop.
+    replacement: Option<(Box<Service>, Vec<watch::Receiver<ServiceStatus>>)>,
 }
 
 /// Where a service's task is in its life. [`Task::run`] moves from phase to phase; each phase's
@@ -54,6 +59,8 @@ pub struct Task {
 /// | Backoff | the delay is over · start · restart | Waiting |
 /// | | stop | Rest(stopped) |
 /// | Rest | start · restart | Waiting |
+/// | any but Run | replace | Waiting (with the new configuration) |
+/// | Run | replace | as restart, then Waiting with the new configuration |
 /// | any | the supervisor is gone | Gone |
 ///
 /// Drawn in docs/architecture.md.
@@ -82,7 +89,17 @@ impl Task {
         reaper: Reaper,
     ) -> Task {
         let backoff = BackoffState::new(spec.backoff);
-        Task { spec, status, deps, ctl, hub, reaper, backoff, acks: Vec::new(), started_once: false }
+        Task { spec, status, deps, ctl, hub, reaper, backoff, acks: Vec::new(), started_once: false, replacement: None }
+    }
+
+    /// Takes a new configuration (between processes): the backoff starts over.
+    fn replace(&mut self, spec: Box<Service>, deps: Vec<watch::Receiver<ServiceStatus>>) {
+        self.spec = *spec;
+        self.deps = deps;
+        self.backoff = BackoffState::new(self.spec.backoff);
+        let oneshot = self.spec.oneshot;
+        self.note(|s| s.oneshot = oneshot);
+        self.event("configuration changed: starting with the new one".into());
     }
 
     fn event(&self, text: String) {
@@ -176,6 +193,11 @@ impl Task {
                 }
                 Phase::Waiting
             }
+            Some(Ctl::Replace(spec, deps, ack)) => {
+                self.replace(spec, deps);
+                self.acks.push(ack);
+                Phase::Waiting
+            }
         }
     }
 
@@ -264,6 +286,11 @@ impl Task {
                     self.acks.push(ack);
                     return Phase::Waiting;
                 }
+                Some(Ctl::Replace(spec, deps, ack)) => {
+                    self.replace(spec, deps);
+                    self.acks.push(ack);
+                    return Phase::Waiting;
+                }
             }
         }
     }
@@ -314,6 +341,15 @@ impl Task {
                 }
                 req = self.ctl.recv() => match req {
                     Some(Ctl::Start(ack)) => { let _ = ack.send(()); }
+                    Some(Ctl::Replace(spec, deps, ack)) => {
+                        self.acks.push(ack);
+                        self.replacement = Some((spec, deps));
+                        // Started again once stopped, also when a stop was asked before.
+                        stopping = Some(match stopping {
+                            Some((_, at)) => (true, at),
+                            None => (true, self.begin_stop(pid)),
+                        });
+                    }
                     Some(Ctl::Stop(ack)) | Some(Ctl::Restart(ack)) if stopping.is_some() => self.acks.push(ack),
                     Some(req) => {
                         let restart = matches!(req, Ctl::Restart(_));
@@ -348,6 +384,9 @@ impl Task {
                     self.enter(State::Stopped, |_| {});
                 }
                 self.event(format!("stopped ({exit})"));
+                if let Some((spec, deps)) = self.replacement.take() {
+                    self.replace(spec, deps);
+                }
                 if restart {
                     Phase::Waiting
                 } else {
