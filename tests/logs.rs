@@ -160,3 +160,18 @@ fn a_stdout_nobody_reads_blocks_no_service_and_drops_visibly() {
     let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), nix::sys::signal::Signal::SIGTERM);
     assert_eq!(child.wait().unwrap().code(), Some(0));
 }
+
+/// `logs --since`: a time bound on the lines, ago or as a time.
+#[test]
+fn logs_since_leaves_out_older_lines() {
+    let g = Gpubox::start("[services.say]\ncommand = [\"sh\", \"-c\", \"echo first; sleep 100\"]\n");
+    g.wait_event("all 1 services ready", Duration::from_secs(30));
+    crate::util::wait_for(|| g.log_texts("say").contains(&"first".to_string()), Duration::from_secs(30), "the line");
+    let text = |args: &[&str]| String::from_utf8_lossy(&g.cli(args).stdout).into_owned();
+    assert!(text(&["logs", "say", "--since", "1h"]).contains("first"));
+    assert!(text(&["logs", "say", "--since", "2000-01-01T00:00:00"]).contains("first"));
+    assert!(!text(&["logs", "say", "--since", "2999-01-01T00:00:00"]).contains("first"));
+    let out = g.cli(&["logs", "say", "--since", "soon"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("neither a duration"), "{out:?}");
+}

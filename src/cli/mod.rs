@@ -57,6 +57,9 @@ pub enum Command {
         /// Only these streams, separated by commas: stdout, stderr, tty, event
         #[arg(long)]
         stream: Option<String>,
+        /// Only lines since then: how long ago (10m, 2h) or a UTC time (2026-12-02T21:00:00)
+        #[arg(long, value_name = "WHEN", value_parser = since_ms)]
+        since: Option<u64>,
         /// Only lines containing this text (case-insensitive unless --case-sensitive)
         #[arg(long, short = 'g', value_name = "TEXT")]
         grep: Option<String>,
@@ -153,6 +156,17 @@ impl Wait {
     }
 }
 
+/// `--since`: a duration before now, or a UTC time; as milliseconds since the epoch.
+fn since_ms(s: &str) -> Result<u64, String> {
+    let now = std::time::SystemTime::now();
+    let when = match humantime::parse_duration(s) {
+        Ok(ago) => now.checked_sub(ago).ok_or("that is before 1970")?,
+        Err(_) => humantime::parse_rfc3339_weak(s)
+            .map_err(|_| format!("\"{s}\" is neither a duration (10m, 2h) nor a UTC time (2026-12-02T21:00:00)"))?,
+    };
+    Ok(when.duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64))
+}
+
 #[derive(Debug, Subcommand)]
 pub enum ConfigCommand {
     /// Validate a configuration file (exit 0 when valid, 2 when not)
@@ -166,7 +180,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<i32> {
     match cli.command {
         Command::Run { config, detach } => run(config, &control, detach),
         Command::Status { json } => verbs::status(&control, json),
-        Command::Logs { services, follow, lines, stream, grep, regex, case_sensitive, context } => {
+        Command::Logs { services, follow, lines, stream, since, grep, regex, case_sensitive, context } => {
             let streams = match stream.as_deref().map(crate::logs::filter::streams).transpose() {
                 Ok(s) => s.unwrap_or_default(),
                 Err(e) => anyhow::bail!("--stream: {}", e.message),
@@ -181,6 +195,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<i32> {
                 regex,
                 case: case_sensitive,
                 context,
+                since,
                 limit: Some(lines),
                 ..LogFilter::default()
             };

@@ -28,6 +28,8 @@ pub struct LogFilter {
     pub after: u64,
     /// Only lines with a sequence number below this one.
     pub before: Option<u64>,
+    /// Only lines that came at or after this time (milliseconds since the epoch).
+    pub since: Option<u64>,
     /// The newest this many lines (matches, with `text`) of the window; none: the reader's default.
     pub limit: Option<usize>,
 }
@@ -45,7 +47,7 @@ fn bad(message: String) -> FilterError {
 
 impl LogFilter {
     /// From the logs app's parameters (docs/logs-app.md): `service` and `stream` (several
-    /// separated by commas), `q`, `regex`, `case`, `context`, `after`, `before`, `limit`. Others
+    /// separated by commas), `q`, `regex`, `case`, `context`, `after`, `before`, `since` (milliseconds since the epoch), `limit`. Others
     /// are left to the caller. An empty value is the same as none; the text searched for is taken
     /// as it is (spaces are something to look for), everything else without surrounding blanks.
     pub fn from_params<'a>(params: impl IntoIterator<Item = (&'a str, &'a str)>) -> Result<LogFilter, FilterError> {
@@ -73,6 +75,7 @@ impl LogFilter {
                 "context" => f.context = number(key, v)?,
                 "after" => f.after = number(key, v)?,
                 "before" => f.before = Some(number(key, v)?),
+                "since" => f.since = Some(number(key, v)?),
                 "limit" => f.limit = Some(number(key, v)?),
                 _ => {}
             }
@@ -95,6 +98,7 @@ impl LogFilter {
             streams: (!self.streams.is_empty()).then(|| self.streams.clone()),
             after: self.after,
             before: self.before,
+            since_ms: self.since.unwrap_or(0),
             limit: self.limit.unwrap_or(default_limit).clamp(1, MAX_LIMIT),
             matcher,
             context: self.context.min(MAX_CONTEXT),

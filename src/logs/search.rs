@@ -23,6 +23,8 @@ pub struct Query {
     /// Exclusive bounds on sequence numbers.
     pub after: u64,
     pub before: Option<u64>,
+    /// Only lines that came at or after this time (milliseconds since the epoch; 0: any).
+    pub since_ms: u64,
     /// Most lines returned (matches, when searching): the newest of the window.
     pub limit: usize,
     pub matcher: Option<Matcher>,
@@ -122,6 +124,7 @@ pub fn run(rings: &[Vec<Arc<Chunk>>], q: &Query) -> Found {
         let n = chunk.seqs[i];
         n > q.after
             && q.before.is_none_or(|b| n < b)
+            && chunk.times[i] >= q.since_ms
             && q.streams.as_ref().is_none_or(|st| st.contains(&chunk.streams[i]))
     };
 
@@ -130,7 +133,8 @@ pub fn run(rings: &[Vec<Arc<Chunk>>], q: &Query) -> Found {
     for (s, chunks) in rings.iter().enumerate() {
         let mut mine = 0;
         'chunks: for (c, chunk) in chunks.iter().enumerate().rev() {
-            if chunk.last_seq() <= q.after {
+            // Chunks are in order of time as of sequence: older ones hold nothing wanted.
+            if chunk.last_seq() <= q.after || chunk.times.last().is_some_and(|t| *t < q.since_ms) {
                 break;
             }
             if q.before.is_some_and(|b| chunk.first_seq() >= b) {
@@ -255,7 +259,8 @@ mod tests {
                 for (seq, stream, text) in part {
                     c.lines.push_str(text);
                     c.seqs.push(*seq);
-                    c.times.push(0);
+                    // A line's time is ten times its number: time bounds are testable.
+                    c.times.push(seq * 10);
                     c.streams.push(*stream);
                 }
                 Arc::new(c)
@@ -294,6 +299,14 @@ mod tests {
         assert!(f.more);
         let q = Query { limit: 100, after: 2, before: Some(7), ..Query::default() };
         assert_eq!(texts(&run(&blocks(), &q)), ["3:three", "4:error: four", "5:five", "6:six"]);
+    }
+
+    #[test]
+    fn a_time_bound_leaves_out_older_lines_of_every_service() {
+        let q = Query { limit: 100, since_ms: 45, ..Query::default() };
+        assert_eq!(texts(&run(&blocks(), &q)), ["5:five", "6:six", "7:seven error", "8:eight"]);
+        let q = Query { limit: 100, since_ms: 81, ..Query::default() };
+        assert!(run(&blocks(), &q).lines.is_empty());
     }
 
     #[test]
