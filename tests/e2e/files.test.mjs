@@ -628,6 +628,12 @@ test("on a phone, in the dark: it fits, the rows take two lines", async () => {
   const size = await model.locator(".c-size").boundingBox();
   const name = await model.locator(".c-name").boundingBox();
   assert.ok(size.y >= name.y + name.height - 1, "the size goes under the name");
+  // No columns on a phone: the header's sort keys sit side by side after "Name", not over
+  // empty space at the right where columns would be.
+  const head = async (k) => p.locator(`.thead .sort.c-${k}`).boundingBox();
+  const [hName, hSize, hMod] = [await head("name"), await head("size"), await head("modified")];
+  assert.ok(hSize.x - (hName.x + hName.width) < 24 && hMod.x - (hSize.x + hSize.width) < 24, `${JSON.stringify([hName, hSize, hMod])}`);
+  assert.ok(hMod.x + hMod.width < 390 * 0.75, "the sort keys end well before the right edge");
   await model.locator(".c-check").tap();
   assert.equal(await model.getAttribute("aria-selected"), "true", "the checkbox selects (and does not open)");
   assert.ok(await model.locator(".c-check input").isChecked(), "and shows its tick");

@@ -326,6 +326,87 @@ test("screenshots: the main view, and a phone in the dark", async () => {
   await phone.close();
 });
 
+test("phones: one row of controls, the filters behind a button, long lines wrapped and remembered", async () => {
+  const phone = await browser.newContext({ viewport: { width: 390, height: 844 }, colorScheme: "light", hasTouch: true, isMobile: true });
+  await useWebDist(phone);
+  await phone.addCookies(await context.cookies());
+  const p = await phone.newPage();
+  p.on("pageerror", (e) => problems.push(`phone page error: ${e.message}`));
+  await p.goto(`http://127.0.0.1:${port}/`);
+  await p.waitForSelector('#logs-list .row[data-service="ticker"]');
+  const bar = await p.$eval(".lg-toolbar", (el) => el.getBoundingClientRect().height);
+  assert.ok(bar <= 844 * 0.08, `the controls take ${bar}px of 844`);
+  assert.equal(await p.isHidden("#svc-chips"), true, "the filters start folded");
+  await p.click("#filters-toggle");
+  assert.equal(await p.isVisible("#svc-chips"), true);
+  assert.equal(await p.isVisible("#time-range"), true);
+  assert.ok(await p.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth), "no sideways page scroll with the filters open");
+  await p.screenshot({ path: join(ARTIFACTS, "logs-phone-filters.png") });
+
+  // Wrapped: the ticker's lines (longer than the phone is wide) take two lines, all of it in view.
+  const rowH = await p.$eval("#logs-list", (el) => parseFloat(getComputedStyle(el).getPropertyValue("--row-h")));
+  const one = await p.$eval('#logs-list .row[data-service="ticker"]', (el) => el.offsetHeight);
+  assert.equal(one, rowH, "unwrapped rows are one line");
+  await p.click("#wrap");
+  await p.click("#filters-toggle");
+  const layout = () =>
+    p.$$eval("#logs-list .row", (rows) => {
+      const list = document.querySelector("#logs-list");
+      const box = list.getBoundingClientRect();
+      const seen = rows
+        .map((r) => ({ top: r.getBoundingClientRect().top, h: r.offsetHeight, w: r.scrollWidth, service: r.dataset.service }))
+        .filter((r) => r.top + r.h > box.top && r.top < box.bottom)
+        .sort((a, b) => a.top - b.top);
+      const overlaps = seen.filter((r, i) => i > 0 && r.top < seen[i - 1].top + seen[i - 1].h - 1).length;
+      return { seen, overlaps, sideways: list.scrollWidth - list.clientWidth, atBottom: list.scrollTop + list.clientHeight >= list.scrollHeight - 30 };
+    });
+  await p.waitForFunction(
+    (h) => [...document.querySelectorAll('#logs-list .row[data-service="ticker"]')].some((r) => r.offsetHeight >= 2 * h),
+    rowH,
+  );
+  await p.waitForTimeout(1500);
+  let l = await layout();
+  assert.equal(l.overlaps, 0, `no row over another: ${JSON.stringify(l.seen.slice(0, 8))}`);
+  assert.ok(l.sideways <= 1, `the list does not scroll sideways (${l.sideways}px)`);
+  assert.ok(l.seen.filter((r) => r.service === "ticker").every((r) => r.w <= 391), "every ticker row fits the width");
+  assert.ok(l.atBottom, "still following at the end");
+  await p.screenshot({ path: join(ARTIFACTS, "logs-phone-wrap.png") });
+  await p.reload();
+  await p.waitForSelector('#logs-list .row[data-service="ticker"]');
+  assert.equal(await p.getAttribute("#wrap", "aria-pressed"), "true", "remembered");
+  await p.waitForFunction(() => document.querySelector("#logs-list").classList.contains("wrap"));
+  await p.waitForTimeout(1000);
+  l = await layout();
+  assert.equal(l.overlaps, 0);
+  assert.ok(l.atBottom, "a reload lands at the end, wrapped");
+  await p.keyboard.press("w");
+  assert.equal(await p.getAttribute("#wrap", "aria-pressed"), "false", "w switches it");
+  await phone.close();
+});
+
+test("time range: since a time leaves out older lines, here and in the API; All time brings them back", async () => {
+  await page.selectOption("#time-range", "at");
+  assert.equal(await page.isVisible("#since-at"), true);
+  await page.$eval("#since-at", (el) => {
+    el.value = "2999-01-01T00:00:00";
+    el.dispatchEvent(new Event("change"));
+  });
+  await page.waitForFunction(() => !document.querySelector('#logs-list .row[data-service="ticker"]'));
+  await page.waitForTimeout(600);
+  assert.equal(await page.$('#logs-list .row[data-service="ticker"]'), null, "new lines are before the bound too");
+  assert.equal(await page.getAttribute("#filters-toggle", "data-narrowing"), "1");
+  const future = Date.parse("2999-01-01T00:00:00Z");
+  const api = await page.evaluate(async (since) => (await (await fetch(`/api/lines?since=${since}&limit=50`)).json()).lines.length, future);
+  assert.equal(api, 0);
+  const past = await page.evaluate(async () => (await (await fetch(`/api/lines?since=${Date.now() - 3600_000}&limit=50`)).json()).lines.length);
+  assert.ok(past > 0);
+  await page.selectOption("#time-range", "5");
+  await page.waitForSelector('#logs-list .row[data-service="ticker"]');
+  assert.equal(await page.isHidden("#since-at"), true);
+  await page.selectOption("#time-range", "");
+  assert.equal(await page.getAttribute("#filters-toggle", "data-narrowing"), "0");
+});
+
 test(`${MANY} lines held, a screenful in the DOM, the middle where it should be`, async () => {
   await only("many");
   writeFileSync(go, "");

@@ -10,7 +10,7 @@ import { Feed } from "./feed";
 import { count } from "./format";
 import { VirtualList } from "./list";
 import { lineRow, liveRow, noteRow, RowContext, TimeMode } from "./render";
-import { NOTES, OlderLines, PAGE } from "./older";
+import { FilterParams, NOTES, OlderLines, PAGE } from "./older";
 import { CONTEXT, SearchResults } from "./search";
 import { StatusPanel } from "./status";
 import { F_MATCH, IdList, LineStore, S_MARK, Services, streamCode } from "./store";
@@ -56,7 +56,8 @@ export class App {
 
   constructor(root: HTMLElement) {
     const saved = localStorage.getItem("gpubox.logs.time") as TimeMode | null;
-    this.toolbar = new Toolbar(saved === "rel" || saved === "none" ? saved : "abs");
+    const wrap = localStorage.getItem("gpubox.logs.wrap") === "1";
+    this.toolbar = new Toolbar(saved === "rel" || saved === "none" ? saved : "abs", wrap);
     this.status = new StatusPanel(() => this.setStatus(false));
     this.list = new VirtualList({
       count: () => 1 + this.rowCount() + this.liveShown.length,
@@ -88,6 +89,7 @@ export class App {
     root.classList.add("lg-app");
     root.append(h("div", { class: "lg-main" }, this.toolbar.el, this.list.el, this.toolbar.foot), this.status.el);
     this.list.measure();
+    this.list.setWrap(wrap);
     this.list.el.dataset.older = this.older.state;
     this.setStatus(this.statusOpen);
     root.dataset.time = this.toolbar.timeMode;
@@ -115,6 +117,11 @@ export class App {
       this.list.reset();
     };
     this.toolbar.onFollow = () => this.setFollow(!this.follow);
+    this.toolbar.onWrap = (on) => {
+      localStorage.setItem("gpubox.logs.wrap", on ? "1" : "0");
+      this.list.setWrap(on);
+      if (this.follow) this.list.scrollToBottom();
+    };
     this.toolbar.onStatus = () => this.setStatus(!this.statusOpen);
     this.list.onUserScroll = () => {
       if (this.follow && !this.list.atBottom()) this.setFollow(false);
@@ -212,7 +219,9 @@ export class App {
 
   private passes(store: LineStore, id: number): boolean {
     const p = store.at(id);
-    return store.stream[p] === S_MARK || (this.svcOn[store.svc[p]] === 1 && this.streamOn[store.stream[p]] === 1);
+    if (store.stream[p] === S_MARK) return true;
+    const since = this.toolbar.since;
+    return this.svcOn[store.svc[p]] === 1 && this.streamOn[store.stream[p]] === 1 && (!since || store.time[p] >= since);
   }
 
   private liveFilter(): void {
@@ -226,15 +235,15 @@ export class App {
   }
 
   /** Query parameters for the filters (none when everything is shown). */
-  private filterParams(): { service: string | null; stream: string | null } {
+  private filterParams(): FilterParams {
     const s = this.toolbar.visibleServices();
     const st = this.toolbar.visibleStreams();
-    return { service: s ? s.join(",") : null, stream: st ? st.join(",") : null };
+    return { service: s ? s.join(",") : null, stream: st ? st.join(",") : null, since: this.toolbar.since || null };
   }
 
   private filterKey(): string {
     const p = this.filterParams();
-    return p.service === null && p.stream === null ? "" : `${p.service}|${p.stream}`;
+    return p.service === null && p.stream === null && p.since === null ? "" : `${p.service}|${p.stream}|${p.since}`;
   }
 
   private filtersChanged(): void {
@@ -518,6 +527,8 @@ export class App {
       search.select();
     } else if (e.key === "f") {
       this.setFollow(!this.follow);
+    } else if (e.key === "w") {
+      this.toolbar.setWrap(this.toolbar.wrapButton.getAttribute("aria-pressed") !== "true");
     } else if (e.key === "s") {
       this.setStatus(!this.statusOpen);
     }

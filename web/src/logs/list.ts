@@ -1,6 +1,11 @@
 // A virtual list: rows of one fixed height, of which only those in view (and a few around them)
 // are in the DOM, positioned absolutely over a spacer as tall as all the rows together. Fine with
 // a million rows: a scroll costs the rows that came into view, not the list.
+//
+// With long lines wrapped (`setWrap`), a row may be several lines tall. Every row counts as one
+// line until it has been in the DOM and measured; the rows measured taller are kept in a short
+// sorted list (their index and extra lines), so a row's top is its index plus the extra lines
+// above it, found by binary search. What is in view stays put when rows above it turn out taller.
 
 import { h } from "./dom";
 
@@ -29,6 +34,14 @@ export class VirtualList {
   onUserScroll: () => void = () => {};
   /** Called after each render, with the index of the first row in view. */
   onRender: (first: number) => void = () => {};
+  private wrap = false;
+  /** Wrapped rows taller than one line: row index → extra lines. */
+  private tall = new Map<number, number>();
+  /** The same, as sorted indices and the extra lines above each (`above[k]`: before `idx[k]`). */
+  private tallIdx: number[] = [];
+  private tallAbove: number[] = [0];
+  private tallDirty = false;
+  private lastWidth = 0;
 
   constructor(private src: RowSource) {
     this.spacer = h("div", { class: "lg-spacer" });
@@ -41,7 +54,64 @@ export class VirtualList {
       },
       { passive: true },
     );
-    new ResizeObserver(() => this.update()).observe(this.el);
+    new ResizeObserver(() => {
+      // Wrapped rows change height with the width: measured again as they come into view.
+      if (this.wrap && this.el.clientWidth !== this.lastWidth) this.forgetHeights();
+      this.lastWidth = this.el.clientWidth;
+      this.update();
+    }).observe(this.el);
+  }
+
+  /** Long lines wrap (rows grow) or scroll sideways (rows are one line). */
+  setWrap(on: boolean): void {
+    if (on === this.wrap) return;
+    const first = this.first();
+    this.wrap = on;
+    this.el.classList.toggle("wrap", on);
+    this.forgetHeights();
+    this.reset();
+    this.scrollToIndex(first, "top");
+  }
+
+  private forgetHeights(): void {
+    this.tall.clear();
+    this.tallDirty = true;
+  }
+
+  /** Extra lines of the rows above row `i`. */
+  private extraAbove(i: number): number {
+    if (this.tallDirty) {
+      this.tallIdx = [...this.tall.keys()].sort((a, b) => a - b);
+      this.tallAbove = [0];
+      for (const k of this.tallIdx) this.tallAbove.push(this.tallAbove[this.tallAbove.length - 1] + this.tall.get(k)!);
+      this.tallDirty = false;
+    }
+    let lo = 0;
+    let hi = this.tallIdx.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (this.tallIdx[mid] < i) lo = mid + 1;
+      else hi = mid;
+    }
+    return this.tallAbove[lo];
+  }
+
+  /** Where row `i` begins. */
+  private top(i: number): number {
+    return (i + (this.tall.size ? this.extraAbove(i) : 0)) * this.rowH;
+  }
+
+  /** The row at height `y`. */
+  private indexAt(y: number, n: number): number {
+    if (!this.tall.size) return Math.max(0, Math.min(n - 1, Math.floor(y / this.rowH)));
+    let lo = 0;
+    let hi = n - 1;
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >> 1;
+      if (this.top(mid) <= y) lo = mid;
+      else hi = mid - 1;
+    }
+    return Math.max(0, lo);
   }
 
   /** Reads the row height from the stylesheet (`--row-h`); call once the list is in the page. */
@@ -83,6 +153,12 @@ export class VirtualList {
 
   /** Keeps the rows in view where they are after `rows` rows were inserted above them. */
   shift(rows: number): void {
+    if (this.tall.size) {
+      const moved = new Map<number, number>();
+      for (const [i, extra] of this.tall) if (i + rows >= 0) moved.set(i + rows, extra);
+      this.tall = moved;
+      this.tallDirty = true;
+    }
     if (this.intent?.kind === "delta") this.intent.rows += rows;
     else if (!this.intent) this.intent = { kind: "delta", rows };
     this.update();
@@ -101,7 +177,7 @@ export class VirtualList {
 
   /** The index of the row at the top of the view. */
   first(): number {
-    return Math.floor(this.el.scrollTop / this.rowH);
+    return this.indexAt(this.el.scrollTop, Math.max(1, this.src.count()));
   }
 
   private scrollTo(top: number): void {
@@ -113,19 +189,21 @@ export class VirtualList {
     this.frame = 0;
     const n = this.src.count();
     const rowH = this.rowH;
-    this.spacer.style.height = `${n * rowH}px`;
+    this.spacer.style.height = `${this.top(n)}px`;
     const view = this.el.clientHeight;
     // The user scrolled since this code last did, and the scroll event is still to come.
     if (this.setTop >= 0 && Math.abs(this.el.scrollTop - this.setTop) > 1) this.userScrolled();
     const intent = this.intent;
     this.intent = null;
-    if (intent?.kind === "bottom") this.scrollTo(n * rowH - view);
-    else if (intent?.kind === "index") this.scrollTo(intent.top ? intent.i * rowH : intent.i * rowH - view / 2 + rowH / 2);
+    if (intent?.kind === "bottom") this.scrollTo(this.top(n) - view);
+    else if (intent?.kind === "index") this.scrollTo(intent.top ? this.top(intent.i) : this.top(intent.i) - view / 2 + rowH / 2);
+    // Rows inserted above were not measured yet: one line each.
     else if (intent?.kind === "delta" && intent.rows) this.scrollTo(this.el.scrollTop + intent.rows * rowH);
 
     const top = this.el.scrollTop;
-    const from = Math.max(0, Math.floor(top / rowH) - OVERSCAN);
-    const to = Math.min(n, Math.ceil((top + view) / rowH) + OVERSCAN);
+    const firstInView = this.indexAt(top, n);
+    const from = Math.max(0, firstInView - OVERSCAN);
+    const to = Math.min(n, this.indexAt(top + view, n) + 1 + OVERSCAN);
     const keep = new Map<string, { el: HTMLElement; i: number }>();
     const added: HTMLElement[] = [];
     const full = this.full;
@@ -136,12 +214,12 @@ export class VirtualList {
       if (r) {
         this.rows.delete(key);
         if (r.i !== i) {
-          r.el.style.top = `${i * rowH}px`;
+          r.el.style.top = `${this.top(i)}px`;
           r.i = i;
         }
       } else {
         const el = this.src.render(i);
-        el.style.top = `${i * rowH}px`;
+        el.style.top = `${this.top(i)}px`;
         r = { el, i };
         added.push(el);
       }
@@ -149,8 +227,9 @@ export class VirtualList {
     }
     for (const r of this.rows.values()) r.el.remove();
     this.rows = keep;
-    if (added.length) {
-      this.spacer.append(...added);
+    if (added.length) this.spacer.append(...added);
+    if (this.wrap) this.measureRows(firstInView, top, intent?.kind === "bottom", n);
+    else if (added.length) {
       // Lines do not wrap: the list scrolls sideways as far as the widest row seen so far.
       let w = this.width;
       for (const el of added) w = Math.max(w, el.scrollWidth);
@@ -159,6 +238,30 @@ export class VirtualList {
         this.spacer.style.minWidth = `${w}px`;
       }
     }
-    this.onRender(Math.floor(top / rowH));
+    this.onRender(this.first());
+  }
+
+  /** Wrapped rows: takes the heights of the rows in the DOM; when some differ from what was
+   * assumed, places the rows again, keeping the first row in view where it was (or the end in
+   * view, when following), and renders once more for the rows that now fit. */
+  private measureRows(firstInView: number, top: number, bottom: boolean, n: number): void {
+    const offset = top - this.top(firstInView);
+    let changed = false;
+    for (const r of this.rows.values()) {
+      const extra = Math.max(0, Math.round(r.el.offsetHeight / this.rowH) - 1);
+      if (extra !== (this.tall.get(r.i) ?? 0)) {
+        if (extra) this.tall.set(r.i, extra);
+        else this.tall.delete(r.i);
+        changed = true;
+      }
+    }
+    if (!changed) return;
+    this.tallDirty = true;
+    for (const r of this.rows.values()) r.el.style.top = `${this.top(r.i)}px`;
+    this.spacer.style.height = `${this.top(n)}px`;
+    // Following: the end again in the next frame (which measures the rows that came into view).
+    if (bottom) this.intent = { kind: "bottom" };
+    else this.scrollTo(this.top(firstInView) + offset);
+    this.update();
   }
 }

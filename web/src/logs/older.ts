@@ -22,6 +22,7 @@ export type OlderState =
   | "start" // the beginning of the log
   | "cap" // the page holds as many lines as it keeps
   | "search-done" // no older matches in memory
+  | "since-done" // none older within the time range
   | "error";
 
 export const NOTES: Record<OlderState, string> = {
@@ -32,15 +33,24 @@ export const NOTES: Record<OlderState, string> = {
   start: "beginning of the log",
   cap: `this page holds ${count(1_000_000)} lines, the most it keeps · download the log for older ones`,
   "search-done": "no older matches in memory · the log files have the rest (download)",
+  "since-done": "no older lines in the time range · choose All time for the rest",
   error: "older lines could not be loaded; retrying…",
 };
+
+/** The filters, as query parameters (null: not filtered by it). */
+export interface FilterParams {
+  service: string | null;
+  stream: string | null;
+  /** Only lines since this time (ms since the epoch). */
+  since: number | null;
+}
 
 /** What the loader needs from the page. */
 export interface OlderHost {
   readonly store: LineStore;
   search(): SearchResults | null;
   /** Query parameters for the filters, and a key that tells filters apart ("" : none). */
-  filterParams(): { service: string | null; stream: string | null };
+  filterParams(): FilterParams;
   filterKey(): string;
   /** The one service shown, when exactly one is. */
   single(): string | null;
@@ -131,12 +141,16 @@ export class OlderLines {
 
   private initial(): OlderState {
     const s = this.host.store;
+    // A time range whose start is already held: nothing older is wanted.
+    const since = this.host.filterParams().since;
+    if (since && s.length && s.time[s.at(s.headId)] < since) return "since-done";
     // Lines from the files (no sequence number) at the front: memory was read to its start.
     if (s.length && Number.isNaN(s.seq[s.at(s.headId)])) return "history";
     return this.ringComplete ? this.ringDone() : "more";
   }
 
   private ringDone(): OlderState {
+    if (this.host.filterParams().since) return "since-done";
     return this.host.single() ? "history" : "ring-done";
   }
 

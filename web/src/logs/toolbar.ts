@@ -17,6 +17,23 @@ export interface Search {
 /** The time column's choices, as the menu names them. */
 const TIME_LABELS: Record<TimeMode, string> = { abs: "Time of day", rel: "Time ago", none: "No time" };
 
+/** The time range's choices: how far back, in minutes ("" every line; "at": since a time). */
+const RANGES: [string, string][] = [
+  ["", "All time"],
+  ["5", "Last 5 minutes"],
+  ["15", "Last 15 minutes"],
+  ["60", "Last hour"],
+  ["360", "Last 6 hours"],
+  ["1440", "Last 24 hours"],
+  ["at", "Since…"],
+];
+
+/** `datetime-local`'s value for a time: local, to the second. */
+function localInput(ms: number): string {
+  const d = new Date(ms - new Date(ms).getTimezoneOffset() * 60000);
+  return d.toISOString().slice(0, 19);
+}
+
 export class Toolbar {
   readonly el: HTMLElement;
   readonly foot: HTMLElement;
@@ -42,14 +59,24 @@ export class Toolbar {
   readonly statusButton: HTMLButtonElement;
   private countEl: HTMLElement;
   private conn: HTMLElement;
+  private rangeSelect: HTMLSelectElement;
+  private sinceInput: HTMLInputElement;
+  readonly wrapButton: HTMLButtonElement;
+  private filtersButton: HTMLButtonElement;
+  /** Only lines since this time (ms since the epoch); 0: every line. */
+  since = 0;
 
   onFilter: () => void = () => {};
   onSearch: (now: boolean) => void = () => {};
   onTime: (mode: TimeMode) => void = () => {};
   onFollow: () => void = () => {};
   onStatus: () => void = () => {};
+  onWrap: (on: boolean) => void = () => {};
 
-  constructor(public timeMode: TimeMode) {
+  constructor(
+    public timeMode: TimeMode,
+    wrap: boolean,
+  ) {
     this.allButton = h("button", { type: "button", id: "svc-all", class: "chip all", title: "show every service" }, "All");
     this.allButton.addEventListener("click", () => {
       this.exclusive = false;
@@ -110,17 +137,53 @@ export class Toolbar {
     this.statusButton.addEventListener("click", () => this.onStatus());
     this.setFollow(true, 0);
 
+    // A time range is fixed when chosen ("last 5 minutes" is the five minutes before the
+    // choice), as `journalctl --since` is: lines do not vanish from the top while one reads.
+    this.rangeSelect = h(
+      "select",
+      { id: "time-range", class: "btn", "aria-label": "time range", title: "only the lines since a time" },
+      ...RANGES.map(([v, label]) => h("option", { value: v }, label)),
+    );
+    this.sinceInput = h("input", { id: "since-at", class: "btn", type: "datetime-local", step: 1, hidden: true, "aria-label": "since this time" });
+    this.rangeSelect.addEventListener("change", () => {
+      const v = this.rangeSelect.value;
+      this.sinceInput.hidden = v !== "at";
+      if (v === "at") {
+        if (!this.sinceInput.value) this.sinceInput.value = localInput(Date.now() - 3600_000);
+        this.sinceInput.focus();
+        this.setSince(new Date(this.sinceInput.value).getTime());
+      } else this.setSince(v ? Date.now() - Number(v) * 60_000 : 0);
+    });
+    this.sinceInput.addEventListener("change", () => {
+      const t = new Date(this.sinceInput.value).getTime();
+      if (!Number.isNaN(t)) this.setSince(t);
+    });
+    this.wrapButton = h("button", { type: "button", id: "wrap", class: "btn", title: "wrap long lines (w)", "aria-pressed": wrap ? "true" : "false" }, "Wrap");
+    this.wrapButton.addEventListener("click", () => this.setWrap(this.wrapButton.getAttribute("aria-pressed") !== "true"));
+    // On phones the filters fold away behind one button.
+    this.filtersButton = h("button", { type: "button", id: "filters-toggle", class: "btn filters-toggle", "aria-expanded": "false", "aria-controls": "filter-row" }, "Filters");
+    this.filtersButton.addEventListener("click", () => {
+      const open = this.el.classList.toggle("open");
+      this.filtersButton.setAttribute("aria-expanded", open ? "true" : "false");
+    });
+
     this.el = h(
       "div",
       { class: "lg-toolbar" },
-      h("div", { class: "bar-row" }, this.chipBox, h("div", { class: "chips streams", role: "group", "aria-label": "streams" }, ...this.streamButtons)),
+      h(
+        "div",
+        { class: "bar-row filter-row", id: "filter-row" },
+        this.chipBox,
+        h("div", { class: "chips streams", role: "group", "aria-label": "streams" }, ...this.streamButtons),
+      ),
       h(
         "div",
         { class: "bar-row" },
         h("div", { class: "searchbox" }, this.search, this.regexButton, this.caseButton, this.contextButton),
         this.info,
         this.error,
-        h("div", { class: "actions" }, this.timeButton, this.followButton, this.download, this.statusButton),
+        h("div", { class: "view-opts" }, this.rangeSelect, this.sinceInput, this.timeButton, this.wrapButton),
+        h("div", { class: "actions" }, this.filtersButton, this.followButton, this.download, this.statusButton),
       ),
     );
     this.countEl = h("span", { id: "count" });
@@ -130,7 +193,7 @@ export class Toolbar {
       { class: "lg-foot" },
       this.conn,
       this.countEl,
-      h("span", { class: "keys muted" }, h("kbd", null, "/"), " search ", h("kbd", null, "Esc"), " clear ", h("kbd", null, "f"), " follow ", h("kbd", null, "s"), " status"),
+      h("span", { class: "keys muted" }, h("kbd", null, "/"), " search ", h("kbd", null, "Esc"), " clear ", h("kbd", null, "f"), " follow ", h("kbd", null, "w"), " wrap ", h("kbd", null, "s"), " status"),
     );
     this.paint();
   }
@@ -214,6 +277,17 @@ export class Toolbar {
     this.onFilter();
   }
 
+  private setSince(ms: number): void {
+    this.since = Number.isNaN(ms) ? 0 : ms;
+    this.rangeSelect.title = this.since ? `only the lines since ${new Date(this.since).toLocaleString()}` : "only the lines since a time";
+    this.changed();
+  }
+
+  setWrap(on: boolean): void {
+    setPressed(this.wrapButton, on);
+    this.onWrap(on);
+  }
+
   private paint(): void {
     for (const [name, chip] of this.chips) {
       const on = !this.hidden.has(name);
@@ -222,6 +296,10 @@ export class Toolbar {
     }
     setPressed(this.allButton, this.hidden.size === 0);
     this.streamButtons.forEach((b, i) => setPressed(b, this.streams[i]));
+    // How many filters narrow the lines, on the phones' Filters button.
+    const narrowing = (this.hidden.size ? 1 : 0) + (this.streams.every(Boolean) ? 0 : 1) + (this.since ? 1 : 0);
+    this.filtersButton.textContent = narrowing ? `Filters · ${narrowing}` : "Filters";
+    this.filtersButton.dataset.narrowing = String(narrowing);
     const one = this.single();
     this.download.hidden = !one;
     if (one) {
