@@ -90,10 +90,20 @@ title=\"Hide this warning until the browser is closed\">Hide</button></div>",
             "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
 <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
 <title>{title} · {instance}</title><link rel=\"icon\" href=\"data:,\"><link rel=\"stylesheet\" href=\"/.gpubox/assets/gpubox.css\">{script}</head>\
-<body><header class=\"shell\"><span class=\"name\">{instance}</span><nav>{nav}</nav>{logout}</header>{banner}\
+<body><header class=\"shell\">{name}<nav>{nav}</nav>{logout}</header>{banner}\
 <main>{body}</main></body></html>\n",
             title = escape(title),
             instance = escape(&self.instance),
+            // Logged in, the name leads to the instance's overview (every service, its state
+            // and links), on whatever port this is.
+            name = if self.logged_in {
+                format!(
+                    "<a class=\"name\" href=\"/.gpubox/\" title=\"this instance: every service and its state\">{}</a>",
+                    escape(&self.instance)
+                )
+            } else {
+                format!("<span class=\"name\">{}</span>", escape(&self.instance))
+            },
         )
     }
 }

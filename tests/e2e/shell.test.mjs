@@ -46,3 +46,16 @@ test("on a phone, the default-login warning is short and can be hidden for the s
   await page.locator("#logs-app").waitFor();
   assert.equal(await page.locator(".banner").count(), 0, "and on the other port");
 });
+
+test("the instance's name in the header leads to its overview, on any port; not before login", async () => {
+  await page.goto(`http://127.0.0.1:${logs}/`);
+  await page.locator("#logs-app").waitFor();
+  await page.click("header.shell a.name");
+  await page.waitForURL(`http://127.0.0.1:${logs}/.gpubox/`);
+  assert.ok((await page.content()).includes(`:${files}`), "the overview links to the other ports");
+  await page.context().clearCookies();
+  await page.goto(`http://127.0.0.1:${files}/`);
+  await page.locator("#login").waitFor();
+  assert.equal(await page.locator("header.shell a.name").count(), 0, "no link before login");
+  assert.equal(await page.locator("header.shell span.name").count(), 1);
+});
