@@ -133,3 +133,35 @@ fn a_bad_file_or_a_taken_port_changes_nothing() {
     assert!(out.status.success(), "{}", stdout(&out));
     assert_eq!(g.status()["services"].as_array().unwrap().len(), 3);
 }
+
+/// At start, an added file with errors is left out whole (and said so), rather than keeping gpubox
+/// and its file manager from starting; the main file's errors still stop it.
+#[test]
+fn at_start_a_bad_added_file_is_left_out_and_the_rest_runs() {
+    let dir = crate::util::config_dir("[services.keep]\ncommand = \"sleep 100\"\n");
+    let d = dir.path().join("ws/gpubox.d");
+    std::fs::create_dir_all(&d).unwrap();
+    std::fs::write(d.join("good.toml"), "[services.good]\ncommand = \"sleep 100\"\n").unwrap();
+    std::fs::write(d.join("bad.toml"), "[services.bad]\ncommand = \"sleep 100\"\nrestart = \"sometimes\"\n").unwrap();
+    // Depends on the bad one: left out too, once that one is.
+    std::fs::write(d.join("next.toml"), "[services.next]\ncommand = \"sleep 100\"\ndepends_on = [\"bad\"]\n").unwrap();
+    let g = Gpubox::start_in(dir, &[]);
+    g.wait_event("all 2 services ready", T);
+    let names: Vec<String> =
+        g.status()["services"].as_array().unwrap().iter().map(|s| s["name"].as_str().unwrap().to_string()).collect();
+    assert_eq!(names, ["good", "keep"]);
+    let events = g.log_texts("gpubox").join("\n");
+    assert!(
+        events.contains("WARNING: services from") && events.contains("bad.toml") && events.contains("next.toml"),
+        "{events}"
+    );
+    assert!(events.contains("bad.toml:3:"), "the file and line: {events}");
+    assert!(g.status()["gpubox"]["info"]["config"].as_str().unwrap().contains("good.toml"));
+
+    // Fixed, then reloaded: both come in, and `status` names the new sources.
+    std::fs::write(d.join("bad.toml"), "[services.bad]\ncommand = \"sleep 100\"\n").unwrap();
+    let out = g.cli(&["reload"]);
+    assert!(out.status.success(), "{}", stdout(&out));
+    assert_eq!(g.status()["services"].as_array().unwrap().len(), 4);
+    assert!(g.status()["gpubox"]["info"]["config"].as_str().unwrap().contains("next.toml"));
+}

@@ -29,7 +29,7 @@ const DETACHED_ENV: &str = "GPUBOX_DETACHED";
 pub fn run(config_path: Option<PathBuf>, control: &Path, detach: bool) -> anyhow::Result<i32> {
     let since = Instant::now();
     let path = config_path.or_else(config::default_path);
-    let mut config = match Config::load(path.as_deref()) {
+    let (mut config, left_out) = match Config::load_at_start(path.as_deref()) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("{e}");
@@ -41,13 +41,18 @@ pub fn run(config_path: Option<PathBuf>, control: &Path, detach: bool) -> anyhow
         println!("gpubox is already running (pid {pid}, control socket {}); not starting another", control.display());
         return Ok(0);
     }
+    if !left_out.is_empty() {
+        // Said here (the terminal of whoever started it) and again in the log once it exists.
+        eprintln!("{}", left_out_message(&left_out));
+    }
     if detach {
         return detach_self(&config, control);
     }
     let Some(lock) = lock_instance(control)? else {
         return another_is_starting(control);
     };
-    if std::env::var_os(DETACHED_ENV).is_some() {
+    let detached = std::env::var_os(DETACHED_ENV).is_some();
+    if detached {
         // Not for the services' environment. Nothing else runs yet, so changing it is safe.
         std::env::remove_var(DETACHED_ENV);
         // No `docker logs` reads a detached gpubox: its service lines are in the log files, and
@@ -56,10 +61,37 @@ pub fn run(config_path: Option<PathBuf>, control: &Path, detach: bool) -> anyhow
     }
     let runtime =
         tokio::runtime::Builder::new_multi_thread().enable_all().build().context("cannot start the async runtime")?;
-    let code = runtime.block_on(serve(config, path, control.to_path_buf(), since));
+    let start = Start { path, control: control.to_path_buf(), since, detached, left_out };
+    let code = runtime.block_on(serve(config, start));
     drop(lock);
     runtime.shutdown_timeout(Duration::from_secs(1));
     code
+}
+
+/// How `gpubox run` was started, for [`serve`].
+struct Start {
+    /// The configuration file (`None`: the built-in one), read again by `gpubox reload`.
+    path: Option<PathBuf>,
+    control: PathBuf,
+    since: Instant,
+    /// Started by `--detach`: the log mirror to stdout was turned off here, not in the file.
+    detached: bool,
+    /// Errors of added files that were left out.
+    left_out: Vec<crate::config::ConfigError>,
+}
+
+/// What is said when added files were left out at start.
+fn left_out_message(errors: &[crate::config::ConfigError]) -> String {
+    let mut files: Vec<&str> = errors.iter().map(|e| e.file.as_str()).collect();
+    files.dedup();
+    let mut text = format!(
+        "WARNING: services from {} were left out: they have errors (fix them and run `gpubox reload`):",
+        files.join(", ")
+    );
+    for e in errors {
+        text.push_str(&format!("\nerror: {e}"));
+    }
+    text
 }
 
 /// Another process holds the lock but did not answer yet: it is starting. Wait for it briefly.
@@ -201,7 +233,8 @@ fn detach_self(config: &Config, control: &Path) -> anyhow::Result<i32> {
 /// `gpubox run` once the configuration is read (from `path`, read again by `gpubox reload`). Long
 /// because start-up and shutdown are a sequence whose order is the point (ports before services,
 /// the reaper before the first child, ports closed before services stop); it reads top to bottom.
-async fn serve(mut config: Config, path: Option<PathBuf>, control: PathBuf, since: Instant) -> anyhow::Result<i32> {
+async fn serve(mut config: Config, start: Start) -> anyhow::Result<i32> {
+    let Start { path, control, since, detached, left_out } = start;
     // Large, short-lived buffers (Argon2's 7 MiB) go straight back to the system when freed,
     // instead of glibc raising its threshold and keeping them in the heap for good.
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
@@ -234,6 +267,12 @@ async fn serve(mut config: Config, path: Option<PathBuf>, control: PathBuf, sinc
     ));
 
     prepare(&config, &hub);
+    if !left_out.is_empty() {
+        // A line per event: a log line holds no line break.
+        for line in left_out_message(&left_out).lines() {
+            hub.event(line.to_string());
+        }
+    }
 
     // Every port is taken before any service starts: nothing half-starts.
     let listeners = match gateway::bind_all(&config) {
@@ -286,6 +325,7 @@ async fn serve(mut config: Config, path: Option<PathBuf>, control: PathBuf, sinc
         },
         shutdown: shutdown_tx,
         reload: reload_tx,
+        sources: std::sync::RwLock::new(config.sources()),
         routes: gateway.as_ref().map(|g| g.routes.clone()).unwrap_or_default(),
         apps: config
             .apps
@@ -299,7 +339,7 @@ async fn serve(mut config: Config, path: Option<PathBuf>, control: PathBuf, sinc
             })
             .collect(),
     });
-    tokio::spawn(server::serve(listener, ctx));
+    tokio::spawn(server::serve(listener, ctx.clone()));
 
     let reason = loop {
         tokio::select! {
@@ -310,12 +350,18 @@ async fn serve(mut config: Config, path: Option<PathBuf>, control: PathBuf, sinc
             _ = sigusr1.recv() => forward(&sup, &hub, Signal::SIGUSR1),
             _ = sigusr2.recv() => forward(&sup, &hub, Signal::SIGUSR2),
             Some(reply) = reload_rx.recv() => {
-                // Bounded by the stop timeouts of what it stops; a signal to stop gpubox ends it.
-                let work = reload(path.as_deref(), &mut config, &sup, gateway.as_mut(), &hub);
+                // Bounded by the stop timeouts of what it stops; being asked to stop ends it.
+                let work = reload(path.as_deref(), &mut config, detached, &sup, gateway.as_mut(), &hub);
                 tokio::select! {
-                    answer = work => { let _ = reply.send(answer); }
+                    answer = work => {
+                        if let Ok(a) = &answer {
+                            *ctx.sources.write().expect("sources lock") = a.sources.clone();
+                        }
+                        let _ = reply.send(answer);
+                    }
                     _ = sigterm.recv() => break "SIGTERM (during a reload)".to_string(),
                     _ = sigint.recv() => break "SIGINT (during a reload)".to_string(),
+                    Some(who) = shutdown_rx.recv() => break format!("{who} (during a reload)"),
                 }
             }
         }
@@ -393,34 +439,41 @@ fn announce_auth(config: &Config, hub: &Hub, loaded: &Loaded) {
 async fn reload(
     path: Option<&Path>,
     current: &mut Config,
+    detached: bool,
     sup: &Supervisor,
     gateway: Option<&mut gateway::Running>,
     hub: &Hub,
-) -> Result<crate::control::protocol::ReloadAnswer, String> {
+) -> Result<crate::control::protocol::ReloadAnswer, server::ReloadError> {
+    use server::ReloadError;
     let read = path.map(Path::to_path_buf);
     let new = tokio::task::spawn_blocking(move || Config::load(read.as_deref()))
         .await
-        .map_err(|e| format!("cannot read the configuration: {e}"))?
+        .map_err(|e| ReloadError::Failed(format!("cannot read the configuration: {e}")))?
         .map_err(|e| {
-            hub.event(format!("reload refused: the configuration has errors; nothing changed\n{e}"));
-            format!("{e}\nnothing was changed: fix the configuration and run `gpubox reload` again")
+            hub.event("reload refused: the configuration has errors; nothing changed");
+            for line in e.to_string().lines() {
+                hub.event(line.to_string());
+            }
+            ReloadError::Config(format!(
+                "{e}\nnothing was changed: fix the configuration and run `gpubox reload` again"
+            ))
         })?;
     let mut answer = crate::control::protocol::ReloadAnswer {
         sources: new.sources(),
-        not_applied: settings_changed(current, &new),
+        not_applied: settings_changed(current, &new, detached),
         ..Default::default()
     };
     match gateway {
         Some(g) => {
-            let ports = g.reconfigure(&new).await.map_err(|e| format!("{e}\nnothing was changed"))?;
+            let ports = g.reconfigure(&new).await.map_err(|e| ReloadError::Failed(format!("{e}\nnothing was changed")))?;
             (answer.ports, answer.failed) = (ports.lines, ports.failed);
         }
         None if !new.ports().is_empty() => {
-            return Err("gpubox started without any port, so it has no login to put in front of new ones; start it again to serve them\nnothing was changed".into())
+            return Err(ReloadError::Failed("gpubox started without any port, so it has no login to put in front of new ones; start it again to serve them\nnothing was changed".into()))
         }
         None => {}
     }
-    let changes = sup.reconfigure(&new.services).await.map_err(|e| e.to_string())?;
+    let changes = sup.reconfigure(&new.services).await.map_err(|e| ReloadError::Failed(e.to_string()))?;
     (answer.added, answer.removed, answer.changed, answer.unchanged) =
         (changes.added, changes.removed, changes.changed, changes.unchanged);
     let list = |v: &[String]| if v.is_empty() { "none".to_string() } else { v.join(", ") };
@@ -445,10 +498,12 @@ async fn reload(
 }
 
 /// The settings outside the services that differ between two configurations, by key.
-fn settings_changed(old: &Config, new: &Config) -> Vec<String> {
-    // A detached gpubox turned its log mirror off itself (see `run`): not a change in the file.
+fn settings_changed(old: &Config, new: &Config, detached: bool) -> Vec<String> {
     let mut new = new.clone();
-    new.logs.stdout = old.logs.stdout;
+    if detached {
+        // A detached gpubox turned its log mirror off itself (see `run`): not a change in the file.
+        new.logs.stdout = false;
+    }
     let (Ok(serde_json::Value::Object(a)), Ok(serde_json::Value::Object(b))) =
         (serde_json::to_value(old), serde_json::to_value(&new))
     else {
@@ -459,8 +514,11 @@ fn settings_changed(old: &Config, new: &Config) -> Vec<String> {
     let mut keys: Vec<&String> = a.keys().chain(b.keys()).filter(|k| !APPLIED.contains(&k.as_str())).collect();
     keys.sort();
     keys.dedup();
+    // The password and the token are left out of the serialized form (it is what `config show`
+    // prints): compared here.
+    let secrets = old.auth.password != new.auth.password || old.auth.token != new.auth.token;
     keys.into_iter()
-        .filter(|k| a.get(*k) != b.get(*k))
+        .filter(|k| a.get(*k) != b.get(*k) || (*k == "auth" && secrets))
         .map(|k| if k == "apps" { "the built-in apps (files, terminal, logs)".to_string() } else { format!("`{k}`") })
         .collect()
 }

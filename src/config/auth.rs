@@ -33,7 +33,7 @@ pub struct AuthSettings {
     pub lockout: Duration,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PasswordSetting {
     Plain(String),
     /// A PHC string from `gpubox hash-password`.

@@ -200,25 +200,45 @@ impl Serialize for ReadyProbe {
 }
 
 impl Config {
-    /// Loads and validates a configuration file, or the built-in one when `path` is `None`.
+    /// Loads and validates a configuration file, or the built-in one when `path` is `None`, with
+    /// the services added beside it (`gpubox.d`, `GPUBOX_SERVICES`): any error anywhere fails it.
     pub fn load(path: Option<&Path>) -> Result<Config, ConfigErrors> {
         let lookup = |name: &str| std::env::var(name).ok();
-        match path {
-            Some(path) => {
-                let text = std::fs::read_to_string(path).map_err(|e| {
-                    ConfigErrors::one(ConfigError::whole_file(
-                        path.display().to_string(),
-                        format!("cannot read the configuration file: {e}"),
-                        "check the path given with --config or GPUBOX_CONFIG",
-                    ))
-                })?;
-                let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
-                let base = if base.as_os_str().is_empty() { PathBuf::from(".") } else { base };
-                validate::validate(&text, &path.display().to_string(), &base, &lookup, &read_dropins)
-            }
-            None => {
-                let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/"));
-                validate::validate(EMBEDDED, "<embedded>", &cwd, &lookup, &read_dropins)
+        let (text, source, base) = read_main(path)?;
+        validate::validate(&text, &source, &base, &lookup, &read_dropins)
+    }
+
+    /// [`Config::load`] for `gpubox run`: an added file (in `gpubox.d`, or `GPUBOX_SERVICES`) with
+    /// errors is left out whole, rather than keeping gpubox (and with it the file manager and
+    /// terminal that could fix it) from starting; its errors are returned beside the
+    /// configuration, for the log. Errors in the main file stop the start as ever.
+    pub fn load_at_start(path: Option<&Path>) -> Result<(Config, Vec<ConfigError>), ConfigErrors> {
+        let mut left_out: Vec<ConfigError> = Vec::new();
+        loop {
+            let skip: Vec<String> = left_out.iter().map(|e| e.file.clone()).collect();
+            let lookup = |name: &str| {
+                if name == validate::SERVICES_ENV && skip.iter().any(|s| s == name) {
+                    return None;
+                }
+                std::env::var(name).ok()
+            };
+            let dropins = |dir: &Path| {
+                if skip.iter().any(|s| Path::new(s) == dir) {
+                    return Ok(Vec::new());
+                }
+                read_dropins(dir).map(|files| files.into_iter().filter(|(p, _)| !skip.contains(p)).collect())
+            };
+            let (text, source, base) = read_main(path)?;
+            match validate::validate(&text, &source, &base, &lookup, &dropins) {
+                Ok(c) => return Ok((c, left_out)),
+                Err(errors) => {
+                    // Any error in the main file (or none newly attributable to an added one)
+                    // stops the start.
+                    if errors.0.iter().any(|e| e.file == source || skip.contains(&e.file)) {
+                        return Err(errors);
+                    }
+                    left_out.extend(errors.0);
+                }
             }
         }
     }
@@ -257,6 +277,51 @@ impl Config {
     }
 }
 
+/// The main configuration's text, name and folder (for relative paths).
+fn read_main(path: Option<&Path>) -> Result<(String, String, PathBuf), ConfigErrors> {
+    match path {
+        Some(path) => {
+            let text = std::fs::read_to_string(path).map_err(|e| {
+                ConfigErrors::one(ConfigError::whole_file(
+                    path.display().to_string(),
+                    format!("cannot read the configuration file: {e}"),
+                    "check the path given with --config or GPUBOX_CONFIG",
+                ))
+            })?;
+            let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
+            let base = if base.as_os_str().is_empty() { PathBuf::from(".") } else { base };
+            Ok((text, path.display().to_string(), base))
+        }
+        None => {
+            let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/"));
+            Ok((EMBEDDED.to_string(), "<embedded>".to_string(), cwd))
+        }
+    }
+}
+
+/// Whether gpubox may take services from this file or folder: its own user's, and not writable
+/// by group or others. The services run as gpubox's user (root in the images) unless they say
+/// otherwise, so a file anyone else could write would let them run anything as that user.
+fn trusted(path: &Path, m: &std::fs::Metadata) -> Result<(), String> {
+    use std::os::unix::fs::MetadataExt;
+    let me = nix::unistd::geteuid().as_raw();
+    if m.uid() != me {
+        return Err(format!(
+            "it belongs to uid {}, not to gpubox's user (uid {me}); the services it adds would run as gpubox's user, so only that user's files are read: `chown {me} {}`",
+            m.uid(),
+            path.display()
+        ));
+    }
+    if m.mode() & 0o022 != 0 {
+        return Err(format!(
+            "others may write it (mode {:o}), and the services it adds run as gpubox's user: `chmod go-w {}`",
+            m.mode() & 0o7777,
+            path.display()
+        ));
+    }
+    Ok(())
+}
+
 /// The `*.toml` files of a `gpubox.d` folder, in name order, as (path, text); none when the folder
 /// does not exist. Hidden files (editors' swap files) are left out. Each must be UTF-8 and at most
 /// 1 MiB, and there may be at most 256.
@@ -266,6 +331,19 @@ fn read_dropins(dir: &Path) -> Result<Vec<(String, String)>, Vec<ConfigError>> {
     let whole = |path: &Path, message: String, hint: &str| {
         vec![ConfigError::whole_file(path.display().to_string(), message, hint)]
     };
+    match std::fs::metadata(dir) {
+        Ok(m) => {
+            if let Err(why) = trusted(dir, &m) {
+                return Err(whole(
+                    dir,
+                    format!("not read: {why}"),
+                    "fix its owner or mode, then start or reload again",
+                ));
+            }
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(_) => {}
+    }
     let entries = match std::fs::read_dir(dir) {
         Ok(e) => e,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
@@ -295,6 +373,8 @@ fn read_dropins(dir: &Path) -> Result<Vec<(String, String)>, Vec<ConfigError>> {
         let read = std::fs::metadata(&path).and_then(|m| {
             if !m.is_file() {
                 Err(std::io::Error::other("not a regular file"))
+            } else if let Err(why) = trusted(&path, &m) {
+                Err(std::io::Error::other(why))
             } else if m.len() > MAX_SIZE {
                 Err(std::io::Error::other(format!("{} bytes, over the limit of 1 MiB", m.len())))
             } else {
@@ -350,5 +430,22 @@ mod dropin_tests {
         assert_eq!(errors.len(), 2, "{errors:?}");
         assert!(errors[0].file.ends_with("c.toml") && errors[0].message.contains("cannot read"), "{errors:?}");
         assert!(errors[1].file.ends_with("d.toml") && errors[1].message.contains("over the limit"), "{errors:?}");
+    }
+
+    #[test]
+    fn files_others_may_write_are_not_read() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        std::fs::set_permissions(d, std::fs::Permissions::from_mode(0o755)).unwrap();
+        std::fs::write(d.join("a.toml"), "# a").unwrap();
+        std::fs::set_permissions(d.join("a.toml"), std::fs::Permissions::from_mode(0o666)).unwrap();
+        let errors = read_dropins(d).unwrap_err();
+        assert!(errors[0].message.contains("others may write it (mode 666)"), "{errors:?}");
+        std::fs::set_permissions(d.join("a.toml"), std::fs::Permissions::from_mode(0o644)).unwrap();
+        assert_eq!(read_dropins(d).unwrap().len(), 1);
+        std::fs::set_permissions(d, std::fs::Permissions::from_mode(0o777)).unwrap();
+        let errors = read_dropins(d).unwrap_err();
+        assert!(errors[0].message.contains("not read: others may write it (mode 777)"), "{errors:?}");
     }
 }

@@ -24,9 +24,9 @@ pub(super) struct Ctx<'a> {
     /// The file being checked: errors name it. [`Ctx::at`] switches between the sources.
     pub(super) text: &'a str,
     source: &'a str,
-    /// Every source as (name, text): the main file first, then `GPUBOX_SERVICES` and the files
-    /// in `gpubox.d`.
-    sources: Vec<(&'a str, &'a str)>,
+    /// Every source as (name, text, the folder its relative paths start from): the main file
+    /// first, then `GPUBOX_SERVICES` and the files in `gpubox.d`.
+    sources: Vec<(&'a str, &'a str, &'a Path)>,
     pub(super) base: &'a Path,
     pub(super) lookup: &'a dyn Fn(&str) -> Option<String>,
     pub(super) errors: Vec<ConfigError>,
@@ -35,7 +35,7 @@ pub(super) struct Ctx<'a> {
 impl Ctx<'_> {
     /// Errors from here on name source `i` (see `sources`).
     fn at(&mut self, i: usize) {
-        (self.source, self.text) = self.sources[i];
+        (self.source, self.text, self.base) = self.sources[i];
     }
 
     pub(super) fn error(&mut self, span: Range<usize>, key: &str, message: String, hint: Option<String>) {
@@ -196,7 +196,7 @@ pub fn validate(
     source: &str,
     base: &Path,
     lookup: &dyn Fn(&str) -> Option<String>,
-    dropins: &Dropins,
+    dropins: &Dropins<'_>,
 ) -> Result<Config, ConfigErrors> {
     let base = absolute(&std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/")), base);
     let (raw, mut errors) = parse_toml::<RawConfig>(text, source, false);
@@ -223,8 +223,16 @@ pub fn validate(
         errors.extend(e);
         extras.extend(raw.map(|r| (i + 1, r)));
     }
-    let mut sources = vec![(source, text)];
-    sources.extend(extra_texts.iter().map(|(n, t)| (n.as_str(), t.as_str())));
+    // A file's relative paths (a `cwd`) start from its folder; the variable's from the main file's.
+    let bases: Vec<PathBuf> = extra_texts
+        .iter()
+        .map(|(n, _)| match n.as_str() {
+            SERVICES_ENV => base.clone(),
+            path => Path::new(path).parent().map_or_else(|| base.clone(), Path::to_path_buf),
+        })
+        .collect();
+    let mut sources = vec![(source, text, base.as_path())];
+    sources.extend(extra_texts.iter().zip(&bases).map(|((n, t), b)| (n.as_str(), t.as_str(), b.as_path())));
     let mut cx = Ctx { text, source, sources, base: &base, lookup, errors };
 
     let workspace = match &raw.workspace {
@@ -337,15 +345,18 @@ pub fn validate(
             disabled,
         })
     } else {
-        let order: Vec<&str> = cx.sources.iter().map(|(n, _)| *n).collect();
+        let order: Vec<&str> = cx.sources.iter().map(|(n, _, _)| *n).collect();
         let mut errors = cx.errors;
-        errors.sort_by_key(|e| (order.iter().position(|n| *n == e.file), e.at.unwrap_or((usize::MAX, 0))));
+        // Errors about a file that could not be read (not among the sources) come after the rest.
+        errors.sort_by_key(|e| {
+            (order.iter().position(|n| *n == e.file).unwrap_or(usize::MAX), e.at.unwrap_or((usize::MAX, 0)))
+        });
         Err(ConfigErrors(errors))
     }
 }
 
 /// Reads the files of a `gpubox.d` folder: (name, text) in name order; none when it is missing.
-pub type Dropins = dyn Fn(&Path) -> Result<Vec<(String, String)>, Vec<ConfigError>>;
+pub type Dropins<'a> = dyn Fn(&Path) -> Result<Vec<(String, String)>, Vec<ConfigError>> + 'a;
 /// The folder under the workspace whose `*.toml` files add services.
 pub const DROPIN_DIR: &str = "gpubox.d";
 /// The variable whose TOML adds services (for templates, where no file can be written first).
@@ -393,7 +404,7 @@ fn gather<'r>(cx: &mut Ctx, raw: &'r RawConfig, extras: &'r [(usize, RawDropin)]
     for (file, (name, rs)) in all {
         cx.at(file);
         if let Some((first, span)) = seen.get(name.get_ref().as_str()).cloned() {
-            let (src, text) = cx.sources[first];
+            let (src, text, _) = cx.sources[first];
             let (line, _) = line_col(text, span.start);
             cx.error(
                 name.span(),
@@ -495,24 +506,29 @@ fn enabled(cx: &mut Ctx, name: &str, rs: &RawService) -> bool {
 }
 
 /// No two services may listen on one port.
+/// No two services may listen on one port. The one written later (by source, then name) is
+/// the one reported, with where the first is.
 fn check_ports(cx: &mut Ctx, services: &BTreeMap<Spanned<String>, (&RawService, usize)>) {
-    let mut seen: HashMap<String, &str> = HashMap::new();
-    for (name, &(rs, file)) in services {
+    let mut order: Vec<_> = services.iter().collect();
+    order.sort_by_key(|(name, (_, file))| (*file, name.get_ref().clone()));
+    let mut seen: HashMap<String, (&str, String)> = HashMap::new();
+    for (name, &(rs, file)) in order {
         cx.at(file);
         let Some(p) = &rs.port else { continue };
         let text = match p.get_ref() {
             toml::Value::String(s) => expand(s, cx.lookup).unwrap_or_default(),
             other => other.to_string(),
         };
-        if let Some(first) = seen.get(text.trim()) {
+        if let Some((first, place)) = seen.get(text.trim()) {
             cx.error(
                 p.span(),
                 &format!("services.{}.port", name.get_ref()),
-                format!("port {text} is already used by service \"{first}\""),
+                format!("port {text} is already used by service \"{first}\" ({place})"),
                 Some("give each service its own port".into()),
             );
         } else {
-            seen.insert(text.trim().to_string(), name.get_ref());
+            let place = format!("{}:{}", cx.source, line_col(cx.text, p.span().start).0);
+            seen.insert(text.trim().to_string(), (name.get_ref(), place));
         }
     }
 }

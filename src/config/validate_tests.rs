@@ -288,3 +288,30 @@ fn added_files_cannot_take_a_name_a_port_or_the_main_settings() {
     let order: Vec<&str> = errors.iter().map(|e| e.file.rsplit('/').next().unwrap()).collect();
     assert_eq!(order, ["GPUBOX_SERVICES", "a.toml", "b.toml", "c.toml", "d.toml"]);
 }
+
+#[test]
+fn a_port_clash_is_reported_where_the_later_one_is_written() {
+    let main = "workspace = \"/work\"\n[services.zeta]\ncommand = \"sleep 1\"\nport = 8000\nupstream = \"http://127.0.0.1:1\"\n";
+    let errors = parse_with(
+        main,
+        None,
+        &[("a.toml", "[services.alpha]\ncommand = \"sleep 1\"\nport = 8000\nupstream = \"http://127.0.0.1:2\"\n")],
+    )
+    .unwrap_err()
+    .0;
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert_eq!(errors[0].file, "/work/gpubox.d/a.toml");
+    assert!(errors[0].message.contains("already used by service \"zeta\" (main.toml:4)"), "{errors:?}");
+}
+
+#[test]
+fn relative_paths_in_an_added_file_start_from_its_folder() {
+    let c = parse_with(
+        "workspace = \"/work\"\n",
+        None,
+        &[("a.toml", "[services.x]\ncommand = \"/bin/sleep 1\"\ncwd = \"sub\"\n")],
+    )
+    .unwrap_err();
+    // The folder does not exist here: the error says which path was meant.
+    assert!(c.0[0].message.contains("`/work/gpubox.d/sub` is not a directory"), "{c:?}");
+}

@@ -27,9 +27,20 @@ pub struct Ctx {
     /// Every listener's routes, for `gpubox routes` and the auth test that walks them.
     pub routes: Arc<std::sync::RwLock<Vec<crate::http::routes::SiteRoutes>>>,
     /// Asks the main task to read the configuration again; answered with what it did.
-    pub reload: mpsc::UnboundedSender<tokio::sync::oneshot::Sender<Result<ReloadAnswer, String>>>,
+    pub reload: mpsc::UnboundedSender<tokio::sync::oneshot::Sender<Result<ReloadAnswer, ReloadError>>>,
+    /// Where the configuration came from, as of the last start or reload (for `status`).
+    pub sources: std::sync::RwLock<String>,
     /// The built-in apps, for `gpubox status`.
     pub apps: Vec<crate::control::protocol::AppAnswer>,
+}
+
+/// Why a reload changed nothing.
+#[derive(Debug)]
+pub enum ReloadError {
+    /// The configuration has errors (answered as `config`: the CLI exits 2, as `config check`).
+    Config(String),
+    /// Something else: a port that cannot be bound, gpubox shutting down.
+    Failed(String),
 }
 
 /// Binds the socket, replacing a stale one (the caller holds the instance lock, so no live
@@ -88,13 +99,15 @@ async fn handle(stream: UnixStream, ctx: Arc<Ctx>) -> io::Result<()> {
         }
         Request::Reload => {
             let (tx, rx) = tokio::sync::oneshot::channel();
+            let down = || ReloadError::Failed("gpubox is shutting down".into());
             let answer = match ctx.reload.send(tx) {
-                Ok(()) => rx.await.unwrap_or_else(|_| Err("gpubox is shutting down".into())),
-                Err(_) => Err("gpubox is shutting down".into()),
+                Ok(()) => rx.await.unwrap_or_else(|_| Err(down())),
+                Err(_) => Err(down()),
             };
             match answer {
                 Ok(a) => send(&mut w, &a).await,
-                Err(message) => send(&mut w, &error("config", message)).await,
+                Err(ReloadError::Config(message)) => send(&mut w, &error("config", message)).await,
+                Err(ReloadError::Failed(message)) => send(&mut w, &error("reload_failed", message)).await,
             }
         }
         Request::Health => {
@@ -123,9 +136,11 @@ async fn handle(stream: UnixStream, ctx: Arc<Ctx>) -> io::Result<()> {
 fn status(ctx: &Ctx) -> StatusAnswer {
     let uptime_ms = ctx.info.started.elapsed().map_or(0, |d| d.as_millis() as u64);
     let (ring_bytes, ring_lines) = ctx.hub.ring_usage();
+    let mut info = ctx.info.clone();
+    info.config = ctx.sources.read().expect("sources lock").clone();
     StatusAnswer {
         gpubox: Gpubox {
-            info: ctx.info.clone(),
+            info,
             uptime_ms,
             shutting_down: ctx.sup.is_shutting_down(),
             orphans_reaped: ctx.sup.orphans_reaped(),

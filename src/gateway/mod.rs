@@ -555,8 +555,23 @@ impl Running {
         // Bound now when gpubox does not hold the port; after the old one closes otherwise.
         let mut bound = Vec::new();
         for (name, l) in &opening {
-            let held = self.ports.iter().any(|p| p.listen.port == l.port);
-            bound.push(if held { None } else { Some(bind(name, l)?) });
+            match self.ports.iter().position(|p| p.listen.port == l.port) {
+                Some(i) if !closing.contains(&i) => {
+                    return Err(format!(
+                        "port {} is still gpubox's port for \"{}\" (the built-in apps change only when gpubox starts again); give \"{name}\" another port",
+                        l.port, self.ports[i].name
+                    ))
+                }
+                Some(_) => bound.push(None),
+                None => bound.push(Some(bind(name, l)?)),
+            }
+        }
+        // The threads of ports closed by earlier reloads that have finished draining.
+        let (done, draining): (Vec<_>, Vec<_>) =
+            std::mem::take(&mut self.retired).into_iter().partition(|t| t.is_finished());
+        self.retired = draining;
+        for t in done {
+            let _ = t.join();
         }
         let mut changes = PortChanges::default();
         for &i in closing.iter().rev() {

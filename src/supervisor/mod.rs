@@ -172,9 +172,18 @@ impl Supervisor {
         }
         // The removed cells go with the old list: their tasks end when their senders do.
         *self.cells.write().expect("cells lock") = cells;
+        let mut taken = Vec::new();
         for (cell, deps) in changed {
-            let (tx, _rx) = oneshot::channel();
-            let _ = cell.ctl.send(service::Ctl::Replace(Box::new(cell.spec.clone()), deps, tx));
+            let (tx, rx) = oneshot::channel();
+            let r = service::Replacement { spec: cell.spec.clone(), deps, taken: tx };
+            if cell.ctl.send(service::Ctl::Replace(Box::new(r))).is_ok() {
+                taken.push(rx);
+            }
+        }
+        // Each changed service shows the change before this returns: a reader of the status
+        // right after (`gpubox reload` waiting for readiness) does not see the old process ready.
+        for rx in taken {
+            let _ = rx.await;
         }
         Ok(changes)
     }

@@ -23,8 +23,17 @@ pub enum Ctl {
     Stop(oneshot::Sender<()>),
     Restart(oneshot::Sender<()>),
     /// The service's configuration changed (`gpubox reload`): stop the process if one runs, then
-    /// start again with the new one and these dependencies. Answered like a restart.
-    Replace(Box<Service>, Vec<watch::Receiver<ServiceStatus>>, oneshot::Sender<()>),
+    /// start again with the new one.
+    Replace(Box<Replacement>),
+}
+
+/// A new configuration for a service, and its dependencies' status channels.
+pub struct Replacement {
+    pub spec: Service,
+    pub deps: Vec<watch::Receiver<ServiceStatus>>,
+    /// Answered once the change shows in the published state (stopping, or waiting to start):
+    /// from then on nobody reads the old process's state as the new one's.
+    pub taken: oneshot::Sender<()>,
 }
 
 pub struct Task {
@@ -40,7 +49,7 @@ pub struct Task {
     /// The process was started before: the next start is a restart.
     started_once: bool,
     /// A new configuration that waits for the process to stop.
-    replacement: Option<(Box<Service>, Vec<watch::Receiver<ServiceStatus>>)>,
+    replacement: Option<(Service, Vec<watch::Receiver<ServiceStatus>>)>,
 }
 
 /// Where a service's task is in its life. [`Task::run`] moves from phase to phase; each phase's
@@ -93,8 +102,8 @@ impl Task {
     }
 
     /// Takes a new configuration (between processes): the backoff starts over.
-    fn replace(&mut self, spec: Box<Service>, deps: Vec<watch::Receiver<ServiceStatus>>) {
-        self.spec = *spec;
+    fn replace(&mut self, spec: Service, deps: Vec<watch::Receiver<ServiceStatus>>) {
+        self.spec = spec;
         self.deps = deps;
         self.backoff = BackoffState::new(self.spec.backoff);
         let oneshot = self.spec.oneshot;
@@ -193,12 +202,17 @@ impl Task {
                 }
                 Phase::Waiting
             }
-            Some(Ctl::Replace(spec, deps, ack)) => {
-                self.replace(spec, deps);
-                self.acks.push(ack);
-                Phase::Waiting
-            }
+            Some(Ctl::Replace(r)) => self.replaced(*r),
         }
+    }
+
+    /// A new configuration while no process runs: taken at once, and the service goes on to wait
+    /// for its dependencies and start.
+    fn replaced(&mut self, r: Replacement) -> Phase {
+        self.replace(r.spec, r.deps);
+        self.enter(State::Waiting, |_| {});
+        let _ = r.taken.send(());
+        Phase::Waiting
     }
 
     fn start(&mut self) -> Phase {
@@ -286,11 +300,7 @@ impl Task {
                     self.acks.push(ack);
                     return Phase::Waiting;
                 }
-                Some(Ctl::Replace(spec, deps, ack)) => {
-                    self.replace(spec, deps);
-                    self.acks.push(ack);
-                    return Phase::Waiting;
-                }
+                Some(Ctl::Replace(r)) => return self.replaced(*r),
             }
         }
     }
@@ -322,6 +332,9 @@ impl Task {
 
         // Set once a stop was requested: whether to restart after, and when to give up waiting.
         let mut stopping: Option<(bool, tokio::time::Instant)> = None;
+        // The supervisor let go of this service (gpubox exits, or a reload removed it): no more
+        // requests will come, and `recv` would answer `None` at once, again and again.
+        let mut orphaned = false;
         let far = tokio::time::Instant::now() + Duration::from_secs(86400 * 365);
         let exit = loop {
             let kill_at = stopping.map_or(far, |(_, at)| at);
@@ -339,28 +352,37 @@ impl Task {
                     let _ = killpg(Pid::from_raw(pid), Signal::SIGKILL);
                     stopping = stopping.map(|(restart, _)| (restart, far));
                 }
-                req = self.ctl.recv() => match req {
+                req = self.ctl.recv(), if !orphaned => match req {
                     Some(Ctl::Start(ack)) => { let _ = ack.send(()); }
-                    Some(Ctl::Replace(spec, deps, ack)) => {
-                        self.acks.push(ack);
-                        self.replacement = Some((spec, deps));
+                    Some(Ctl::Replace(r)) => {
+                        let r = *r;
+                        self.replacement = Some((r.spec, r.deps));
                         // Started again once stopped, also when a stop was asked before.
                         stopping = Some(match stopping {
                             Some((_, at)) => (true, at),
                             None => (true, self.begin_stop(pid)),
                         });
+                        let _ = r.taken.send(());
                     }
-                    Some(Ctl::Stop(ack)) | Some(Ctl::Restart(ack)) if stopping.is_some() => self.acks.push(ack),
+                    // Already stopping: a stop makes it for good (a restart or new configuration
+                    // under way is called off), a restart only waits.
+                    Some(Ctl::Stop(ack)) if stopping.is_some() => {
+                        self.acks.push(ack);
+                        stopping = stopping.map(|(_, at)| (false, at));
+                    }
+                    Some(Ctl::Restart(ack)) if stopping.is_some() => self.acks.push(ack),
                     Some(req) => {
                         let restart = matches!(req, Ctl::Restart(_));
                         if let Ctl::Stop(ack) | Ctl::Restart(ack) = req { self.acks.push(ack) }
                         stopping = Some((restart, self.begin_stop(pid)));
                     }
                     None => {
-                        // The supervisor is gone (gpubox is exiting): stop without acknowledging.
+                        // The supervisor is gone: stop without acknowledging.
+                        orphaned = true;
                         if stopping.is_none() {
                             stopping = Some((false, self.begin_stop(pid)));
                         }
+                        stopping = stopping.map(|(_, at)| (false, at));
                     }
                 },
             }

@@ -371,6 +371,18 @@ test("phones: one row of controls, the filters behind a button, long lines wrapp
   assert.ok(l.seen.filter((r) => r.service === "ticker").every((r) => r.w <= 391), "every ticker row fits the width");
   assert.ok(l.atBottom, "still following at the end");
   await p.screenshot({ path: join(ARTIFACTS, "logs-phone-wrap.png") });
+  // A link to an older line, wrapped: the line is in view once the rows around it are measured.
+  const seq = await p.evaluate(async () => (await (await fetch("/api/lines?service=ticker&limit=60")).json()).lines[0][0]);
+  await p.evaluate((n) => (location.hash = `#seq=${n}`), seq);
+  await p.waitForSelector(`#logs-list .row.target[data-seq="${seq}"]`);
+  await p.waitForTimeout(500);
+  const inView = await p.$eval(`#logs-list .row.target`, (r) => {
+    const a = r.getBoundingClientRect();
+    const b = document.querySelector("#logs-list").getBoundingClientRect();
+    return a.top >= b.top - 1 && a.bottom <= b.bottom + 1;
+  });
+  assert.ok(inView, "the linked line is in view");
+  await p.evaluate(() => history.replaceState(null, "", location.pathname));
   await p.reload();
   await p.waitForSelector('#logs-list .row[data-service="ticker"]');
   assert.equal(await p.getAttribute("#wrap", "aria-pressed"), "true", "remembered");

@@ -298,6 +298,7 @@ export class App {
     const dropped = this.view.dropBelow(this.store.headId);
     this.older.dropped();
     if (dropped && !this.search && !this.follow) this.list.shift(-dropped);
+    else if (dropped && !this.search) this.list.renumber(-dropped);
     if (!this.follow && shown) {
       this.fresh += shown;
       this.toolbar.setFollow(false, this.fresh);

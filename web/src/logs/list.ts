@@ -17,6 +17,8 @@ export interface RowSource {
 }
 
 const OVERSCAN = 12;
+/** Measured heights kept at most: past this they are measured again as rows come into view. */
+const MAX_TALL = 20000;
 
 export class VirtualList {
   readonly el: HTMLElement;
@@ -128,6 +130,7 @@ export class VirtualList {
 
   /** Drops every row (the rows' identities changed) and renders again. */
   reset(): void {
+    this.forgetHeights();
     for (const r of this.rows.values()) r.el.remove();
     this.rows.clear();
     this.width = 0;
@@ -151,14 +154,19 @@ export class VirtualList {
     this.update();
   }
 
+  /** Rows were inserted (or, negative, dropped) above the others: measured heights move with
+   * their rows. */
+  renumber(rows: number): void {
+    if (!this.tall.size || !rows) return;
+    const moved = new Map<number, number>();
+    for (const [i, extra] of this.tall) if (i + rows >= 0) moved.set(i + rows, extra);
+    this.tall = moved;
+    this.tallDirty = true;
+  }
+
   /** Keeps the rows in view where they are after `rows` rows were inserted above them. */
   shift(rows: number): void {
-    if (this.tall.size) {
-      const moved = new Map<number, number>();
-      for (const [i, extra] of this.tall) if (i + rows >= 0) moved.set(i + rows, extra);
-      this.tall = moved;
-      this.tallDirty = true;
-    }
+    this.renumber(rows);
     if (this.intent?.kind === "delta") this.intent.rows += rows;
     else if (!this.intent) this.intent = { kind: "delta", rows };
     this.update();
@@ -202,6 +210,7 @@ export class VirtualList {
 
     const top = this.el.scrollTop;
     const firstInView = this.indexAt(top, n);
+    const wasAtBottom = top + view >= this.top(n) - 1;
     const from = Math.max(0, firstInView - OVERSCAN);
     const to = Math.min(n, this.indexAt(top + view, n) + 1 + OVERSCAN);
     const keep = new Map<string, { el: HTMLElement; i: number }>();
@@ -228,7 +237,12 @@ export class VirtualList {
     for (const r of this.rows.values()) r.el.remove();
     this.rows = keep;
     if (added.length) this.spacer.append(...added);
-    if (this.wrap) this.measureRows(firstInView, top, intent?.kind === "bottom", n);
+    if (this.wrap) {
+      // What stays still while heights are learned: the end when following, the row just
+      // scrolled to, or the first row in view.
+      const anchor = intent?.kind === "index" ? Math.min(intent.i, n - 1) : firstInView;
+      this.measureRows(anchor, top, intent?.kind === "bottom" || (wasAtBottom && n > 0 && !intent), n);
+    }
     else if (added.length) {
       // Lines do not wrap: the list scrolls sideways as far as the widest row seen so far.
       let w = this.width;
@@ -244,8 +258,8 @@ export class VirtualList {
   /** Wrapped rows: takes the heights of the rows in the DOM; when some differ from what was
    * assumed, places the rows again, keeping the first row in view where it was (or the end in
    * view, when following), and renders once more for the rows that now fit. */
-  private measureRows(firstInView: number, top: number, bottom: boolean, n: number): void {
-    const offset = top - this.top(firstInView);
+  private measureRows(anchor: number, top: number, bottom: boolean, n: number): void {
+    const offset = top - this.top(anchor);
     let changed = false;
     for (const r of this.rows.values()) {
       const extra = Math.max(0, Math.round(r.el.offsetHeight / this.rowH) - 1);
@@ -257,11 +271,12 @@ export class VirtualList {
     }
     if (!changed) return;
     this.tallDirty = true;
+    if (this.tall.size > MAX_TALL) this.tall.clear();
     for (const r of this.rows.values()) r.el.style.top = `${this.top(r.i)}px`;
     this.spacer.style.height = `${this.top(n)}px`;
     // Following: the end again in the next frame (which measures the rows that came into view).
     if (bottom) this.intent = { kind: "bottom" };
-    else this.scrollTo(this.top(firstInView) + offset);
+    else this.scrollTo(this.top(anchor) + offset);
     this.update();
   }
 }

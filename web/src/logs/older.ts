@@ -142,16 +142,22 @@ export class OlderLines {
   private initial(): OlderState {
     const s = this.host.store;
     // A time range whose start is already held: nothing older is wanted.
-    const since = this.host.filterParams().since;
-    if (since && s.length && s.time[s.at(s.headId)] < since) return "since-done";
+    if (this.sinceReached()) return "since-done";
     // Lines from the files (no sequence number) at the front: memory was read to its start.
     if (s.length && Number.isNaN(s.seq[s.at(s.headId)])) return "history";
     return this.ringComplete ? this.ringDone() : "more";
   }
 
   private ringDone(): OlderState {
-    if (this.host.filterParams().since) return "since-done";
+    if (this.sinceReached()) return "since-done";
     return this.host.single() ? "history" : "ring-done";
+  }
+
+  /** A time range is chosen and the oldest line held is older than its start. */
+  private sinceReached(): boolean {
+    const since = this.host.filterParams().since;
+    const s = this.host.store;
+    return !!since && s.length > 0 && s.time[s.at(s.headId)] < since;
   }
 
   private dropPartial(): void {
@@ -236,6 +242,7 @@ export class OlderLines {
       this.partialKey ??= host.filterKey();
       if (host.prepend(host.store, lines, false) < 0) return "cap";
     }
+    if (this.sinceReached()) return "since-done";
     return reader.done ? "start" : "history";
   }
 
