@@ -26,3 +26,4 @@ mod reload;
 mod shutdown;
 mod supervisor;
 mod terminal;
+mod tls;

@@ -284,6 +284,39 @@ async fn serve(mut config: Config, start: Start) -> anyhow::Result<i32> {
             return Ok(1);
         }
     };
+    // HTTPS before anything starts: a certificate that cannot be read stops the start whole.
+    let tls = if config.tls.enabled && !listeners.is_empty() {
+        let (settings, state_dir) = (config.tls.clone(), config.state_dir.clone());
+        let made = tokio::task::spawn_blocking(move || {
+            let choice = gateway::tls::choose(
+                &settings,
+                (Path::new(gateway::tls::INSTANCE_CERT), Path::new(gateway::tls::INSTANCE_KEY)),
+                &state_dir,
+            );
+            gateway::tls::setup(&choice, &gateway::tls::names(&|n| std::env::var(n).ok()))
+        })
+        .await
+        .context("setting up TLS failed")?;
+        match made {
+            Ok(t) => {
+                hub.event(format!(
+                    "tls: HTTPS on every port with {} ({}); SHA-256 fingerprint {}",
+                    t.source,
+                    t.cert_path.display(),
+                    t.fingerprint
+                ));
+                Some(Arc::new(t))
+            }
+            Err(message) => {
+                hub.event(format!("not started: {message}"));
+                hub.flush();
+                eprintln!("gpubox: {message}");
+                return Ok(1);
+            }
+        }
+    } else {
+        None
+    };
     // Argon2 takes tens of milliseconds: done on a blocking thread while services start, and
     // only when there is a port to log in to.
     let auth = (!listeners.is_empty()).then(|| {
@@ -304,7 +337,7 @@ async fn serve(mut config: Config, start: Start) -> anyhow::Result<i32> {
         Some(task) => {
             let (auth, loaded) = task.await.context("password hashing failed")?;
             announce_auth(&config, &hub, &loaded);
-            Some(gateway::launch(&config, listeners, Arc::new(auth), sup.clone(), hub.clone()))
+            Some(gateway::launch(&config, listeners, Arc::new(auth), sup.clone(), hub.clone(), tls))
         }
         None => None,
     };

@@ -52,6 +52,7 @@ pub struct Config {
     pub logs: LogSettings,
     pub auth: AuthSettings,
     pub http: HttpSettings,
+    pub tls: TlsSettings,
     /// Supervised processes, in the order of their names.
     pub services: Vec<Service>,
     /// Built-in apps that gpubox serves itself.
@@ -92,6 +93,18 @@ impl Default for HttpSettings {
             allowed_hosts: Vec::new(),
         }
     }
+}
+
+/// `[tls]`: HTTPS on every port. Without `cert` and `key`, the instance certificate of a Vast
+/// image (`/etc/instance.crt`) when there is one, else a self-signed one made on first start and
+/// kept under `state_dir` (see `gateway/tls.rs`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct TlsSettings {
+    pub enabled: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cert: Option<PathBuf>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key: Option<PathBuf>,
 }
 
 /// `[provision]`: what `gpubox provision` fetches and where it puts it. With a manifest or a

@@ -19,6 +19,8 @@ pub struct RawConfig {
     #[serde(default)]
     pub http: RawHttp,
     #[serde(default)]
+    pub tls: RawTls,
+    #[serde(default)]
     pub services: BTreeMap<Spanned<String>, RawService>,
     #[serde(default)]
     pub provision: RawProvision,
@@ -36,6 +38,14 @@ pub struct RawHttp {
     pub max_connections: Option<Spanned<u32>>,
     #[serde(default)]
     pub allowed_hosts: Vec<Spanned<String>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTls {
+    pub enabled: Option<Spanned<toml::Value>>,
+    pub cert: Option<Spanned<String>>,
+    pub key: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -134,8 +144,20 @@ pub const SERVICE_KEYS: &[&str] = &[
     "idle_timeout",
     "scrollback",
 ];
-pub const TOP_KEYS: &[&str] =
-    &["workspace", "name", "state_dir", "export_env", "folders", "logs", "auth", "http", "services", "provision"];
+pub const TOP_KEYS: &[&str] = &[
+    "workspace",
+    "name",
+    "state_dir",
+    "export_env",
+    "folders",
+    "logs",
+    "auth",
+    "http",
+    "tls",
+    "services",
+    "provision",
+];
+pub const TLS_KEYS: &[&str] = &["enabled", "cert", "key"];
 pub const HTTP_KEYS: &[&str] = &["idle_timeout", "max_connections", "allowed_hosts"];
 pub const PROVISION_KEYS: &[&str] =
     &["manifest", "script", "models_dir", "extensions_dir", "python", "parallel", "bandwidth"];

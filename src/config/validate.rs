@@ -10,7 +10,7 @@ use toml::Spanned;
 use super::error::{did_you_mean, line_col, ConfigError, ConfigErrors};
 use super::expand::expand;
 use super::raw::{
-    RawConfig, RawLogs, RawService, AUTH_KEYS, HTTP_KEYS, LOG_KEYS, PROVISION_KEYS, SERVICE_KEYS, TOP_KEYS,
+    RawConfig, RawLogs, RawService, AUTH_KEYS, HTTP_KEYS, LOG_KEYS, PROVISION_KEYS, SERVICE_KEYS, TLS_KEYS, TOP_KEYS,
 };
 use super::service::service;
 use super::units::{parse_duration, parse_size};
@@ -243,6 +243,7 @@ pub fn validate(
     let logs = log_settings(&mut cx, &raw.logs, &workspace);
     let auth = auth::auth_settings(&mut cx, &raw.auth);
     let http = http_settings(&mut cx, &raw.http);
+    let tls = tls_settings(&mut cx, &raw.tls);
     let name = match &raw.name {
         Some(n) => cx.expand(n, "name").unwrap_or_default(),
         None => String::new(),
@@ -337,6 +338,7 @@ pub fn validate(
             logs,
             auth,
             http,
+            tls,
             services,
             apps,
             provision,
@@ -478,10 +480,41 @@ fn default_name(lookup: &dyn Fn(&str) -> Option<String>) -> String {
     "gpubox".into()
 }
 
+/// `[tls]`: on or off (`enabled`, e.g. `"${ENABLE_HTTPS:-false}"`), and the certificate's files,
+/// both or neither (an empty value, from an unset variable, is none).
+fn tls_settings(cx: &mut Ctx, raw: &super::raw::RawTls) -> super::TlsSettings {
+    let enabled = raw.enabled.as_ref().is_some_and(|v| flag(cx, v, "tls.enabled"));
+    let mut file = |v: &Option<Spanned<String>>, key: &str| {
+        let v = v.as_ref()?;
+        let s = cx.expand(v, key)?;
+        (!s.trim().is_empty()).then(|| absolute(cx.base, Path::new(s.trim())))
+    };
+    let (cert, key) = (file(&raw.cert, "tls.cert"), file(&raw.key, "tls.key"));
+    if cert.is_some() != key.is_some() {
+        let (span, k) = match (&raw.cert, &raw.key, cert.is_some()) {
+            (Some(c), _, true) => (c.span(), "tls.cert"),
+            (_, Some(k), false) => (k.span(), "tls.key"),
+            _ => (0..0, "tls"),
+        };
+        cx.error(
+            span,
+            k,
+            "a certificate needs its key, and a key its certificate".into(),
+            Some("give both `cert` and `key` (PEM files), or neither for the instance's or a self-signed one".into()),
+        );
+    }
+    super::TlsSettings { enabled, cert, key }
+}
+
 /// `enabled`: a bool, or a string that expands to one (`"${ENABLE_SSH:-false}"`).
 fn enabled(cx: &mut Ctx, name: &str, rs: &RawService) -> bool {
     let Some(v) = &rs.enabled else { return true };
-    let key = format!("services.{name}.enabled");
+    flag(cx, v, &format!("services.{name}.enabled"))
+}
+
+/// A bool, or a string that expands to one (1/0, true/false, yes/no, on/off).
+fn flag(cx: &mut Ctx, v: &Spanned<toml::Value>, key: &str) -> bool {
+    let key = key.to_string();
     let text = match v.get_ref() {
         toml::Value::Boolean(b) => return *b,
         toml::Value::String(s) => match cx.expand(&Spanned::new(v.span(), s.clone()), &key) {
@@ -505,7 +538,6 @@ fn enabled(cx: &mut Ctx, name: &str, rs: &RawService) -> bool {
     }
 }
 
-/// No two services may listen on one port.
 /// No two services may listen on one port. The one written later (by source, then name) is
 /// the one reported, with where the first is.
 fn check_ports(cx: &mut Ctx, services: &BTreeMap<Spanned<String>, (&RawService, usize)>) {
@@ -551,6 +583,7 @@ fn parse_error(text: &str, source: &str, e: &toml::de::Error, dropin: bool) -> C
             Some("auth") => AUTH_KEYS,
             Some("http") => HTTP_KEYS,
             Some("provision") => PROVISION_KEYS,
+            Some("tls") => TLS_KEYS,
             _ => TOP_KEYS,
         };
         hint = Some(match did_you_mean(unknown, known) {

@@ -7,6 +7,7 @@ pub mod hosts;
 mod links;
 mod reserved;
 pub mod routes;
+pub mod tls;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -41,6 +42,8 @@ pub struct Ctx {
     pub hosts: hosts::Hosts,
     /// What the apps need done when gpubox stops (the terminal hangs up its shells).
     pub on_stop: std::sync::Mutex<Vec<Box<dyn FnOnce() + Send>>>,
+    /// HTTPS: where the certificate came from and its fingerprint, for the status page.
+    pub tls: Option<(String, String)>,
 }
 
 /// One listener: the service behind it and its routes.
@@ -113,6 +116,7 @@ pub fn sites(config: &Config, ctx: Arc<Ctx>) -> Vec<(Listen, Arc<Site>)> {
                         shell,
                         &ctx.instance,
                         config.workspace.clone(),
+                        ctx.tls.clone(),
                     );
                     logs_app::routes().with_state(Arc::new(app))
                 }
@@ -204,6 +208,22 @@ pub struct ConnLimits {
     pub open: Arc<tokio::sync::Semaphore>,
     /// How long a connection may wait without a complete request head.
     pub idle_timeout: Duration,
+    /// HTTPS on every port (`[tls]`): connections that start a TLS handshake are served through
+    /// it; plain HTTP ones get a redirect to `https://`.
+    pub tls: Option<Arc<tls::Tls>>,
+}
+
+/// How a connection is served.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// Plain HTTP, on a port without TLS.
+    Plain,
+    /// Through TLS: requests say so (`X-Forwarded-Proto: https`, whatever the client sent), so
+    /// that cookies are `Secure` and links and Origin checks use `https`.
+    Tls,
+    /// Plain HTTP on a TLS port: every request is sent to the same address over `https://`
+    /// (browsers show a TLS alert as a broken page, and a redirect as the page).
+    Redirect,
 }
 
 impl ConnLimits {
@@ -212,7 +232,7 @@ impl ConnLimits {
     pub fn new(settings: &crate::config::HttpSettings, open_files: u64) -> ConnLimits {
         let fit = (open_files.saturating_sub(256) / 3).max(16);
         let n = (settings.max_connections as u64).min(fit) as usize;
-        ConnLimits { open: Arc::new(tokio::sync::Semaphore::new(n)), idle_timeout: settings.idle_timeout }
+        ConnLimits { open: Arc::new(tokio::sync::Semaphore::new(n)), idle_timeout: settings.idle_timeout, tls: None }
     }
 }
 
@@ -257,32 +277,49 @@ pub async fn serve(
         };
         // Small answers go out at once rather than waiting for Nagle's algorithm.
         let _ = tcp.set_nodelay(true);
-        let (app, site) = (app.clone(), site.clone());
-        let service = hyper::service::service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
-            let short = site.proxy.is_some() && access::takes_short_way(&site, req.uri());
-            let (mut app, site) = (app.clone(), site.clone());
-            async move {
-                if short {
-                    return Ok(access::proxied(site, addr, req.map(axum::body::Body::new)).await);
-                }
-                req.extensions_mut().insert(axum::extract::ConnectInfo(addr));
-                app.call(req).await
-            }
-        });
-        let io = hyper_util::rt::TokioIo::new(Counted { tcp, _permit: permit });
-        let conn = http.serve_connection(io, service).with_upgrades();
-        let mut close = close_rx.clone();
-        conns.spawn(async move {
-            let mut conn = std::pin::pin!(conn);
-            let mut closing = false;
-            loop {
-                tokio::select! {
-                    _ = conn.as_mut() => break,
-                    _ = close.wait_for(|c| *c), if !closing => {
-                        closing = true;
-                        conn.as_mut().graceful_shutdown();
+        let (app, site, http, close) = (app.clone(), site.clone(), http.clone(), close_rx.clone());
+        let service = move |mode: Mode| {
+            let (app, site) = (app.clone(), site.clone());
+            hyper::service::service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
+                let short = mode != Mode::Redirect && site.proxy.is_some() && access::takes_short_way(&site, req.uri());
+                let (mut app, site) = (app.clone(), site.clone());
+                async move {
+                    match mode {
+                        Mode::Redirect => return Ok(to_https(&req)),
+                        Mode::Tls => {
+                            req.headers_mut().insert(X_FORWARDED_PROTO, axum::http::HeaderValue::from_static("https"));
+                        }
+                        Mode::Plain => {}
                     }
+                    if short {
+                        return Ok(access::proxied(site, addr, req.map(axum::body::Body::new)).await);
+                    }
+                    req.extensions_mut().insert(axum::extract::ConnectInfo(addr));
+                    app.call(req).await
                 }
+            })
+        };
+        let counted = Counted { tcp, _permit: permit };
+        let Some(tls) = limits.tls.clone() else {
+            conns.spawn(drive(http, counted, service(Mode::Plain), close));
+            continue;
+        };
+        let idle = limits.idle_timeout;
+        conns.spawn(async move {
+            // A TLS connection starts with a handshake record (0x16); anything else is plain
+            // HTTP. Peeked, not read: the bytes stay for whoever serves the connection. The
+            // handshake is bounded by the idle timeout like a request head.
+            let mut first = [0u8; 1];
+            match tokio::time::timeout(idle, counted.tcp.peek(&mut first)).await {
+                Ok(Ok(1)) => {}
+                _ => return,
+            }
+            if first[0] == 0x16 {
+                if let Ok(Ok(stream)) = tokio::time::timeout(idle, tls.acceptor.accept(counted)).await {
+                    drive(http, stream, service(Mode::Tls), close).await;
+                }
+            } else {
+                drive(http, counted, service(Mode::Redirect), close).await;
             }
         });
     }
@@ -291,6 +328,58 @@ pub async fn serve(
     drop(listener);
     let _ = close_tx.send(true);
     let _ = tokio::time::timeout(drain, async { while conns.join_next().await.is_some() {} }).await;
+}
+
+const X_FORWARDED_PROTO: axum::http::HeaderName = axum::http::HeaderName::from_static("x-forwarded-proto");
+
+/// Serves HTTP/1.1 on one connection (plain or TLS) until it ends, or, once `close` says so,
+/// until the request in flight is answered.
+async fn drive<I, S>(
+    http: hyper::server::conn::http1::Builder,
+    io: I,
+    service: S,
+    mut close: tokio::sync::watch::Receiver<bool>,
+) where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    S: hyper::service::Service<
+            hyper::Request<hyper::body::Incoming>,
+            Response = axum::response::Response,
+            Error = std::convert::Infallible,
+        > + Send
+        + 'static,
+    S::Future: Send + 'static,
+{
+    let conn = http.serve_connection(hyper_util::rt::TokioIo::new(io), service).with_upgrades();
+    let mut conn = std::pin::pin!(conn);
+    let mut closing = false;
+    loop {
+        tokio::select! {
+            _ = conn.as_mut() => break,
+            _ = close.wait_for(|c| *c), if !closing => {
+                closing = true;
+                conn.as_mut().graceful_shutdown();
+            }
+        }
+    }
+}
+
+/// The answer to plain HTTP on a TLS port: the same address over `https://`. 307 keeps the
+/// method and body, and is not remembered by browsers (the port may serve plain HTTP again when
+/// TLS is switched off).
+fn to_https(req: &hyper::Request<hyper::body::Incoming>) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let host = req.headers().get(axum::http::header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("");
+    let path = req.uri().path_and_query().map_or("/", |p| p.as_str());
+    if host.is_empty() || host.bytes().any(|b| b.is_ascii_whitespace() || b == b'/' || b == b'@') {
+        return (axum::http::StatusCode::BAD_REQUEST, "this port speaks HTTPS: use https://\n").into_response();
+    }
+    let location = format!("https://{host}{path}");
+    (
+        axum::http::StatusCode::TEMPORARY_REDIRECT,
+        [(axum::http::header::LOCATION, location.clone())],
+        format!("this port speaks HTTPS: {location}\n"),
+    )
+        .into_response()
 }
 
 /// A client connection that holds its permit for as long as it is open, also after an upgrade
@@ -465,6 +554,7 @@ pub fn launch(
     auth: Arc<Auth>,
     sup: Arc<Supervisor>,
     hub: Hub,
+    tls: Option<Arc<tls::Tls>>,
 ) -> Running {
     let ctx = Arc::new(Ctx {
         instance: config.name.clone(),
@@ -475,6 +565,7 @@ pub fn launch(
         token_login: config.auth.token.is_some(),
         hosts: hosts::Hosts::new(&config.http.allowed_hosts),
         on_stop: std::sync::Mutex::new(Vec::new()),
+        tls: tls.as_ref().map(|t| (t.source.clone(), t.fingerprint.clone())),
     });
     for app in &config.apps {
         if app.app == AppKind::Logs {
@@ -482,7 +573,9 @@ pub fn launch(
         }
     }
     let open_files = nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE).map_or(1024, |l| l.0);
-    let limits = Arc::new(ConnLimits::new(&config.http, open_files));
+    let mut limits = ConnLimits::new(&config.http, open_files);
+    limits.tls = tls;
+    let limits = Arc::new(limits);
     let mut ports = Vec::new();
     let mut routes = Vec::new();
     for ((listen, site), listener) in sites(config, ctx.clone()).into_iter().zip(listeners) {

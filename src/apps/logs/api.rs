@@ -389,6 +389,7 @@ pub async fn status(State(app): State<Arc<LogsApp>>, headers: HeaderMap) -> Resp
         "machine": machine,
         "links": links,
         "vast": vast,
+        "tls": app.tls.as_ref().map(|(source, fingerprint)| json!({ "source": source, "fingerprint": fingerprint })),
     });
     json_response(body.to_string())
 }

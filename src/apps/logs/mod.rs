@@ -26,11 +26,21 @@ pub struct LogsApp {
     pub workspace: PathBuf,
     pub started: Instant,
     machine: machine::Cache,
+    /// HTTPS: the certificate's source and fingerprint.
+    pub tls: Option<(String, String)>,
 }
 
 impl LogsApp {
-    pub fn new(hub: Hub, sup: Arc<Supervisor>, shell: ShellFn, instance: &str, workspace: PathBuf) -> LogsApp {
+    pub fn new(
+        hub: Hub,
+        sup: Arc<Supervisor>,
+        shell: ShellFn,
+        instance: &str,
+        workspace: PathBuf,
+        tls: Option<(String, String)>,
+    ) -> LogsApp {
         LogsApp {
+            tls,
             hub,
             sup,
             shell,

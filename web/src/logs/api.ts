@@ -76,6 +76,8 @@ export interface Status {
   machine: Machine;
   links: { name: string; port: number; url: string }[];
   vast: Record<string, string | null> | null;
+  /** HTTPS on every port: where the certificate came from and its SHA-256 fingerprint. */
+  tls: { source: string; fingerprint: string } | null;
 }
 
 export function getJson<T>(url: string, signal?: AbortSignal): Promise<T> {

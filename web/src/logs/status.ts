@@ -230,10 +230,20 @@ export class StatusPanel {
     fill(this.services, servicesTable(st.services));
     fill(this.machine, machineFacts(st.machine, st));
     // Rebuilt only when they change, so that a selection in them survives the polling.
-    const linksKey = JSON.stringify(st.links);
+    const linksKey = JSON.stringify([st.links, st.tls]);
     if (linksKey !== this.linksKey) {
       this.linksKey = linksKey;
-      fill(this.links, st.links.length ? links(st) : h("p", { class: "muted" }, "No service has a port."));
+      // With a self-signed certificate the browser asks the user to trust it: the fingerprint
+      // here is what to compare with the one the browser shows.
+      const tls = st.tls
+        ? h(
+            "p",
+            { class: "small muted", id: "status-tls" },
+            `HTTPS with ${st.tls.source}. SHA-256 fingerprint: `,
+            h("code", { class: "fingerprint" }, st.tls.fingerprint),
+          )
+        : null;
+      fill(this.links, st.links.length ? links(st) : h("p", { class: "muted" }, "No service has a port."), tls);
     }
     const vastKey = JSON.stringify(st.vast);
     if (vastKey !== this.vastKey) {
