@@ -426,3 +426,25 @@ fn a_huge_paste_into_a_busy_shell_holds_up_nothing_else() {
     assert_eq!(code, Some(0));
     assert!(took < Duration::from_secs(8), "gpubox took {took:?} to stop");
 }
+
+/// A quiet shell's WebSocket is pinged every 30 s, so that a proxy in front that drops idle
+/// connections (RunPod's and Cloudflare's after 100 s) sees traffic.
+#[test]
+fn a_quiet_tab_is_pinged() {
+    let t = start("");
+    let id = t.create(80, 24);
+    let (mut ws, _, _) = t.attach(&id);
+    let started = Instant::now();
+    if let MaybeTlsStream::Plain(s) = ws.get_mut() {
+        s.set_read_timeout(Some(Duration::from_secs(40))).unwrap();
+    }
+    loop {
+        match ws.read() {
+            Ok(Message::Ping(_)) => break,
+            Ok(_) => {}
+            Err(e) => panic!("no ping within {:?}: {e}", started.elapsed()),
+        }
+    }
+    let waited = started.elapsed();
+    assert!(waited >= Duration::from_secs(25) && waited < Duration::from_secs(40), "pinged after {waited:?}");
+}

@@ -4,6 +4,7 @@ mod http;
 mod util;
 
 mod attack;
+mod clients;
 mod config;
 mod connections;
 mod control;

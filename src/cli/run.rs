@@ -298,7 +298,10 @@ async fn serve(mut config: Config, start: Start) -> anyhow::Result<i32> {
         .await
         .context("setting up TLS failed")?;
         match made {
-            Ok(t) => {
+            Ok((t, warnings)) => {
+                for w in warnings {
+                    hub.event(format!("tls: WARNING: {w}"));
+                }
                 hub.event(format!(
                     "tls: HTTPS on every port with {} ({}); SHA-256 fingerprint {}",
                     t.source,

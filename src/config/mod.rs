@@ -83,6 +83,10 @@ pub struct HttpSettings {
     /// `gateway/hosts.rs`): exact, `*.suffix`, or `*` for any. `GPUBOX_ALLOWED_HOSTS` adds more.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub allowed_hosts: Vec<String>,
+    /// Proxies in front of gpubox whose word on the client's address (`CF-Connecting-IP`,
+    /// `X-Forwarded-For`) is believed: addresses or CIDRs. `GPUBOX_TRUSTED_PROXIES` adds more.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub trusted_proxies: Vec<units::Cidr>,
 }
 
 impl Default for HttpSettings {
@@ -91,6 +95,7 @@ impl Default for HttpSettings {
             idle_timeout: std::time::Duration::from_secs(60),
             max_connections: 4096,
             allowed_hosts: Vec::new(),
+            trusted_proxies: Vec::new(),
         }
     }
 }

@@ -38,6 +38,8 @@ pub struct RawHttp {
     pub max_connections: Option<Spanned<u32>>,
     #[serde(default)]
     pub allowed_hosts: Vec<Spanned<String>>,
+    #[serde(default)]
+    pub trusted_proxies: Vec<Spanned<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -158,7 +160,7 @@ pub const TOP_KEYS: &[&str] = &[
     "provision",
 ];
 pub const TLS_KEYS: &[&str] = &["enabled", "cert", "key"];
-pub const HTTP_KEYS: &[&str] = &["idle_timeout", "max_connections", "allowed_hosts"];
+pub const HTTP_KEYS: &[&str] = &["idle_timeout", "max_connections", "allowed_hosts", "trusted_proxies"];
 pub const PROVISION_KEYS: &[&str] =
     &["manifest", "script", "models_dir", "extensions_dir", "python", "parallel", "bandwidth"];
 pub const AUTH_KEYS: &[&str] =

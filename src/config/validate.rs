@@ -168,7 +168,29 @@ fn http_settings(cx: &mut Ctx, raw: &super::raw::RawHttp) -> super::HttpSettings
             );
         }
     }
-    super::HttpSettings { idle_timeout, max_connections, allowed_hosts }
+    let mut trusted_proxies = Vec::new();
+    let from_env = (cx.lookup)("GPUBOX_TRUSTED_PROXIES").unwrap_or_default();
+    let env_values = from_env.split(',').map(|n| (0..0, n.trim().to_string(), "GPUBOX_TRUSTED_PROXIES"));
+    let written = raw
+        .trusted_proxies
+        .iter()
+        .filter_map(|n| Some((n.span(), cx.expand(n, "http.trusted_proxies")?, "http.trusted_proxies")));
+    let all: Vec<_> = written.collect::<Vec<_>>().into_iter().chain(env_values).collect();
+    for (span, text, key) in all {
+        if text.is_empty() {
+            continue;
+        }
+        match text.parse::<super::units::Cidr>() {
+            Ok(c) => trusted_proxies.push(c),
+            Err(message) => cx.error(
+                span,
+                key,
+                message,
+                Some("write an address (\"10.0.0.5\") or a network (\"10.0.0.0/8\", \"fd00::/8\")".into()),
+            ),
+        }
+    }
+    super::HttpSettings { idle_timeout, max_connections, allowed_hosts, trusted_proxies }
 }
 
 pub(super) fn absolute(base: &Path, p: &Path) -> PathBuf {

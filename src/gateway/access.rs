@@ -136,6 +136,33 @@ where
     resp
 }
 
+/// The client's address: the TCP peer's, unless the peer is a trusted proxy (`[http]
+/// trusted_proxies`, e.g. the one a Cloudflare tunnel runs on loopback): then `CF-Connecting-IP`,
+/// else the nearest address in `X-Forwarded-For` that is not itself a trusted proxy. From any
+/// other peer those headers are not believed. This address is what the login throttle counts,
+/// and what the log and the sessions record.
+pub fn client_addr(trusted: &[crate::config::units::Cidr], peer: SocketAddr, headers: &HeaderMap) -> SocketAddr {
+    let is_trusted = |ip: std::net::IpAddr| trusted.iter().any(|c| c.contains(ip));
+    if trusted.is_empty() || !is_trusted(peer.ip()) {
+        return peer;
+    }
+    let parse = |s: &str| s.trim().parse::<std::net::IpAddr>().ok();
+    if let Some(ip) = headers.get("cf-connecting-ip").and_then(|v| v.to_str().ok()).and_then(parse) {
+        return SocketAddr::new(ip, 0);
+    }
+    let hops: Vec<std::net::IpAddr> = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(parse)
+        .collect();
+    match hops.iter().rev().find(|ip| !is_trusted(**ip)).or(hops.first()) {
+        Some(ip) => SocketAddr::new(*ip, 0),
+        None => peer,
+    }
+}
+
 /// Whether a request can take the proxy's short way (see [`proxied`]): a path that goes
 /// upstream, and no `?token=` login to handle.
 pub fn takes_short_way(site: &Site, uri: &Uri) -> bool {
@@ -367,6 +394,23 @@ mod tests {
         let behind_tls = headers(&[("host", "h"), ("x-forwarded-proto", "https"), ("origin", "https://h")]);
         assert!(origin_ok(&behind_tls, &Method::POST, false));
         assert!(origin_ok(&headers(&[("host", "h")]), &Method::POST, false), "no Origin: not a browser");
+    }
+
+    #[test]
+    fn the_client_is_the_peer_unless_a_trusted_proxy_says_otherwise() {
+        let trusted: Vec<crate::config::units::Cidr> =
+            vec!["127.0.0.1".parse().unwrap(), "10.0.0.0/8".parse().unwrap()];
+        let proxy: SocketAddr = "127.0.0.1:5000".parse().unwrap();
+        let stranger: SocketAddr = "198.51.100.9:5000".parse().unwrap();
+        let cf = headers(&[("cf-connecting-ip", "203.0.113.7"), ("x-forwarded-for", "192.0.2.1")]);
+        assert_eq!(client_addr(&trusted, proxy, &cf).ip().to_string(), "203.0.113.7");
+        assert_eq!(client_addr(&trusted, stranger, &cf), stranger, "not believed from others");
+        assert_eq!(client_addr(&[], proxy, &cf), proxy, "nothing trusted: the peer");
+        // The nearest hop that is not a trusted proxy: a client's own made-up entries come first.
+        let chain = headers(&[("x-forwarded-for", "6.6.6.6, 192.0.2.1, 10.1.1.1")]);
+        assert_eq!(client_addr(&trusted, proxy, &chain).ip().to_string(), "192.0.2.1");
+        let garbage = headers(&[("x-forwarded-for", "not-an-ip"), ("cf-connecting-ip", "nope")]);
+        assert_eq!(client_addr(&trusted, proxy, &garbage), proxy);
     }
 
     #[test]

@@ -44,6 +44,8 @@ pub struct Ctx {
     pub on_stop: std::sync::Mutex<Vec<Box<dyn FnOnce() + Send>>>,
     /// HTTPS: where the certificate came from and its fingerprint, for the status page.
     pub tls: Option<(String, String)>,
+    /// Proxies whose word on the client's address is believed (`[http] trusted_proxies`).
+    pub trusted: Vec<crate::config::units::Cidr>,
 }
 
 /// One listener: the service behind it and its routes.
@@ -277,15 +279,20 @@ pub async fn serve(
         };
         // Small answers go out at once rather than waiting for Nagle's algorithm.
         let _ = tcp.set_nodelay(true);
+        // Plain HTTP from a trusted proxy that ended TLS itself (a tunnel on loopback): served,
+        // not sent round to https:// again and again.
+        let behind_proxy = site.ctx.trusted.iter().any(|c| c.contains(addr.ip()));
         let (app, site, http, close) = (app.clone(), site.clone(), http.clone(), close_rx.clone());
         let service = move |mode: Mode| {
             let (app, site) = (app.clone(), site.clone());
             hyper::service::service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
                 let short = mode != Mode::Redirect && site.proxy.is_some() && access::takes_short_way(&site, req.uri());
                 let (mut app, site) = (app.clone(), site.clone());
+                // Who the client is: the TCP peer, or what a trusted proxy in front says.
+                let addr = access::client_addr(&site.ctx.trusted, addr, req.headers());
                 async move {
                     match mode {
-                        Mode::Redirect => return Ok(to_https(&req)),
+                        Mode::Redirect => return Ok(to_https(&req, &site.ctx.hosts)),
                         Mode::Tls => {
                             req.headers_mut().insert(X_FORWARDED_PROTO, axum::http::HeaderValue::from_static("https"));
                         }
@@ -304,22 +311,27 @@ pub async fn serve(
             conns.spawn(drive(http, counted, service(Mode::Plain), close));
             continue;
         };
-        let idle = limits.idle_timeout;
+        // The first byte and the handshake together within one short deadline: a connection
+        // that dawdles there holds a connection slot like one that dawdles on its request head.
+        let deadline = limits.idle_timeout.min(HANDSHAKE_TIMEOUT);
         conns.spawn(async move {
             // A TLS connection starts with a handshake record (0x16); anything else is plain
-            // HTTP. Peeked, not read: the bytes stay for whoever serves the connection. The
-            // handshake is bounded by the idle timeout like a request head.
-            let mut first = [0u8; 1];
-            match tokio::time::timeout(idle, counted.tcp.peek(&mut first)).await {
-                Ok(Ok(1)) => {}
-                _ => return,
-            }
-            if first[0] == 0x16 {
-                if let Ok(Ok(stream)) = tokio::time::timeout(idle, tls.acceptor.accept(counted)).await {
-                    drive(http, stream, service(Mode::Tls), close).await;
+            // HTTP. Peeked, not read: the bytes stay for whoever serves the connection.
+            let handshake = async {
+                let mut first = [0u8; 1];
+                match counted.tcp.peek(&mut first).await {
+                    Ok(1) if first[0] == 0x16 => tls.acceptor.accept(counted).await.ok().map(Ok),
+                    Ok(1) => Some(Err(counted)),
+                    _ => None,
                 }
-            } else {
-                drive(http, counted, service(Mode::Redirect), close).await;
+            };
+            match tokio::time::timeout(deadline, handshake).await {
+                Ok(Some(Ok(stream))) => drive(http, stream, service(Mode::Tls), close).await,
+                Ok(Some(Err(plain))) => {
+                    let mode = if behind_proxy { Mode::Plain } else { Mode::Redirect };
+                    drive(http, plain, service(mode), close).await
+                }
+                _ => {}
             }
         });
     }
@@ -329,6 +341,10 @@ pub async fn serve(
     let _ = close_tx.send(true);
     let _ = tokio::time::timeout(drain, async { while conns.join_next().await.is_some() {} }).await;
 }
+
+/// The longest a connection on a TLS port may take to send its first byte and finish the
+/// handshake (or less, with a shorter `[http] idle_timeout`).
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 const X_FORWARDED_PROTO: axum::http::HeaderName = axum::http::HeaderName::from_static("x-forwarded-proto");
 
@@ -366,12 +382,17 @@ async fn drive<I, S>(
 /// The answer to plain HTTP on a TLS port: the same address over `https://`. 307 keeps the
 /// method and body, and is not remembered by browsers (the port may serve plain HTTP again when
 /// TLS is switched off).
-fn to_https(req: &hyper::Request<hyper::body::Incoming>) -> axum::response::Response {
+fn to_https(req: &hyper::Request<hyper::body::Incoming>, hosts: &hosts::Hosts) -> axum::response::Response {
     use axum::response::IntoResponse;
     let host = req.headers().get(axum::http::header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("");
     let path = req.uri().path_and_query().map_or("/", |p| p.as_str());
-    if host.is_empty() || host.bytes().any(|b| b.is_ascii_whitespace() || b == b'/' || b == b'@') {
+    let bad = |b: u8| b.is_ascii_whitespace() || b == b'/' || b == b'\\' || b == b'@';
+    if host.is_empty() || host.bytes().any(bad) || !path.starts_with('/') || path.contains('\\') {
         return (axum::http::StatusCode::BAD_REQUEST, "this port speaks HTTPS: use https://\n").into_response();
+    }
+    // Only to a name this instance answers to (the Host rule, as on every other request).
+    if !hosts.allows(host) {
+        return (axum::http::StatusCode::MISDIRECTED_REQUEST, "gpubox does not answer to this name\n").into_response();
     }
     let location = format!("https://{host}{path}");
     (
@@ -566,6 +587,7 @@ pub fn launch(
         hosts: hosts::Hosts::new(&config.http.allowed_hosts),
         on_stop: std::sync::Mutex::new(Vec::new()),
         tls: tls.as_ref().map(|t| (t.source.clone(), t.fingerprint.clone())),
+        trusted: config.http.trusted_proxies.clone(),
     });
     for app in &config.apps {
         if app.app == AppKind::Logs {

@@ -30,8 +30,9 @@ pub struct Tls {
 pub enum Choice {
     /// `[tls] cert` and `key`.
     Configured(PathBuf, PathBuf),
-    /// The instance certificate Vast's images hold.
-    Instance(PathBuf, PathBuf),
+    /// The instance certificate Vast's images hold; the folder for a self-signed one, should it
+    /// not be usable.
+    Instance(PathBuf, PathBuf, PathBuf),
     /// Made here (when missing) and kept in this folder.
     SelfSigned(PathBuf),
 }
@@ -43,53 +44,149 @@ pub fn choose(settings: &TlsSettings, instance: (&Path, &Path), state_dir: &Path
         return Choice::Configured(c.clone(), k.clone());
     }
     if instance.0.is_file() && instance.1.is_file() {
-        return Choice::Instance(instance.0.to_path_buf(), instance.1.to_path_buf());
+        return Choice::Instance(instance.0.to_path_buf(), instance.1.to_path_buf(), state_dir.join("tls"));
     }
     Choice::SelfSigned(state_dir.join("tls"))
 }
 
-/// Sets up HTTPS: the chosen certificate, made first when it is a self-signed one that does not
-/// exist yet. `names` go into a new certificate's subject alternative names. Errors name the
-/// file and say what to do.
-pub fn setup(choice: &Choice, names: &[String]) -> Result<Tls, String> {
-    let (cert, key, source) = match choice {
-        Choice::Configured(c, k) => (c.clone(), k.clone(), "the configured certificate".to_string()),
-        Choice::Instance(c, k) => (c.clone(), k.clone(), "the instance certificate".to_string()),
-        Choice::SelfSigned(dir) => {
-            let (c, k) = (dir.join("self-signed.crt"), dir.join("self-signed.key"));
-            let fresh = c.is_file() && k.is_file() && !expiring(dir);
-            let made = if fresh { false } else { make_self_signed(dir, &c, &k, names)? };
-            let what =
-                if made { "a self-signed certificate, made now" } else { "the self-signed certificate made before" };
-            (c, k, what.to_string())
+/// Sets up HTTPS with the chosen certificate. A configured one that cannot be used stops the
+/// start (the error names the file and says what to do). One found without being asked for
+/// (the instance certificate, which may be half-written while Vast signs it) falls back to the
+/// self-signed one, and a self-signed one that cannot be kept (the state folder is not
+/// writable) is made for this run only: both said in `warnings`, so that gpubox still starts
+/// and its login can be reached to fix things. `names` go into a new certificate.
+pub fn setup(choice: &Choice, names: &[String]) -> Result<(Tls, Vec<String>), String> {
+    let mut warnings = Vec::new();
+    match choice {
+        Choice::Configured(c, k) => {
+            let (cert, key) = (read(c)?, read(k)?);
+            Ok((config(&cert, &key, c, k, "the configured certificate".into())?, warnings))
+        }
+        Choice::Instance(c, k, fallback) => {
+            let instance = read(c)
+                .and_then(|cert| Ok((cert, read(k)?)))
+                .and_then(|(cert, key)| config(&cert, &key, c, k, "the instance certificate".into()));
+            match instance {
+                Ok(t) => Ok((t, warnings)),
+                Err(e) => {
+                    warnings.push(format!("the instance certificate cannot be used ({e}); a self-signed one is used"));
+                    self_signed(fallback, names, &mut warnings).map(|t| (t, warnings))
+                }
+            }
+        }
+        Choice::SelfSigned(dir) => self_signed(dir, names, &mut warnings).map(|t| (t, warnings)),
+    }
+}
+
+/// The self-signed certificate kept in `dir`, made when missing or near its end; made for this
+/// run only when `dir` cannot hold it.
+fn self_signed(dir: &Path, names: &[String], warnings: &mut Vec<String>) -> Result<Tls, String> {
+    let (c, k) = (dir.join("self-signed.crt"), dir.join("self-signed.key"));
+    if let Err(why) = private_folder(dir) {
+        warnings.push(format!("{why}; the self-signed certificate is made for this run only"));
+        let (cert, key) = make_self_signed(names)?;
+        return config(cert.as_bytes(), key.as_bytes(), &c, &k, "a self-signed certificate for this run only".into());
+    }
+    if c.is_file() && k.is_file() && !expiring(dir) {
+        if let (Ok(cert), Ok(key)) = (read(&c), read(&k)) {
+            match config(&cert, &key, &c, &k, "the self-signed certificate made before".into()) {
+                Ok(t) => return Ok(t),
+                Err(e) => warnings.push(format!("{e}; making a new self-signed certificate")),
+            }
+        }
+    }
+    let (cert, key) = make_self_signed(names)?;
+    let kept = write_private(&k, key.as_bytes(), 0o600)
+        .and_then(|_| write_private(&c, cert.as_bytes(), 0o644))
+        .and_then(|_| {
+            let end = time::OffsetDateTime::now_utc().unix_timestamp() + VALID_DAYS * 86400;
+            write_private(&dir.join(EXPIRES), end.to_string().as_bytes(), 0o644)
+        });
+    let source = match kept {
+        Ok(()) => "a self-signed certificate, made now".to_string(),
+        Err(e) => {
+            warnings.push(format!(
+                "cannot keep the self-signed certificate in {}: {e}; it is for this run only",
+                dir.display()
+            ));
+            "a self-signed certificate for this run only".to_string()
         }
     };
-    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(&cert)
-        .and_then(|it| it.collect::<Result<Vec<_>, _>>())
-        .map_err(|e| format!("cannot read the certificate {}: {e}; it must be PEM", cert.display()))?;
+    config(cert.as_bytes(), key.as_bytes(), &c, &k, source)
+}
+
+/// The folder for the key: made 0700 if missing, set to 0700 if not, and refused when it is not
+/// gpubox's user's (others could swap the key).
+fn private_folder(dir: &Path) -> Result<(), String> {
+    use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    let m = std::fs::symlink_metadata(dir).map_err(|e| format!("cannot read {}: {e}", dir.display()))?;
+    let me = nix::unistd::geteuid().as_raw();
+    if !m.is_dir() || m.uid() != me {
+        return Err(format!("{} is not a folder of gpubox's user (uid {me})", dir.display()));
+    }
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+        .map_err(|e| format!("cannot make {} private: {e}", dir.display()))
+}
+
+/// Writes a file whole under a temporary name of its own (made anew, never through a link left
+/// there) with `mode`, then renames it into place: a crash leaves no half file.
+fn write_private(path: &Path, bytes: &[u8], mode: u32) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".tmp");
+    let tmp = PathBuf::from(tmp);
+    let _ = std::fs::remove_file(&tmp);
+    let mut f = std::fs::OpenOptions::new().write(true).create_new(true).mode(mode).open(&tmp)?;
+    f.write_all(bytes)?;
+    f.sync_all()?;
+    std::fs::rename(&tmp, path)
+}
+
+fn read(path: &Path) -> Result<Vec<u8>, String> {
+    std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))
+}
+
+/// The rustls configuration for a certificate chain and key (PEM).
+fn config(cert: &[u8], key: &[u8], cert_path: &Path, key_path: &Path, source: String) -> Result<Tls, String> {
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(cert)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| format!("{} is not a PEM certificate ({e})", cert_path.display()))?;
     let Some(first) = certs.first() else {
-        return Err(format!("{} holds no certificate; it must be PEM (-----BEGIN CERTIFICATE-----)", cert.display()));
+        return Err(format!(
+            "{} holds no certificate: it must be PEM (-----BEGIN CERTIFICATE-----)",
+            cert_path.display()
+        ));
     };
     let fingerprint = fingerprint(first.as_ref());
-    let private = PrivateKeyDer::from_pem_file(&key)
-        .map_err(|e| format!("cannot read the private key {}: {e}; it must be PEM", key.display()))?;
+    let private = PrivateKeyDer::from_pem_slice(key).map_err(|e| {
+        format!("{} is not an unencrypted PEM private key (PKCS#8, PKCS#1 or SEC1): {e}", key_path.display())
+    })?;
     let provider = Arc::new(tokio_rustls::rustls::crypto::ring::default_provider());
     let mut config = tokio_rustls::rustls::ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .map_err(|e| format!("TLS: {e}"))?
         .with_no_client_auth()
         .with_single_cert(certs, private)
-        .map_err(|e| format!("{} and {} do not go together: {e}", cert.display(), key.display()))?;
+        .map_err(|e| format!("{} and {} do not go together: {e}", cert_path.display(), key_path.display()))?;
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
-    Ok(Tls { acceptor: tokio_rustls::TlsAcceptor::from(Arc::new(config)), source, cert_path: cert, fingerprint })
+    Ok(Tls {
+        acceptor: tokio_rustls::TlsAcceptor::from(Arc::new(config)),
+        source,
+        cert_path: cert_path.to_path_buf(),
+        fingerprint,
+    })
 }
 
-/// Makes a self-signed certificate for `names` (IP addresses become IP names) and writes it and
-/// its key (0600) into `dir`, each under a temporary name first: a crash leaves no half file.
-fn make_self_signed(dir: &Path, cert: &Path, key: &Path, names: &[String]) -> Result<bool, String> {
-    use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
-    let fail = |what: &str, e: &dyn std::fmt::Display| format!("cannot {what} in {}: {e}", dir.display());
-    std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir).map_err(|e| fail("create the folder", &e))?;
+/// A self-signed certificate for `names` (IP addresses become IP names), as PEM text: the
+/// certificate and its key.
+fn make_self_signed(names: &[String]) -> Result<(String, String), String> {
+    let fail = |what: &str, e: &dyn std::fmt::Display| format!("cannot {what}: {e}");
     let mut params = rcgen::CertificateParams::new(names.to_vec()).map_err(|e| fail("name the certificate", &e))?;
     params.distinguished_name.push(rcgen::DnType::CommonName, names.first().map_or("gpubox", String::as_str));
     params.distinguished_name.push(rcgen::DnType::OrganizationName, "gpubox (self-signed)");
@@ -101,22 +198,7 @@ fn make_self_signed(dir: &Path, cert: &Path, key: &Path, names: &[String]) -> Re
     params.not_after = now + time::Duration::days(VALID_DAYS);
     let pair = rcgen::KeyPair::generate().map_err(|e| fail("make a key", &e))?;
     let made = params.self_signed(&pair).map_err(|e| fail("sign the certificate", &e))?;
-    let write = |path: &Path, text: &str, mode: u32| -> Result<(), String> {
-        let tmp = path.with_extension("tmp");
-        let mut f = std::fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(mode)
-            .open(&tmp)
-            .map_err(|e| fail("write", &e))?;
-        std::io::Write::write_all(&mut f, text.as_bytes()).and_then(|_| f.sync_all()).map_err(|e| fail("write", &e))?;
-        std::fs::rename(&tmp, path).map_err(|e| fail("write", &e))
-    };
-    write(key, &pair.serialize_pem(), 0o600)?;
-    write(cert, &made.pem(), 0o644)?;
-    write(&dir.join(EXPIRES), &params.not_after.unix_timestamp().to_string(), 0o644)?;
-    Ok(true)
+    Ok((made.pem(), pair.serialize_pem()))
 }
 
 /// How long a self-signed certificate is valid.
@@ -124,10 +206,10 @@ const VALID_DAYS: i64 = 800;
 /// Beside the self-signed certificate: when it ends (seconds since the epoch).
 const EXPIRES: &str = "self-signed.expires";
 
-/// The self-signed certificate in `dir` ends within a month (or has ended).
+/// The self-signed certificate in `dir` ends within a month, has ended, or its end is unknown.
 fn expiring(dir: &Path) -> bool {
     let Some(end) = std::fs::read_to_string(dir.join(EXPIRES)).ok().and_then(|s| s.trim().parse::<i64>().ok()) else {
-        return false;
+        return true;
     };
     time::OffsetDateTime::now_utc().unix_timestamp() > end - 30 * 86400
 }
@@ -182,7 +264,14 @@ mod tests {
             "both or none"
         );
         std::fs::write(&k, "x").unwrap();
-        assert_eq!(choose(&settings(None, None), (&c, &k), &state), Choice::Instance(c.clone(), k.clone()));
+        assert_eq!(
+            choose(&settings(None, None), (&c, &k), &state),
+            Choice::Instance(c.clone(), k.clone(), state.join("tls"))
+        );
+        // Not a certificate (half-written while it is signed): the self-signed one, with a word.
+        let (t, warnings) = setup(&choose(&settings(None, None), (&c, &k), &state), &["localhost".into()]).unwrap();
+        assert!(t.source.contains("self-signed"), "{}", t.source);
+        assert!(warnings[0].contains("instance certificate cannot be used"), "{warnings:?}");
     }
 
     #[test]
@@ -190,19 +279,19 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let choice = Choice::SelfSigned(dir.path().join("tls"));
         let names = vec!["203.0.113.7".to_string(), "localhost".to_string()];
-        let first = setup(&choice, &names).unwrap();
+        let first = setup(&choice, &names).unwrap().0;
         assert!(first.source.contains("made now"), "{}", first.source);
         assert_eq!(first.fingerprint.len(), 32 * 3 - 1);
         use std::os::unix::fs::PermissionsExt;
         let mode = std::fs::metadata(dir.path().join("tls/self-signed.key")).unwrap().permissions().mode();
         assert_eq!(mode & 0o777, 0o600, "the key is private");
-        let again = setup(&choice, &names).unwrap();
+        let again = setup(&choice, &names).unwrap().0;
         assert_eq!(again.fingerprint, first.fingerprint, "kept: the fingerprint survives a restart");
         assert!(again.source.contains("made before"));
         // Near its end it is made again.
         let soon = time::OffsetDateTime::now_utc().unix_timestamp() + 86400;
         std::fs::write(dir.path().join("tls").join(EXPIRES), soon.to_string()).unwrap();
-        let renewed = setup(&choice, &names).unwrap();
+        let renewed = setup(&choice, &names).unwrap().0;
         assert_ne!(renewed.fingerprint, first.fingerprint);
         assert!(renewed.source.contains("made now"));
     }
@@ -215,6 +304,13 @@ mod tests {
         std::fs::write(&k, "not a key").unwrap();
         let e = setup(&Choice::Configured(c.clone(), k.clone()), &[]).err().unwrap();
         assert!(e.contains("c.pem") && e.contains("no certificate"), "{e}");
+        // Others may not swap the key: the folder is made private again at every start.
+        use std::os::unix::fs::PermissionsExt;
+        let tls = dir.path().join("tls");
+        std::fs::create_dir(&tls).unwrap();
+        std::fs::set_permissions(&tls, std::fs::Permissions::from_mode(0o777)).unwrap();
+        setup(&Choice::SelfSigned(tls.clone()), &["localhost".into()]).unwrap();
+        assert_eq!(std::fs::metadata(&tls).unwrap().permissions().mode() & 0o777, 0o700);
         let e = setup(&Choice::Configured(dir.path().join("missing.pem"), k), &[]).err().unwrap();
         assert!(e.contains("missing.pem"), "{e}");
     }

@@ -99,8 +99,8 @@ pub fn for_upstream(h: &mut HeaderMap, peer: SocketAddr, websocket: bool) {
     if let Ok(v) = HeaderValue::from_str(&xff) {
         h.insert(X_FORWARDED_FOR, v);
     }
-    // gpubox itself speaks plain HTTP; `https` passes only as a TLS proxy in front (Vast's,
-    // Cloudflare's) says it. Anything else a client wrote is replaced.
+    // `https` when the request came over gpubox's own TLS (`[tls]`: set by the gateway whatever
+    // the client wrote) or a TLS proxy in front says so; anything else is replaced.
     let proto = if crate::http::headers::is_https(h) { "https" } else { "http" };
     h.insert(X_FORWARDED_PROTO, HeaderValue::from_static(proto));
     if !h.contains_key(X_FORWARDED_HOST) {

@@ -218,10 +218,14 @@ test("ENABLE_SSH=1: sshd lets the key in, not a password, and the session sees t
   const dir = mkdtempSync(join(tmpdir(), "gpubox-ct-ssh-"));
   execFileSync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f", join(dir, "key")]);
   const key = readFileSync(join(dir, "key.pub"), "utf8").trim();
+  // RunPod's variable, PUBLIC_KEY, may hold several keys, one per line.
+  execFileSync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f", join(dir, "key2")]);
+  const key2 = readFileSync(join(dir, "key2.pub"), "utf8").trim();
   const port = await freePort();
   const web = await freePort();
   const name = start(`${RUN}-s`, IMAGE, { 22: port, 7030: web }, [
     "-e", `PASSWORD=${PASSWORD}`, "-e", "ENABLE_SSH=1", "-e", `SSH_PUBLIC_KEY=${key}`, "-e", "HF_TOKEN=hf_ssh_token",
+    "-e", `PUBLIC_KEY=ssh-ed25519 AAAAnotused other\n${key2}`,
   ]);
   await waitHealthy(name, web);
   const ssh = (...extra) =>
@@ -241,6 +245,8 @@ test("ENABLE_SSH=1: sshd lets the key in, not a password, and the session sees t
   }
   assert.equal(r.status, 0, `${r.stderr}\n${podman("logs", name)}`);
   assert.equal(r.stdout.trim(), "ssh-ok hf_ssh_token /workspace");
+  const second = ssh("-i", join(dir, "key2"), "-o", "IdentitiesOnly=yes");
+  assert.equal(second.status, 0, `the second key of PUBLIC_KEY: ${second.stderr}`);
   const nokey = ssh("-o", "PubkeyAuthentication=no", "-o", "PreferredAuthentications=password,keyboard-interactive");
   assert.notEqual(nokey.status, 0, "no login without the key");
   assert.match(nokey.stderr, /Permission denied/);

@@ -226,6 +226,11 @@ async fn serve_tab(mut socket: WebSocket, session: Arc<Session>) {
     // snapshot a tab that fell behind waits for).
     let mut ended = session.ended();
     let mut exit_code: Option<i32> = None;
+    // A ping now and then: proxies in front (RunPod's drops a connection idle for 100 s,
+    // Cloudflare's after 100 s too) see traffic while the shell is quiet. Browsers answer pings
+    // by themselves.
+    let mut keepalive = tokio::time::interval_at(tokio::time::Instant::now() + KEEPALIVE, KEEPALIVE);
+    keepalive.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         if let Some(code) = exit_code {
             if held.is_none() && rx.is_empty() && !session.waits_for_snapshot(tab) {
@@ -264,6 +269,11 @@ async fn serve_tab(mut socket: WebSocket, session: Arc<Session>) {
                 Some(Ok(_)) => {}
                 Some(Err(_)) | None => break,
             },
+            _ = keepalive.tick() => {
+                if socket.send(Message::Ping(Default::default())).await.is_err() {
+                    break;
+                }
+            }
             out = next_out(&mut rx, &mut held) => {
                 let sent = match out {
                     Some(Out::Bytes(b)) => socket.send(Message::Binary(coalesce(b, &mut rx, &mut held))).await,
@@ -282,6 +292,9 @@ async fn serve_tab(mut socket: WebSocket, session: Arc<Session>) {
     }
     session.detach(tab);
 }
+
+/// How often a terminal's WebSocket is pinged (quiet or not: a ping is a few bytes).
+const KEEPALIVE: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// A snapshot (announced, but for the one right after the hello), then the output after it.
 async fn send_snapshot(socket: &mut WebSocket, snapshot: Out, announce: bool) -> Result<(), axum::Error> {
