@@ -580,3 +580,31 @@ fn a_password_hash_from_hash_password_logs_in() {
     let show = g.cli(&["config", "show", g.path("gpubox.toml").to_str().unwrap()]);
     assert!(!String::from_utf8_lossy(&show.stdout).contains("argon2id"), "config show masks the hash");
 }
+
+/// `/.gpubox/` on any port is the instance's home: a tile per service and app with its state and
+/// public address, and the machine's gauges; the login page before it names no service or port.
+#[test]
+fn the_home_page_shows_every_service_and_the_login_page_none() {
+    let b = start("", 0.0).ready();
+    let auth = basic(USER, PASSWORD);
+    let r = request(b.port, "GET", "/.gpubox/", &[("Authorization", &auth), ("Accept", "text/html")], b"");
+    assert_eq!(r.status, 200);
+    let page = r.text();
+    for name in ["app", "logs", "terminal", "files"] {
+        assert!(
+            page.contains(&format!("<article class=\"tile\" data-service=\"{name}\">")),
+            "a tile for {name}: {page}"
+        );
+    }
+    assert!(page.contains("data-state=\"ready\""), "the service's state");
+    assert!(page.contains(&format!("data-copy=\"http://127.0.0.1:{}\"", b.port)), "this port's address, whole");
+    assert!(page.contains("<meter") && page.contains("id=\"g-memory\"") && page.contains("id=\"g-disk\""), "gauges");
+    assert!(page.contains("/.gpubox/assets/home.js"));
+    assert!(!page.contains("style=\""), "no inline style: the page's policy allows none");
+
+    let login = request(b.port, "GET", "/.gpubox/login", &[("Accept", "text/html")], b"").text();
+    assert!(login.contains("id=\"login\""), "{login}");
+    for name in ["terminal", "files", "title=\"port "] {
+        assert!(!login.contains(name), "the login page names {name:?}: {login}");
+    }
+}

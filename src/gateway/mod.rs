@@ -46,6 +46,11 @@ pub struct Ctx {
     pub tls: Option<(String, String)>,
     /// Proxies whose word on the client's address is believed (`[http] trusted_proxies`).
     pub trusted: Vec<crate::config::units::Cidr>,
+    /// The built-in apps by name, with what each serves, for the home page.
+    pub apps: Vec<(String, String)>,
+    /// The machine as the container sees it (CPU, memory, disk, GPUs), for the home page.
+    pub machine: crate::apps::logs::machine::Cache,
+    pub workspace: std::path::PathBuf,
 }
 
 /// One listener: the service behind it and its routes.
@@ -72,6 +77,18 @@ impl Site {
 }
 
 fn shell_for(ctx: &Ctx, port: u16, headers: &HeaderMap, logged_in: bool) -> pages::Shell {
+    // Before the login a page names no service and no port: the login page tells a stranger
+    // nothing about what runs here.
+    if !logged_in {
+        let hidden =
+            crate::http::cookies::cookie(headers, crate::http::cookies::BANNER_COOKIE).is_some_and(|v| v == "hidden");
+        return pages::Shell {
+            instance: ctx.instance.clone(),
+            links: Vec::new(),
+            warn_defaults: ctx.auth.defaults_in_force && !hidden,
+            logged_in,
+        };
+    }
     {
         let host = headers
             .get("x-forwarded-host")
@@ -588,6 +605,9 @@ pub fn launch(
         on_stop: std::sync::Mutex::new(Vec::new()),
         tls: tls.as_ref().map(|t| (t.source.clone(), t.fingerprint.clone())),
         trusted: config.http.trusted_proxies.clone(),
+        apps: config.apps.iter().map(|a| (a.name.clone(), a.app.describe().to_string())).collect(),
+        machine: Default::default(),
+        workspace: config.workspace.clone(),
     });
     for app in &config.apps {
         if app.app == AppKind::Logs {

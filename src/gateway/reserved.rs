@@ -199,24 +199,50 @@ pub async fn session(State(site): State<Arc<Site>>, Extension(who): Extension<Wh
     }))
 }
 
+/// The instance's home page (`/.gpubox/` on every port): a tile per service and app with its
+/// state and public link, the machine's gauges, and what provisioning is doing. A script keeps
+/// it fresh.
 pub async fn home(State(site): State<Arc<Site>>, headers: HeaderMap) -> Html<String> {
-    let shell = site.shell(&headers, true);
-    let status = site.ctx.sup.status();
-    let rows: Vec<(String, u16, String, String)> = shell
-        .links
-        .iter()
-        .map(|l| {
-            let state = status.iter().find(|s| s.name == l.name).map_or("built in".to_string(), |s| {
-                if s.ready {
-                    "ready".to_string()
-                } else {
-                    s.state.as_str().to_string()
-                }
-            });
-            (l.name.clone(), l.port, l.url.clone(), state)
-        })
-        .collect();
-    Html(pages::home(&shell, &rows))
+    let ctx = &site.ctx;
+    let mut shell = site.shell(&headers, true);
+    let host = headers.get(header::HOST).and_then(|v| v.to_str().ok()).unwrap_or("localhost");
+    let scheme = if access::is_https(&headers) { "https" } else { "http" };
+    // Links on this very port are written as "/": a tile shows the whole address.
+    for l in &mut shell.links {
+        if l.url == "/" {
+            l.url = format!("{scheme}://{host}");
+        }
+    }
+    let status = ctx.sup.status();
+    let live = ctx.hub.live(None);
+    let mut tiles = Vec::new();
+    for l in &shell.links {
+        let s = status.iter().find(|s| s.name == l.name);
+        let what = match ctx.apps.iter().find(|(n, _)| *n == l.name) {
+            Some((_, describe)) => describe.clone(),
+            None => "a service".to_string(),
+        };
+        tiles.push(pages::Tile {
+            name: l.name.clone(),
+            what,
+            port: Some(l.port),
+            url: Some(l.url.clone()),
+            state: s.map(|s| (s.state.as_str().to_string(), s.ready)),
+            live: live.iter().find(|x| *x.service == *l.name).map(|x| x.text.clone()),
+        });
+    }
+    for s in status.iter().filter(|s| !shell.links.iter().any(|l| l.name == s.name)) {
+        tiles.push(pages::Tile {
+            name: s.name.clone(),
+            what: if s.oneshot { "runs once".into() } else { "a service without a port".into() },
+            port: None,
+            url: None,
+            state: Some((s.state.as_str().to_string(), s.ready)),
+            live: live.iter().find(|x| *x.service == *s.name).map(|x| x.text.clone()),
+        });
+    }
+    let machine = ctx.machine.get(&ctx.sup, &ctx.workspace).await;
+    Html(pages::home(&shell, &tiles, &machine))
 }
 
 /// Not one of gpubox's routes (nor, on an app's port, the app's).

@@ -1,9 +1,11 @@
 // The page shell on a phone with the default login: its warning is short, and "Hide" hides it
 // for the browser's session, on every port (one cookie, as the login is one).
 import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
+import { join } from "node:path";
 import { after, before, test } from "node:test";
 
-import { freePort, launchBrowser, logIn, startGpubox, useWebDist } from "./harness.mjs";
+import { ARTIFACTS, BIN, freePort, launchBrowser, logIn, startGpubox, useWebDist } from "./harness.mjs";
 
 let gpubox;
 let browser;
@@ -15,7 +17,7 @@ before(async () => {
   files = await freePort();
   logs = await freePort();
   gpubox = await startGpubox(
-    `[services.files]\napp = "files"\nport = ${files}\n[services.logs]\napp = "logs"\nport = ${logs}\n`,
+    `[services.files]\napp = "files"\nport = ${files}\n[services.logs]\napp = "logs"\nport = ${logs}\n[services.sleeper]\ncommand = ["sleep", "1000"]\n`,
     `logs: listening on 0.0.0.0:${logs}`,
   );
   browser = await launchBrowser();
@@ -58,4 +60,25 @@ test("the instance's name in the header leads to its overview, on any port; not 
   await page.locator("#login").waitFor();
   assert.equal(await page.locator("header.shell a.name").count(), 0, "no link before login");
   assert.equal(await page.locator("header.shell span.name").count(), 1);
+});
+
+test("the home page: a tile per service with its state kept fresh, copy buttons, gauges; on a phone too", async () => {
+  await page.goto(`http://127.0.0.1:${logs}/.gpubox/`);
+  if (page.url().includes("/.gpubox/login")) await logIn(page, "admin", "admin");
+  await page.locator("#home").waitFor();
+  for (const name of ["files", "logs", "sleeper"]) await page.locator(`.tile[data-service="${name}"]`).waitFor();
+  assert.equal(await page.getAttribute('.tile[data-service="sleeper"] .pill', "data-state"), "ready");
+  assert.ok(await page.locator("#g-memory meter").count(), "a memory gauge");
+  // Copy: the button says what happened.
+  await page.click('.tile[data-service="files"] button.copy');
+  await page.waitForFunction(() => /Copied|Copy failed/.test(document.querySelector('.tile[data-service="files"] button.copy').textContent));
+  assert.ok(await page.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth), "no sideways scroll on a phone");
+  await page.screenshot({ path: join(ARTIFACTS, "home-phone.png"), fullPage: true });
+  // Stopped from the command line: the tile says so without a reload.
+  execFileSync(BIN, ["--control", join(gpubox.dir, "c.sock"), "stop", "sleeper"]);
+  await page.waitForFunction(
+    () => document.querySelector('.tile[data-service="sleeper"] .pill')?.dataset.state === "stopped",
+    null,
+    { timeout: 10000 },
+  );
 });

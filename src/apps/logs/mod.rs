@@ -2,7 +2,7 @@
 //! status. Read-only: every route answers GET (and HEAD) only. The API is in docs/logs-app.md.
 
 mod api;
-mod machine;
+pub mod machine;
 mod tail;
 
 use std::path::PathBuf;
