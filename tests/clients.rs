@@ -28,12 +28,7 @@ fn bad_login(port: u16, client: &str) -> u16 {
         port,
         "POST",
         "/.gpubox/login",
-        &[
-            ("Content-Type", "application/x-www-form-urlencoded"),
-            ("Origin", &origin),
-            ("CF-Connecting-IP", client),
-            ("X-Forwarded-For", client),
-        ],
+        &[("Content-Type", "application/x-www-form-urlencoded"), ("Origin", &origin), ("X-Forwarded-For", client)],
         format!("username={USER}&password=wrong&next=/").as_bytes(),
     );
     r.status

@@ -137,30 +137,33 @@ where
 }
 
 /// The client's address: the TCP peer's, unless the peer is a trusted proxy (`[http]
-/// trusted_proxies`, e.g. the one a Cloudflare tunnel runs on loopback): then `CF-Connecting-IP`,
-/// else the nearest address in `X-Forwarded-For` that is not itself a trusted proxy. From any
-/// other peer those headers are not believed. This address is what the login throttle counts,
-/// and what the log and the sessions record.
+/// trusted_proxies`): then the nearest address in `X-Forwarded-For` that is not itself a trusted
+/// proxy, walking from the right; an entry that does not read as an address ends the walk at the
+/// peer (a client's own made-up entries are to its left). `CF-Connecting-IP` is believed only
+/// from a trusted peer on loopback (a `cloudflared` tunnel on this machine, which sets it): a
+/// proxy elsewhere may pass a client's own on. From any other peer none of this is believed.
+/// This address is what the login throttle counts.
 pub fn client_addr(trusted: &[crate::config::units::Cidr], peer: SocketAddr, headers: &HeaderMap) -> SocketAddr {
     let is_trusted = |ip: std::net::IpAddr| trusted.iter().any(|c| c.contains(ip));
     if trusted.is_empty() || !is_trusted(peer.ip()) {
         return peer;
     }
     let parse = |s: &str| s.trim().parse::<std::net::IpAddr>().ok();
-    if let Some(ip) = headers.get("cf-connecting-ip").and_then(|v| v.to_str().ok()).and_then(parse) {
-        return SocketAddr::new(ip, 0);
+    if peer.ip().is_loopback() {
+        if let Some(ip) = headers.get("cf-connecting-ip").and_then(|v| v.to_str().ok()).and_then(parse) {
+            return SocketAddr::new(ip, 0);
+        }
     }
-    let hops: Vec<std::net::IpAddr> = headers
-        .get_all("x-forwarded-for")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .filter_map(parse)
-        .collect();
-    match hops.iter().rev().find(|ip| !is_trusted(**ip)).or(hops.first()) {
-        Some(ip) => SocketAddr::new(*ip, 0),
-        None => peer,
+    let hops: Vec<&str> =
+        headers.get_all("x-forwarded-for").iter().filter_map(|v| v.to_str().ok()).flat_map(|v| v.split(',')).collect();
+    for hop in hops.iter().rev() {
+        match parse(hop) {
+            Some(ip) if is_trusted(ip) => continue,
+            Some(ip) => return SocketAddr::new(ip, 0),
+            None => return peer,
+        }
     }
+    peer
 }
 
 /// Whether a request can take the proxy's short way (see [`proxied`]): a path that goes
@@ -403,14 +406,20 @@ mod tests {
         let proxy: SocketAddr = "127.0.0.1:5000".parse().unwrap();
         let stranger: SocketAddr = "198.51.100.9:5000".parse().unwrap();
         let cf = headers(&[("cf-connecting-ip", "203.0.113.7"), ("x-forwarded-for", "192.0.2.1")]);
-        assert_eq!(client_addr(&trusted, proxy, &cf).ip().to_string(), "203.0.113.7");
+        assert_eq!(client_addr(&trusted, proxy, &cf).ip().to_string(), "203.0.113.7", "a tunnel on loopback");
         assert_eq!(client_addr(&trusted, stranger, &cf), stranger, "not believed from others");
+        let lan: SocketAddr = "10.0.0.5:5000".parse().unwrap();
+        assert_eq!(client_addr(&trusted, lan, &cf).ip().to_string(), "192.0.2.1", "CF-Connecting-IP only on loopback");
         assert_eq!(client_addr(&[], proxy, &cf), proxy, "nothing trusted: the peer");
         // The nearest hop that is not a trusted proxy: a client's own made-up entries come first.
         let chain = headers(&[("x-forwarded-for", "6.6.6.6, 192.0.2.1, 10.1.1.1")]);
         assert_eq!(client_addr(&trusted, proxy, &chain).ip().to_string(), "192.0.2.1");
         let garbage = headers(&[("x-forwarded-for", "not-an-ip"), ("cf-connecting-ip", "nope")]);
         assert_eq!(client_addr(&trusted, proxy, &garbage), proxy);
+        // A hop with a port does not read as an address: the walk stops there, at the peer,
+        // rather than reaching the client's own entry to its left.
+        let port = headers(&[("x-forwarded-for", "6.6.6.6, 203.0.113.5:54321")]);
+        assert_eq!(client_addr(&trusted, proxy, &port), proxy);
     }
 
     #[test]

@@ -3,6 +3,7 @@
 //! implements no app itself.
 
 pub mod access;
+mod home;
 pub mod hosts;
 mod links;
 mod reserved;
@@ -49,7 +50,8 @@ pub struct Ctx {
     /// The built-in apps by name, with what each serves, for the home page.
     pub apps: Vec<(String, String)>,
     /// The machine as the container sees it (CPU, memory, disk, GPUs), for the home page.
-    pub machine: crate::apps::logs::machine::Cache,
+    /// One probe for both (`nvidia-smi` runs once per 1.5 s at most, however many tabs ask).
+    pub machine: Arc<crate::apps::logs::machine::Cache>,
     pub workspace: std::path::PathBuf,
 }
 
@@ -136,6 +138,7 @@ pub fn sites(config: &Config, ctx: Arc<Ctx>) -> Vec<(Listen, Arc<Site>)> {
                         &ctx.instance,
                         config.workspace.clone(),
                         ctx.tls.clone(),
+                        ctx.machine.clone(),
                     );
                     logs_app::routes().with_state(Arc::new(app))
                 }

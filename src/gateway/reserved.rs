@@ -222,7 +222,7 @@ pub async fn home(State(site): State<Arc<Site>>, headers: HeaderMap) -> Html<Str
             Some((_, describe)) => describe.clone(),
             None => "a service".to_string(),
         };
-        tiles.push(pages::Tile {
+        tiles.push(super::home::Tile {
             name: l.name.clone(),
             what,
             port: Some(l.port),
@@ -232,7 +232,7 @@ pub async fn home(State(site): State<Arc<Site>>, headers: HeaderMap) -> Html<Str
         });
     }
     for s in status.iter().filter(|s| !shell.links.iter().any(|l| l.name == s.name)) {
-        tiles.push(pages::Tile {
+        tiles.push(super::home::Tile {
             name: s.name.clone(),
             what: if s.oneshot { "runs once".into() } else { "a service without a port".into() },
             port: None,
@@ -242,7 +242,7 @@ pub async fn home(State(site): State<Arc<Site>>, headers: HeaderMap) -> Html<Str
         });
     }
     let machine = ctx.machine.get(&ctx.sup, &ctx.workspace).await;
-    Html(pages::home(&shell, &tiles, &machine))
+    Html(super::home::page(&shell, &tiles, &machine))
 }
 
 /// Not one of gpubox's routes (nor, on an app's port, the app's).

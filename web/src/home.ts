@@ -7,19 +7,35 @@ export {};
 
 const REFRESH_MS = 3000;
 
+/** One refresh. Asked as a script asks (not as a page load), so that an open tab does not keep
+ * its session alive forever; a session that ended shows the login page by a reload. */
 async function refresh(root: HTMLElement): Promise<void> {
   if (document.hidden) return;
   try {
-    const res = await fetch(location.pathname, { headers: { Accept: "text/html" }, cache: "no-store" });
+    const res = await fetch(location.pathname, { headers: { Accept: "*/*" }, cache: "no-store", redirect: "manual" });
+    if (res.status === 401 || res.type === "opaqueredirect") {
+      location.reload();
+      return;
+    }
     if (!res.ok) return;
     const doc = new DOMParser().parseFromString(await res.text(), "text/html");
     const fresh = doc.getElementById("home");
-    if (fresh && fresh.innerHTML !== root.innerHTML && !root.contains(document.activeElement)) {
+    if (!fresh) {
+      location.reload();
+      return;
+    }
+    if (fresh.innerHTML !== root.innerHTML && !root.contains(document.activeElement)) {
       root.replaceChildren(...Array.from(fresh.childNodes).map((n) => document.importNode(n, true)));
     }
   } catch {
     // The next round tries again.
   }
+}
+
+/** Refreshes every few seconds, the next one only once this one is done (answers never pile
+ * up or arrive out of order). */
+function loop(root: HTMLElement): void {
+  window.setTimeout(() => void refresh(root).finally(() => loop(root)), REFRESH_MS);
 }
 
 async function copy(text: string): Promise<boolean> {
@@ -61,5 +77,5 @@ if (root) {
       }, 1500);
     });
   });
-  window.setInterval(() => void refresh(root), REFRESH_MS);
+  loop(root);
 }

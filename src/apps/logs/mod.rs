@@ -25,7 +25,7 @@ pub struct LogsApp {
     pub instance: String,
     pub workspace: PathBuf,
     pub started: Instant,
-    machine: machine::Cache,
+    machine: Arc<machine::Cache>,
     /// HTTPS: the certificate's source and fingerprint.
     pub tls: Option<(String, String)>,
 }
@@ -38,17 +38,9 @@ impl LogsApp {
         instance: &str,
         workspace: PathBuf,
         tls: Option<(String, String)>,
+        machine: Arc<machine::Cache>,
     ) -> LogsApp {
-        LogsApp {
-            tls,
-            hub,
-            sup,
-            shell,
-            instance: instance.to_string(),
-            workspace,
-            started: Instant::now(),
-            machine: machine::Cache::default(),
-        }
+        LogsApp { tls, hub, sup, shell, instance: instance.to_string(), workspace, started: Instant::now(), machine }
     }
 }
 

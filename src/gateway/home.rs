@@ -1,0 +1,113 @@
+//! The instance's home page (`/.gpubox/` on every port): a tile per app and service, the
+//! machine's gauges. Rendered here (not in `http::pages`) because it reads the machine through
+//! the logs app's probe.
+
+use std::fmt::Write;
+
+use crate::apps::logs::machine::Machine;
+use crate::http::pages::{escape, Shell};
+
+/// One tile of the home page.
+pub struct Tile {
+    pub name: String,
+    /// What it is: a built-in app's description, or "a service".
+    pub what: String,
+    pub port: Option<u16>,
+    /// Its public address (a built-in app or a proxied service).
+    pub url: Option<String>,
+    /// A supervised service's state and readiness (none for the built-in apps).
+    pub state: Option<(String, bool)>,
+    /// Its progress line, while it draws one (provisioning's downloads).
+    pub live: Option<String>,
+}
+
+/// The instance's home page: tiles, then the machine's gauges. No inline style (the CSP has
+/// none): gauges are `<meter>` elements. `home.js` refreshes it.
+pub fn page(shell: &Shell, tiles: &[Tile], m: &Machine) -> String {
+    let mut body = String::from("<div id=\"home\" class=\"home\"><section class=\"tiles\" aria-label=\"services\">");
+    for t in tiles {
+        let (label, class) = match &t.state {
+            None => ("built in".to_string(), "st-running"),
+            Some((_, true)) => ("ready".to_string(), "st-running"),
+            Some((state, false)) => (
+                state.clone(),
+                match state.as_str() {
+                    "failed" | "backoff" => "st-failed",
+                    "starting" | "waiting" | "stopping" => "st-starting",
+                    _ => "st-other",
+                },
+            ),
+        };
+        let _ = write!(
+            body,
+            "<article class=\"tile\" data-service=\"{name}\"><header><h2>{name}</h2><span class=\"pill {class}\" data-state=\"{label}\">{label}</span></header><p class=\"muted\">{what}{port}</p>",
+            name = escape(&t.name),
+            label = escape(&label),
+            what = escape(&t.what),
+            port = t.port.map_or(String::new(), |p| format!(" · port {p}")),
+        );
+        if let Some(url) = &t.url {
+            let _ = write!(
+                body,
+                "<div class=\"link\"><a href=\"{u}\">{u}</a><button type=\"button\" class=\"copy\" data-copy=\"{u}\">Copy</button></div>",
+                u = escape(url)
+            );
+        }
+        if let Some(live) = &t.live {
+            let _ = write!(body, "<pre class=\"live\">{}</pre>", escape(live));
+        }
+        body.push_str("</article>");
+    }
+    body.push_str("</section><section class=\"gauges\" aria-label=\"machine\"><h2>Machine</h2>");
+    let gauge = |body: &mut String, id: &str, name: &str, used: f64, total: f64, text: String| {
+        let _ = write!(
+            body,
+            "<div class=\"gauge\" id=\"{id}\"><span class=\"g-name\">{}</span><meter min=\"0\" max=\"{total}\" low=\"{}\" high=\"{}\" optimum=\"0\" value=\"{used}\"></meter><span class=\"g-text\">{}</span></div>",
+            escape(name),
+            total * 0.75,
+            total * 0.9,
+            escape(&text)
+        );
+    };
+    let cores = m.cpu_quota.unwrap_or(m.cpus as f64).max(1.0);
+    if let Some(load) = m.load {
+        gauge(&mut body, "g-cpu", "CPU", load[0].min(cores), cores, format!("load {:.2} on {cores} cores", load[0]));
+    }
+    let limit = m.memory.limit.or(m.memory.total);
+    if let (Some(used), Some(limit)) = (m.memory.used, limit) {
+        let text = format!("{} of {}", crate::human::bytes(used), crate::human::bytes(limit));
+        gauge(&mut body, "g-memory", "Memory", used as f64, limit as f64, text);
+    }
+    if let Some(d) = &m.disk {
+        let text = format!("{} used, {} free", crate::human::bytes(d.used), crate::human::bytes(d.free));
+        gauge(&mut body, "g-disk", "Disk", d.used as f64, d.total as f64, text);
+    }
+    for g in &m.gpus {
+        if let Some(u) = g.utilization {
+            gauge(
+                &mut body,
+                &format!("g-gpu{}", g.index),
+                &format!("GPU {}", g.index),
+                u as f64,
+                100.0,
+                format!("{u}% · {}", g.name),
+            );
+        }
+        if let (Some(used), Some(total)) = (g.memory_used, g.memory_total) {
+            let text = format!("{} of {}", crate::human::bytes(used), crate::human::bytes(total));
+            gauge(
+                &mut body,
+                &format!("g-vram{}", g.index),
+                &format!("GPU {} memory", g.index),
+                used as f64,
+                total as f64,
+                text,
+            );
+        }
+    }
+    if m.gpus.is_empty() {
+        body.push_str("<p class=\"muted small\">No GPU seen (no nvidia-smi answered).</p>");
+    }
+    body.push_str("</section></div><script src=\"/.gpubox/assets/home.js\" defer></script>");
+    shell.page("Home", &body)
+}
