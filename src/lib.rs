@@ -28,6 +28,7 @@ mod provision;
 mod proxy;
 mod random;
 mod supervisor;
+mod tunnels;
 
 // Every module is private to the crate: the binary needs the CLI, and the integration tests talk
 // to a running gpubox through its control socket (and check files with the downloader's hash).

@@ -18,12 +18,29 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("logs", &["config"]),
     ("auth", &["config", "random"]),
     ("supervisor", &["config", "process", "logs", "human"]),
+    // The tunnels' public addresses, read from cloudflared's output.
+    ("tunnels", &["config", "logs", "supervisor"]),
     ("provision", &["config", "logs", "supervisor", "http", "human"]),
-    ("control", &["config", "process", "logs", "supervisor", "http", "human"]),
+    ("control", &["config", "process", "logs", "supervisor", "tunnels", "http", "human"]),
     ("proxy", &["config", "logs", "supervisor", "http", "human"]),
-    ("apps", &["config", "process", "logs", "supervisor", "provision", "http", "random", "human"]),
-    ("gateway", &["config", "logs", "supervisor", "auth", "http", "apps", "proxy", "human"]),
-    ("cli", &["config", "process", "logs", "supervisor", "auth", "http", "provision", "control", "gateway", "human"]),
+    ("apps", &["config", "process", "logs", "supervisor", "tunnels", "provision", "http", "random", "human"]),
+    ("gateway", &["config", "logs", "supervisor", "tunnels", "auth", "http", "apps", "proxy", "human"]),
+    (
+        "cli",
+        &[
+            "config",
+            "process",
+            "logs",
+            "supervisor",
+            "tunnels",
+            "auth",
+            "http",
+            "provision",
+            "control",
+            "gateway",
+            "human",
+        ],
+    ),
 ];
 
 /// Every `crate::x` named in `text`, `use crate::{a, b}` included.

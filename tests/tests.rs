@@ -28,3 +28,4 @@ mod shutdown;
 mod supervisor;
 mod terminal;
 mod tls;
+mod tunnels;

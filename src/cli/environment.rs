@@ -11,8 +11,8 @@ const BEGIN: &str =
     "# gpubox: the container's environment, for SSH sessions (rewritten at each start; edit above or below this block)";
 const END: &str = "# gpubox: end";
 
-/// Per-process or per-login variables, and gpubox's own login secrets (the file is world-readable;
-/// a shell has no use for the web login's password).
+/// Per-process or per-login variables, and gpubox's own secrets (the file is world-readable; a
+/// shell has no use for the web login's password or the tunnel's token).
 const SKIPPED: &[&str] = &[
     "HOME",
     "PWD",
@@ -27,6 +27,7 @@ const SKIPPED: &[&str] = &[
     "MAIL",
     "PASSWORD",
     "OPEN_BUTTON_TOKEN",
+    "CF_TUNNEL_TOKEN",
     "INVOCATION_ID",
     "JOURNAL_STREAM",
     "NOTIFY_SOCKET",

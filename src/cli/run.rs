@@ -336,11 +336,16 @@ async fn serve(mut config: Config, start: Start) -> anyhow::Result<i32> {
     let mut sigusr2 = signal(SignalKind::user_defined2())?;
 
     let sup = Supervisor::start(&config, hub.clone(), reaper.clone(), since);
+    let tunnels = crate::tunnels::Tunnels::new(&config.tunnels);
+    if let Some(p) = &config.tunnels.problem {
+        hub.event(format!("tunnels: {p}"));
+    }
+    tunnels.follow(hub.clone(), sup.clone());
     let mut gateway = match auth {
         Some(task) => {
             let (auth, loaded) = task.await.context("password hashing failed")?;
             announce_auth(&config, &hub, &loaded);
-            Some(gateway::launch(&config, listeners, Arc::new(auth), sup.clone(), hub.clone(), tls))
+            Some(gateway::launch(&config, listeners, Arc::new(auth), sup.clone(), hub.clone(), tls, tunnels.clone()))
         }
         None => None,
     };
@@ -374,6 +379,7 @@ async fn serve(mut config: Config, start: Start) -> anyhow::Result<i32> {
                 port: a.listen.port,
             })
             .collect(),
+        tunnels: tunnels.clone(),
     });
     tokio::spawn(server::serve(listener, ctx.clone()));
 
@@ -387,7 +393,7 @@ async fn serve(mut config: Config, start: Start) -> anyhow::Result<i32> {
             _ = sigusr2.recv() => forward(&sup, &hub, Signal::SIGUSR2),
             Some(reply) = reload_rx.recv() => {
                 // Bounded by the stop timeouts of what it stops; being asked to stop ends it.
-                let work = reload(path.as_deref(), &mut config, detached, &sup, gateway.as_mut(), &hub);
+                let work = reload(path.as_deref(), &mut config, detached, &sup, gateway.as_mut(), &hub, &tunnels);
                 tokio::select! {
                     answer = work => {
                         if let Ok(a) = &answer {
@@ -479,6 +485,7 @@ async fn reload(
     sup: &Supervisor,
     gateway: Option<&mut gateway::Running>,
     hub: &Hub,
+    tunnels: &crate::tunnels::Tunnels,
 ) -> Result<crate::control::protocol::ReloadAnswer, server::ReloadError> {
     use server::ReloadError;
     let read = path.map(Path::to_path_buf);
@@ -510,6 +517,10 @@ async fn reload(
         None => {}
     }
     let changes = sup.reconfigure(&new.services).await.map_err(|e| ReloadError::Failed(e.to_string()))?;
+    tunnels.configure(&new.tunnels);
+    if let Some(p) = new.tunnels.problem.as_ref().filter(|p| current.tunnels.problem.as_ref() != Some(*p)) {
+        hub.event(format!("tunnels: {p}"));
+    }
     (answer.added, answer.removed, answer.changed, answer.unchanged) =
         (changes.added, changes.removed, changes.changed, changes.unchanged);
     let list = |v: &[String]| if v.is_empty() { "none".to_string() } else { v.join(", ") };
@@ -528,6 +539,7 @@ async fn reload(
     ));
     // What was not applied stays as it was, so that the next reload names it again.
     current.services = new.services;
+    current.tunnels = new.tunnels;
     current.disabled = new.disabled;
     current.extra_sources = new.extra_sources;
     Ok(answer)
@@ -545,8 +557,9 @@ fn settings_changed(old: &Config, new: &Config, detached: bool) -> Vec<String> {
     else {
         return Vec::new();
     };
-    // The services are applied; [provision] is its service's command; `disabled` follows them.
-    const APPLIED: [&str; 3] = ["services", "provision", "disabled"];
+    // The services are applied; [provision] is its service's command, [tunnels] their services'
+    // (the tunnels' addresses follow them); `disabled` follows them.
+    const APPLIED: [&str; 4] = ["services", "provision", "tunnels", "disabled"];
     let mut keys: Vec<&String> = a.keys().chain(b.keys()).filter(|k| !APPLIED.contains(&k.as_str())).collect();
     keys.sort();
     keys.dedup();

@@ -76,6 +76,15 @@ pub fn status(control: &Path, json: bool) -> anyhow::Result<i32> {
         println!();
         print_table(&rows);
     }
+    if !v.tunnels.is_empty() {
+        let mut rows = vec![["TUNNEL", "TO PORT", "VIA"].map(String::from).to_vec()];
+        rows.extend(v.tunnels.iter().map(|t| vec![t.url.clone(), t.port.to_string(), t.via.clone()]));
+        println!();
+        print_table(&rows);
+    }
+    if let Some(p) = &v.tunnel_problem {
+        println!("\ntunnels: {p}");
+    }
     Ok(0)
 }
 

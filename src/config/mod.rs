@@ -14,6 +14,7 @@ mod provision;
 mod raw;
 mod service;
 mod show;
+mod tunnels;
 pub mod units;
 mod validate;
 
@@ -29,6 +30,7 @@ pub use error::{ConfigError, ConfigErrors};
 pub use listen::{AppKind, AppService, Listen, TerminalSettings, Upstream};
 pub use service::find_program;
 pub use show::to_masked_toml;
+pub use tunnels::{Tunnel, TunnelSettings};
 
 /// The configuration used when no file is given and `/etc/gpubox/gpubox.toml` does not exist.
 pub const EMBEDDED: &str = include_str!("default.toml");
@@ -53,6 +55,8 @@ pub struct Config {
     pub auth: AuthSettings,
     pub http: HttpSettings,
     pub tls: TlsSettings,
+    /// `[tunnels]`: Cloudflare tunnels, and the services that run them (among `services`).
+    pub tunnels: TunnelSettings,
     /// Supervised processes, in the order of their names.
     pub services: Vec<Service>,
     /// Built-in apps that gpubox serves itself.

@@ -21,6 +21,8 @@ pub struct RawConfig {
     #[serde(default)]
     pub tls: RawTls,
     #[serde(default)]
+    pub tunnels: RawTunnels,
+    #[serde(default)]
     pub services: BTreeMap<Spanned<String>, RawService>,
     #[serde(default)]
     pub provision: RawProvision,
@@ -48,6 +50,15 @@ pub struct RawTls {
     pub enabled: Option<Spanned<toml::Value>>,
     pub cert: Option<Spanned<String>>,
     pub key: Option<Spanned<String>>,
+}
+
+/// `[tunnels]`: Cloudflare tunnels (see `config/tunnels.rs`).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTunnels {
+    pub quick: Option<Spanned<toml::Value>>,
+    pub token: Option<Spanned<String>>,
+    pub program: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -95,6 +106,8 @@ pub struct RawService {
     pub bind: Option<Spanned<String>>,
     pub upstream: Option<Spanned<String>>,
     pub max_body: Option<Spanned<toml::Value>>,
+    /// A quick tunnel for this port when `[tunnels] quick` is on.
+    pub tunnel: Option<Spanned<toml::Value>>,
     pub command: Option<Spanned<toml::Value>>,
     pub cwd: Option<Spanned<String>>,
     #[serde(default)]
@@ -127,6 +140,7 @@ pub const SERVICE_KEYS: &[&str] = &[
     "bind",
     "upstream",
     "max_body",
+    "tunnel",
     "command",
     "cwd",
     "env",
@@ -156,10 +170,12 @@ pub const TOP_KEYS: &[&str] = &[
     "auth",
     "http",
     "tls",
+    "tunnels",
     "services",
     "provision",
 ];
 pub const TLS_KEYS: &[&str] = &["enabled", "cert", "key"];
+pub const TUNNEL_KEYS: &[&str] = &["quick", "token", "program"];
 pub const HTTP_KEYS: &[&str] = &["idle_timeout", "max_connections", "allowed_hosts", "trusted_proxies"];
 pub const PROVISION_KEYS: &[&str] =
     &["manifest", "script", "models_dir", "extensions_dir", "python", "parallel", "bandwidth"];

@@ -11,6 +11,7 @@ use super::error::{did_you_mean, line_col, ConfigError, ConfigErrors};
 use super::expand::expand;
 use super::raw::{
     RawConfig, RawLogs, RawService, AUTH_KEYS, HTTP_KEYS, LOG_KEYS, PROVISION_KEYS, SERVICE_KEYS, TLS_KEYS, TOP_KEYS,
+    TUNNEL_KEYS,
 };
 use super::service::service;
 use super::units::{parse_duration, parse_size};
@@ -34,7 +35,7 @@ pub(super) struct Ctx<'a> {
 
 impl Ctx<'_> {
     /// Errors from here on name source `i` (see `sources`).
-    fn at(&mut self, i: usize) {
+    pub(super) fn at(&mut self, i: usize) {
         (self.source, self.text, self.base) = self.sources[i];
     }
 
@@ -296,10 +297,12 @@ pub fn validate(
     }
 
     let (on, disabled) = gather(&mut cx, &raw, &extras);
-    let mut services = Vec::new();
-    let mut apps = Vec::new();
+    let mut services: Vec<super::Service> = Vec::new();
+    let mut apps: Vec<super::AppService> = Vec::new();
+    let mut wanted = Vec::new();
     for (name, &(rs, file)) in &on {
         cx.at(file);
+        let (n_services, n_apps) = (services.len(), apps.len());
         match &rs.app {
             Some(app) => apps.extend(listen::app(&mut cx, name.get_ref(), rs, app, &workspace)),
             None => {
@@ -314,8 +317,24 @@ pub fn validate(
                 services.extend(service(&mut cx, name, rs, &workspace))
             }
         }
+        let built = services[n_services..]
+            .iter()
+            .filter_map(|s| s.listen.as_ref())
+            .chain(apps[n_apps..].iter().map(|a| &a.listen));
+        let listen = built.into_iter().next().cloned();
+        if super::tunnels::wants(&mut cx, name.get_ref(), &rs.tunnel, rs.port.is_some()) {
+            if let Some(l) = listen {
+                wanted.push(super::tunnels::Wanted { name: name.get_ref().clone(), port: l.port, bind: l.bind });
+            }
+        }
     }
     cx.at(0);
+    let written = on.values().any(|(rs, _)| rs.tunnel.is_some());
+    let taken: Vec<(String, usize, Range<usize>)> =
+        on.iter().map(|(n, &(_, file))| (n.get_ref().clone(), file, n.span())).collect();
+    let (tunnels, tunnel_services) =
+        super::tunnels::settings(&mut cx, &raw.tunnels, &wanted, written, &taken, &workspace);
+    services.extend(tunnel_services);
     let provision = super::provision::settings(&mut cx, &raw.provision, &workspace);
     if provision.manifest.is_some() || provision.script.is_some() {
         let written = std::iter::once((0, &raw.services))
@@ -361,6 +380,7 @@ pub fn validate(
             auth,
             http,
             tls,
+            tunnels,
             services,
             apps,
             provision,
@@ -535,7 +555,7 @@ fn enabled(cx: &mut Ctx, name: &str, rs: &RawService) -> bool {
 }
 
 /// A bool, or a string that expands to one (1/0, true/false, yes/no, on/off).
-fn flag(cx: &mut Ctx, v: &Spanned<toml::Value>, key: &str) -> bool {
+pub(super) fn flag(cx: &mut Ctx, v: &Spanned<toml::Value>, key: &str) -> bool {
     let key = key.to_string();
     let text = match v.get_ref() {
         toml::Value::Boolean(b) => return *b,
@@ -606,6 +626,7 @@ fn parse_error(text: &str, source: &str, e: &toml::de::Error, dropin: bool) -> C
             Some("http") => HTTP_KEYS,
             Some("provision") => PROVISION_KEYS,
             Some("tls") => TLS_KEYS,
+            Some("tunnels") => TUNNEL_KEYS,
             _ => TOP_KEYS,
         };
         hint = Some(match did_you_mean(unknown, known) {

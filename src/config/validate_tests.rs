@@ -315,3 +315,64 @@ fn relative_paths_in_an_added_file_start_from_its_folder() {
     // The folder does not exist here: the error says which path was meant.
     assert!(c.0[0].message.contains("`/work/gpubox.d/sub` is not a directory"), "{c:?}");
 }
+
+#[test]
+fn tunnels_add_a_cloudflared_service_per_port_that_asks_and_say_what_is_wrong() {
+    // `sh` stands in for cloudflared: any program on PATH.
+    let c = parse(
+        r#"
+[tunnels]
+quick = "${CF_QUICK_TUNNELS:-true}"
+token = "eyJhIjoiMSJ9"
+program = "sh"
+[services.files]
+app = "files"
+port = 7010
+tunnel = true
+[services.forge]
+command = "true"
+port = 8010
+bind = "127.0.0.1"
+upstream = "http://127.0.0.1:7860"
+tunnel = true
+[services.other]
+command = "true"
+port = 8020
+upstream = "http://127.0.0.1:7861"
+"#,
+    )
+    .unwrap();
+    let service = |name: &str| c.services.iter().find(|s| s.name == name).cloned();
+    let files = service("tunnel-files").expect("a quick tunnel for files");
+    assert_eq!(files.command, ["/usr/bin/sh", "tunnel", "--no-autoupdate", "--url", "http://127.0.0.1:7010"]);
+    assert_eq!(files.restart, RestartPolicy::Always);
+    assert_eq!(service("tunnel-forge").unwrap().command[4], "http://127.0.0.1:8010");
+    assert!(service("tunnel-other").is_none(), "a port that does not ask gets none");
+    let named = service("tunnel").expect("the named tunnel");
+    assert_eq!(named.command, ["/usr/bin/sh", "tunnel", "--no-autoupdate", "run"]);
+    assert_eq!(named.env.get("TUNNEL_TOKEN").map(String::as_str), Some("eyJhIjoiMSJ9"), "in its environment");
+    assert!(!crate::config::to_masked_toml(&c).contains("eyJhIjoiMSJ9"), "never shown");
+    let serves: Vec<_> = c.tunnels.tunnels.iter().map(|t| (t.service.as_str(), t.serves.clone())).collect();
+    assert!(serves.contains(&("tunnel-forge", Some(("forge".into(), 8010)))), "{serves:?}");
+    assert!(serves.contains(&("tunnel", None)), "{serves:?}");
+
+    // Not installed: no tunnel service, and why, for the log; the rest is as ever.
+    let c = parse("[tunnels]\nquick = true\nprogram = \"no-cloudflared-here\"\n[services.files]\napp = \"files\"\nport = 7010\ntunnel = true\n").unwrap();
+    assert!(c.services.is_empty());
+    assert!(c.tunnels.problem.unwrap().contains("`no-cloudflared-here` is not installed"));
+
+    // A tunnel without a port; quick tunnels that no port asks for; a name a tunnel needs.
+    let e = first_error("[tunnels]\nquick = true\nprogram = \"sh\"\n[services.a]\ncommand = \"true\"\ntunnel = true\n");
+    assert_eq!((e.key.as_str(), e.at.unwrap().0), ("services.a.tunnel", 6));
+    assert!(e.message.contains("has none"), "{}", e.message);
+    let e = first_error("[tunnels]\nquick = true\nprogram = \"sh\"\n");
+    assert_eq!((e.key.as_str(), e.at.unwrap().0), ("tunnels.quick", 2));
+    let e = first_error(
+        "[tunnels]\nquick = true\nprogram = \"sh\"\n[services.files]\napp = \"files\"\nport = 7010\ntunnel = true\n[services.tunnel-files]\ncommand = \"true\"\n",
+    );
+    assert_eq!((e.key.as_str(), e.at.unwrap().0), ("services.tunnel-files", 8));
+    assert!(e.message.contains("taken by the quick tunnel of `files`"), "{}", e.message);
+    // Off: a service's `tunnel = true` is only a wish.
+    let c = parse("[services.files]\napp = \"files\"\nport = 7010\ntunnel = true\n").unwrap();
+    assert!(c.services.is_empty() && c.tunnels.tunnels.is_empty() && c.tunnels.problem.is_none());
+}

@@ -91,6 +91,20 @@ pub struct StatusAnswer {
     pub apps: Vec<AppAnswer>,
     /// What each service is drawing right now (a progress bar), by service.
     pub live: BTreeMap<String, String>,
+    /// The tunnels' public addresses (those cloudflared has said so far).
+    #[serde(default)]
+    pub tunnels: Vec<TunnelAnswer>,
+    /// Why no tunnel runs although one was asked for.
+    #[serde(default)]
+    pub tunnel_problem: Option<String>,
+}
+
+/// A public address through a tunnel: the port it reaches and the service that runs it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TunnelAnswer {
+    pub port: u16,
+    pub url: String,
+    pub via: String,
 }
 
 /// A built-in app of `status`: its service name, which app, and where it listens.

@@ -32,6 +32,7 @@ pub struct Ctx {
     pub sources: std::sync::RwLock<String>,
     /// The built-in apps, for `gpubox status`.
     pub apps: Vec<crate::control::protocol::AppAnswer>,
+    pub tunnels: Arc<crate::tunnels::Tunnels>,
 }
 
 /// Why a reload changed nothing.
@@ -150,6 +151,13 @@ fn status(ctx: &Ctx) -> StatusAnswer {
         services: ctx.sup.status(),
         apps: ctx.apps.clone(),
         live: ctx.hub.live(None).into_iter().map(|l| (l.service.to_string(), l.text)).collect(),
+        tunnels: ctx
+            .tunnels
+            .links()
+            .into_iter()
+            .map(|l| crate::control::protocol::TunnelAnswer { port: l.port, url: l.url, via: l.via })
+            .collect(),
+        tunnel_problem: ctx.tunnels.problem(),
     }
 }
 

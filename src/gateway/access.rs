@@ -196,7 +196,9 @@ fn host_refused(site: &Site, req: &Request) -> Option<Response> {
         return Some(api_error(StatusCode::BAD_REQUEST, "bad_host", "the request has two Host headers"));
     }
     let host = first.map(|v| v.to_str().unwrap_or("\u{fffd}"))?;
-    if site.ctx.hosts.allows(host) || req.uri().path() == "/.gpubox/health" {
+    // A tunnel's name is the instance's (cloudflared said it is ours).
+    let tunnel = || site.ctx.tunnels.port_of_host(host).is_some();
+    if site.ctx.hosts.allows(host) || req.uri().path() == "/.gpubox/health" || tunnel() {
         return None;
     }
     let message = format!(

@@ -13,8 +13,10 @@ pub struct Tile {
     /// What it is: a built-in app's description, or "a service".
     pub what: String,
     pub port: Option<u16>,
-    /// Its public address (a built-in app or a proxied service).
+    /// Its direct public address (a built-in app or a proxied service).
     pub url: Option<String>,
+    /// Its addresses through tunnels.
+    pub tunnels: Vec<String>,
     /// A supervised service's state and readiness (none for the built-in apps).
     pub state: Option<(String, bool)>,
     /// Its progress line, while it draws one (provisioning's downloads).
@@ -23,8 +25,12 @@ pub struct Tile {
 
 /// The instance's home page: tiles, then the machine's gauges. No inline style (the CSP has
 /// none): gauges are `<meter>` elements. `home.js` refreshes it.
-pub fn page(shell: &Shell, tiles: &[Tile], m: &Machine) -> String {
-    let mut body = String::from("<div id=\"home\" class=\"home\"><section class=\"tiles\" aria-label=\"services\">");
+pub fn page(shell: &Shell, tiles: &[Tile], tunnel_problem: Option<&str>, m: &Machine) -> String {
+    let mut body = String::from("<div id=\"home\" class=\"home\">");
+    if let Some(p) = tunnel_problem {
+        let _ = write!(body, "<p class=\"notice\" id=\"tunnel-problem\">Tunnels: {}</p>", escape(p));
+    }
+    body.push_str("<section class=\"tiles\" aria-label=\"services\">");
     for t in tiles {
         let (label, class) = match &t.state {
             None => ("built in".to_string(), "st-running"),
@@ -46,10 +52,11 @@ pub fn page(shell: &Shell, tiles: &[Tile], m: &Machine) -> String {
             what = escape(&t.what),
             port = t.port.map_or(String::new(), |p| format!(" · port {p}")),
         );
-        if let Some(url) = &t.url {
+        let links = t.url.iter().map(|u| (u, "direct")).chain(t.tunnels.iter().map(|u| (u, "tunnel")));
+        for (url, kind) in links {
             let _ = write!(
                 body,
-                "<div class=\"link\"><a href=\"{u}\">{u}</a><button type=\"button\" class=\"copy\" data-copy=\"{u}\">Copy</button></div>",
+                "<div class=\"link {kind}\"><span class=\"kind\">{kind}</span><a href=\"{u}\">{u}</a><button type=\"button\" class=\"copy\" data-copy=\"{u}\">Copy</button></div>",
                 u = escape(url)
             );
         }

@@ -46,13 +46,29 @@ pub struct Ctx {
     /// HTTPS: where the certificate came from and its fingerprint, for the status page.
     pub tls: Option<(String, String)>,
     /// Proxies whose word on the client's address is believed (`[http] trusted_proxies`).
-    pub trusted: Vec<crate::config::units::Cidr>,
+    trusted: Vec<crate::config::units::Cidr>,
+    /// The same with loopback, believed while a tunnel runs (cloudflared on 127.0.0.1 is then
+    /// the peer of every request through it).
+    trusted_with_loopback: Vec<crate::config::units::Cidr>,
+    /// The tunnels' public addresses.
+    pub tunnels: Arc<crate::tunnels::Tunnels>,
     /// The built-in apps by name, with what each serves, for the home page.
     pub apps: Vec<(String, String)>,
     /// The machine as the container sees it (CPU, memory, disk, GPUs), for the home page.
     /// One probe for both (`nvidia-smi` runs once per 1.5 s at most, however many tabs ask).
     pub machine: Arc<crate::apps::logs::machine::Cache>,
     pub workspace: std::path::PathBuf,
+}
+
+impl Ctx {
+    /// The proxies whose word on the client's address is believed now.
+    pub fn trusted(&self) -> &[crate::config::units::Cidr] {
+        if self.tunnels.active() {
+            &self.trusted_with_loopback
+        } else {
+            &self.trusted
+        }
+    }
 }
 
 /// One listener: the service behind it and its routes.
@@ -99,16 +115,30 @@ fn shell_for(ctx: &Ctx, port: u16, headers: &HeaderMap, logged_in: bool) -> page
             .unwrap_or("localhost");
         let https = access::is_https(headers);
         let lookup = |n: &str| std::env::var(n).ok();
+        // A page that came through a tunnel links the other ports through theirs: their direct
+        // addresses may not be reachable from where this browser is.
+        let via_tunnel = ctx.tunnels.port_of_host(host).is_some();
         let links = ctx
             .ports
             .read()
             .expect("ports lock")
             .iter()
-            .map(|(name, l)| pages::Link {
-                name: name.clone(),
-                port: l.port,
-                url: if l.port == port { "/".into() } else { links::public_url(l.port, host, https, &lookup) },
-                here: l.port == port,
+            .map(|(name, l)| {
+                let tunnels = ctx.tunnels.links_of(l.port);
+                let seen = links::Seen { host: (!via_tunnel).then_some(host), https };
+                let direct = links::direct_url(l.port, &seen, ctx.tls.is_some(), &lookup);
+                let url = match (l.port == port, via_tunnel, tunnels.first(), &direct) {
+                    (true, ..) => "/".to_string(),
+                    (false, true, Some(t), _) | (false, _, Some(t), None) => t.clone(),
+                    (false, _, _, Some(d)) => d.clone(),
+                    // Through a tunnel, to a port that has none and no known address: nothing
+                    // better than its port on the host the browser knows.
+                    (false, _, None, None) => {
+                        let seen = links::Seen { host: Some(host), https };
+                        links::direct_url(l.port, &seen, ctx.tls.is_some(), &lookup).unwrap_or_default()
+                    }
+                };
+                pages::Link { name: name.clone(), port: l.port, url, here: l.port == port, direct, tunnels }
             })
             .collect();
         let hidden =
@@ -131,7 +161,7 @@ pub fn sites(config: &Config, ctx: Arc<Ctx>) -> Vec<(Listen, Arc<Site>)> {
             let shell = shell_fn(&ctx, listen.port);
             let app = config.apps.iter().find(|a| a.name == name).map(|a| match a.app {
                 AppKind::Logs => {
-                    let app = logs_app::LogsApp::new(
+                    let mut app = logs_app::LogsApp::new(
                         ctx.hub.clone(),
                         ctx.sup.clone(),
                         shell,
@@ -140,6 +170,7 @@ pub fn sites(config: &Config, ctx: Arc<Ctx>) -> Vec<(Listen, Arc<Site>)> {
                         ctx.tls.clone(),
                         ctx.machine.clone(),
                     );
+                    app.tunnels = Some(ctx.tunnels.clone());
                     logs_app::routes().with_state(Arc::new(app))
                 }
                 AppKind::Files => {
@@ -301,7 +332,7 @@ pub async fn serve(
         let _ = tcp.set_nodelay(true);
         // Plain HTTP from a trusted proxy that ended TLS itself (a tunnel on loopback): served,
         // not sent round to https:// again and again.
-        let behind_proxy = site.ctx.trusted.iter().any(|c| c.contains(addr.ip()));
+        let behind_proxy = site.ctx.trusted().iter().any(|c| c.contains(addr.ip()));
         let (app, site, http, close) = (app.clone(), site.clone(), http.clone(), close_rx.clone());
         let service = move |mode: Mode| {
             let (app, site) = (app.clone(), site.clone());
@@ -309,7 +340,7 @@ pub async fn serve(
                 let short = mode != Mode::Redirect && site.proxy.is_some() && access::takes_short_way(&site, req.uri());
                 let (mut app, site) = (app.clone(), site.clone());
                 // Who the client is: the TCP peer, or what a trusted proxy in front says.
-                let addr = access::client_addr(&site.ctx.trusted, addr, req.headers());
+                let addr = access::client_addr(site.ctx.trusted(), addr, req.headers());
                 async move {
                     match mode {
                         Mode::Redirect => return Ok(to_https(&req, &site.ctx.hosts)),
@@ -596,6 +627,7 @@ pub fn launch(
     sup: Arc<Supervisor>,
     hub: Hub,
     tls: Option<Arc<tls::Tls>>,
+    tunnels: Arc<crate::tunnels::Tunnels>,
 ) -> Running {
     let ctx = Arc::new(Ctx {
         instance: config.name.clone(),
@@ -608,6 +640,12 @@ pub fn launch(
         on_stop: std::sync::Mutex::new(Vec::new()),
         tls: tls.as_ref().map(|t| (t.source.clone(), t.fingerprint.clone())),
         trusted: config.http.trusted_proxies.clone(),
+        trusted_with_loopback: {
+            let mut t = config.http.trusted_proxies.clone();
+            t.extend(["127.0.0.1/32", "::1/128"].iter().filter_map(|c| c.parse::<crate::config::units::Cidr>().ok()));
+            t
+        },
+        tunnels,
         apps: config.apps.iter().map(|a| (a.name.clone(), a.app.describe().to_string())).collect(),
         machine: Default::default(),
         workspace: config.workspace.clone(),

@@ -207,13 +207,15 @@ pub async fn home(State(site): State<Arc<Site>>, headers: HeaderMap) -> Html<Str
     let mut shell = site.shell(&headers, true);
     let host = headers.get(header::HOST).and_then(|v| v.to_str().ok()).unwrap_or("localhost");
     let scheme = if access::is_https(&headers) { "https" } else { "http" };
-    // Links on this very port are written as "/": a tile shows the whole address.
+    // This very port, if it came through a tunnel: the tile shows the address it came to.
+    let here = format!("{scheme}://{host}");
     for l in &mut shell.links {
-        if l.url == "/" {
-            l.url = format!("{scheme}://{host}");
+        if l.here && l.direct.is_none() && !l.tunnels.contains(&here) {
+            l.direct = Some(here.clone());
         }
     }
     let status = ctx.sup.status();
+    let tunnels = ctx.tunnels.services();
     let live = ctx.hub.live(None);
     let mut tiles = Vec::new();
     for l in &shell.links {
@@ -226,23 +228,33 @@ pub async fn home(State(site): State<Arc<Site>>, headers: HeaderMap) -> Html<Str
             name: l.name.clone(),
             what,
             port: Some(l.port),
-            url: Some(l.url.clone()),
+            url: l.direct.clone(),
+            tunnels: l.tunnels.clone(),
             state: s.map(|s| (s.state.as_str().to_string(), s.ready)),
             live: live.iter().find(|x| *x.service == *l.name).map(|x| x.text.clone()),
         });
     }
     for s in status.iter().filter(|s| !shell.links.iter().any(|l| l.name == s.name)) {
+        let what = match tunnels.iter().find(|t| t.service == s.name) {
+            Some(crate::config::Tunnel { serves: Some((name, port)), .. }) => {
+                format!("the quick tunnel to {name} (port {port})")
+            }
+            Some(_) => "the named tunnel (Cloudflare)".into(),
+            None if s.oneshot => "runs once".into(),
+            None => "a service without a port".into(),
+        };
         tiles.push(super::home::Tile {
             name: s.name.clone(),
-            what: if s.oneshot { "runs once".into() } else { "a service without a port".into() },
+            what,
             port: None,
             url: None,
+            tunnels: Vec::new(),
             state: Some((s.state.as_str().to_string(), s.ready)),
             live: live.iter().find(|x| *x.service == *s.name).map(|x| x.text.clone()),
         });
     }
     let machine = ctx.machine.get(&ctx.sup, &ctx.workspace).await;
-    Html(super::home::page(&shell, &tiles, &machine))
+    Html(super::home::page(&shell, &tiles, ctx.tunnels.problem().as_deref(), &machine))
 }
 
 /// Not one of gpubox's routes (nor, on an app's port, the app's).

@@ -30,8 +30,14 @@ pub fn escape(s: &str) -> String {
 pub struct Link {
     pub name: String,
     pub port: u16,
+    /// Where the header's link goes: through the tunnel the page came through when the port has
+    /// one, else the direct address ("/" for this port).
     pub url: String,
     pub here: bool,
+    /// The port's direct public address, when known.
+    pub direct: Option<String>,
+    /// Its addresses through tunnels.
+    pub tunnels: Vec<String>,
 }
 
 /// What every page's header shows.

@@ -70,7 +70,9 @@ before(async () => {
     "podman",
     [
       "build", "--format", "docker", "-f", "images/base/Dockerfile",
-      "--build-arg", `BASE_IMAGE=${base}`, "--build-arg", "GPUBOX_FROM=prebuilt", "-t", IMAGE, ".",
+      "--build-arg", `BASE_IMAGE=${base}`, "--build-arg", "GPUBOX_FROM=prebuilt",
+      // pkg.cloudflare.com is not reachable here: the tunnel test mounts the stand-in instead.
+      "--build-arg", "CLOUDFLARED_VERSION=", "-t", IMAGE, ".",
     ],
     { cwd: ROOT, stdio: ["ignore", "ignore", "inherit"] },
   );
@@ -250,6 +252,40 @@ test("ENABLE_SSH=1: sshd lets the key in, not a password, and the session sees t
   const nokey = ssh("-o", "PubkeyAuthentication=no", "-o", "PreferredAuthentications=password,keyboard-interactive");
   assert.notEqual(nokey.status, 0, "no login without the key");
   assert.match(nokey.stderr, /Permission denied/);
+});
+
+test("CF_QUICK_TUNNELS=true and CF_TUNNEL_TOKEN: a tunnel per app and a named one, with a stand-in cloudflared", async () => {
+  // pkg.cloudflare.com cannot be reached here: the stand-in (the real one's output, Cloudflare's
+  // edge played on a local port) sits where the package puts cloudflared.
+  const web = await freePort();
+  const token = Buffer.from(JSON.stringify({ a: "0123456789abcdef", t: "5a1e3a0c-4c8a-4d2b-9d55-1c6a2f0c1b7e", s: "c2VjcmV0" })).toString("base64");
+  const name = start(`${RUN}-t`, IMAGE, { 7030: web }, [
+    "-e", `PASSWORD=${PASSWORD}`, "-e", "CF_QUICK_TUNNELS=true", "-e", `CF_TUNNEL_TOKEN=${token}`,
+    "-e", "CLOUDFLARED_STANDIN_DIR=/tmp",
+    "-e", 'CLOUDFLARED_STANDIN_INGRESS=[{"hostname":"box.example.com","service":"http://localhost:7010"}]',
+    "-v", `${join(ROOT, "tests", "fixtures", "cloudflared")}:/usr/local/bin/cloudflared:ro`,
+  ]);
+  await waitHealthy(name, web);
+  let status;
+  for (let i = 0; i < 100; i++) {
+    status = JSON.parse(podman("exec", name, "gpubox", "status", "--json"));
+    if (status.tunnels.length === 4) break;
+    await sleep(200);
+  }
+  const byPort = Object.fromEntries(status.tunnels.filter((t) => t.via !== "tunnel").map((t) => [t.port, t.url]));
+  assert.deepEqual(Object.keys(byPort).sort(), ["7010", "7020", "7030"], JSON.stringify(status.tunnels));
+  for (const url of Object.values(byPort)) assert.match(url, /^https:\/\/[a-z0-9-]+\.trycloudflare\.com$/);
+  assert.ok(status.tunnels.some((t) => t.url === "https://box.example.com" && t.port === 7010 && t.via === "tunnel"));
+  // Through the terminal's tunnel, as Cloudflare's edge would reach it.
+  const host = byPort[7020].replace("https://", "");
+  const code = podman("exec", name, "sh", "-c", `curl -s -o /dev/null -w '%{http_code}' -H 'Host: ${host}' http://127.0.0.1:$(cat /tmp/${host})/`);
+  assert.equal(code, "401", "the login is in front of the tunnel too");
+  // The status page lists the addresses; the token reaches no SSH session's environment.
+  const st = await (await fetch(`http://127.0.0.1:${web}/api/status`, { headers: { authorization: basic } })).json();
+  assert.deepEqual(st.links.find((l) => l.port === 7020).tunnels, [byPort[7020]]);
+  const env = podman("exec", name, "cat", "/etc/environment");
+  assert.match(env, /^CF_QUICK_TUNNELS="true"$/m);
+  assert.doesNotMatch(env, /CF_TUNNEL_TOKEN/);
 });
 
 test("the forge image, built from its Dockerfile with a stand-in Forge: Forge behind the login on 8010", async () => {

@@ -2,16 +2,17 @@
 // upload by drag and drop and by the file and folder pickers, a conflict, a reload in the middle
 // of a throttled upload that then resumes, a folder downloaded as a ZIP (read back by Python's
 // zipfile), rename, delete, edit and save, search, the keyboard, and a folder of 100,000 entries
-// of which only a screenful is in the DOM. Every file is checked on disk.
+// of which only a screenful is in the DOM, and a 300 MB upload through a proxy that refuses
+// bodies over 100 MB, as Cloudflare does. Every file is checked on disk.
 import assert from "node:assert/strict";
-import { execFileSync } from "node:child_process";
-import { createHash } from "node:crypto";
-import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, statSync, truncateSync, utimesSync, writeFileSync } from "node:fs";
+import { execFileSync, spawn } from "node:child_process";
+import { createHash, randomBytes } from "node:crypto";
+import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, statSync, truncateSync, utimesSync, writeFileSync, writeSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 
-import { ARTIFACTS, HERE, freePort, launchBrowser, logIn, startGpubox, useWebDist } from "./harness.mjs";
+import { ARTIFACTS, HERE, PYTHON, freePort, launchBrowser, logIn, startGpubox, useWebDist } from "./harness.mjs";
 
 const USER = "e2e";
 const PASSWORD = "e2e-password-123";
@@ -640,6 +641,46 @@ test("on a phone, in the dark: it fits, the rows take two lines", async () => {
   assert.ok(await p.locator("#viewer").isHidden());
   await p.screenshot({ path: join(ARTIFACTS, "files-phone-dark.png") });
   await phone.close();
+});
+
+test("a 300 MB upload through a proxy that refuses bodies over 100 MB (as Cloudflare does) arrives whole", async () => {
+  const proxy = spawn(PYTHON, [join(HERE, "body_limit_proxy.py"), String(port), String(100 * 1000 * 1000)], {
+    stdio: ["ignore", "pipe", "inherit"],
+  });
+  try {
+    const proxyPort = await new Promise((resolve, reject) => {
+      proxy.stdout.once("data", (d) => resolve(Number(String(d).trim())));
+      proxy.once("exit", (code) => reject(new Error(`the proxy exited: ${code}`)));
+    });
+    const NAME = "through-the-proxy.bin";
+    const file = join(tmp, NAME);
+    const piece = randomBytes(1 << 20);
+    const fd = openSync(file, "w");
+    for (let i = 0; i < 300; i++) writeSync(fd, piece);
+    closeSync(fd);
+    const size = 300 * (1 << 20);
+    const patches = [];
+    const onRequest = (r) => {
+      if (r.method() === "PATCH") patches.push(Number(r.headers()["content-length"] ?? 0));
+    };
+    page.on("request", onRequest);
+    // The session cookie is the browser's for 127.0.0.1 on any port.
+    await page.goto(`http://127.0.0.1:${proxyPort}/`);
+    await row("models").waitFor();
+    await page.setInputFiles("#upload-input", file);
+    await page.locator(`#upload-list .up[data-name="${NAME}"][data-state="done"]`).waitFor({ state: "attached", timeout: 240000 });
+    page.off("request", onRequest);
+    const stats = await (await page.request.get(`http://127.0.0.1:${proxyPort}/.proxy-stats`)).json();
+    assert.equal(stats.refused, 0, "no piece was refused");
+    assert.ok(stats.largest > 0 && stats.largest <= 100 * 1000 * 1000, `largest body ${stats.largest}`);
+    assert.ok(patches.length >= 6, `in pieces: ${patches}`);
+    assert.equal(statSync(join(ws, NAME)).size, size);
+    assert.equal(sha(readFileSync(join(ws, NAME))), sha(readFileSync(file)), "byte for byte the original");
+    rmSync(join(ws, NAME));
+    rmSync(file);
+  } finally {
+    proxy.kill();
+  }
 });
 
 test("no script errors and nothing refused by the page's policy", () => {

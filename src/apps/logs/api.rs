@@ -364,7 +364,7 @@ pub async fn status(State(app): State<Arc<LogsApp>>, headers: HeaderMap) -> Resp
         .iter()
         .map(|l| {
             let url = if l.url.starts_with('/') { format!("{scheme}://{host}{}", l.url) } else { l.url.clone() };
-            json!({ "name": l.name, "port": l.port, "url": url })
+            json!({ "name": l.name, "port": l.port, "url": url, "tunnels": l.tunnels })
         })
         .collect();
     let machine = app.machine.get(&app.sup, &app.workspace).await;
@@ -390,6 +390,7 @@ pub async fn status(State(app): State<Arc<LogsApp>>, headers: HeaderMap) -> Resp
         "links": links,
         "vast": vast,
         "tls": app.tls.as_ref().map(|(source, fingerprint)| json!({ "source": source, "fingerprint": fingerprint })),
+        "tunnel_problem": app.tunnels.as_ref().and_then(|t| t.problem()),
     });
     json_response(body.to_string())
 }

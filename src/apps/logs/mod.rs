@@ -28,6 +28,8 @@ pub struct LogsApp {
     machine: Arc<machine::Cache>,
     /// HTTPS: the certificate's source and fingerprint.
     pub tls: Option<(String, String)>,
+    /// The tunnels, for why none runs when one was asked for.
+    pub tunnels: Option<Arc<crate::tunnels::Tunnels>>,
 }
 
 impl LogsApp {
@@ -40,7 +42,17 @@ impl LogsApp {
         tls: Option<(String, String)>,
         machine: Arc<machine::Cache>,
     ) -> LogsApp {
-        LogsApp { tls, hub, sup, shell, instance: instance.to_string(), workspace, started: Instant::now(), machine }
+        LogsApp {
+            tls,
+            hub,
+            sup,
+            shell,
+            instance: instance.to_string(),
+            workspace,
+            started: Instant::now(),
+            machine,
+            tunnels: None,
+        }
     }
 }
 

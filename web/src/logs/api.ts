@@ -74,10 +74,13 @@ export interface Status {
   gpubox: { version: string; pid: number; uptime_s: number };
   services: ServiceStatus[];
   machine: Machine;
-  links: { name: string; port: number; url: string }[];
+  /** Each port's address, and its addresses through tunnels. */
+  links: { name: string; port: number; url: string; tunnels: string[] }[];
   vast: Record<string, string | null> | null;
   /** HTTPS on every port: where the certificate came from and its SHA-256 fingerprint. */
   tls: { source: string; fingerprint: string } | null;
+  /** Why no tunnel runs although one was asked for. */
+  tunnel_problem: string | null;
 }
 
 export function getJson<T>(url: string, signal?: AbortSignal): Promise<T> {

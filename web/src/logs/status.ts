@@ -145,7 +145,11 @@ async function copy(text: string): Promise<boolean> {
 
 function links(st: Status): HTMLElement {
   const list = h("ul", { class: "links", id: "status-links" });
-  for (const l of st.links) {
+  const rows = st.links.flatMap((l) => [
+    { name: l.name, url: l.url, tunnel: false },
+    ...l.tunnels.map((url) => ({ name: l.name, url, tunnel: true })),
+  ]);
+  for (const l of rows) {
     const button = h("button", { type: "button", class: "copy", "data-url": l.url, title: `copy ${l.url}` }, "Copy");
     button.addEventListener("click", async () => {
       const ok = await copy(l.url);
@@ -159,8 +163,8 @@ function links(st: Status): HTMLElement {
     list.append(
       h(
         "li",
-        { "data-service": l.name },
-        h("span", { class: "link-name" }, l.name),
+        { "data-service": l.name, class: l.tunnel ? "tunnel" : "direct" },
+        h("span", { class: "link-name" }, l.tunnel ? `${l.name} · tunnel` : l.name),
         h("a", { href: l.url, target: "_blank", rel: "noopener", class: "link-url" }, l.url.replace(/^https?:\/\//, "")),
         button,
       ),
@@ -230,7 +234,7 @@ export class StatusPanel {
     fill(this.services, servicesTable(st.services));
     fill(this.machine, machineFacts(st.machine, st));
     // Rebuilt only when they change, so that a selection in them survives the polling.
-    const linksKey = JSON.stringify([st.links, st.tls]);
+    const linksKey = JSON.stringify([st.links, st.tls, st.tunnel_problem]);
     if (linksKey !== this.linksKey) {
       this.linksKey = linksKey;
       // With a self-signed certificate the browser asks the user to trust it: the fingerprint
@@ -243,7 +247,10 @@ export class StatusPanel {
             h("code", { class: "fingerprint" }, st.tls.fingerprint),
           )
         : null;
-      fill(this.links, st.links.length ? links(st) : h("p", { class: "muted" }, "No service has a port."), tls);
+      const problem = st.tunnel_problem
+        ? h("p", { class: "small", id: "status-tunnel-problem" }, `Tunnels: ${st.tunnel_problem}`)
+        : null;
+      fill(this.links, st.links.length ? links(st) : h("p", { class: "muted" }, "No service has a port."), tls, problem);
     }
     const vastKey = JSON.stringify(st.vast);
     if (vastKey !== this.vastKey) {
