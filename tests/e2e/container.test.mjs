@@ -8,10 +8,11 @@
 // the optional sshd work. Then the forge image, built from its own Dockerfile on top of that base
 // with a stand-in Forge repository (Forge's launch.py contract, serving the Gradio stand-in): login
 // on 8010, the waiting page, the Open button's token, the app through the proxy, the launcher's
-// arguments, tcmalloc, and a workspace whose existing files are kept.
+// arguments, tcmalloc, and a workspace whose existing files are kept. Also: quick and named
+// Cloudflare tunnels with a stand-in cloudflared, and deploy/kubernetes/ under podman kube play.
 import assert from "node:assert/strict";
 import { execFileSync, spawn, spawnSync } from "node:child_process";
-import { chmodSync, copyFileSync, mkdtempSync, readFileSync, writeFileSync, chownSync, mkdirSync } from "node:fs";
+import { chmodSync, copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync, chownSync, mkdirSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
@@ -385,4 +386,60 @@ test("the forge image, built from its Dockerfile with a stand-in Forge: Forge be
   assert.equal(launch.python, "/opt/forge/venv/bin/python");
   podman("stop", "-t", "20", name);
   assert.equal(podman("inspect", "--format", "{{.State.ExitCode}}", name), "0");
+});
+
+test("Kubernetes: deploy/kubernetes/gpubox.yaml under podman kube play: the ports, the login, a clean stop", async () => {
+  const manifest = readFileSync(join(ROOT, "deploy", "kubernetes", "gpubox.yaml"), "utf8");
+  // The grace period covers the longest stop: every stop_timeout in the forge image's config,
+  // one after another (gpubox stops them in dependency order), and a tunnel's 5 s.
+  const grace = Number(/terminationGracePeriodSeconds: (\d+)/.exec(manifest)[1]);
+  const config = readFileSync(join(ROOT, "images", "forge", "gpubox.toml"), "utf8");
+  const stops = [...config.matchAll(/stop_timeout = "(\d+)s"/g)].reduce((a, m) => a + Number(m[1]), 0);
+  assert.ok(grace > stops + 10 + 5, `grace ${grace} s against ${stops} s of stop timeouts, provisioning's 10 s and a tunnel's 5 s`);
+
+  // What podman 4.3 (here) cannot take is changed for the run, and only that:
+  // - its kube play keeps a Secret's YAML but then reads it as JSON and fails
+  //   ("secret ... is not valid JSON"), so the Secret's values are put in the env directly;
+  // - a containerPort is published on the same host port: a free port is given instead;
+  // - names carry this run's, so that nothing here meets anything else on the machine.
+  const secret = Object.fromEntries([...manifest.matchAll(/^  (password|token): "([^"]*)"$/gm)].map((m) => [m[1], m[2]]));
+  assert.ok(secret.password && secret.token, "the Secret holds the password and the token");
+  const ports = { 7010: await freePort(), 7020: await freePort(), 7030: await freePort(), 8010: await freePort() };
+  const pod = `${RUN}-k8s`;
+  let text = manifest.split(/^---$/m).filter((doc) => !/^kind: Secret$/m.test(doc)).join("---");
+  text = text
+    .replace(/valueFrom:\n\s+secretKeyRef: \{name: gpubox-login, key: (\w+)\}/g, (_, key) => `value: "${secret[key]}"`)
+    .replace(/containerPort: (\d+)\}/g, (_, p) => `containerPort: ${p}, hostPort: ${ports[p]}}`)
+    .replace("image: ghcr.io/codechips/vastai-forge:latest", `image: ${FORGE}`)
+    .replaceAll("gpubox-workspace", `${pod}-ws`)
+    .replace(/^  name: gpubox$/gm, `  name: ${pod}`);
+  assert.doesNotMatch(text, /secretKeyRef|vastai-forge:latest|gpubox-workspace/);
+  const dir = mkdtempSync(join(tmpdir(), "gpubox-ct-k8s-"));
+  const file = join(dir, "gpubox.yaml");
+  writeFileSync(file, text);
+  try {
+    podman("kube", "play", file);
+    const container = podman("ps", "-a", "--filter", `pod=${pod}-pod-0`, "--format", "{{.Names}}").split("\n").find((n) => !n.includes("infra"));
+    assert.ok(container, "the Deployment's container runs");
+    await waitHealthy(container, ports[7030]);
+    for (const port of Object.values(ports)) {
+      const r = await fetch(`http://127.0.0.1:${port}/`, { redirect: "manual" });
+      assert.equal(r.status, 401, `${port} without login`);
+    }
+    const basicK8s = `Basic ${Buffer.from(`admin:${secret.password}`).toString("base64")}`;
+    const list = await fetch(`http://127.0.0.1:${ports[7010]}/api/list?path=forge/models`, { headers: { authorization: basicK8s } });
+    assert.equal(list.status, 200, "the Secret's password logs in");
+    const opened = await fetch(`http://127.0.0.1:${ports[8010]}/?token=${secret.token}`, { redirect: "manual" });
+    assert.ok([302, 303].includes(opened.status) && /gpubox_session=/.test(opened.headers.get("set-cookie")), "the Secret's token logs in");
+    assert.equal(podman("exec", container, "sh", "-c", "mount | grep -c ' /workspace '"), "1", "the claim is mounted");
+    // A clean stop: SIGTERM, everything stopped in order, exit code 0, well within the grace period.
+    const t0 = Date.now();
+    podman("pod", "stop", "-t", String(grace), `${pod}-pod-0`);
+    assert.ok(Date.now() - t0 < grace * 1000, `stopped in ${Date.now() - t0} ms`);
+    assert.equal(podman("inspect", "--format", "{{.State.ExitCode}}", container), "0");
+  } finally {
+    podmanStatus("kube", "down", file);
+    podmanStatus("volume", "rm", "-f", `${pod}-ws`);
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
