@@ -137,6 +137,7 @@ command = ["sh", "-c", "i=0; while true; do i=$((i+1)); echo count $i; sleep 0.0
         events.push(e.event);
     }
     assert_eq!(events.last().map(String::as_str), Some("end"), "{events:?}");
+    assert_eq!(events.first().map(String::as_str), Some("hello"), "a stream says hello at once: {events:?}");
 }
 
 #[test]

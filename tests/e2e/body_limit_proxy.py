@@ -1,7 +1,8 @@
-"""A reverse proxy that refuses request bodies over a limit, as Cloudflare does (100 MB on its
-Free and Pro plans: 413), for the test that a big upload through it still arrives whole.
+"""A reverse proxy as some stand in front of gpubox: it refuses request bodies over a limit, as
+Cloudflare does (100 MB on its Free and Pro plans: 413), and with --buffer it holds each response
+back until it is whole, as buffering proxies do (an event stream then never arrives).
 
-body_limit_proxy.py TARGET_PORT LIMIT_BYTES
+body_limit_proxy.py TARGET_PORT LIMIT_BYTES [--buffer]
 
 Prints the port it listens on (127.0.0.1), then forwards each connection's requests to
 127.0.0.1:TARGET_PORT one by one, bodies streamed. `GET /.proxy-stats` is answered by the proxy
@@ -13,6 +14,21 @@ import sys
 import threading
 
 target, limit = int(sys.argv[1]), int(sys.argv[2])
+buffer = "--buffer" in sys.argv[3:]
+
+
+class Held:
+    """A client socket that keeps what is sent until flushed (--buffer)."""
+
+    def __init__(self, conn):
+        self.conn, self.parts = conn, []
+
+    def sendall(self, data):
+        self.parts.append(data)
+
+    def flush(self):
+        self.conn.sendall(b"".join(self.parts))
+        self.parts = []
 stats = {"largest": 0, "refused": 0}
 lock = threading.Lock()
 
@@ -103,7 +119,11 @@ def serve(conn):
                     return
                 up_sock.sendall(chunk)
                 left -= len(chunk)
-            if not relay_response(up, conn):
+            out = Held(conn) if buffer else conn
+            more = relay_response(up, out)
+            if buffer:
+                out.flush()
+            if not more:
                 return
     except (OSError, ValueError):
         pass

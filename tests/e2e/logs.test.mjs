@@ -1,8 +1,9 @@
 // The logs app (port 7030) in headless Chromium against the real binary: lines of several
 // services arriving live, filters, search, pause and resume, a progress bar updated in place, the
-// status panel, a list of 200000 lines of which only a screenful is in the DOM, links to a line.
+// status panel, a list of 200000 lines of which only a screenful is in the DOM, links to a line,
+// and polling behind a proxy that holds the event stream back.
 import assert from "node:assert/strict";
-import { execFileSync } from "node:child_process";
+import { execFileSync, spawn } from "node:child_process";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { cpus, tmpdir } from "node:os";
 import { join } from "node:path";
@@ -551,6 +552,36 @@ oneshot = true
   } finally {
     await ctx.close();
     assert.equal(await small.stop(), 0);
+  }
+});
+
+test("behind a proxy that holds responses back until they end, the page polls and new lines still arrive", async () => {
+  const proxy = spawn(PY, [join(HERE, "body_limit_proxy.py"), String(port), String(100 * 1000 * 1000), "--buffer"], {
+    stdio: ["ignore", "pipe", "inherit"],
+  });
+  const p = await context.newPage();
+  try {
+    const proxyPort = await new Promise((resolve, reject) => {
+      proxy.stdout.once("data", (d) => resolve(Number(String(d).trim())));
+      proxy.once("exit", (code) => reject(new Error(`the proxy exited: ${code}`)));
+    });
+    // The session cookie is the browser's for 127.0.0.1 on any port.
+    await p.goto(`http://127.0.0.1:${proxyPort}/`);
+    await p.waitForSelector('#logs-list .row[data-service="ticker"]', { timeout: 15000 });
+    // The event stream never gets through: after 5 s without its hello the page polls.
+    await p.waitForSelector('#conn[data-state="polling"]', { timeout: 15000 });
+    assert.equal(await p.$eval("#conn", (e) => e.textContent), "live (every 2 s)");
+    const newest = () => p.$$eval("#logs-list .row[data-seq]", (rows) => Math.max(...rows.map((r) => Number(r.dataset.seq))));
+    const before = await newest();
+    await p.waitForFunction((n) => [...document.querySelectorAll("#logs-list .row[data-seq]")].some((r) => Number(r.dataset.seq) > n), before, {
+      timeout: 10000,
+    });
+    // Every line once and in order, as from the stream.
+    const seqs = await p.$$eval("#logs-list .row[data-seq]", (rows) => rows.map((r) => Number(r.dataset.seq)).sort((a, b) => a - b));
+    assert.equal(new Set(seqs).size, seqs.length, "no line twice");
+  } finally {
+    await p.close();
+    proxy.kill();
   }
 });
 

@@ -164,12 +164,15 @@ pub async fn stream(
     let mut changed = app.hub.watch();
     changed.mark_changed();
     let once = p.once;
+    // `hello` at once and `ping` when there is nothing else for 15 s: events the page sees (a
+    // comment it would not), so that it can tell a stream that a proxy holds back (buffering
+    // whole responses, as some do) from a quiet one, and poll instead.
     let follow = Follow {
         hub: app.hub.clone(),
         changed,
         last,
         live: Vec::new(),
-        queue: VecDeque::new(),
+        queue: VecDeque::from([Event::default().event("hello").data("{}")]),
         once,
         done: false,
         behind: false,
@@ -194,8 +197,13 @@ pub async fn stream(
                 f.look();
                 continue;
             }
-            if f.changed.changed().await.is_err() {
-                return None;
+            match tokio::time::timeout(Duration::from_secs(15), f.changed.changed()).await {
+                Err(_) => {
+                    f.queue.push_back(Event::default().event("ping").data("{}"));
+                    continue;
+                }
+                Ok(Err(_)) => return None,
+                Ok(Ok(())) => {}
             }
             // A burst: give the writers a moment so that one event carries many lines.
             tokio::time::sleep(Duration::from_millis(20)).await;

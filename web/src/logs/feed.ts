@@ -5,6 +5,11 @@
 // (a reader can see a later line of one service before an earlier one of another is stored): the
 // lines after a hole wait until a request for the hole brings it. What that request does not bring
 // is no longer in memory: the page says so (a gap) and goes on.
+//
+// Some proxies hold a response back until it ends (Cloudflare's quick tunnels do not promise
+// streams; others buffer): an event stream then delivers nothing. The server says `hello` at once
+// and `ping` every 15 s, so a stream that says nothing for a while is held back, not quiet: the
+// feed then polls /api/lines every 2 s instead, and tries the stream again now and then.
 
 import { getJson, Line, LinesAnswer, LiveLine, url } from "./api";
 
@@ -13,8 +18,15 @@ const STREAM_BATCH = 2000;
 /** Sequence numbers per catch-up request. */
 const WINDOW = 20000;
 const HOLE_WAIT_MS = 250;
+/** No `hello` this long after opening: the stream is held back. */
+const HELLO_MS = 5000;
+/** Nothing (not even a `ping`, sent every 15 s) this long: held back too. */
+const SILENCE_MS = 40000;
+const POLL_MS = 2000;
+/** While polling, how often the stream is tried again. */
+const RETRY_STREAM_MS = 60000;
 
-export type Connection = "live" | "reconnecting" | "connecting" | "offline";
+export type Connection = "live" | "reconnecting" | "connecting" | "offline" | "polling";
 
 export interface FeedHandlers {
   /** Lines in order, each once. */
@@ -32,6 +44,15 @@ export class Feed {
   private holeTimer = 0;
   private catchingUp = false;
   private es: EventSource | null = null;
+  /** When the stream last said anything; 0: not since it was opened. */
+  private heard = 0;
+  private watchdog = 0;
+  /** Polling instead of streaming (the stream was held back). */
+  private polling = false;
+  private pollTimer = 0;
+  /** The polling loop now running (an older one stops at its next step). */
+  private pollGen = 0;
+  private retryAt = 0;
 
   constructor(private on: FeedHandlers) {}
 
@@ -43,16 +64,48 @@ export class Feed {
   }
 
   close(): void {
-    this.es?.close();
-    this.es = null;
+    this.closeStream();
+    this.polling = false;
+    window.clearTimeout(this.pollTimer);
+    this.pollTimer = 0;
   }
 
-  /** Follows the stream from `last` on. */
+  private closeStream(): void {
+    this.es?.close();
+    this.es = null;
+    window.clearInterval(this.watchdog);
+    this.watchdog = 0;
+  }
+
+  /** Follows the stream from `last` on (or polls, when the stream is held back). */
   open(): void {
-    this.close();
+    this.closeStream();
     const es = new EventSource(url("/api/stream", { after: this.last }));
     this.es = es;
-    this.on.connection("connecting");
+    const opened = Date.now();
+    this.heard = 0;
+    if (!this.polling) this.on.connection("connecting");
+    const hear = (): void => {
+      if (es !== this.es) return;
+      this.heard = Date.now();
+      if (this.polling) {
+        // The stream gets through again: back to it.
+        this.polling = false;
+        window.clearTimeout(this.pollTimer);
+        this.pollTimer = 0;
+        this.on.connection("live");
+      }
+    };
+    for (const name of ["hello", "ping", "lines", "live", "gap"]) es.addEventListener(name, hear);
+    this.watchdog = window.setInterval(() => {
+      if (es !== this.es) return;
+      const now = Date.now();
+      if ((this.heard === 0 && now - opened > HELLO_MS) || (this.heard !== 0 && now - this.heard > SILENCE_MS)) {
+        this.closeStream();
+        // Polling already (this was a try of the stream): the polling goes on.
+        if (!this.polling) this.startPolling();
+      }
+    }, 1000);
     es.addEventListener("lines", (e) => {
       const d = JSON.parse((e as MessageEvent).data) as { lines: Line[] };
       this.take(d.lines);
@@ -60,9 +113,11 @@ export class Feed {
     });
     es.addEventListener("live", (e) => this.on.live((JSON.parse((e as MessageEvent).data) as { live: LiveLine[] }).live));
     es.addEventListener("gap", (e) => this.gap((JSON.parse((e as MessageEvent).data) as { before: number }).before));
-    es.onopen = () => this.on.connection("live");
+    es.onopen = () => {
+      if (!this.polling) this.on.connection("live");
+    };
     es.onerror = () => {
-      if (es !== this.es) return;
+      if (es !== this.es || this.polling) return;
       if (es.readyState === EventSource.CLOSED) {
         // The browser gave up (the session ended, gpubox restarted): try again from where we were.
         this.on.connection("offline");
@@ -71,6 +126,25 @@ export class Feed {
         }, 3000);
       } else this.on.connection("reconnecting");
     };
+  }
+
+  /** Polls for new lines every 2 s, trying the stream again every minute. */
+  private startPolling(): void {
+    this.polling = true;
+    this.retryAt = Date.now() + RETRY_STREAM_MS;
+    this.on.connection("polling");
+    const gen = ++this.pollGen;
+    const tick = async (): Promise<void> => {
+      if (!this.polling || gen !== this.pollGen) return;
+      await this.catchUp(false);
+      if (!this.polling || gen !== this.pollGen) return;
+      if (Date.now() >= this.retryAt && !this.es) {
+        this.retryAt = Date.now() + RETRY_STREAM_MS;
+        this.open();
+      }
+      this.pollTimer = window.setTimeout(() => void tick(), POLL_MS);
+    };
+    void tick();
   }
 
   /** Lines from the stream or a request: handed on once the ones before them are in. */

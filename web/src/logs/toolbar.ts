@@ -346,9 +346,15 @@ export class Toolbar {
         : `${count(shown)} of ${count(held)} lines`;
   }
 
-  setConnection(state: "live" | "reconnecting" | "connecting" | "offline"): void {
+  setConnection(state: "live" | "reconnecting" | "connecting" | "offline" | "polling"): void {
     this.conn.dataset.state = state;
-    this.conn.textContent = { live: "live", reconnecting: "reconnecting…", connecting: "connecting…", offline: "disconnected: retrying" }[state];
+    this.conn.textContent = {
+      live: "live",
+      reconnecting: "reconnecting…",
+      connecting: "connecting…",
+      offline: "disconnected: retrying",
+      polling: "live (every 2 s)",
+    }[state];
   }
 
   setStatusOpen(open: boolean): void {
