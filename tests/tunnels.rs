@@ -129,25 +129,26 @@ fn quick_tunnels_serve_each_port_behind_the_login_and_a_restart_brings_a_new_add
     }
     assert_eq!(login_through(edges.path(), logs_url, "198.51.100.7", "wrong").status, 429, "that visitor is throttled");
     assert_ne!(login_through(edges.path(), logs_url, "198.51.100.8", "wrong").status, 429, "another one is not");
-    // …and nobody but cloudflared on 127.0.0.1 is believed: from 127.0.0.2 the headers are
-    // ignored, so made-up addresses do not escape the throttle.
-    let from_elsewhere = |client: &str| {
-        let out = std::process::Command::new("python3")
-            .arg("-c")
-            .arg(format!(
-                "import socket\ns=socket.create_connection(('127.0.0.1',{logs}),source_address=('127.0.0.2',0))\n\
-                 b=b'username={USER}&password=wrong&next=/'\n\
-                 s.sendall(b'POST /.gpubox/login HTTP/1.1\\r\\nHost: 127.0.0.1:{logs}\\r\\nOrigin: http://127.0.0.1:{logs}\\r\\n\
-Content-Type: application/x-www-form-urlencoded\\r\\nCF-Connecting-IP: {client}\\r\\nConnection: close\\r\\nContent-Length: %d\\r\\n\\r\\n'%len(b)+b)\n\
-                 print(s.recv(100).split()[1].decode())"
-            ))
-            .output()
-            .unwrap();
-        String::from_utf8(out.stdout).unwrap().trim().to_string()
+    // …and only there: quick tunnels come in on a loopback port of their own, so the same
+    // headers sent to the port itself, even from 127.0.0.1 (another local proxy), are not
+    // believed, and made-up addresses do not escape the throttle.
+    let direct = |client: &str| {
+        let origin = format!("http://127.0.0.1:{logs}");
+        request(
+            logs,
+            "POST",
+            "/.gpubox/login",
+            &[("Content-Type", "application/x-www-form-urlencoded"), ("Origin", &origin), ("CF-Connecting-IP", client)],
+            format!("username={USER}&password=wrong&next=/").as_bytes(),
+        )
+        .status
     };
-    assert_ne!(from_elsewhere("192.0.2.10"), "429");
-    assert_ne!(from_elsewhere("192.0.2.11"), "429");
-    assert_eq!(from_elsewhere("192.0.2.12"), "429", "CF-Connecting-IP is not believed from 127.0.0.2");
+    assert_ne!(direct("192.0.2.10"), 429);
+    assert_ne!(direct("192.0.2.11"), 429);
+    assert_eq!(direct("192.0.2.12"), 429, "CF-Connecting-IP is not believed on the port itself");
+    // The tunnel's origin: written with gpubox's pid, on loopback.
+    let origin = std::fs::read_to_string(g.path(&format!("ws/.gpubox/tunnels/{logs}.origin"))).unwrap();
+    assert!(origin.starts_with(&format!("{} 127.0.0.1:", g.pid())), "{origin}");
 
     // A tunnel that dies is started again, and its new address replaces the old one.
     let pid = g.service_status("tunnel-logs")["pid"].as_i64().unwrap() as i32;
@@ -156,6 +157,30 @@ Content-Type: application/x-www-form-urlencoded\\r\\nCF-Connecting-IP: {client}\
     let t2 = tunnels(&g);
     assert!(!t2.iter().any(|x| x.0 == *logs_url), "the old address is gone: {t2:?}");
     assert!(t2.iter().any(|x| x.0 == *app_url), "the other tunnel is untouched: {t2:?}");
+
+    // A service added on the running instance asks for a tunnel: `gpubox reload` starts one.
+    let (extra, extra_up) = (free_port(), free_port());
+    std::fs::create_dir_all(g.path("ws/gpubox.d")).unwrap();
+    std::fs::write(
+        g.path("ws/gpubox.d/extra.toml"),
+        format!(
+            "[services.extra]\ncommand = [\"python3\", \"{}\", \"{extra_up}\"]\nport = {extra}\nupstream = \"http://127.0.0.1:{extra_up}\"\ntunnel = true\n",
+            fixture("upstream.py")
+        ),
+    )
+    .unwrap();
+    let out = g.cli(&["reload"]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    wait_for(|| tunnels(&g).iter().any(|t| t.1 == extra), T, "the added service's tunnel");
+    let url = tunnels(&g).into_iter().find(|t| t.1 == extra).unwrap().0;
+    let r = through(edges.path(), &url, "GET", "/", &[("Cookie", &cookie)], b"");
+    assert_eq!(r.text(), "hello from upstream", "through the new tunnel to the new service");
+    // Taken away again: its tunnel stops, its address and its origin go.
+    std::fs::remove_file(g.path("ws/gpubox.d/extra.toml")).unwrap();
+    assert_eq!(g.cli(&["reload"]).status.code(), Some(0));
+    wait_for(|| !tunnels(&g).iter().any(|t| t.1 == extra), T, "the removed tunnel's address forgotten");
+    assert!(!g.path(&format!("ws/.gpubox/tunnels/{extra}.origin")).exists());
+    assert!(g.status()["services"].as_array().unwrap().iter().all(|s| s["name"] != "tunnel-extra"));
 }
 
 #[test]
@@ -169,8 +194,9 @@ fn a_named_tunnel_serves_its_hosts_and_a_bad_token_or_missing_cloudflared_leaves
     let ingress = format!(
         r#"CLOUDFLARED_STANDIN_INGRESS=[{{"hostname":"Files.Example.com","service":"http://localhost:{logs}"}}]"#
     );
-    let body = config(logs, app, up, &format!("token = \"{token}\"\nprogram = \"{}\"", fixture("cloudflared")));
-    let (g, edges) = start(&body, &[ingress]);
+    let body =
+        config(logs, app, up, &format!("token = \"${{CF_TUNNEL_TOKEN}}\"\nprogram = \"{}\"", fixture("cloudflared")));
+    let (g, edges) = start(&body, &[ingress, format!("CF_TUNNEL_TOKEN={token}")]);
     g.wait_event("all 2 services ready", T);
     wait_for(|| tunnels(&g).len() == 1, T, "the named tunnel's host read from its configuration");
     assert_eq!(tunnels(&g), vec![("https://files.example.com".to_string(), logs, "tunnel".to_string())]);
@@ -186,6 +212,17 @@ fn a_named_tunnel_serves_its_hosts_and_a_bad_token_or_missing_cloudflared_leaves
         String::from_utf8(g.cli(&["config", "show", "--config", g.path("gpubox.toml").to_str().unwrap()]).stdout)
             .unwrap();
     assert!(!shown.contains(&token), "{shown}");
+    // Nor in another service's environment (gpubox's own CF_TUNNEL_TOKEN is withheld) or a log.
+    let app_pid = g.service_status("app")["pid"].as_i64().unwrap();
+    let environ = std::fs::read(format!("/proc/{app_pid}/environ")).unwrap();
+    assert!(!String::from_utf8_lossy(&environ).contains(&token), "the app's environment holds the token");
+    for service in ["tunnel", "gpubox", "app"] {
+        assert!(!g.log_texts(service).iter().any(|l| l.contains(&token)), "{service}'s log holds the token");
+    }
+    // A stopped tunnel's names are no longer answered.
+    assert_eq!(g.cli(&["stop", "tunnel"]).status.code(), Some(0));
+    wait_for(|| tunnels(&g).is_empty(), T, "the stopped tunnel's names forgotten");
+    assert_eq!(request(logs, "GET", "/.gpubox/login", &[("Host", "files.example.com")], b"").status, 421);
     drop(g);
 
     // A token cloudflared refuses: it exits, is started again after a delay, and says why; the
@@ -210,4 +247,21 @@ fn a_named_tunnel_serves_its_hosts_and_a_bad_token_or_missing_cloudflared_leaves
     let names: Vec<String> =
         g.status()["services"].as_array().unwrap().iter().map(|s| s["name"].as_str().unwrap().to_string()).collect();
     assert_eq!(names, vec!["app".to_string()], "no tunnel service without cloudflared");
+}
+
+#[test]
+fn a_quick_tunnel_reaches_a_port_that_speaks_https() {
+    let (logs, app, up) = (free_port(), free_port(), free_port());
+    let body = config(logs, app, up, &format!("quick = true\nprogram = \"{}\"", fixture("cloudflared")))
+        + "\n[tls]\nenabled = true\n";
+    let (g, edges) = start(&body, &[]);
+    g.wait_event("all 3 services ready", T);
+    wait_for(|| tunnels(&g).len() == 2, T, "both quick tunnels' addresses");
+    let url = tunnels(&g).into_iter().find(|t| t.1 == logs).unwrap().0;
+    // cloudflared speaks plain HTTP to its origin: served, not sent to https://.
+    let r = through(edges.path(), &url, "GET", "/.gpubox/login", &[], b"");
+    assert_eq!(r.status, 200, "{}", r.text());
+    // The port itself still sends plain HTTP to https://.
+    let host = format!("localhost:{logs}");
+    assert_eq!(request(logs, "GET", "/.gpubox/login", &[("Host", &host)], b"").status, 307);
 }

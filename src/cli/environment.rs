@@ -28,6 +28,7 @@ const SKIPPED: &[&str] = &[
     "PASSWORD",
     "OPEN_BUTTON_TOKEN",
     "CF_TUNNEL_TOKEN",
+    "TUNNEL_TOKEN",
     "INVOCATION_ID",
     "JOURNAL_STREAM",
     "NOTIFY_SOCKET",

@@ -137,6 +137,16 @@ pub enum Command {
     /// Check or show a configuration
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Run a quick tunnel's cloudflared against the port gpubox keeps for it (gpubox's own use:
+    /// the `tunnel-*` services run this)
+    #[command(hide = true)]
+    TunnelRun {
+        /// Where gpubox writes that port's address
+        origin: PathBuf,
+        /// cloudflared and its arguments; `--url http://ADDRESS` is added
+        #[arg(last = true, required = true)]
+        program: Vec<String>,
+    },
 }
 
 /// How `start` and `restart` wait for the service.
@@ -232,5 +242,6 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<i32> {
         }),
         Command::Config(ConfigCommand::Check { file }) => verbs::config_check(file),
         Command::Config(ConfigCommand::Show { file }) => verbs::config_show(file),
+        Command::TunnelRun { origin, program } => verbs::tunnel_run(&origin, &program),
     }
 }

@@ -336,7 +336,7 @@ async fn serve(mut config: Config, start: Start) -> anyhow::Result<i32> {
     let mut sigusr2 = signal(SignalKind::user_defined2())?;
 
     let sup = Supervisor::start(&config, hub.clone(), reaper.clone(), since);
-    let tunnels = crate::tunnels::Tunnels::new(&config.tunnels);
+    let tunnels = crate::tunnels::Tunnels::new(&config);
     if let Some(p) = &config.tunnels.problem {
         hub.event(format!("tunnels: {p}"));
     }
@@ -517,7 +517,7 @@ async fn reload(
         None => {}
     }
     let changes = sup.reconfigure(&new.services).await.map_err(|e| ReloadError::Failed(e.to_string()))?;
-    tunnels.configure(&new.tunnels);
+    tunnels.configure(&new);
     if let Some(p) = new.tunnels.problem.as_ref().filter(|p| current.tunnels.problem.as_ref() != Some(*p)) {
         hub.event(format!("tunnels: {p}"));
     }

@@ -498,3 +498,36 @@ pub fn provision(a: ProvisionArgs) -> anyhow::Result<i32> {
     }
     Ok(crate::provision::run(&settings))
 }
+
+/// `gpubox tunnel-run ORIGIN -- cloudflared ARGS...`: what a quick tunnel's service runs. gpubox
+/// serves each tunnelled port a second time on a loopback port of its own, where every
+/// connection is cloudflared's (so only there is Cloudflare's word on the client believed), and
+/// writes `<gpubox's pid> <address>` to ORIGIN when it is listening. This waits for that (gpubox
+/// starts the services and the ports side by side), then becomes cloudflared with `--url`.
+pub fn tunnel_run(origin: &Path, program: &[String]) -> anyhow::Result<i32> {
+    use std::os::unix::process::CommandExt;
+    let parent = nix::unistd::getppid().as_raw();
+    let until = std::time::Instant::now() + Duration::from_secs(30);
+    let address = loop {
+        // Only an address written by the gpubox that started this (not one left by an earlier run).
+        let found = std::fs::read_to_string(origin).ok().and_then(|t| {
+            let (pid, address) = t.trim().split_once(' ')?;
+            (pid.parse::<i32>().ok()? == parent).then(|| address.to_string())
+        });
+        if let Some(a) = found {
+            break a;
+        }
+        if std::time::Instant::now() > until {
+            eprintln!(
+                "gpubox tunnel-run: no address for the tunnel in {} after 30 s: is the port served? (see gpubox's log)",
+                origin.display()
+            );
+            return Ok(1);
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let Some((first, rest)) = program.split_first() else { anyhow::bail!("no program to run") };
+    let e = std::process::Command::new(first).args(rest).arg("--url").arg(format!("http://{address}")).exec();
+    eprintln!("gpubox tunnel-run: cannot run {first}: {e}");
+    Ok(127)
+}

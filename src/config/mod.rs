@@ -30,7 +30,12 @@ pub use error::{ConfigError, ConfigErrors};
 pub use listen::{AppKind, AppService, Listen, TerminalSettings, Upstream};
 pub use service::find_program;
 pub use show::to_masked_toml;
-pub use tunnels::{Tunnel, TunnelSettings};
+pub use tunnels::{origin_file as tunnel_origin_file, Tunnel, TunnelSettings, NAMED as NAMED_TUNNEL};
+
+/// Variables of gpubox's environment that its children do not get: a tunnel's token (only the
+/// named tunnel's cloudflared needs it, and gets it as `TUNNEL_TOKEN` in its service's `env`).
+/// cloudflared would otherwise also print an inherited one among its options.
+pub const WITHHELD_ENV: &[&str] = &["CF_TUNNEL_TOKEN", "TUNNEL_TOKEN"];
 
 /// The configuration used when no file is given and `/etc/gpubox/gpubox.toml` does not exist.
 pub const EMBEDDED: &str = include_str!("default.toml");

@@ -9,7 +9,6 @@
 //!
 //! The public addresses are read from cloudflared's output at run time (`tunnels/`).
 
-use std::net::IpAddr;
 use std::path::Path;
 use std::time::Duration;
 
@@ -54,11 +53,10 @@ pub const NAMED: &str = "tunnel";
 /// The prefix of a quick tunnel's service name.
 pub const QUICK_PREFIX: &str = "tunnel-";
 
-/// A port that asks for a quick tunnel: its service's name, the port, and where gpubox listens.
+/// A port that asks for a quick tunnel: its service's name and the port.
 pub struct Wanted {
     pub name: String,
     pub port: u16,
-    pub bind: IpAddr,
 }
 
 /// Validates `[tunnels]` and makes the services that run cloudflared. `taken`: the names of the
@@ -71,6 +69,7 @@ pub fn settings(
     written: bool,
     taken: &[(String, usize, std::ops::Range<usize>)],
     workspace: &Path,
+    state_dir: &Path,
 ) -> (TunnelSettings, Vec<Service>) {
     let quick = raw.quick.as_ref().is_some_and(|v| super::validate::flag(cx, v, "tunnels.quick"));
     let token = raw.token.as_ref().and_then(|t| cx.expand(t, "tunnels.token")).filter(|t| !t.trim().is_empty());
@@ -135,18 +134,24 @@ pub fn settings(
         return (settings, Vec::new());
     };
     let exe = exe.to_string_lossy().into_owned();
+    let gpubox = std::env::current_exe().map_or("gpubox".into(), |p| p.to_string_lossy().into_owned());
     let mut services = Vec::new();
     for (name, serves) in planned {
-        let mut command = vec![exe.clone(), "tunnel".into(), "--no-autoupdate".into()];
+        let cloudflared = vec![exe.clone(), "tunnel".into(), "--no-autoupdate".into()];
         let mut env = std::collections::BTreeMap::new();
-        match &serves {
-            Some(w) => command.extend(["--url".into(), format!("http://{}", local(w.bind, w.port))]),
+        let command = match &serves {
+            // cloudflared reaches the port through a loopback port of its own, where gpubox
+            // believes Cloudflare's word on the client (see `gpubox tunnel-run`).
+            Some(w) => {
+                let origin = origin_file(state_dir, w.port).to_string_lossy().into_owned();
+                [vec![gpubox.clone(), "tunnel-run".into(), origin, "--".into()], cloudflared].concat()
+            }
             None => {
                 // In the environment, not the command line, which every process can read.
-                command.push("run".into());
                 env.insert("TUNNEL_TOKEN".to_string(), settings.token.clone().unwrap_or_default());
+                [cloudflared, vec!["run".into()]].concat()
             }
-        }
+        };
         settings.tunnels.push(Tunnel { service: name.clone(), serves: serves.map(|w| (w.name.clone(), w.port)) });
         services.push(Service {
             name,
@@ -172,14 +177,10 @@ pub fn settings(
     (settings, services)
 }
 
-/// Where cloudflared reaches a port gpubox listens on: loopback when gpubox listens everywhere.
-fn local(bind: IpAddr, port: u16) -> String {
-    match bind {
-        IpAddr::V4(a) if a.is_unspecified() => format!("127.0.0.1:{port}"),
-        IpAddr::V6(a) if a.is_unspecified() => format!("[::1]:{port}"),
-        IpAddr::V4(a) => format!("{a}:{port}"),
-        IpAddr::V6(a) => format!("[{a}]:{port}"),
-    }
+/// Where gpubox writes the address of a port's tunnel origin (`<pid> <address>`) for
+/// `gpubox tunnel-run`.
+pub fn origin_file(state_dir: &Path, port: u16) -> std::path::PathBuf {
+    state_dir.join("tunnels").join(format!("{port}.origin"))
 }
 
 /// `tunnel = ...` of a service: whether its port asks for a quick tunnel. An error when it has

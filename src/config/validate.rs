@@ -324,16 +324,19 @@ pub fn validate(
         let listen = built.into_iter().next().cloned();
         if super::tunnels::wants(&mut cx, name.get_ref(), &rs.tunnel, rs.port.is_some()) {
             if let Some(l) = listen {
-                wanted.push(super::tunnels::Wanted { name: name.get_ref().clone(), port: l.port, bind: l.bind });
+                wanted.push(super::tunnels::Wanted { name: name.get_ref().clone(), port: l.port });
             }
         }
     }
     cx.at(0);
-    let written = on.values().any(|(rs, _)| rs.tunnel.is_some());
+    // Any service that says `tunnel`, switched off or not: quick tunnels are then not "for no port".
+    let written = std::iter::once(&raw.services)
+        .chain(extras.iter().map(|(_, r)| &r.services))
+        .any(|s| s.values().any(|rs| rs.tunnel.is_some()));
     let taken: Vec<(String, usize, Range<usize>)> =
         on.iter().map(|(n, &(_, file))| (n.get_ref().clone(), file, n.span())).collect();
     let (tunnels, tunnel_services) =
-        super::tunnels::settings(&mut cx, &raw.tunnels, &wanted, written, &taken, &workspace);
+        super::tunnels::settings(&mut cx, &raw.tunnels, &wanted, written, &taken, &workspace, &state_dir);
     services.extend(tunnel_services);
     let provision = super::provision::settings(&mut cx, &raw.provision, &workspace);
     if provision.manifest.is_some() || provision.script.is_some() {

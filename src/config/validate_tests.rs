@@ -343,13 +343,17 @@ upstream = "http://127.0.0.1:7861"
     )
     .unwrap();
     let service = |name: &str| c.services.iter().find(|s| s.name == name).cloned();
+    let sh = crate::config::find_program("sh", Path::new("/"), "/usr/bin:/bin").unwrap().to_string_lossy().into_owned();
+    let gpubox = std::env::current_exe().unwrap().to_string_lossy().into_owned();
     let files = service("tunnel-files").expect("a quick tunnel for files");
-    assert_eq!(files.command, ["/usr/bin/sh", "tunnel", "--no-autoupdate", "--url", "http://127.0.0.1:7010"]);
+    // Through `gpubox tunnel-run`, which hands cloudflared the address of the port's origin.
+    let origin = "/workspace/.gpubox/tunnels/7010.origin";
+    assert_eq!(files.command, [&gpubox, "tunnel-run", origin, "--", &sh, "tunnel", "--no-autoupdate"]);
     assert_eq!(files.restart, RestartPolicy::Always);
-    assert_eq!(service("tunnel-forge").unwrap().command[4], "http://127.0.0.1:8010");
+    assert_eq!(service("tunnel-forge").unwrap().command[2], "/workspace/.gpubox/tunnels/8010.origin");
     assert!(service("tunnel-other").is_none(), "a port that does not ask gets none");
     let named = service("tunnel").expect("the named tunnel");
-    assert_eq!(named.command, ["/usr/bin/sh", "tunnel", "--no-autoupdate", "run"]);
+    assert_eq!(named.command, [&sh, "tunnel", "--no-autoupdate", "run"]);
     assert_eq!(named.env.get("TUNNEL_TOKEN").map(String::as_str), Some("eyJhIjoiMSJ9"), "in its environment");
     assert!(!crate::config::to_masked_toml(&c).contains("eyJhIjoiMSJ9"), "never shown");
     let serves: Vec<_> = c.tunnels.tunnels.iter().map(|t| (t.service.as_str(), t.serves.clone())).collect();

@@ -141,15 +141,21 @@ where
 /// proxy, walking from the right; an entry that does not read as an address ends the walk at the
 /// peer (a client's own made-up entries are to its left). `CF-Connecting-IP` is believed only
 /// from a trusted peer on loopback (a `cloudflared` tunnel on this machine, which sets it): a
-/// proxy elsewhere may pass a client's own on. From any other peer none of this is believed.
-/// This address is what the login throttle counts.
-pub fn client_addr(trusted: &[crate::config::units::Cidr], peer: SocketAddr, headers: &HeaderMap) -> SocketAddr {
-    let is_trusted = |ip: std::net::IpAddr| trusted.iter().any(|c| c.contains(ip));
-    if trusted.is_empty() || !is_trusted(peer.ip()) {
+/// proxy elsewhere may pass a client's own on. `tunnel`: the connection came in on a quick
+/// tunnel's own origin port, where the peer is cloudflared and trusted whatever the list says.
+/// From any other peer none of this is believed. This address is what the login throttle counts.
+pub fn client_addr(
+    trusted: &[crate::config::units::Cidr],
+    peer: SocketAddr,
+    tunnel: bool,
+    headers: &HeaderMap,
+) -> SocketAddr {
+    let is_trusted = |ip: std::net::IpAddr| trusted.iter().any(|c| c.contains(ip.to_canonical()));
+    if !tunnel && !is_trusted(peer.ip()) {
         return peer;
     }
     let parse = |s: &str| s.trim().parse::<std::net::IpAddr>().ok();
-    if peer.ip().is_loopback() {
+    if tunnel || peer.ip().to_canonical().is_loopback() {
         if let Some(ip) = headers.get("cf-connecting-ip").and_then(|v| v.to_str().ok()).and_then(parse) {
             return SocketAddr::new(ip, 0);
         }
@@ -197,7 +203,7 @@ fn host_refused(site: &Site, req: &Request) -> Option<Response> {
     }
     let host = first.map(|v| v.to_str().unwrap_or("\u{fffd}"))?;
     // A tunnel's name is the instance's (cloudflared said it is ours).
-    let tunnel = || site.ctx.tunnels.port_of_host(host).is_some();
+    let tunnel = || site.ctx.tunnels.link_of_host(host).is_some();
     if site.ctx.hosts.allows(host) || req.uri().path() == "/.gpubox/health" || tunnel() {
         return None;
     }
@@ -408,20 +414,29 @@ mod tests {
         let proxy: SocketAddr = "127.0.0.1:5000".parse().unwrap();
         let stranger: SocketAddr = "198.51.100.9:5000".parse().unwrap();
         let cf = headers(&[("cf-connecting-ip", "203.0.113.7"), ("x-forwarded-for", "192.0.2.1")]);
-        assert_eq!(client_addr(&trusted, proxy, &cf).ip().to_string(), "203.0.113.7", "a tunnel on loopback");
-        assert_eq!(client_addr(&trusted, stranger, &cf), stranger, "not believed from others");
+        assert_eq!(client_addr(&trusted, proxy, false, &cf).ip().to_string(), "203.0.113.7", "a tunnel on loopback");
+        assert_eq!(client_addr(&trusted, stranger, false, &cf), stranger, "not believed from others");
         let lan: SocketAddr = "10.0.0.5:5000".parse().unwrap();
-        assert_eq!(client_addr(&trusted, lan, &cf).ip().to_string(), "192.0.2.1", "CF-Connecting-IP only on loopback");
-        assert_eq!(client_addr(&[], proxy, &cf), proxy, "nothing trusted: the peer");
+        assert_eq!(
+            client_addr(&trusted, lan, false, &cf).ip().to_string(),
+            "192.0.2.1",
+            "CF-Connecting-IP only on loopback"
+        );
+        assert_eq!(client_addr(&[], proxy, false, &cf), proxy, "nothing trusted: the peer");
+        // A quick tunnel's own origin port: cloudflared, believed though nothing is listed.
+        assert_eq!(client_addr(&[], proxy, true, &cf).ip().to_string(), "203.0.113.7");
+        // An IPv4 peer on an IPv6 socket is the IPv4 address.
+        let mapped: SocketAddr = "[::ffff:127.0.0.1]:5000".parse().unwrap();
+        assert_eq!(client_addr(&trusted, mapped, false, &cf).ip().to_string(), "203.0.113.7");
         // The nearest hop that is not a trusted proxy: a client's own made-up entries come first.
         let chain = headers(&[("x-forwarded-for", "6.6.6.6, 192.0.2.1, 10.1.1.1")]);
-        assert_eq!(client_addr(&trusted, proxy, &chain).ip().to_string(), "192.0.2.1");
+        assert_eq!(client_addr(&trusted, proxy, false, &chain).ip().to_string(), "192.0.2.1");
         let garbage = headers(&[("x-forwarded-for", "not-an-ip"), ("cf-connecting-ip", "nope")]);
-        assert_eq!(client_addr(&trusted, proxy, &garbage), proxy);
+        assert_eq!(client_addr(&trusted, proxy, false, &garbage), proxy);
         // A hop with a port does not read as an address: the walk stops there, at the peer,
         // rather than reaching the client's own entry to its left.
         let port = headers(&[("x-forwarded-for", "6.6.6.6, 203.0.113.5:54321")]);
-        assert_eq!(client_addr(&trusted, proxy, &port), proxy);
+        assert_eq!(client_addr(&trusted, proxy, false, &port), proxy);
     }
 
     #[test]

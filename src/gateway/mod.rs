@@ -47,8 +47,9 @@ pub struct Ctx {
     pub tls: Option<(String, String)>,
     /// Proxies whose word on the client's address is believed (`[http] trusted_proxies`).
     trusted: Vec<crate::config::units::Cidr>,
-    /// The same with loopback, believed while a tunnel runs (cloudflared on 127.0.0.1 is then
-    /// the peer of every request through it).
+    /// The same with loopback, believed while a named tunnel is configured: its cloudflared
+    /// reaches the ports the dashboard names (`http://localhost:7010`) from 127.0.0.1. (Quick
+    /// tunnels come in on loopback ports of their own instead, where they alone are believed.)
     trusted_with_loopback: Vec<crate::config::units::Cidr>,
     /// The tunnels' public addresses.
     pub tunnels: Arc<crate::tunnels::Tunnels>,
@@ -58,12 +59,14 @@ pub struct Ctx {
     /// One probe for both (`nvidia-smi` runs once per 1.5 s at most, however many tabs ask).
     pub machine: Arc<crate::apps::logs::machine::Cache>,
     pub workspace: std::path::PathBuf,
+    /// gpubox's own state: where the tunnels' origin addresses are written.
+    pub state_dir: std::path::PathBuf,
 }
 
 impl Ctx {
     /// The proxies whose word on the client's address is believed now.
     pub fn trusted(&self) -> &[crate::config::units::Cidr] {
-        if self.tunnels.active() {
+        if self.tunnels.named() {
             &self.trusted_with_loopback
         } else {
             &self.trusted
@@ -115,30 +118,33 @@ fn shell_for(ctx: &Ctx, port: u16, headers: &HeaderMap, logged_in: bool) -> page
             .unwrap_or("localhost");
         let https = access::is_https(headers);
         let lookup = |n: &str| std::env::var(n).ok();
-        // A page that came through a tunnel links the other ports through theirs: their direct
-        // addresses may not be reachable from where this browser is.
-        let via_tunnel = ctx.tunnels.port_of_host(host).is_some();
+        // A page that came through a tunnel links the other ports through theirs (the same kind
+        // of tunnel first): their direct addresses may not be reachable from where this browser
+        // is. A port with neither gets no link (its port on the tunnel's name leads nowhere).
+        let came_through = ctx.tunnels.link_of_host(host);
+        let all_tunnels = ctx.tunnels.links();
         let links = ctx
             .ports
             .read()
             .expect("ports lock")
             .iter()
-            .map(|(name, l)| {
-                let tunnels = ctx.tunnels.links_of(l.port);
-                let seen = links::Seen { host: (!via_tunnel).then_some(host), https };
+            .filter_map(|(name, l)| {
+                let mut tunnels: Vec<&crate::tunnels::Link> = all_tunnels.iter().filter(|t| t.port == l.port).collect();
+                if let Some(c) = &came_through {
+                    tunnels.sort_by_key(|t| {
+                        (t.via == crate::config::NAMED_TUNNEL) != (c.via == crate::config::NAMED_TUNNEL)
+                    });
+                }
+                let tunnels: Vec<String> = tunnels.into_iter().map(|t| t.url.clone()).collect();
+                let seen = links::Seen { host: came_through.is_none().then_some(host), https };
                 let direct = links::direct_url(l.port, &seen, ctx.tls.is_some(), &lookup);
-                let url = match (l.port == port, via_tunnel, tunnels.first(), &direct) {
+                let url = match (l.port == port, came_through.is_some(), tunnels.first(), &direct) {
                     (true, ..) => "/".to_string(),
                     (false, true, Some(t), _) | (false, _, Some(t), None) => t.clone(),
                     (false, _, _, Some(d)) => d.clone(),
-                    // Through a tunnel, to a port that has none and no known address: nothing
-                    // better than its port on the host the browser knows.
-                    (false, _, None, None) => {
-                        let seen = links::Seen { host: Some(host), https };
-                        links::direct_url(l.port, &seen, ctx.tls.is_some(), &lookup).unwrap_or_default()
-                    }
+                    (false, _, None, None) => return None,
                 };
-                pages::Link { name: name.clone(), port: l.port, url, here: l.port == port, direct, tunnels }
+                Some(pages::Link { name: name.clone(), port: l.port, url, here: l.port == port, direct, tunnels })
             })
             .collect();
         let hidden =
@@ -303,6 +309,7 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
     drain: Duration,
     limits: Arc<ConnLimits>,
+    origin: Origin,
 ) {
     use tower_service::Service;
     let app = router(site.clone());
@@ -332,7 +339,8 @@ pub async fn serve(
         let _ = tcp.set_nodelay(true);
         // Plain HTTP from a trusted proxy that ended TLS itself (a tunnel on loopback): served,
         // not sent round to https:// again and again.
-        let behind_proxy = site.ctx.trusted().iter().any(|c| c.contains(addr.ip()));
+        let from_tunnel = origin == Origin::Tunnel;
+        let behind_proxy = from_tunnel || site.ctx.trusted().iter().any(|c| c.contains(addr.ip()));
         let (app, site, http, close) = (app.clone(), site.clone(), http.clone(), close_rx.clone());
         let service = move |mode: Mode| {
             let (app, site) = (app.clone(), site.clone());
@@ -340,7 +348,7 @@ pub async fn serve(
                 let short = mode != Mode::Redirect && site.proxy.is_some() && access::takes_short_way(&site, req.uri());
                 let (mut app, site) = (app.clone(), site.clone());
                 // Who the client is: the TCP peer, or what a trusted proxy in front says.
-                let addr = access::client_addr(site.ctx.trusted(), addr, req.headers());
+                let addr = access::client_addr(site.ctx.trusted(), addr, from_tunnel, req.headers());
                 async move {
                     match mode {
                         Mode::Redirect => return Ok(to_https(&req, &site.ctx.hosts)),
@@ -358,7 +366,8 @@ pub async fn serve(
             })
         };
         let counted = Counted { tcp, _permit: permit };
-        let Some(tls) = limits.tls.clone() else {
+        // A tunnel's origin speaks plain HTTP (cloudflared ended TLS at Cloudflare).
+        let Some(tls) = limits.tls.clone().filter(|_| !from_tunnel) else {
             conns.spawn(drive(http, counted, service(Mode::Plain), close));
             continue;
         };
@@ -391,6 +400,16 @@ pub async fn serve(
     drop(listener);
     let _ = close_tx.send(true);
     let _ = tokio::time::timeout(drain, async { while conns.join_next().await.is_some() {} }).await;
+}
+
+/// Where a listener's connections come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    /// Anyone: the port as configured.
+    Public,
+    /// Only a quick tunnel's cloudflared: a loopback port of its own, whose address only
+    /// `gpubox tunnel-run` is told. Cloudflare's word on the client is believed there.
+    Tunnel,
 }
 
 /// The longest a connection on a TLS port may take to send its first byte and finish the
@@ -597,6 +616,16 @@ struct Port {
     app: bool,
     stop: tokio::sync::watch::Sender<bool>,
     threads: Vec<std::thread::JoinHandle<()>>,
+    site: Arc<Site>,
+    /// Its quick tunnel's origin, while it has one.
+    tunnel: Option<TunnelOrigin>,
+}
+
+/// A port served a second time for a quick tunnel's cloudflared (see [`Origin::Tunnel`]).
+struct TunnelOrigin {
+    stop: tokio::sync::watch::Sender<bool>,
+    thread: std::thread::JoinHandle<()>,
+    file: std::path::PathBuf,
 }
 
 /// What a reload did to the ports, as lines for the user.
@@ -649,6 +678,7 @@ pub fn launch(
         apps: config.apps.iter().map(|a| (a.name.clone(), a.app.describe().to_string())).collect(),
         machine: Default::default(),
         workspace: config.workspace.clone(),
+        state_dir: config.state_dir.clone(),
     });
     for app in &config.apps {
         if app.app == AppKind::Logs {
@@ -678,7 +708,9 @@ pub fn launch(
         })
     };
     let routes = Arc::new(std::sync::RwLock::new(routes));
-    Running { ports, retired: Vec::new(), auth, flusher, routes, ctx, limits }
+    let mut running = Running { ports, retired: Vec::new(), auth, flusher, routes, ctx, limits };
+    running.tunnel_origins(config);
+    running
 }
 
 /// Serves one site on its sockets, a thread each.
@@ -703,7 +735,7 @@ fn serve_port(
                 let shutdown = async move {
                     let _ = stopped.wait_for(|s| *s).await;
                 };
-                serve(listener, site, shutdown, DRAIN, limits).await;
+                serve(listener, site, shutdown, DRAIN, limits, Origin::Public).await;
             });
         });
         match spawned {
@@ -711,7 +743,44 @@ fn serve_port(
             Err(e) => hub.event(format!("cannot start a thread for port {}: {e}", listen.port)),
         }
     }
-    Port { name: site.name.clone(), listen, app, stop, threads }
+    Port { name: site.name.clone(), listen, app, stop, threads, site, tunnel: None }
+}
+
+/// Serves `site` on a new loopback port for its quick tunnel, and writes where to
+/// [`crate::config::tunnel_origin_file`] (with gpubox's pid, so that an address left by an
+/// earlier run is never taken).
+fn serve_tunnel_origin(site: &Arc<Site>, limits: &Arc<ConnLimits>) -> std::io::Result<TunnelOrigin> {
+    let socket = std::net::TcpListener::bind(("127.0.0.1", 0))?;
+    socket.set_nonblocking(true)?;
+    let address = socket.local_addr()?;
+    let file = crate::config::tunnel_origin_file(&site.ctx.state_dir, site.port);
+    let folder = file.parent().expect("a file in a folder");
+    std::fs::create_dir_all(folder)?;
+    let temporary = folder.join(format!(".{}.{}", site.port, std::process::id()));
+    std::fs::write(&temporary, format!("{} {address}\n", std::process::id()))?;
+    std::fs::rename(&temporary, &file)?;
+    let (stop, mut stopped) = tokio::sync::watch::channel(false);
+    let (site, limits) = (site.clone(), limits.clone());
+    let thread = std::thread::Builder::new().name(format!("port-{}-tunnel", site.port)).spawn(move || {
+        let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() else { return };
+        rt.block_on(async move {
+            let Ok(listener) = tokio::net::TcpListener::from_std(socket) else { return };
+            let shutdown = async move {
+                let _ = stopped.wait_for(|s| *s).await;
+            };
+            serve(listener, site, shutdown, DRAIN, limits, Origin::Tunnel).await;
+        });
+    })?;
+    Ok(TunnelOrigin { stop, thread, file })
+}
+
+impl TunnelOrigin {
+    /// Stops accepting and forgets the address; the thread to join once it has drained.
+    fn close(self) -> std::thread::JoinHandle<()> {
+        let _ = self.stop.send(true);
+        let _ = std::fs::remove_file(&self.file);
+        self.thread
+    }
 }
 
 impl Running {
@@ -753,6 +822,7 @@ impl Running {
         for &i in closing.iter().rev() {
             let port = self.ports.remove(i);
             let _ = port.stop.send(true);
+            self.retired.extend(port.tunnel.map(|t| t.close()));
             changes.lines.push(format!("port {}: closed ({})", port.listen.port, port.name));
             self.ctx.hub.event(format!("{}: port {} closed (configuration reloaded)", port.name, port.listen.port));
             self.retired.extend(port.threads);
@@ -790,7 +860,29 @@ impl Running {
             routes.push(SiteRoutes { service: p.name.clone(), port: p.listen.port, routes: specs });
         }
         routes.sort_by_key(|r| r.port);
+        drop(routes);
+        self.tunnel_origins(config);
         Ok(changes)
+    }
+
+    /// Gives each port with a quick tunnel in `config` its tunnel origin, and takes it from
+    /// those without.
+    fn tunnel_origins(&mut self, config: &Config) {
+        let wanted: Vec<u16> = config.tunnels.tunnels.iter().filter_map(|t| t.serves.as_ref().map(|s| s.1)).collect();
+        for port in &mut self.ports {
+            let wants = wanted.contains(&port.listen.port);
+            if !wants {
+                self.retired.extend(port.tunnel.take().map(TunnelOrigin::close));
+            } else if port.tunnel.is_none() {
+                match serve_tunnel_origin(&port.site, &self.limits) {
+                    Ok(t) => port.tunnel = Some(t),
+                    Err(e) => self.ctx.hub.event(format!(
+                        "{}: cannot open the port for its tunnel: {e}; the tunnel will not reach it",
+                        port.name
+                    )),
+                }
+            }
+        }
     }
 
     /// Stops accepting, lets requests in flight finish (up to [`DRAIN`]), saves the sessions.
@@ -803,6 +895,7 @@ impl Running {
         for port in self.ports {
             let _ = port.stop.send(true);
             threads.extend(port.threads);
+            threads.extend(port.tunnel.map(TunnelOrigin::close));
         }
         let _ = tokio::task::spawn_blocking(move || {
             for t in threads {

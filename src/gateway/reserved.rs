@@ -210,7 +210,7 @@ pub async fn home(State(site): State<Arc<Site>>, headers: HeaderMap) -> Html<Str
     // This very port, if it came through a tunnel: the tile shows the address it came to.
     let here = format!("{scheme}://{host}");
     for l in &mut shell.links {
-        if l.here && l.direct.is_none() && !l.tunnels.contains(&here) {
+        if l.here && !l.tunnels.contains(&here) {
             l.direct = Some(here.clone());
         }
     }

@@ -28,6 +28,9 @@ pub fn spawn(spec: &Service, reaper: &Reaper, hub: &Hub) -> io::Result<Running> 
     let mut cmd = Command::new(&spec.command[0]);
     cmd.args(&spec.command[1..]).current_dir(&spec.cwd).stdin(Stdio::null());
     cmd.env("GPUBOX_SERVICE", &spec.name);
+    for secret in crate::config::WITHHELD_ENV {
+        cmd.env_remove(secret);
+    }
 
     let identity = identity(&mut cmd, spec.user.as_deref())?;
 

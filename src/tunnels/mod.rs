@@ -29,6 +29,10 @@ pub struct Link {
 struct Inner {
     specs: Vec<Tunnel>,
     problem: Option<String>,
+    /// The ports gpubox serves (a named tunnel's rule to any other port skips the login).
+    served: Vec<u16>,
+    /// Rules already warned about.
+    warned: Vec<(String, u16)>,
     /// By tunnel service: the process the addresses came from, and the addresses.
     learned: BTreeMap<String, (i32, Vec<Link>)>,
     /// By tunnel service: the last log line read.
@@ -43,26 +47,29 @@ pub struct Tunnels {
 }
 
 impl Tunnels {
-    pub fn new(settings: &TunnelSettings) -> Arc<Tunnels> {
+    pub fn new(config: &crate::config::Config) -> Arc<Tunnels> {
         let t = Arc::new(Tunnels::default());
-        t.configure(settings);
+        t.configure(config);
         t
     }
 
     /// Takes a new configuration (at start and on reload): addresses of tunnels that are gone
     /// are forgotten; the others are kept while their process runs.
-    pub fn configure(&self, settings: &TunnelSettings) {
+    pub fn configure(&self, config: &crate::config::Config) {
+        let settings: &TunnelSettings = &config.tunnels;
         let mut inner = self.inner.write().expect("tunnels lock");
         inner.specs = settings.tunnels.clone();
         inner.problem = settings.problem.clone();
+        inner.served = config.ports().iter().map(|(_, l)| l.port).collect();
         let names: Vec<String> = inner.specs.iter().map(|t| t.service.clone()).collect();
         inner.learned.retain(|k, _| names.contains(k));
     }
 
-    /// Whether any tunnel is configured: then loopback is a proxy whose word on the client's
-    /// address is believed (every request through a tunnel comes from cloudflared on 127.0.0.1).
-    pub fn active(&self) -> bool {
-        !self.inner.read().expect("tunnels lock").specs.is_empty()
+    /// Whether a named tunnel is configured: then loopback is a proxy whose word on the
+    /// client's address is believed (its cloudflared comes from 127.0.0.1 to the ports the
+    /// dashboard names).
+    pub fn named(&self) -> bool {
+        self.inner.read().expect("tunnels lock").specs.iter().any(|t| t.serves.is_none())
     }
 
     /// Why no tunnel runs although one was asked for.
@@ -78,22 +85,17 @@ impl Tunnels {
         v
     }
 
-    /// The public addresses of one port.
-    pub fn links_of(&self, port: u16) -> Vec<String> {
-        self.links().into_iter().filter(|l| l.port == port).map(|l| l.url).collect()
-    }
-
     /// The tunnel services with, for each, what it serves (`None`: the named tunnel).
     pub fn services(&self) -> Vec<Tunnel> {
         self.inner.read().expect("tunnels lock").specs.clone()
     }
 
-    /// The port that a `Host` header names through a tunnel, if it is one of the tunnels' names.
-    pub fn port_of_host(&self, host: &str) -> Option<u16> {
+    /// The address a `Host` header names, if it is one of the tunnels' names.
+    pub fn link_of_host(&self, host: &str) -> Option<Link> {
         let host = host.trim().trim_end_matches('.').to_ascii_lowercase();
         let host =
             host.rsplit_once(':').filter(|(_, p)| p.bytes().all(|b| b.is_ascii_digit())).map_or(&*host, |(h, _)| h);
-        self.links().into_iter().find(|l| l.url.strip_prefix("https://") == Some(host)).map(|l| l.port)
+        self.links().into_iter().find(|l| l.url.strip_prefix("https://") == Some(host))
     }
 
     /// Follows the tunnel services' output until gpubox stops: started once, at start.
@@ -102,7 +104,9 @@ impl Tunnels {
         tokio::spawn(async move {
             let mut changed = hub.watch();
             loop {
-                me.read_new(&hub, &sup);
+                for warning in me.read_new(&hub, &sup) {
+                    hub.event(warning);
+                }
                 // New lines wake it; the timer notices a process that ended without a line.
                 let _ = tokio::time::timeout(Duration::from_secs(2), changed.changed()).await;
                 // A burst of lines is read at once.
@@ -111,39 +115,65 @@ impl Tunnels {
         })
     }
 
-    fn read_new(&self, hub: &Hub, sup: &Supervisor) {
-        let specs = self.services();
-        for spec in specs {
+    /// Reads the tunnel services' new lines; returns warnings for gpubox's log.
+    fn read_new(&self, hub: &Hub, sup: &Supervisor) -> Vec<String> {
+        let mut warnings = Vec::new();
+        for spec in self.services() {
+            let after = self.inner.read().expect("tunnels lock").cursor.get(&spec.service).copied().unwrap_or(0);
+            // The lines first, then the process: a line read here was written by this process
+            // or an earlier one, never by a later one.
+            let batch = hub.read(Some(&spec.service), after, 2000);
             let status = sup.status_of(&spec.service);
             let running = status.as_ref().filter(|s| matches!(s.state, State::Starting | State::Running));
             let pid = running.and_then(|s| s.pid);
-            // Lines from before this process started are an earlier process's.
-            let since = running.and_then(|s| s.started_at_ms).unwrap_or(u64::MAX);
+            // Lines from before this process started are an earlier process's (half a second
+            // of slack: the start is noted just after the process is made).
+            let since = running.and_then(|s| s.started_at_ms).map_or(u64::MAX, |t| t.saturating_sub(500));
             let mut inner = self.inner.write().expect("tunnels lock");
             // Addresses live as long as the process that said them.
             if inner.learned.get(&spec.service).is_some_and(|(p, _)| Some(*p) != pid) {
                 inner.learned.remove(&spec.service);
             }
-            let after = inner.cursor.get(&spec.service).copied().unwrap_or(0);
-            drop(inner);
-            let batch = hub.read(Some(&spec.service), after, 2000);
             let Some(last) = batch.lines.last().map(|l| l.seq) else { continue };
-            let mut inner = self.inner.write().expect("tunnels lock");
             inner.cursor.insert(spec.service.clone(), last);
             let Some(pid) = pid else { continue };
             for line in batch.lines.iter().filter(|l| l.time_ms >= since) {
                 let links = match (parse::line(&line.text), &spec.serves) {
+                    // A quick tunnel's address is said once: the first is the one.
                     (Some(parse::Said::QuickUrl(url)), Some((_, port))) => {
+                        if inner.learned.get(&spec.service).is_some_and(|(p, _)| *p == pid) {
+                            continue;
+                        }
                         vec![Link { port: *port, url, via: spec.service.clone() }]
                     }
-                    (Some(parse::Said::Ingress(rules)), None) => rules
-                        .into_iter()
-                        .map(|(host, port)| Link { port, url: format!("https://{host}"), via: spec.service.clone() })
-                        .collect(),
+                    (Some(parse::Said::Ingress(rules)), None) => {
+                        for (host, port) in &rules {
+                            let key = (host.clone(), *port);
+                            if !inner.served.contains(port) && !inner.warned.contains(&key) {
+                                warnings.push(format!(
+                                    "tunnels: WARNING: the named tunnel sends {host} to port {port}, which gpubox does not serve, \
+                                     so no login is in front of it; point it at one of gpubox's ports ({}) in Cloudflare's dashboard",
+                                    inner.served.iter().map(u16::to_string).collect::<Vec<_>>().join(", ")
+                                ));
+                                inner.warned.push(key);
+                            }
+                        }
+                        let served = inner.served.clone();
+                        rules
+                            .into_iter()
+                            .filter(|(_, port)| served.contains(port))
+                            .map(|(host, port)| Link {
+                                port,
+                                url: format!("https://{host}"),
+                                via: spec.service.clone(),
+                            })
+                            .collect()
+                    }
                     _ => continue,
                 };
                 inner.learned.insert(spec.service.clone(), (pid, links));
             }
         }
+        warnings
     }
 }

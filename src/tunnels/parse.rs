@@ -14,52 +14,77 @@ pub enum Said {
     Ingress(Vec<(String, u16)>),
 }
 
-/// Reads one line of cloudflared's output (its console log format, colours off).
+/// Reads one line of cloudflared's output (its console log format, colours off:
+/// `<time> <LVL> <message> <fields>`).
 pub fn line(text: &str) -> Option<Said> {
-    if let Some(url) = quick_url(text) {
-        return Some(Said::QuickUrl(url));
+    let mut parts = text.splitn(3, ' ');
+    let (_time, level, rest) = (parts.next()?, parts.next()?, parts.next()?);
+    if level != "INF" {
+        return None;
     }
-    if text.contains("Updated to new configuration") {
-        let config = field(text, "config")?;
+    // The box's line with the address: `|  https://... |`.
+    if let Some(inside) = rest.strip_prefix("|  ").and_then(|r| r.trim_end().strip_suffix('|')) {
+        return quick_url(inside.trim()).map(Said::QuickUrl);
+    }
+    if let Some(fields) = rest.strip_prefix("Updated to new configuration ") {
+        let config = field(fields, "config")?;
         return ingress(&config).map(Said::Ingress);
     }
     None
 }
 
-/// `https://<label>.trycloudflare.com` anywhere in the line.
+/// `https://<label>.trycloudflare.com`, and nothing else.
 fn quick_url(text: &str) -> Option<String> {
     const SUFFIX: &str = ".trycloudflare.com";
-    let start = text.find("https://")?;
-    let rest = &text[start + "https://".len()..];
+    let rest = text.strip_prefix("https://")?;
     let host: String = rest.chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '.').collect();
+    if host.len() != rest.len() {
+        return None;
+    }
     let label = host.strip_suffix(SUFFIX)?;
     // One label: the address cloudflared was given (a sub-domain of the quick-tunnel zone).
     let ok = !label.is_empty() && label.len() <= 63 && !label.contains('.') && !label.starts_with('-');
     ok.then(|| format!("https://{}", host.to_ascii_lowercase()))
 }
 
-/// The value of `name=` in a zerolog console line: a Go-quoted string, or a bare word.
-fn field(text: &str, name: &str) -> Option<String> {
-    let at = text.find(&format!(" {name}="))? + name.len() + 2;
-    let rest = &text[at..];
-    if let Some(quoted) = rest.strip_prefix('"') {
-        let mut out = String::new();
-        let mut chars = quoted.chars();
-        while let Some(c) = chars.next() {
-            match c {
-                '"' => return Some(out),
-                '\\' => match chars.next()? {
+/// The value of `name=` among a zerolog console line's fields: a Go-quoted string
+/// (`strconv.Quote`), or a bare word.
+fn field(fields: &str, name: &str) -> Option<String> {
+    let prefix = format!("{name}=");
+    let at = if fields.starts_with(&prefix) { 0 } else { fields.find(&format!(" {prefix}"))? + 1 };
+    let rest = &fields[at + prefix.len()..];
+    let Some(quoted) = rest.strip_prefix('"') else {
+        return Some(rest.split_whitespace().next()?.to_string());
+    };
+    let mut out = String::new();
+    let mut chars = quoted.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '"' => return Some(out),
+            '\\' => {
+                let hex = |chars: &mut std::str::Chars, n: usize| -> Option<u32> {
+                    let digits: String = chars.by_ref().take(n).collect();
+                    (digits.len() == n).then(|| u32::from_str_radix(&digits, 16).ok()).flatten()
+                };
+                match chars.next()? {
                     'n' => out.push('\n'),
                     't' => out.push('\t'),
+                    'r' => out.push('\r'),
+                    'a' => out.push('\u{7}'),
+                    'b' => out.push('\u{8}'),
+                    'f' => out.push('\u{c}'),
+                    'v' => out.push('\u{b}'),
+                    // A byte; Go quotes only bytes of invalid UTF-8 so, which JSON never has.
+                    'x' => out.push(char::from_u32(hex(&mut chars, 2)?)?),
+                    'u' => out.push(char::from_u32(hex(&mut chars, 4)?)?),
+                    'U' => out.push(char::from_u32(hex(&mut chars, 8)?)?),
                     other => out.push(other),
-                },
-                c => out.push(c),
+                }
             }
+            c => out.push(c),
         }
-        None
-    } else {
-        Some(rest.split_whitespace().next()?.to_string())
     }
+    None
 }
 
 /// `{"ingress": [{"hostname": "a.example.com", "service": "http://localhost:7010"}, ...]}` →
@@ -74,7 +99,11 @@ fn ingress(config: &str) -> Option<Vec<(String, u16)>> {
         else {
             continue;
         };
-        if host.is_empty() || host.contains('*') {
+        // A rule for part of a site (`path`) or for many names is no address of a whole port.
+        if host.is_empty()
+            || host.contains('*')
+            || r.get("path").and_then(|p| p.as_str()).is_some_and(|p| !p.is_empty())
+        {
             continue;
         }
         if let Some(port) = local_port(service) {
@@ -108,10 +137,12 @@ mod tests {
         ];
         let said: Vec<_> = lines.iter().filter_map(|l| line(l)).collect();
         assert_eq!(said, vec![Said::QuickUrl("https://seasonal-deck-organisms-sf.trycloudflare.com".into())]);
-        // Not a quick tunnel's address: another zone, or deeper names.
-        assert_eq!(line("INF see https://developers.cloudflare.com/x"), None);
-        assert_eq!(line("INF https://a.b.trycloudflare.com"), None);
-        assert_eq!(line("INF https://api.trycloudflare.com.evil.example/"), None);
+        // Not a quick tunnel's address: another zone, deeper names, or not the box's line.
+        assert_eq!(line("2026-12-03T02:00:01Z INF |  https://developers.cloudflare.com/x  |"), None);
+        assert_eq!(line("2026-12-03T02:00:01Z INF |  https://a.b.trycloudflare.com  |"), None);
+        assert_eq!(line("2026-12-03T02:00:01Z INF |  https://api.trycloudflare.com.evil.example/  |"), None);
+        let request = "2026-12-03T02:00:09Z ERR Request failed error=x dest=https://other-words.trycloudflare.com/";
+        assert_eq!(line(request), None, "an address in another line is not the tunnel's");
     }
 
     #[test]
@@ -121,6 +152,9 @@ mod tests {
             line(l),
             Some(Said::Ingress(vec![("files.example.com".into(), 7010), ("forge.example.com".into(), 8010)]))
         );
-        assert_eq!(line("INF Updated to new configuration config=garbage version=1"), None);
+        assert_eq!(line("2026-12-03T02:00:02Z INF Updated to new configuration config=garbage version=1"), None);
+        // Go's escapes in a quoted field, and a rule for a path only.
+        let l = r#"2026-12-03T02:00:02Z INF Updated to new configuration config="{\"ingress\":[{\"hostname\":\"caf\u00e9.example.com\",\"service\":\"http://localhost:7010\"},{\"hostname\":\"a.example.com\",\"path\":\"/api\",\"service\":\"http://localhost:7020\"}],\"note\":\"\x41\"}" version=4"#;
+        assert_eq!(line(l), Some(Said::Ingress(vec![("café.example.com".into(), 7010)])));
     }
 }

@@ -371,7 +371,12 @@ pub async fn status(State(app): State<Arc<LogsApp>>, headers: HeaderMap) -> Resp
         .links
         .iter()
         .map(|l| {
-            let url = if l.url.starts_with('/') { format!("{scheme}://{host}{}", l.url) } else { l.url.clone() };
+            // This port: the address the browser used (unless that was a tunnel's, listed below).
+            let url = if l.here {
+                Some(format!("{scheme}://{host}")).filter(|u| !l.tunnels.contains(u))
+            } else {
+                l.direct.clone()
+            };
             json!({ "name": l.name, "port": l.port, "url": url, "tunnels": l.tunnels })
         })
         .collect();

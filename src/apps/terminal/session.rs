@@ -183,6 +183,9 @@ impl Session {
         cmd.env("TERM", "xterm-256color").env("COLORTERM", "truecolor").env("SHELL", &settings.shell);
         cmd.env("GPUBOX_TERMINAL", &id);
         cmd.env_remove("GPUBOX_SERVICE");
+        for secret in crate::config::WITHHELD_ENV {
+            cmd.env_remove(secret);
+        }
         let who = identity(&mut cmd, settings.user.as_deref())?;
         own_session(&mut cmd, true, who);
         let (child, exit) = reaper.spawn(cmd)?;

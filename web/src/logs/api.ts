@@ -75,7 +75,7 @@ export interface Status {
   services: ServiceStatus[];
   machine: Machine;
   /** Each port's address, and its addresses through tunnels. */
-  links: { name: string; port: number; url: string; tunnels: string[] }[];
+  links: { name: string; port: number; url: string | null; tunnels: string[] }[];
   vast: Record<string, string | null> | null;
   /** HTTPS on every port: where the certificate came from and its SHA-256 fingerprint. */
   tls: { source: string; fingerprint: string } | null;

@@ -146,7 +146,7 @@ async function copy(text: string): Promise<boolean> {
 function links(st: Status): HTMLElement {
   const list = h("ul", { class: "links", id: "status-links" });
   const rows = st.links.flatMap((l) => [
-    { name: l.name, url: l.url, tunnel: false },
+    ...(l.url ? [{ name: l.name, url: l.url, tunnel: false }] : []),
     ...l.tunnels.map((url) => ({ name: l.name, url, tunnel: true })),
   ]);
   for (const l of rows) {
