@@ -5,7 +5,7 @@ import { execFileSync } from "node:child_process";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 
-import { ARTIFACTS, BIN, freePort, launchBrowser, logIn, startGpubox, useWebDist } from "./harness.mjs";
+import { ARTIFACTS, BIN, ROOT, freePort, launchBrowser, logIn, startGpubox, useWebDist } from "./harness.mjs";
 
 let gpubox;
 let browser;
@@ -17,7 +17,9 @@ before(async () => {
   files = await freePort();
   logs = await freePort();
   gpubox = await startGpubox(
-    `[services.files]\napp = "files"\nport = ${files}\n[services.logs]\napp = "logs"\nport = ${logs}\n[services.sleeper]\ncommand = ["sleep", "1000"]\n`,
+    // A quick tunnel for the file manager, by the stand-in cloudflared (tests/fixtures).
+    `[tunnels]\nquick = true\nprogram = "${join(ROOT, "tests", "fixtures", "cloudflared")}"\n` +
+      `[services.files]\napp = "files"\nport = ${files}\ntunnel = true\n[services.logs]\napp = "logs"\nport = ${logs}\n[services.sleeper]\ncommand = ["sleep", "1000"]\n`,
     `logs: listening on 0.0.0.0:${logs}`,
   );
   browser = await launchBrowser();
@@ -69,6 +71,13 @@ test("the home page: a tile per service with its state kept fresh, copy buttons,
   for (const name of ["files", "logs", "sleeper"]) await page.locator(`.tile[data-service="${name}"]`).waitFor();
   assert.equal(await page.getAttribute('.tile[data-service="sleeper"] .pill', "data-state"), "ready");
   assert.ok(await page.locator("#g-memory meter").count(), "a memory gauge");
+  // The file manager's tunnel: its address beside the direct one, with its own copy button;
+  // the tunnel's own tile says what it is.
+  const tunnel = page.locator('.tile[data-service="files"] .link.tunnel a');
+  await tunnel.waitFor({ timeout: 15000 });
+  assert.match(await tunnel.getAttribute("href"), /^https:\/\/[a-z0-9-]+\.trycloudflare\.com$/);
+  assert.equal(await page.locator('.tile[data-service="files"] .link.tunnel button.copy').count(), 1);
+  assert.match(await page.locator('.tile[data-service="tunnel-files"]').innerText(), /the quick tunnel to files/);
   // Copy: the button says what happened.
   await page.click('.tile[data-service="files"] button.copy');
   await page.waitForFunction(() => /Copied|Copy failed/.test(document.querySelector('.tile[data-service="files"] button.copy').textContent));

@@ -372,11 +372,8 @@ pub async fn status(State(app): State<Arc<LogsApp>>, headers: HeaderMap) -> Resp
         .iter()
         .map(|l| {
             // This port: the address the browser used (unless that was a tunnel's, listed below).
-            let url = if l.here {
-                Some(format!("{scheme}://{host}")).filter(|u| !l.tunnels.contains(u))
-            } else {
-                l.direct.clone()
-            };
+            let here = format!("{scheme}://{host}");
+            let url = if l.here { (!l.tunnels.contains(&here)).then(|| format!("{here}/")) } else { l.direct.clone() };
             json!({ "name": l.name, "port": l.port, "url": url, "tunnels": l.tunnels })
         })
         .collect();
