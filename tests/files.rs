@@ -188,6 +188,11 @@ fn no_hostile_path_reaches_outside_the_workspace() {
         // The root itself: it takes no path.
         "/dav/",
         "/dav/{*path}",
+        "/api/shares",
+        "/api/shares/{id}",
+        "/.gpubox/s/{id}",
+        "/.gpubox/s/{id}/file",
+        "/.gpubox/s/{id}/zip",
     ];
     for r in site["routes"].as_array().unwrap().iter().filter(|r| r["owner"] == "files") {
         assert!(covered.contains(&r["path"].as_str().unwrap()), "route {r} is not in the hostile-path test");
@@ -197,10 +202,18 @@ fn no_hostile_path_reaches_outside_the_workspace() {
         assert!(!r.text().contains(SECRET), "{what} leaked the secret: {}", r.text());
         assert!(!r.text().contains("root:x:0:0"), "{what} leaked /etc/passwd");
     };
+    // A share link of a folder inside the workspace: the same paths below it.
+    let r = f.json("POST", "/api/shares", json!({ "path": "sub" }));
+    assert_eq!(r.status, 201, "{}", r.text());
+    let link = serde_json::from_slice::<Value>(&r.body).unwrap()["url"].as_str().unwrap().to_string();
     let mut refused = 0;
     for p in &corpus {
         let e = q(p);
         for (method, url) in [
+            ("GET", format!("{link}?path={e}")),
+            ("GET", format!("{link}/file?path={e}")),
+            ("GET", format!("{link}/zip?path={e}")),
+            ("DELETE", format!("/api/shares/{e}")),
             ("GET", format!("/api/list?path={e}")),
             ("GET", format!("/api/file?path={e}")),
             ("GET", format!("/api/file?path={e}&inline=1")),
@@ -229,6 +242,15 @@ fn no_hostile_path_reaches_outside_the_workspace() {
             leaked(&r, method);
             if r.status < 300 && method == "MOVE" {
                 f.req("MOVE", &dav, &[("Destination", &format!("http://127.0.0.1:{}/dav/sub/ok.txt", f.port))], b"");
+            }
+        }
+        // A link made for a hostile path (it should not be) shares nothing outside.
+        let r = f.json("POST", "/api/shares", json!({ "path": p }));
+        leaked(&r, "POST /api/shares");
+        if r.status == 201 {
+            let made = serde_json::from_slice::<Value>(&r.body).unwrap()["url"].as_str().unwrap().to_string();
+            for url in [made.clone(), format!("{made}/file"), format!("{made}/zip")] {
+                leaked(&request(f.port, "GET", &url, &[], b""), &url);
             }
         }
         for body in [

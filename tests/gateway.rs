@@ -124,6 +124,24 @@ fn every_route_refuses_bad_credentials_and_accepts_each_good_method() {
     for app in ["files", "logs", "terminal"] {
         assert!(routes.iter().any(|(_, r)| r["owner"] == app), "the {app} app's routes are walked too");
     }
+    // What answers without a login: the health check, the login page and the assets on every
+    // port, and share links on the file manager's port alone.
+    let files_port = routes.iter().find(|(_, r)| r["owner"] == "files").map(|(p, _)| *p).unwrap();
+    for (port, r) in routes.iter().filter(|(_, r)| r["public"] == true) {
+        let path = r["path"].as_str().unwrap();
+        if path.starts_with("/.gpubox/s/") {
+            assert_eq!((*port, r["owner"].as_str()), (files_port, Some("files")), "a share route elsewhere: {r}");
+        } else {
+            assert!(
+                ["/.gpubox/health", "/.gpubox/login", "/.gpubox/assets/{file}"].contains(&path)
+                    && r["owner"] == "gpubox",
+                "an unexpected public route on {port}: {r}"
+            );
+        }
+    }
+    let shares =
+        routes.iter().filter(|(_, r)| r["public"] == true && r["path"].as_str().unwrap().starts_with("/.gpubox/s/"));
+    assert_eq!(shares.count(), 4, "the share routes are public (and tested so below)");
     let origin = b.origin();
     let cookie = format!("gpubox_session={}", b.login());
     let good_basic = basic(USER, PASSWORD);

@@ -23,7 +23,7 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("provision", &["config", "logs", "supervisor", "http", "human"]),
     ("control", &["config", "process", "logs", "supervisor", "tunnels", "http", "human"]),
     ("proxy", &["config", "logs", "supervisor", "http", "human"]),
-    ("apps", &["config", "process", "logs", "supervisor", "tunnels", "provision", "http", "random", "human"]),
+    ("apps", &["config", "process", "logs", "supervisor", "tunnels", "auth", "provision", "http", "random", "human"]),
     ("gateway", &["config", "logs", "supervisor", "tunnels", "auth", "http", "apps", "proxy", "human"]),
     (
         "cli",

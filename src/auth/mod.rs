@@ -16,8 +16,9 @@ use base64::Engine;
 use sha2::{Digest, Sha256};
 
 use crate::config::{AuthSettings, PasswordSetting};
-pub use password::{ct_eq, hash as hash_password};
+pub use password::{ct_eq, hash as hash_password, verify as verify_password};
 pub use sessions::Loaded;
+pub use throttle::{client as throttle_key, Throttle};
 
 /// How long a checked Basic header is remembered, so that a script's requests do not each pay
 /// for an Argon2 verification.

@@ -182,7 +182,12 @@ pub fn sites(config: &Config, ctx: Arc<Ctx>) -> Vec<(Listen, Arc<Site>)> {
                 AppKind::Files => {
                     let routes = crate::apps::files::routes();
                     match crate::apps::files::FilesApp::new(config.workspace.clone(), config.state_dir.clone(), shell) {
-                        Ok(app) => routes.with_state(app),
+                        Ok(app) => {
+                            for p in &app.problems {
+                                ctx.hub.event(format!("files: {p}"));
+                            }
+                            routes.with_state(app)
+                        }
                         Err(e) => {
                             ctx.hub
                                 .event(format!("files: cannot open the workspace {}: {e}", config.workspace.display()));

@@ -643,6 +643,48 @@ test("on a phone, in the dark: it fits, the rows take two lines", async () => {
   await phone.close();
 });
 
+test("share links: a folder shared with a password, opened by a stranger, then taken back", async () => {
+  await page.goto(`${base}/`);
+  await row("notebooks").waitFor();
+  await row("notebooks").click();
+  await page.click("#more");
+  await page.click("#share");
+  await page.selectOption("#share-expires", "1d");
+  await page.fill("#share-password", "let me in");
+  await page.click('#dialog [data-value="ok"]');
+  const url = await page.locator("#share-url").innerText();
+  assert.match(url, /\/\.gpubox\/s\/[0-9a-f]{32}$/);
+  await page.click('#share-dialog [data-value="close"]');
+
+  // A stranger: a browser with no session. The password, then the folder's list and a file.
+  const stranger = await browser.newContext();
+  const s = await stranger.newPage();
+  await s.goto(url);
+  await s.fill("#share-password", "wrong");
+  await s.click(".share-unlock button");
+  await s.locator(".share .error").waitFor();
+  await s.fill("#share-password", "let me in");
+  await s.click(".share-unlock button");
+  await s.locator('.share-list li[data-name="explore.ipynb"]').waitFor();
+  await s.screenshot({ path: join(ARTIFACTS, "share-folder.png") });
+  const got = await s.evaluate(async (u) => (await fetch(`${u}/file?path=explore.ipynb`)).text(), url);
+  assert.equal(got, readFileSync(join(ws, "notebooks/explore.ipynb"), "utf8"));
+  assert.equal(await s.locator(".shell nav a").count(), 0, "a share page names no other service");
+
+  // Listed for the owner, taken back: the stranger's next visit finds a plain 404 page.
+  await page.click("#shares");
+  const item = page.locator("#shares-list li[data-path='notebooks']");
+  await item.waitFor();
+  assert.match(await item.innerText(), /password/);
+  await item.locator("button.danger").click();
+  await item.waitFor({ state: "detached" });
+  await page.click('#shares-dialog [data-value="close"]');
+  const after = await s.goto(url);
+  assert.equal(after.status(), 404);
+  assert.match(await s.locator("h1").innerText(), /does not work/);
+  await stranger.close();
+});
+
 test("a 300 MB upload through a proxy that refuses bodies over 100 MB (as Cloudflare does) arrives whole", async () => {
   const proxy = spawn(PYTHON, [join(HERE, "body_limit_proxy.py"), String(port), String(100 * 1000 * 1000)], {
     stdio: ["ignore", "pipe", "inherit"],

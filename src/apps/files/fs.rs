@@ -182,7 +182,7 @@ pub struct Entry {
     pub symlink: bool,
 }
 
-fn kind_of(st: &FileStat) -> &'static str {
+pub fn kind_of(st: &FileStat) -> &'static str {
     match SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT {
         SFlag::S_IFREG => "file",
         SFlag::S_IFDIR => "dir",
@@ -288,6 +288,13 @@ impl Root {
         }
         self.guard(&dir, None)?;
         Ok(dir)
+    }
+
+    /// A folder beneath this root as a root of its own: every name through it is resolved
+    /// beneath that folder (a share link's). The private folder stays out of reach.
+    pub fn sub(&self, rel: &Rel) -> Result<Root> {
+        let fd = self.open_beneath(rel, libc::O_PATH | libc::O_DIRECTORY, 0)?;
+        Ok(Root { fd, private: self.private.clone() })
     }
 
     /// A folder, for listing and `*at` calls.

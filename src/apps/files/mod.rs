@@ -11,6 +11,7 @@ mod names;
 mod ops;
 #[cfg(test)]
 mod props;
+mod shares;
 mod transfer;
 mod tus;
 
@@ -40,13 +41,25 @@ pub struct FilesApp {
     jobs: jobs::Jobs,
     /// gpubox's private scratch area for downloads in progress.
     scratch: PathBuf,
+    shares: Arc<shares::Shares>,
+    /// What went wrong while starting (the share links' file), for gpubox's log.
+    pub problems: Vec<String>,
 }
 
 impl FilesApp {
     pub fn new(workspace: PathBuf, state_dir: PathBuf, shell: ShellFn) -> std::io::Result<Arc<FilesApp>> {
         let root = Root::open(&workspace, &state_dir)?;
         let uploads = tus::Uploads::new(state_dir.join("uploads"));
-        Ok(Arc::new(FilesApp { root, shell, uploads, jobs: jobs::Jobs::default(), scratch: state_dir.join("fetch") }))
+        let (shares, problem) = shares::Shares::load(&state_dir);
+        Ok(Arc::new(FilesApp {
+            root,
+            shell,
+            uploads,
+            jobs: jobs::Jobs::default(),
+            scratch: state_dir.join("fetch"),
+            shares: Arc::new(shares),
+            problems: problem.into_iter().collect(),
+        }))
     }
 }
 
@@ -72,6 +85,14 @@ pub fn routes() -> RouteSet<Arc<FilesApp>> {
         .any("/dav/{*path}", "/dav/none", dav::handle)
         .any("/api/tus", "/api/tus", tus::collection)
         .any("/api/tus/{id}", "/api/tus/none", tus::upload)
+        .get("/api/shares", "/api/shares", shares::list)
+        .post("/api/shares", "/api/shares", shares::create)
+        .delete("/api/shares/{id}", "/api/shares/none", shares::revoke)
+        // Share links: the only routes of the app that answer without a login.
+        .public_get("/.gpubox/s/{id}", "/.gpubox/s/none", shares::show)
+        .public_post("/.gpubox/s/{id}", "/.gpubox/s/none", shares::unlock)
+        .public_get("/.gpubox/s/{id}/file", "/.gpubox/s/none/file", shares::file)
+        .public_get("/.gpubox/s/{id}/zip", "/.gpubox/s/none/zip", shares::zip)
 }
 
 /// The one map from a file-system error to an HTTP status and code. WebDAV differs in two

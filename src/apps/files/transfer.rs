@@ -175,9 +175,21 @@ pub(super) async fn download(
     })
     .await;
     let (file, meta) = opened.context(&format!("cannot read /{shown}"))?;
-    let len = meta.len();
     let name = shown.rsplit('/').next().unwrap_or("file").to_string();
-    let (status, start, end) = match parse_range(range.as_deref(), len) {
+    Ok(send_file(file, meta, &name, range.as_deref(), inline))
+}
+
+/// A file as a download (or, `inline`, to be shown): one byte range when asked, never run as a
+/// page of this site whatever it holds.
+pub(super) fn send_file(
+    file: std::fs::File,
+    meta: std::fs::Metadata,
+    name: &str,
+    range: Option<&str>,
+    inline: bool,
+) -> Response {
+    let len = meta.len();
+    let (status, start, end) = match parse_range(range, len) {
         Ok(Some((s, e))) => (StatusCode::PARTIAL_CONTENT, s, e),
         Ok(None) => (StatusCode::OK, 0, len.saturating_sub(1)),
         Err(()) => {
@@ -185,7 +197,7 @@ pub(super) async fn download(
                 .into_response();
             r.headers_mut()
                 .insert(header::CONTENT_RANGE, HeaderValue::from_str(&format!("bytes */{len}")).expect("ascii"));
-            return Ok(r);
+            return r;
         }
     };
     let count = if len == 0 { 0 } else { end - start + 1 };
@@ -200,16 +212,16 @@ pub(super) async fn download(
     if let Ok(m) = meta.modified() {
         h.insert(header::LAST_MODIFIED, HeaderValue::from_str(&httpdate::fmt_http_date(m)).expect("ascii"));
     }
-    let kind = if inline { content_type(&name) } else { "application/octet-stream" };
+    let kind = if inline { content_type(name) } else { "application/octet-stream" };
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static(kind));
-    h.insert(header::CONTENT_DISPOSITION, disposition(if inline { "inline" } else { "attachment" }, &name));
+    h.insert(header::CONTENT_DISPOSITION, disposition(if inline { "inline" } else { "attachment" }, name));
     // Whatever the file holds, it never runs as a page of this site.
     h.insert(
         "content-security-policy",
         HeaderValue::from_static("sandbox; default-src 'none'; img-src 'self' data:; media-src 'self'"),
     );
     h.insert("x-content-type-options", HeaderValue::from_static("nosniff"));
-    Ok(resp)
+    resp
 }
 
 /// Saves a file (the editor's, or any client's `PUT`): the body is streamed to a temporary name

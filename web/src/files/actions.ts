@@ -3,13 +3,23 @@
 // happened, and lists the folder again.
 
 import type { App } from "./app";
-import { api, ApiError, archiveUrl, fileUrl, join, message, type Entry } from "./api";
+import { api, ApiError, archiveUrl, fileUrl, join, message, type Entry, type Share } from "./api";
 import { ask, checkName, confirmIt, prompt, show } from "./dialogs";
 import { h, icon } from "./dom";
 import { bytes, extension, extractable } from "./format";
 import { showMenu, type MenuItem } from "./menu";
 import { notify } from "./notify";
 import { pickFolder } from "./picker";
+
+/** What a share link allows, in words. */
+function describeShare(s: Share): string {
+  const parts = [s.folder ? "folder" : "file"];
+  parts.push(s.expires_ms ? `ends ${new Date(s.expires_ms).toLocaleString()}` : "no end");
+  if (s.password) parts.push("password");
+  if (s.max_downloads !== null) parts.push(`${s.downloads} of ${s.max_downloads} downloads used`);
+  else if (s.downloads) parts.push(`${s.downloads} downloads`);
+  return parts.join(" · ");
+}
 
 function listNames(entries: Entry[]): HTMLElement {
   const shown = entries.slice(0, 6).map((e) => h("li", null, icon(e.kind === "dir" ? "folder" : "file"), e.name));
@@ -236,12 +246,115 @@ export class Actions {
     }
   }
 
+  /** "Share link…": a read-only link that works without the login, with an end, a password
+   * and a download limit to choose; then the link, to copy. */
+  async share(e = this.app.targets()[0]): Promise<void> {
+    if (!e || (e.kind !== "file" && e.kind !== "dir")) return;
+    const path = join(this.app.path, e.name);
+    const expires = h(
+      "select",
+      { id: "share-expires" },
+      h("option", { value: "1h" }, "1 hour"),
+      h("option", { value: "1d" }, "1 day"),
+      h("option", { value: "7d", selected: true }, "7 days"),
+      h("option", { value: "never" }, "Never"),
+    );
+    const password = h("input", { type: "password", id: "share-password", autocomplete: "new-password", placeholder: "none" });
+    const limit = h("input", { type: "number", id: "share-limit", min: "1", step: "1", placeholder: "no limit" });
+    const a = await ask({
+      title: `Share ${e.kind === "dir" ? "folder" : "file"} “${e.name}”`,
+      body: [
+        h("p", { class: "muted" }, `Anyone with the link can ${e.kind === "dir" ? "see and download what is in the folder" : "download the file"}, without logging in; nothing can be changed through it.`),
+      ],
+      extra: () =>
+        h(
+          "div",
+          { class: "share-options" },
+          h("label", { class: "dialog-field" }, h("span", null, "Ends after"), expires),
+          h("label", { class: "dialog-field" }, h("span", null, "Password (optional)"), password),
+          h("label", { class: "dialog-field" }, h("span", null, "Downloads allowed (optional)"), limit),
+        ),
+      choices: [{ label: "Make the link", value: "ok", kind: "primary" }],
+    });
+    if (!a) return;
+    const n = limit.value.trim() ? Number(limit.value) : null;
+    if (n !== null && (!Number.isInteger(n) || n < 1)) {
+      notify("The download limit is a whole number of at least 1.", "error");
+      return;
+    }
+    try {
+      const s = await api.share({ path, expires: expires.value, password: password.value, max_downloads: n });
+      this.showLink(s, e.name);
+    } catch (err) {
+      this.fail(`Cannot share ${e.name}`, err);
+    }
+  }
+
+  private showLink(s: Share, name: string): void {
+    const url = new URL(s.url, location.href).href;
+    const value = h("code", { id: "share-url", class: "hash" }, url);
+    const copyBtn = h("button", { type: "button", class: "dlg-btn plain", id: "copy-share" }, "Copy");
+    copyBtn.addEventListener("click", async () => {
+      try {
+        await navigator.clipboard.writeText(url);
+        copyBtn.textContent = "Copied";
+      } catch {
+        getSelection()?.selectAllChildren(value);
+        copyBtn.textContent = "Press Ctrl+C";
+      }
+    });
+    show(`Link to ${name}`, [h("p", { class: "muted" }, describeShare(s)), h("div", { class: "hash-row" }, value, copyBtn)], "share-dialog");
+  }
+
+  /** "Shared links": every live link, each to copy or take back at once. */
+  async sharesList(): Promise<void> {
+    let shares: Share[];
+    try {
+      shares = await api.shares();
+    } catch (err) {
+      this.fail("Cannot list the shared links", err);
+      return;
+    }
+    const list = h("ul", { id: "shares-list", class: "shares" });
+    const fill = () => {
+      list.replaceChildren();
+      if (!shares.length) list.append(h("li", { class: "muted" }, "Nothing is shared."));
+      for (const s of shares) {
+        const url = new URL(s.url, location.href).href;
+        const copyBtn = h("button", { type: "button", class: "dlg-btn plain" }, "Copy");
+        copyBtn.addEventListener("click", () => void navigator.clipboard.writeText(url).then(() => (copyBtn.textContent = "Copied"), () => undefined));
+        const revoke = h("button", { type: "button", class: "dlg-btn danger", "data-id": s.id }, "Take back");
+        revoke.addEventListener("click", async () => {
+          try {
+            await api.revokeShare(s.id);
+            shares = shares.filter((x) => x.id !== s.id);
+            fill();
+          } catch (err) {
+            this.fail("Cannot take the link back", err);
+          }
+        });
+        list.append(
+          h(
+            "li",
+            { "data-id": s.id, "data-path": s.path },
+            h("div", { class: "share-what" }, icon(s.folder ? "folder" : "file"), h("a", { href: url, target: "_blank", rel: "noopener" }, `/${s.path}`)),
+            h("div", { class: "muted small" }, describeShare(s)),
+            h("div", { class: "share-buttons" }, copyBtn, revoke),
+          ),
+        );
+      }
+    };
+    fill();
+    show("Shared links", [list], "shares-dialog");
+  }
+
   /** The ⋯ button: what is left over for the selection. */
   moreItems(sel: Entry[]): MenuItem[] {
     const one = sel.length === 1 ? sel[0] : null;
     const items: MenuItem[] = [];
     if (one?.kind === "file") items.push({ label: "SHA-256 checksum", icon: "hash", id: "sha256", run: () => void this.sha256(one) });
     if (one && extractable(one.name)) items.push({ label: "Extract here", icon: "extract", id: "extract", run: () => void this.extract(one) });
+    if (one && (one.kind === "file" || one.kind === "dir")) items.push({ label: "Share link…", icon: "link", id: "share", run: () => void this.share(one) });
     items.push(...this.archiveItems(sel));
     return items;
   }
@@ -257,6 +370,7 @@ export class Actions {
     items.push({ label: "Copy…", icon: "copy", run: () => void this.copy() });
     if (one?.kind === "file") items.push({ label: "SHA-256 checksum", icon: "hash", run: () => void this.sha256(one) });
     if (one && extractable(one.name)) items.push({ label: "Extract here", icon: "extract", run: () => void this.extract(one) });
+    if (one && (one.kind === "file" || one.kind === "dir")) items.push({ label: "Share link…", icon: "link", run: () => void this.share(one) });
     items.push("-", { label: "Delete permanently…", icon: "trash", danger: true, run: () => void this.remove() });
     return items;
   }

@@ -64,6 +64,19 @@ export function normalize(typed: string): string {
     .join("/");
 }
 
+/** A share link (docs/files.md): `url` is a path on this port. */
+export interface Share {
+  id: string;
+  url: string;
+  path: string;
+  folder: boolean;
+  created_ms: number;
+  expires_ms: number | null;
+  password: boolean;
+  max_downloads: number | null;
+  downloads: number;
+}
+
 async function send(method: string, url: string, body?: unknown, signal?: AbortSignal): Promise<Response> {
   const init: RequestInit = { method, cache: "no-store", signal, headers: { Accept: "application/json" } };
   if (body !== undefined) {
@@ -93,6 +106,10 @@ export const api = {
   jobs: async (): Promise<Job[]> => ((await (await send("GET", "/api/jobs")).json()) as { jobs: Job[] }).jobs,
   startJob: async (body: Record<string, unknown>): Promise<{ id: number }> => (await send("POST", "/api/jobs", body)).json(),
   cancelJob: (id: number) => send("DELETE", `/api/jobs/${id}`),
+  shares: async (): Promise<Share[]> => ((await (await send("GET", "/api/shares")).json()) as { shares: Share[] }).shares,
+  share: async (body: { path: string; expires: string; password: string; max_downloads: number | null }): Promise<Share> =>
+    (await send("POST", "/api/shares", body)).json(),
+  revokeShare: (id: string) => send("DELETE", `/api/shares/${encodeURIComponent(id)}`),
 
   /** The first `limit` bytes of a file (a Range request), and the file's whole size. */
   async head(path: string, limit: number, signal?: AbortSignal): Promise<{ bytes: ArrayBuffer; size: number }> {

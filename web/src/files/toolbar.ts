@@ -106,7 +106,9 @@ export class Toolbar {
     hidden.checked = app.showHidden;
     hidden.addEventListener("change", () => app.setHidden(hidden.checked));
     const hiddenLabel = h("label", { class: "toggle", title: "Show names that start with a dot" }, hidden, h("span", { class: "long" }, "Hidden files"), h("span", { class: "short" }, "Hidden"));
-    const view = h("div", { class: "group view" }, refresh, hiddenLabel);
+    const shares = iconButton("link", "Shared links", { id: "shares" });
+    shares.addEventListener("click", () => void a.sharesList());
+    const view = h("div", { class: "group view" }, refresh, shares, hiddenLabel);
 
     this.el = h(
       "div",

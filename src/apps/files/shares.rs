@@ -1,0 +1,572 @@
+//! Share links: a file or folder of the workspace, read-only, at `/.gpubox/s/<id>` on the file
+//! manager's port, without the login. Each may end (a time, a number of downloads) and may ask
+//! for a password; the list lives in `${state_dir}/shares.json`, so links survive a restart.
+//!
+//! A share never reaches outside its path: a folder share opens its folder as a root of its own
+//! (`Root::sub`), beneath which every name is resolved, symlinks included. Links that ended or
+//! were taken back answer 404 with a plain page; wrong passwords are throttled like logins.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use axum::body::Bytes;
+use axum::extract::{ConnectInfo, Path as UrlPath, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{Html, IntoResponse, Response};
+use axum::Json;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use super::fs::{clean, FsError, Rel, Root};
+use super::transfer::{content_type, disposition, send_file};
+use super::{archive, blocking, FilesApp};
+use crate::http::pages::escape;
+use crate::http::{ApiError, Context, Params};
+
+/// The cookie that holds a password-protected share's unlocking, for that share's path only.
+const UNLOCK_COOKIE: &str = "gpubox_share";
+const UNLOCK_FOR: Duration = Duration::from_secs(12 * 3600);
+/// The longest a share may be given: a year. (`never` is no end at all.)
+const LONGEST: Duration = Duration::from_secs(366 * 86400);
+const MAX_SHARES: usize = 1000;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Share {
+    pub id: String,
+    /// The workspace path shared, as `a/b` (empty: the whole workspace).
+    pub path: String,
+    pub folder: bool,
+    pub created_ms: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expires_ms: Option<u64>,
+    /// An Argon2 hash (PHC string) of the share's password.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub password: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_downloads: Option<u32>,
+    #[serde(default)]
+    pub downloads: u32,
+}
+
+impl Share {
+    fn live(&self, now: u64) -> bool {
+        self.expires_ms.is_none_or(|e| now < e) && self.max_downloads.is_none_or(|m| self.downloads < m)
+    }
+}
+
+/// The shares, and who may see the protected ones.
+pub struct Shares {
+    file: PathBuf,
+    list: Mutex<Vec<Share>>,
+    /// Unlocking tokens (the cookie's value) → the share and until when.
+    unlocked: Mutex<HashMap<String, (String, Instant)>>,
+    throttle: crate::auth::Throttle<std::net::IpAddr>,
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
+}
+
+impl Shares {
+    /// Reads `shares.json` in `state_dir` (none yet: no shares; unreadable: none, said).
+    pub fn load(state_dir: &std::path::Path) -> (Shares, Option<String>) {
+        let file = state_dir.join("shares.json");
+        let (list, problem) = match std::fs::read(&file) {
+            Ok(bytes) => match serde_json::from_slice::<Vec<Share>>(&bytes) {
+                Ok(l) => (l, None),
+                Err(e) => {
+                    (Vec::new(), Some(format!("{} is not a list of shares ({e}): no share links work", file.display())))
+                }
+            },
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => (Vec::new(), None),
+            Err(e) => (Vec::new(), Some(format!("cannot read {}: {e}: no share links work", file.display()))),
+        };
+        let shares = Shares {
+            file,
+            list: Mutex::new(list),
+            unlocked: Mutex::new(HashMap::new()),
+            // As the login's: a few free tries, then growing waits.
+            throttle: crate::auth::Throttle::new(5, Duration::from_secs(300)),
+        };
+        (shares, problem)
+    }
+
+    fn get(&self, id: &str) -> Option<Share> {
+        let now = now_ms();
+        self.list.lock().expect("shares lock").iter().find(|s| s.id == id && s.live(now)).cloned()
+    }
+
+    /// Writes the list (live shares only) under a temporary name, then over the real one.
+    fn save(&self, list: &[Share]) -> std::io::Result<()> {
+        use std::io::Write;
+        use std::os::unix::fs::OpenOptionsExt;
+        let folder = self.file.parent().expect("a file in a folder");
+        std::fs::create_dir_all(folder)?;
+        let tmp = folder.join(format!(".shares.json.{}", std::process::id()));
+        let mut f = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&tmp)?;
+        f.write_all(&serde_json::to_vec_pretty(list).expect("shares serialize"))?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, &self.file)
+    }
+
+    /// Counts a download; false when the share has none left (or is gone).
+    fn count(&self, id: &str) -> bool {
+        let mut list = self.list.lock().expect("shares lock");
+        let now = now_ms();
+        let Some(s) = list.iter_mut().find(|s| s.id == id && s.live(now)) else { return false };
+        s.downloads += 1;
+        let limited = s.max_downloads.is_some();
+        if limited {
+            let live: Vec<Share> = list.iter().filter(|s| s.live(now)).cloned().collect();
+            // The count must hold across a restart; a failed write is the file's next write's.
+            let _ = self.save(&live);
+        }
+        true
+    }
+
+    fn unlocked(&self, id: &str, headers: &HeaderMap) -> bool {
+        let tokens = self.unlocked.lock().expect("unlock lock");
+        crate::http::cookies::cookies(headers, UNLOCK_COOKIE)
+            .any(|t| tokens.get(&t).is_some_and(|(s, until)| s == id && *until > Instant::now()))
+    }
+}
+
+// ---- the private API (behind the login)
+
+#[derive(Deserialize)]
+pub(super) struct NewShare {
+    path: String,
+    /// `1h`, `1d`, `7d`, any duration up to a year, or `never` / empty.
+    #[serde(default)]
+    expires: String,
+    #[serde(default)]
+    password: String,
+    #[serde(default)]
+    max_downloads: Option<u32>,
+}
+
+fn answer(s: &Share) -> serde_json::Value {
+    json!({
+        "id": s.id,
+        "url": format!("/.gpubox/s/{}", s.id),
+        "path": s.path,
+        "folder": s.folder,
+        "created_ms": s.created_ms,
+        "expires_ms": s.expires_ms,
+        "password": s.password.is_some(),
+        "max_downloads": s.max_downloads,
+        "downloads": s.downloads,
+    })
+}
+
+pub(super) async fn create(State(app): State<Arc<FilesApp>>, Json(n): Json<NewShare>) -> Result<Response, ApiError> {
+    let rel = clean(&n.path).context("path")?;
+    let shown = format!("/{}", rel.as_str());
+    let expires = match n.expires.trim() {
+        "" | "never" => None,
+        t => match humantime::parse_duration(t) {
+            Ok(d) if d >= Duration::from_secs(1) && d <= LONGEST => Some(now_ms() + d.as_millis() as u64),
+            _ => {
+                return Err(ApiError::bad_request(
+                    "bad_expiry",
+                    format!("\"{t}\" is not a time to end the link: give 1h, 1d, 7d (up to a year), or never"),
+                ))
+            }
+        },
+    };
+    if n.max_downloads == Some(0) {
+        return Err(ApiError::bad_request("bad_limit", "a download limit is at least 1 (leave it out for none)"));
+    }
+    let password = n.password.trim_end_matches(['\r', '\n']).to_string();
+    let (a, r) = (app.clone(), rel.clone());
+    let stat = blocking(move || a.root.stat(&r)).await.context(&format!("cannot share {shown}"))?;
+    let folder = match super::fs::kind_of(&stat) {
+        "dir" => true,
+        "file" => false,
+        _ => return Err(ApiError::bad_request("not_shareable", format!("{shown} is neither a file nor a folder"))),
+    };
+    let hash =
+        if password.is_empty() { None } else { Some(blocking(move || crate::auth::hash_password(&password)).await) };
+    let id =
+        crate::random::hex(16).map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "io", e.to_string()))?;
+    let share = Share {
+        id,
+        path: rel.as_str(),
+        folder,
+        created_ms: now_ms(),
+        expires_ms: expires,
+        password: hash,
+        max_downloads: n.max_downloads,
+        downloads: 0,
+    };
+    let shares = app.shares.clone();
+    let s = share.clone();
+    blocking(move || {
+        let mut list = shares.list.lock().expect("shares lock");
+        let now = now_ms();
+        list.retain(|s| s.live(now));
+        if list.len() >= MAX_SHARES {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "too_many",
+                format!("{MAX_SHARES} links are open already: take some back first"),
+            ));
+        }
+        list.push(s);
+        shares.save(&list).map_err(|e| {
+            list.pop();
+            ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "io", format!("cannot keep the link: {e}"))
+        })
+    })
+    .await?;
+    Ok((StatusCode::CREATED, Json(answer(&share))).into_response())
+}
+
+pub(super) async fn list(State(app): State<Arc<FilesApp>>) -> Json<serde_json::Value> {
+    let now = now_ms();
+    let list = app.shares.list.lock().expect("shares lock");
+    let mut shares: Vec<serde_json::Value> = list.iter().filter(|s| s.live(now)).map(answer).collect();
+    shares.reverse();
+    Json(json!({ "shares": shares }))
+}
+
+pub(super) async fn revoke(
+    State(app): State<Arc<FilesApp>>,
+    UrlPath(id): UrlPath<String>,
+) -> Result<Response, ApiError> {
+    let shares = app.shares.clone();
+    blocking(move || {
+        let mut list = shares.list.lock().expect("shares lock");
+        let now = now_ms();
+        let Some(i) = list.iter().position(|s| s.id == id) else {
+            return Err(ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such link (taken back already?)"));
+        };
+        let gone = list.remove(i);
+        list.retain(|s| s.live(now));
+        if let Err(e) = shares.save(&list) {
+            // Kept, so that it is not said to be gone while it works again after a restart.
+            let at = i.min(list.len());
+            list.insert(at, gone);
+            return Err(ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "io",
+                format!("cannot take the link back: {e}"),
+            ));
+        }
+        shares.unlocked.lock().expect("unlock lock").retain(|_, (s, _)| *s != gone.id);
+        Ok(())
+    })
+    .await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+// ---- the public side
+
+/// The plain page of a link that does not work (ended, taken back, never was): 404.
+fn gone() -> Response {
+    let body = "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+<title>Link not found</title><link rel=\"icon\" href=\"data:,\"><link rel=\"stylesheet\" href=\"/.gpubox/assets/gpubox.css\"></head>\
+<body><main class=\"share\"><h1>This link does not work</h1><p class=\"muted\">It has ended, was taken back, or never existed. Ask whoever sent it for a new one.</p></main></body></html>\n";
+    let mut r = (StatusCode::NOT_FOUND, Html(body)).into_response();
+    r.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    r
+}
+
+fn page(title: &str, body: &str) -> Response {
+    let html = format!(
+        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+<meta name=\"robots\" content=\"noindex\">\
+<title>{t}</title><link rel=\"icon\" href=\"data:,\"><link rel=\"stylesheet\" href=\"/.gpubox/assets/gpubox.css\"></head>\
+<body><main class=\"share\">{body}</main></body></html>\n",
+        t = escape(title)
+    );
+    let mut r = Html(html).into_response();
+    r.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    r
+}
+
+#[derive(Deserialize, Default)]
+pub(super) struct SubPath {
+    /// Inside a folder share: the path below it.
+    #[serde(default)]
+    path: String,
+    #[serde(default)]
+    inline: String,
+}
+
+/// The share `id` when it is live and, if it has a password, unlocked for this browser.
+enum Access {
+    Open(Share),
+    Locked(Share),
+    Gone,
+}
+
+fn access(app: &FilesApp, id: &str, headers: &HeaderMap) -> Access {
+    match app.shares.get(id) {
+        None => Access::Gone,
+        Some(s) if s.password.is_some() && !app.shares.unlocked(id, headers) => Access::Locked(s),
+        Some(s) => Access::Open(s),
+    }
+}
+
+fn share_name(s: &Share) -> String {
+    s.path.rsplit('/').next().filter(|n| !n.is_empty()).unwrap_or("workspace").to_string()
+}
+
+/// Where a share's path leads: the root to open names beneath, and the name below it.
+/// A file share has no path below it; a folder share takes `sub` (cleaned, never `..`).
+fn target(app: &FilesApp, s: &Share, sub: &str) -> Result<(Root, Rel), FsError> {
+    let base = clean(&s.path)?;
+    if s.folder {
+        Ok((app.root.sub(&base)?, clean(sub)?))
+    } else if sub.is_empty() {
+        Ok((app.root.sub(&base.parent())?, Rel(vec![base.name().unwrap_or_default().to_string()])))
+    } else {
+        Err(FsError::NotFound)
+    }
+}
+
+fn password_form(s: &Share, wrong: bool) -> Response {
+    let note = if wrong { "<p class=\"error\" role=\"alert\">That is not the password.</p>" } else { "" };
+    let body = format!(
+        "<h1>{name}</h1><p class=\"muted\">This link asks for a password.</p>{note}\
+<form method=\"post\" class=\"share-unlock\"><label for=\"share-password\">Password</label>\
+<input id=\"share-password\" name=\"password\" type=\"password\" autocomplete=\"current-password\" autofocus required>\
+<button type=\"submit\">Open</button></form>",
+        name = escape(&share_name(s))
+    );
+    let mut r = page(&share_name(s), &body);
+    if wrong {
+        *r.status_mut() = StatusCode::UNAUTHORIZED;
+    }
+    r
+}
+
+/// `GET /.gpubox/s/{id}`: a file's page (its name, size, a preview for a picture, Download), or
+/// a folder's list (`?path=` below it) with a ZIP of it all.
+pub(super) async fn show(
+    State(app): State<Arc<FilesApp>>,
+    UrlPath(id): UrlPath<String>,
+    headers: HeaderMap,
+    Params(q): Params<SubPath>,
+) -> Response {
+    let s = match access(&app, &id, &headers) {
+        Access::Gone => return gone(),
+        Access::Locked(s) => return password_form(&s, false),
+        Access::Open(s) => s,
+    };
+    let (a, share, sub) = (app.clone(), s.clone(), q.path.clone());
+    let looked = blocking(move || {
+        let (root, rel) = target(&a, &share, &sub)?;
+        let stat = root.stat(&rel)?;
+        if super::fs::kind_of(&stat) == "dir" {
+            Ok((rel.clone(), None, Some(root.list(&rel)?)))
+        } else {
+            Ok::<_, FsError>((rel, Some(stat), None))
+        }
+    })
+    .await;
+    let (rel, stat, entries) = match looked {
+        Ok(x) => x,
+        Err(_) => return gone(),
+    };
+    let base = format!("/.gpubox/s/{id}");
+    let q = |p: &str| crate::http::coding::encode(p);
+    let limit = match (s.max_downloads, s.expires_ms) {
+        (Some(m), _) => {
+            format!("<p class=\"muted small\">{} of {m} downloads left.</p>", m.saturating_sub(s.downloads))
+        }
+        (None, Some(e)) => format!(
+            "<p class=\"muted small\">This link ends {}.</p>",
+            httpdate::fmt_http_date(UNIX_EPOCH + Duration::from_millis(e))
+        ),
+        _ => String::new(),
+    };
+    if let (Some(stat), false) = (stat, s.folder) {
+        let name = share_name(&s);
+        let size = crate::human::bytes(stat.st_size as u64);
+        // A preview would use up a limited link's downloads.
+        let picture = content_type(&name).starts_with("image/") && s.max_downloads.is_none();
+        let preview = if picture {
+            format!("<img class=\"share-preview\" src=\"{base}/file?inline=1\" alt=\"{}\">", escape(&name))
+        } else {
+            String::new()
+        };
+        let body = format!(
+            "<h1>{n}</h1><p class=\"muted\">{size}</p>{preview}<p><a class=\"button\" href=\"{base}/file\" download>Download</a></p>{limit}",
+            n = escape(&name)
+        );
+        return page(&name, &body);
+    }
+    let mut entries = entries.unwrap_or_default();
+    entries.retain(|e| e.kind == "dir" || e.kind == "file");
+    entries.sort_by(|a, b| {
+        (b.kind == "dir").cmp(&(a.kind == "dir")).then_with(|| a.name.to_lowercase().cmp(&b.name.to_lowercase()))
+    });
+    let here = rel.as_str();
+    let mut crumbs = format!("<a href=\"{base}\">{}</a>", escape(&share_name(&s)));
+    let mut walked = Rel(Vec::new());
+    for part in &rel.0 {
+        walked = walked.join(part);
+        crumbs.push_str(&format!(" / <a href=\"{base}?path={}\">{}</a>", q(&walked.as_str()), escape(part)));
+    }
+    let mut rows = String::new();
+    for e in &entries {
+        let p = if here.is_empty() { e.name.clone() } else { format!("{here}/{}", e.name) };
+        let (href, size) = if e.kind == "dir" {
+            (format!("{base}?path={}", q(&p)), String::new())
+        } else {
+            (format!("{base}/file?path={}", q(&p)), crate::human::bytes(e.size))
+        };
+        let class = if e.kind == "dir" { "dir" } else { "file" };
+        rows.push_str(&format!(
+            "<li class=\"{class}\" data-name=\"{n}\"><a href=\"{href}\">{n}</a><span class=\"muted\">{size}</span></li>",
+            n = escape(&e.name)
+        ));
+    }
+    if entries.is_empty() {
+        rows.push_str("<li class=\"muted\">This folder is empty.</li>");
+    }
+    let body = format!(
+        "<h1>{crumbs}</h1><p><a class=\"button\" href=\"{base}/zip?path={}\" download>Download all (ZIP)</a></p>\
+<ul class=\"share-list\">{rows}</ul>{limit}",
+        q(&here)
+    );
+    page(&share_name(&s), &body)
+}
+
+#[derive(Deserialize)]
+pub(super) struct Unlock {
+    #[serde(default)]
+    password: String,
+}
+
+/// `POST /.gpubox/s/{id}`: the password of a protected share; right, the browser may open it
+/// for 12 hours (a cookie for this share's path only).
+pub(super) async fn unlock(
+    State(app): State<Arc<FilesApp>>,
+    UrlPath(id): UrlPath<String>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    axum::Form(form): axum::Form<Unlock>,
+) -> Response {
+    let Some(s) = app.shares.get(&id) else { return gone() };
+    let Some(hash) = s.password.clone() else { return see_other(&format!("/.gpubox/s/{id}")) };
+    let client = crate::auth::throttle_key(addr.ip());
+    if let Err(wait) = app.shares.throttle.begin(client) {
+        let mut r = password_form(&s, true);
+        *r.status_mut() = StatusCode::TOO_MANY_REQUESTS;
+        if let Ok(v) = HeaderValue::from_str(&wait.as_secs().max(1).to_string()) {
+            r.headers_mut().insert(header::RETRY_AFTER, v);
+        }
+        return r;
+    }
+    let ok = blocking(move || crate::auth::verify_password(&form.password, &hash)).await;
+    if !ok {
+        return password_form(&s, true);
+    }
+    app.shares.throttle.success(client);
+    let Ok(token) = crate::random::hex(16) else { return gone() };
+    {
+        let mut tokens = app.shares.unlocked.lock().expect("unlock lock");
+        let now = Instant::now();
+        tokens.retain(|_, (_, until)| *until > now);
+        if tokens.len() < 100_000 {
+            tokens.insert(token.clone(), (id.clone(), now + UNLOCK_FOR));
+        }
+    }
+    let mut r = see_other(&format!("/.gpubox/s/{id}"));
+    let secure = if crate::http::headers::is_https(&headers) { "; Secure" } else { "" };
+    let cookie = format!(
+        "{UNLOCK_COOKIE}={token}; Path=/.gpubox/s/{id}; Max-Age={}; HttpOnly; SameSite=Lax{secure}",
+        UNLOCK_FOR.as_secs()
+    );
+    if let Ok(v) = HeaderValue::from_str(&cookie) {
+        r.headers_mut().append(header::SET_COOKIE, v);
+    }
+    r
+}
+
+fn see_other(to: &str) -> Response {
+    let mut r = StatusCode::SEE_OTHER.into_response();
+    if let Ok(v) = HeaderValue::from_str(to) {
+        r.headers_mut().insert(header::LOCATION, v);
+    }
+    r
+}
+
+/// `GET /.gpubox/s/{id}/file`: the shared file, or a file below the shared folder (`?path=`);
+/// byte ranges as the file manager's own downloads. A whole download counts against a limit.
+pub(super) async fn file(
+    State(app): State<Arc<FilesApp>>,
+    UrlPath(id): UrlPath<String>,
+    headers: HeaderMap,
+    Params(q): Params<SubPath>,
+) -> Response {
+    let s = match access(&app, &id, &headers) {
+        Access::Open(s) => s,
+        _ => return gone(),
+    };
+    let range = headers.get(header::RANGE).and_then(|v| v.to_str().ok()).map(str::to_string);
+    // A resumed download (a range that does not start at 0) is the same download.
+    let fresh = range.as_deref().is_none_or(|r| r.trim_start_matches("bytes=").starts_with("0-") || !r.contains('-'));
+    let (a, share, sub) = (app.clone(), s.clone(), q.path.clone());
+    let opened = blocking(move || {
+        let (root, rel) = target(&a, &share, &sub)?;
+        let f = root.open_file(&rel)?;
+        let meta = f.metadata()?;
+        Ok::<_, FsError>((rel, f, meta))
+    })
+    .await;
+    let Ok((rel, f, meta)) = opened else { return gone() };
+    if fresh && !app.shares.count(&id) {
+        return gone();
+    }
+    let name = rel.name().unwrap_or("file").to_string();
+    send_file(f, meta, &name, range.as_deref(), q.inline == "1")
+}
+
+/// `GET /.gpubox/s/{id}/zip`: a folder share (or a folder below it, `?path=`) as one ZIP, made
+/// while it is sent.
+pub(super) async fn zip(
+    State(app): State<Arc<FilesApp>>,
+    UrlPath(id): UrlPath<String>,
+    headers: HeaderMap,
+    Params(q): Params<SubPath>,
+) -> Response {
+    let s = match access(&app, &id, &headers) {
+        Access::Open(s) if s.folder => s,
+        _ => return gone(),
+    };
+    let (a, share, sub) = (app.clone(), s.clone(), q.path.clone());
+    let opened = blocking(move || {
+        let (root, rel) = target(&a, &share, &sub)?;
+        if super::fs::kind_of(&root.stat(&rel)?) != "dir" {
+            return Err(FsError::NotADir);
+        }
+        Ok::<_, FsError>((root, rel))
+    })
+    .await;
+    let Ok((root, rel)) = opened else { return gone() };
+    if !app.shares.count(&id) {
+        return gone();
+    }
+    let name = rel.name().map(str::to_string).unwrap_or_else(|| share_name(&s));
+    let (tx, rx) = tokio::sync::mpsc::channel::<std::io::Result<Bytes>>(4);
+    let item = archive::Item { rel, name: name.clone() };
+    tokio::task::spawn_blocking(move || {
+        let entries = archive::Walk::new(&root, vec![item]);
+        let pool = super::Pool::new();
+        let out = archive::ChannelWriter { tx: tx.clone(), buf: pool.take(), pool };
+        if let Err(e) = archive::zip(&root, entries, out) {
+            let _ = tx.blocking_send(Err(e));
+        }
+    });
+    let mut resp = Response::new(super::body::channel_body(rx));
+    resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/zip"));
+    resp.headers_mut().insert(header::CONTENT_DISPOSITION, disposition("attachment", &format!("{name}.zip")));
+    resp
+}
