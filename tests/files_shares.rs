@@ -132,6 +132,22 @@ fn a_share_link_opens_without_the_login_and_reaches_only_what_was_shared() {
     gone(&get(&f, &format!("{file}/file?path=../private.txt")), "a path below a file share");
     gone(&get(&f, &format!("{file}/zip")), "a ZIP of a file share");
 
+    // Whatever is later put at a shared path is not what was shared: a symlink to the whole
+    // workspace in place of the folder, a symlink to another file in place of the file.
+    let other = share(&f, json!({ "path": "shared/sub" }));
+    std::fs::rename(ws.join("shared/sub"), ws.join("shared/sub-old")).unwrap();
+    std::os::unix::fs::symlink("../..", ws.join("shared/sub")).unwrap();
+    gone(&get(&f, &other), "a folder link whose folder was replaced by a symlink");
+    gone(&get(&f, &format!("{other}/file?path=private.txt")), "a file through the replaced folder");
+    std::fs::rename(ws.join("note.txt"), ws.join("note-old.txt")).unwrap();
+    std::os::unix::fs::symlink("private.txt", ws.join("note.txt")).unwrap();
+    gone(&get(&f, &format!("{file}/file")), "a file link whose file was replaced by a symlink");
+    std::fs::remove_file(ws.join("note.txt")).unwrap();
+    std::fs::rename(ws.join("note-old.txt"), ws.join("note.txt")).unwrap();
+    assert_eq!(get(&f, &format!("{file}/file")).text(), "just this file", "the same file back: it works again");
+    let other_id = other.rsplit('/').next().unwrap();
+    assert_eq!(f.req("DELETE", &format!("/api/shares/{other_id}"), &[], b"").status, 204);
+
     // Listed behind the login; taken back at once.
     let list: Value = serde_json::from_slice(&f.req("GET", "/api/shares", &[], b"").body).unwrap();
     let ids: Vec<&str> = list["shares"].as_array().unwrap().iter().map(|s| s["id"].as_str().unwrap()).collect();
@@ -168,6 +184,13 @@ fn share_links_end_get_used_up_ask_for_a_password_and_survive_a_restart() {
     assert_eq!((part.status, part.text().as_str()), (206, "56789"));
     assert_eq!(get(&f, &format!("{twice}/file")).status, 200);
     gone(&get(&f, &format!("{twice}/file")), "the third download of two allowed");
+    // Ranges that send the whole file count as a download, however they are written.
+    for range in ["bytes=-999999", "bytes=1-1,2-2", "bytes=00-"] {
+        let once = share(&f, json!({ "path": "file.bin", "max_downloads": 1 }));
+        let r = request(f.port, "GET", &format!("{once}/file"), &[("Range", range)], b"");
+        assert!(r.status == 200 || r.status == 206, "{range}: {}", r.status);
+        gone(&get(&f, &format!("{once}/file")), range);
+    }
 
     let locked = share(&f, json!({ "path": "file.bin", "password": "open sesame" }));
     let page = get(&f, &locked);

@@ -49,6 +49,12 @@ pub struct Share {
     pub max_downloads: Option<u32>,
     #[serde(default)]
     pub downloads: u32,
+    /// The shared file's or folder's identity when it was shared (device, inode): a link serves
+    /// nothing else, whatever is later put at its path (a symlink, another folder).
+    #[serde(default)]
+    pub dev: u64,
+    #[serde(default)]
+    pub ino: u64,
 }
 
 impl Share {
@@ -63,7 +69,10 @@ pub struct Shares {
     list: Mutex<Vec<Share>>,
     /// Unlocking tokens (the cookie's value) → the share and until when.
     unlocked: Mutex<HashMap<String, (String, Instant)>>,
-    throttle: crate::auth::Throttle<std::net::IpAddr>,
+    /// Wrong passwords, per client and link (a right one for one link clears no other's).
+    throttle: crate::auth::Throttle<(std::net::IpAddr, u64)>,
+    /// Password checks at once (each Argon2 check takes 7 MiB and a core for a while).
+    verifying: tokio::sync::Semaphore,
 }
 
 fn now_ms() -> u64 {
@@ -90,6 +99,7 @@ impl Shares {
             unlocked: Mutex::new(HashMap::new()),
             // As the login's: a few free tries, then growing waits.
             throttle: crate::auth::Throttle::new(5, Duration::from_secs(300)),
+            verifying: tokio::sync::Semaphore::new(2),
         };
         (shares, problem)
     }
@@ -117,7 +127,7 @@ impl Shares {
         let mut list = self.list.lock().expect("shares lock");
         let now = now_ms();
         let Some(s) = list.iter_mut().find(|s| s.id == id && s.live(now)) else { return false };
-        s.downloads += 1;
+        s.downloads = s.downloads.saturating_add(1);
         let limited = s.max_downloads.is_some();
         if limited {
             let live: Vec<Share> = list.iter().filter(|s| s.live(now)).cloned().collect();
@@ -183,6 +193,7 @@ pub(super) async fn create(State(app): State<Arc<FilesApp>>, Json(n): Json<NewSh
     let password = n.password.trim_end_matches(['\r', '\n']).to_string();
     let (a, r) = (app.clone(), rel.clone());
     let stat = blocking(move || a.root.stat(&r)).await.context(&format!("cannot share {shown}"))?;
+    let (dev, ino) = (stat.st_dev, stat.st_ino);
     let folder = match super::fs::kind_of(&stat) {
         "dir" => true,
         "file" => false,
@@ -201,6 +212,8 @@ pub(super) async fn create(State(app): State<Arc<FilesApp>>, Json(n): Json<NewSh
         password: hash,
         max_downloads: n.max_downloads,
         downloads: 0,
+        dev,
+        ino,
     };
     let shares = app.shares.clone();
     let s = share.clone();
@@ -318,12 +331,25 @@ fn share_name(s: &Share) -> String {
 
 /// Where a share's path leads: the root to open names beneath, and the name below it.
 /// A file share has no path below it; a folder share takes `sub` (cleaned, never `..`).
+/// The shared folder or file must still be the one that was shared (its device and inode): a
+/// path whose folder or file was replaced (by a symlink to elsewhere in the workspace, another
+/// folder) leads nowhere.
 fn target(app: &FilesApp, s: &Share, sub: &str) -> Result<(Root, Rel), FsError> {
     let base = clean(&s.path)?;
+    let same = |st: nix::sys::stat::FileStat| st.st_dev == s.dev && st.st_ino == s.ino;
     if s.folder {
-        Ok((app.root.sub(&base)?, clean(sub)?))
+        let root = app.root.sub(&base)?;
+        if !same(root.stat(&Rel(Vec::new()))?) {
+            return Err(FsError::NotFound);
+        }
+        Ok((root, clean(sub)?))
     } else if sub.is_empty() {
-        Ok((app.root.sub(&base.parent())?, Rel(vec![base.name().unwrap_or_default().to_string()])))
+        let root = app.root.sub(&base.parent())?;
+        let rel = Rel(vec![base.name().unwrap_or_default().to_string()]);
+        if !same(root.stat(&rel)?) {
+            return Err(FsError::NotFound);
+        }
+        Ok((root, rel))
     } else {
         Err(FsError::NotFound)
     }
@@ -374,6 +400,12 @@ pub(super) async fn show(
         Err(_) => return gone(),
     };
     let base = format!("/.gpubox/s/{id}");
+    match (s.folder, stat.is_some()) {
+        // A file below a shared folder: it is downloaded, as the list's link does.
+        (true, true) => return see_other(&format!("{base}/file?path={}", crate::http::coding::encode(&rel.as_str()))),
+        (false, false) => return gone(),
+        _ => {}
+    }
     let q = |p: &str| crate::http::coding::encode(p);
     let limit = match (s.max_downloads, s.expires_ms) {
         (Some(m), _) => {
@@ -455,7 +487,8 @@ pub(super) async fn unlock(
 ) -> Response {
     let Some(s) = app.shares.get(&id) else { return gone() };
     let Some(hash) = s.password.clone() else { return see_other(&format!("/.gpubox/s/{id}")) };
-    let client = crate::auth::throttle_key(addr.ip());
+    let link = u64::from_str_radix(id.get(..16).unwrap_or("0"), 16).unwrap_or(0);
+    let client = (crate::auth::throttle_key(addr.ip()), link);
     if let Err(wait) = app.shares.throttle.begin(client) {
         let mut r = password_form(&s, true);
         *r.status_mut() = StatusCode::TOO_MANY_REQUESTS;
@@ -464,6 +497,12 @@ pub(super) async fn unlock(
         }
         return r;
     }
+    let Ok(_checking) = app.shares.verifying.try_acquire() else {
+        let mut r = password_form(&s, false);
+        *r.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
+        r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("2"));
+        return r;
+    };
     let ok = blocking(move || crate::auth::verify_password(&form.password, &hash)).await;
     if !ok {
         return password_form(&s, true);
@@ -490,6 +529,12 @@ pub(super) async fn unlock(
     r
 }
 
+/// Counts a download off the runtime (a limited link's count is written to disk).
+async fn counted(app: &Arc<FilesApp>, id: &str) -> bool {
+    let (shares, id) = (app.shares.clone(), id.to_string());
+    blocking(move || shares.count(&id)).await
+}
+
 fn see_other(to: &str) -> Response {
     let mut r = StatusCode::SEE_OTHER.into_response();
     if let Ok(v) = HeaderValue::from_str(to) {
@@ -503,6 +548,7 @@ fn see_other(to: &str) -> Response {
 pub(super) async fn file(
     State(app): State<Arc<FilesApp>>,
     UrlPath(id): UrlPath<String>,
+    method: axum::http::Method,
     headers: HeaderMap,
     Params(q): Params<SubPath>,
 ) -> Response {
@@ -511,8 +557,6 @@ pub(super) async fn file(
         _ => return gone(),
     };
     let range = headers.get(header::RANGE).and_then(|v| v.to_str().ok()).map(str::to_string);
-    // A resumed download (a range that does not start at 0) is the same download.
-    let fresh = range.as_deref().is_none_or(|r| r.trim_start_matches("bytes=").starts_with("0-") || !r.contains('-'));
     let (a, share, sub) = (app.clone(), s.clone(), q.path.clone());
     let opened = blocking(move || {
         let (root, rel) = target(&a, &share, &sub)?;
@@ -522,7 +566,11 @@ pub(super) async fn file(
     })
     .await;
     let Ok((rel, f, meta)) = opened else { return gone() };
-    if fresh && !app.shares.count(&id) {
+    // What is sent decides: the whole file, or a range from its first byte, counts; a resumed
+    // download (a range further on), a range not in the file (416) and HEAD do not.
+    let fresh = method != axum::http::Method::HEAD
+        && matches!(super::parse_range(range.as_deref(), meta.len()), Ok(None) | Ok(Some((0, _))));
+    if fresh && !counted(&app, &id).await {
         return gone();
     }
     let name = rel.name().unwrap_or("file").to_string();
@@ -534,6 +582,7 @@ pub(super) async fn file(
 pub(super) async fn zip(
     State(app): State<Arc<FilesApp>>,
     UrlPath(id): UrlPath<String>,
+    method: axum::http::Method,
     headers: HeaderMap,
     Params(q): Params<SubPath>,
 ) -> Response {
@@ -551,7 +600,10 @@ pub(super) async fn zip(
     })
     .await;
     let Ok((root, rel)) = opened else { return gone() };
-    if !app.shares.count(&id) {
+    if method == axum::http::Method::HEAD {
+        return ([(header::CONTENT_TYPE, "application/zip")], "").into_response();
+    }
+    if !counted(&app, &id).await {
         return gone();
     }
     let name = rel.name().map(str::to_string).unwrap_or_else(|| share_name(&s));
