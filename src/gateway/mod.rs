@@ -732,18 +732,8 @@ fn serve_port(
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let mut threads = Vec::new();
     for (i, l) in sockets.into_iter().enumerate() {
-        let (site, mut stopped, limits) = (site.clone(), stopped.clone(), limits.clone());
-        let spawned = std::thread::Builder::new().name(format!("port-{}-{i}", listen.port)).spawn(move || {
-            let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() else { return };
-            rt.block_on(async move {
-                let Ok(listener) = tokio::net::TcpListener::from_std(l) else { return };
-                let shutdown = async move {
-                    let _ = stopped.wait_for(|s| *s).await;
-                };
-                serve(listener, site, shutdown, DRAIN, limits, Origin::Public).await;
-            });
-        });
-        match spawned {
+        let name = format!("port-{}-{i}", listen.port);
+        match serving_thread(name, l, site.clone(), limits.clone(), stopped.clone(), Origin::Public) {
             Ok(t) => threads.push(t),
             Err(e) => hub.event(format!("cannot start a thread for port {}: {e}", listen.port)),
         }
@@ -764,19 +754,32 @@ fn serve_tunnel_origin(site: &Arc<Site>, limits: &Arc<ConnLimits>) -> std::io::R
     let temporary = folder.join(format!(".{}.{}", site.port, std::process::id()));
     std::fs::write(&temporary, format!("{} {address}\n", std::process::id()))?;
     std::fs::rename(&temporary, &file)?;
-    let (stop, mut stopped) = tokio::sync::watch::channel(false);
-    let (site, limits) = (site.clone(), limits.clone());
-    let thread = std::thread::Builder::new().name(format!("port-{}-tunnel", site.port)).spawn(move || {
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let name = format!("port-{}-tunnel", site.port);
+    let thread = serving_thread(name, socket, site.clone(), limits.clone(), stopped, Origin::Tunnel)?;
+    Ok(TunnelOrigin { stop, thread, file })
+}
+
+/// A thread with its own single-threaded runtime serving `site` on one socket until `stopped`
+/// says so.
+fn serving_thread(
+    name: String,
+    socket: std::net::TcpListener,
+    site: Arc<Site>,
+    limits: Arc<ConnLimits>,
+    mut stopped: tokio::sync::watch::Receiver<bool>,
+    origin: Origin,
+) -> std::io::Result<std::thread::JoinHandle<()>> {
+    std::thread::Builder::new().name(name).spawn(move || {
         let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() else { return };
         rt.block_on(async move {
             let Ok(listener) = tokio::net::TcpListener::from_std(socket) else { return };
             let shutdown = async move {
                 let _ = stopped.wait_for(|s| *s).await;
             };
-            serve(listener, site, shutdown, DRAIN, limits, Origin::Tunnel).await;
+            serve(listener, site, shutdown, DRAIN, limits, origin).await;
         });
-    })?;
-    Ok(TunnelOrigin { stop, thread, file })
+    })
 }
 
 impl TunnelOrigin {

@@ -12,7 +12,6 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use axum::body::Bytes;
 use axum::extract::{ConnectInfo, Path as UrlPath, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
@@ -21,7 +20,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::fs::{clean, FsError, Rel, Root};
-use super::transfer::{content_type, disposition, send_file};
+use super::transfer::{archive_body, content_type, disposition, send_file};
 use super::{archive, blocking, FilesApp};
 use crate::http::pages::escape;
 use crate::http::{ApiError, Context, Params};
@@ -607,17 +606,8 @@ pub(super) async fn zip(
         return gone();
     }
     let name = rel.name().map(str::to_string).unwrap_or_else(|| share_name(&s));
-    let (tx, rx) = tokio::sync::mpsc::channel::<std::io::Result<Bytes>>(4);
     let item = archive::Item { rel, name: name.clone() };
-    tokio::task::spawn_blocking(move || {
-        let entries = archive::Walk::new(&root, vec![item]);
-        let pool = super::Pool::new();
-        let out = archive::ChannelWriter { tx: tx.clone(), buf: pool.take(), pool };
-        if let Err(e) = archive::zip(&root, entries, out) {
-            let _ = tx.blocking_send(Err(e));
-        }
-    });
-    let mut resp = Response::new(super::body::channel_body(rx));
+    let mut resp = Response::new(archive_body(root, |r| r, vec![item], false));
     resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/zip"));
     resp.headers_mut().insert(header::CONTENT_DISPOSITION, disposition("attachment", &format!("{name}.zip")));
     resp

@@ -247,6 +247,28 @@ pub(super) async fn save(
     Ok(Json(json!({ "saved": shown, "bytes": bytes })).into_response())
 }
 
+/// `items` of the root that `owner` holds, as a tar or a ZIP made on a blocking thread while the
+/// body is sent: no temporary file, constant memory.
+pub(super) fn archive_body<R: Send + 'static>(
+    owner: R,
+    root: fn(&R) -> &super::fs::Root,
+    items: Vec<archive::Item>,
+    tar: bool,
+) -> Body {
+    let (tx, rx) = tokio::sync::mpsc::channel::<std::io::Result<Bytes>>(4);
+    tokio::task::spawn_blocking(move || {
+        let root = root(&owner);
+        let entries = archive::Walk::new(root, items);
+        let pool = Pool::new();
+        let out = archive::ChannelWriter { tx: tx.clone(), buf: pool.take(), pool };
+        let result = if tar { archive::tar(root, entries, out) } else { archive::zip(root, entries, out) };
+        if let Err(e) = result {
+            let _ = tx.blocking_send(Err(e));
+        }
+    });
+    channel_body(rx)
+}
+
 #[derive(serde::Deserialize)]
 pub(super) struct ArchiveQuery {
     /// Workspace paths separated by newlines.
@@ -272,18 +294,8 @@ pub(super) async fn archive_download(
     }
     let tar = q.format == "tar";
     let base = if items.len() == 1 { items[0].name.clone() } else { "selection".into() };
-    let (tx, rx) = tokio::sync::mpsc::channel::<std::io::Result<Bytes>>(4);
-    tokio::task::spawn_blocking(move || {
-        let entries = archive::Walk::new(&app.root, items);
-        let pool = Pool::new();
-        let out = archive::ChannelWriter { tx: tx.clone(), buf: pool.take(), pool };
-        let result = if tar { archive::tar(&app.root, entries, out) } else { archive::zip(&app.root, entries, out) };
-        if let Err(e) = result {
-            let _ = tx.blocking_send(Err(e));
-        }
-    });
     let (kind, ext) = if tar { ("application/x-tar", "tar") } else { ("application/zip", "zip") };
-    let mut resp = Response::new(channel_body(rx));
+    let mut resp = Response::new(archive_body(app, |a| &a.root, items, tar));
     resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(kind));
     resp.headers_mut().insert(header::CONTENT_DISPOSITION, disposition("attachment", &format!("{base}.{ext}")));
     Ok(resp)
