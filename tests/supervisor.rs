@@ -166,8 +166,19 @@ depends_on = ["gate"]
     assert_eq!(g.service_status("gate")["ready"], true);
 }
 
+/// A port nothing listens on now, and one no other caller in this test process was given: the
+/// kernel may hand the same ephemeral port to two quick binds in a row, and a test that starts
+/// gpubox with two services on one port fails (it did once in CI).
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    static GIVEN: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
+    let mut given = GIVEN.lock().unwrap_or_else(|e| e.into_inner());
+    loop {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        if !given.contains(&port) {
+            given.push(port);
+            return port;
+        }
+    }
 }
 
 #[test]

@@ -7,7 +7,7 @@
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
-use std::sync::mpsc::{channel, Receiver};
+use std::sync::mpsc::{channel, Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
 use gpubox::api::Client;
@@ -81,7 +81,10 @@ impl Gpubox {
             match self.stdout.recv_timeout(left) {
                 Ok(line) if line.contains(needle) => return line,
                 Ok(_) => {}
-                Err(_) => panic!("no stdout line containing {needle:?} within {timeout:?}"),
+                Err(RecvTimeoutError::Timeout) => panic!("no stdout line containing {needle:?} within {timeout:?}"),
+                Err(RecvTimeoutError::Disconnected) => {
+                    panic!("gpubox closed its stdout (it exited?) before a line containing {needle:?}; its stderr is above")
+                }
             }
         }
     }
