@@ -6,6 +6,7 @@ mod body;
 mod browse;
 mod dav;
 pub mod fs;
+mod images;
 mod jobs;
 mod names;
 mod ops;
@@ -42,6 +43,7 @@ pub struct FilesApp {
     /// gpubox's private scratch area for downloads in progress.
     scratch: PathBuf,
     shares: Arc<shares::Shares>,
+    thumbs: images::Thumbs,
     /// What went wrong while starting (the share links' file), for gpubox's log.
     pub problems: Vec<String>,
 }
@@ -58,6 +60,7 @@ impl FilesApp {
             jobs: jobs::Jobs::default(),
             scratch: state_dir.join("fetch"),
             shares: Arc::new(shares),
+            thumbs: images::Thumbs::new(state_dir.join("thumbs")),
             problems: problem.into_iter().collect(),
         }))
     }
@@ -73,6 +76,8 @@ pub fn routes() -> RouteSet<Arc<FilesApp>> {
         .get("/api/archive", "/api/archive?paths=none", archive_download)
         .get("/api/sha256", "/api/sha256?path=none", sha256)
         .get("/api/search", "/api/search?path=&q=none", search)
+        .get("/api/thumb", "/api/thumb?path=none", images::thumb)
+        .get("/api/imageinfo", "/api/imageinfo?path=none", images::info)
         .get("/api/space", "/api/space", space)
         .post("/api/mkdir", "/api/mkdir", mkdir)
         .post("/api/rename", "/api/rename", rename)
@@ -93,6 +98,7 @@ pub fn routes() -> RouteSet<Arc<FilesApp>> {
         .public_post("/.gpubox/s/{id}", "/.gpubox/s/none", shares::unlock)
         .public_get("/.gpubox/s/{id}/file", "/.gpubox/s/none/file", shares::file)
         .public_get("/.gpubox/s/{id}/zip", "/.gpubox/s/none/zip", shares::zip)
+        .public_get("/.gpubox/s/{id}/thumb", "/.gpubox/s/none/thumb", shares::thumb)
 }
 
 /// The one map from a file-system error to an HTTP status and code. WebDAV differs in two

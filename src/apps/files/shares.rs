@@ -419,12 +419,13 @@ pub(super) async fn show(
     if let (Some(stat), false) = (stat, s.folder) {
         let name = share_name(&s);
         let size = crate::human::bytes(stat.st_size as u64);
-        // A preview would use up a limited link's downloads.
-        let picture = content_type(&name).starts_with("image/") && s.max_downloads.is_none();
-        let preview = if picture {
+        // The picture itself would use up a limited link's downloads: its thumbnail does not.
+        let preview = if !content_type(&name).starts_with("image/") {
+            String::new()
+        } else if s.max_downloads.is_none() {
             format!("<img class=\"share-preview\" src=\"{base}/file?inline=1\" alt=\"{}\">", escape(&name))
         } else {
-            String::new()
+            format!("<img class=\"share-preview\" src=\"{base}/thumb?size=512\" alt=\"{}\">", escape(&name))
         };
         let body = format!(
             "<h1>{n}</h1><p class=\"muted\">{size}</p>{preview}<p><a class=\"button\" href=\"{base}/file\" download>Download</a></p>{limit}",
@@ -444,9 +445,20 @@ pub(super) async fn show(
         walked = walked.join(part);
         crumbs.push_str(&format!(" / <a href=\"{base}?path={}\">{}</a>", q(&walked.as_str()), escape(part)));
     }
-    let mut rows = String::new();
+    let (mut rows, mut tiles) = (String::new(), String::new());
     for e in &entries {
         let p = if here.is_empty() { e.name.clone() } else { format!("{here}/{}", e.name) };
+        // Pictures are a gallery of thumbnails above the list; a tile opens the picture.
+        if e.kind == "file" && THUMBNAILED.iter().any(|x| e.name.to_ascii_lowercase().ends_with(x)) {
+            tiles.push_str(&format!(
+                "<li data-name=\"{n}\"><a href=\"{base}/file?path={p}&amp;inline=1\" title=\"{n}\">\
+<img src=\"{base}/thumb?path={p}&amp;v={v}\" alt=\"{n}\" loading=\"lazy\"><span>{n}</span></a></li>",
+                n = escape(&e.name),
+                p = q(&p),
+                v = e.modified,
+            ));
+            continue;
+        }
         let (href, size) = if e.kind == "dir" {
             (format!("{base}?path={}", q(&p)), String::new())
         } else {
@@ -461,9 +473,11 @@ pub(super) async fn show(
     if entries.is_empty() {
         rows.push_str("<li class=\"muted\">This folder is empty.</li>");
     }
+    let gallery = if tiles.is_empty() { String::new() } else { format!("<ul class=\"share-gallery\">{tiles}</ul>") };
+    let list = if rows.is_empty() { String::new() } else { format!("<ul class=\"share-list\">{rows}</ul>") };
     let body = format!(
         "<h1>{crumbs}</h1><p><a class=\"button\" href=\"{base}/zip?path={}\" download>Download all (ZIP)</a></p>\
-<ul class=\"share-list\">{rows}</ul>{limit}",
+{gallery}{list}{limit}",
         q(&here)
     );
     page(&share_name(&s), &body)
@@ -574,6 +588,34 @@ pub(super) async fn file(
     }
     let name = rel.name().unwrap_or("file").to_string();
     send_file(f, meta, &name, range.as_deref(), q.inline == "1")
+}
+
+/// Names that get a thumbnail (the kinds the thumbnail thread reads).
+const THUMBNAILED: [&str; 5] = [".png", ".jpg", ".jpeg", ".webp", ".gif"];
+
+/// `GET /.gpubox/s/{id}/thumb?path=&size=`: the thumbnail of the shared picture or of one below
+/// the shared folder, for the gallery; not counted as a download. Anything that is not a
+/// picture beneath the share gets the plain 404 (nothing here names a workspace path).
+pub(super) async fn thumb(
+    State(app): State<Arc<FilesApp>>,
+    UrlPath(id): UrlPath<String>,
+    headers: HeaderMap,
+    Params(q): Params<super::images::ThumbQuery>,
+) -> Response {
+    let s = match access(&app, &id, &headers) {
+        Access::Open(s) => s,
+        _ => return gone(),
+    };
+    let shown = if q.path.is_empty() { s.path.clone() } else { format!("{}/{}", s.path, q.path) };
+    let (a, sub) = (app.clone(), q.path.clone());
+    let open = move || {
+        let (root, rel) = target(&a, &s, &sub)?;
+        root.open_file(&rel)
+    };
+    match super::images::serve_thumb(&app.thumbs, shown, q.size, &headers, open).await {
+        Ok(r) => r,
+        Err(_) => gone(),
+    }
 }
 
 /// `GET /.gpubox/s/{id}/zip`: a folder share (or a folder below it, `?path=`) as one ZIP, made
