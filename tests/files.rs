@@ -46,6 +46,7 @@ port = {port}
     let outside = g.dir.path().join("outside");
     std::fs::create_dir_all(&outside).unwrap();
     std::fs::write(outside.join("secret.txt"), SECRET).unwrap();
+    std::fs::write(outside.join("secret.png"), picture(64, 48, &format!("{SECRET} prompt"))).unwrap();
     Files { g, port, auth, outside, sent: std::cell::Cell::new(0) }
 }
 
@@ -69,6 +70,22 @@ impl Files {
     pub fn json(&self, method: &str, path: &str, body: Value) -> Response {
         self.req(method, path, &[("Content-Type", "application/json")], body.to_string().as_bytes())
     }
+}
+
+/// A PNG of `w`×`h` pixels with `parameters` as Forge writes it (a tEXt chunk after IHDR).
+pub(crate) fn picture(w: u32, h: u32, parameters: &str) -> Vec<u8> {
+    let img = image::RgbImage::from_fn(w, h, |x, y| image::Rgb([(x * 7) as u8, (y * 5) as u8, 120]));
+    let mut png = std::io::Cursor::new(Vec::new());
+    image::DynamicImage::ImageRgb8(img).write_to(&mut png, image::ImageFormat::Png).unwrap();
+    let png = png.into_inner();
+    let mut data = b"parameters\0".to_vec();
+    data.extend(parameters.chars().map(|c| c as u8)); // Latin-1, as PIL's tEXt
+    let mut chunk = (data.len() as u32).to_be_bytes().to_vec();
+    chunk.extend(b"tEXt");
+    chunk.extend(&data);
+    chunk.extend(crc32fast::hash(&[b"tEXt".as_slice(), &data].concat()).to_be_bytes());
+    // Signature (8) and IHDR (25), then the text.
+    [&png[..33], &chunk, &png[33..]].concat()
 }
 
 pub(crate) fn q(s: &str) -> String {
@@ -176,6 +193,8 @@ fn no_hostile_path_reaches_outside_the_workspace() {
         "/api/archive",
         "/api/sha256",
         "/api/search",
+        "/api/thumb",
+        "/api/imageinfo",
         "/api/space",
         "/api/mkdir",
         "/api/rename",
@@ -193,6 +212,7 @@ fn no_hostile_path_reaches_outside_the_workspace() {
         "/.gpubox/s/{id}",
         "/.gpubox/s/{id}/file",
         "/.gpubox/s/{id}/zip",
+        "/.gpubox/s/{id}/thumb",
     ];
     for r in site["routes"].as_array().unwrap().iter().filter(|r| r["owner"] == "files") {
         assert!(covered.contains(&r["path"].as_str().unwrap()), "route {r} is not in the hostile-path test");
@@ -221,12 +241,24 @@ fn no_hostile_path_reaches_outside_the_workspace() {
             ("GET", format!("/api/archive?paths={e}&format=tar")),
             ("GET", format!("/api/sha256?path={e}")),
             ("GET", format!("/api/search?path={e}&q=secret")),
+            ("GET", format!("/api/imageinfo?path={e}")),
         ] {
             let r = f.req(method, &url, &[], b"");
             leaked(&r, &url);
             if r.status >= 400 {
                 refused += 1;
             }
+        }
+        // The workspace holds no picture: any thumbnail would be of the one outside.
+        let png = q(&p.replace("secret.txt", "secret.png"));
+        for url in [
+            format!("/api/thumb?path={png}"),
+            format!("{link}/thumb?path={png}"),
+            format!("/api/imageinfo?path={png}"),
+        ] {
+            let r = f.req("GET", &url, &[], b"");
+            leaked(&r, &url);
+            assert!(r.status >= 400 || url.contains("imageinfo"), "{url}: {}", r.status);
         }
         let r = f.req("PUT", &format!("/api/file?path={e}"), &[], b"overwritten");
         leaked(&r, "PUT");
@@ -249,7 +281,7 @@ fn no_hostile_path_reaches_outside_the_workspace() {
         leaked(&r, "POST /api/shares");
         if r.status == 201 {
             let made = serde_json::from_slice::<Value>(&r.body).unwrap()["url"].as_str().unwrap().to_string();
-            for url in [made.clone(), format!("{made}/file"), format!("{made}/zip")] {
+            for url in [made.clone(), format!("{made}/file"), format!("{made}/zip"), format!("{made}/thumb")] {
                 leaked(&request(f.port, "GET", &url, &[], b""), &url);
             }
         }

@@ -141,7 +141,7 @@ fn every_route_refuses_bad_credentials_and_accepts_each_good_method() {
     }
     let shares =
         routes.iter().filter(|(_, r)| r["public"] == true && r["path"].as_str().unwrap().starts_with("/.gpubox/s/"));
-    assert_eq!(shares.count(), 4, "the share routes are public (and tested so below)");
+    assert_eq!(shares.count(), 5, "the share routes are public (and tested so below, and in files_pictures)");
     let origin = b.origin();
     let cookie = format!("gpubox_session={}", b.login());
     let good_basic = basic(USER, PASSWORD);
