@@ -251,11 +251,9 @@ fn no_hostile_path_reaches_outside_the_workspace() {
         }
         // The workspace holds no picture: any thumbnail would be of the one outside.
         let png = q(&p.replace("secret.txt", "secret.png"));
-        for url in [
-            format!("/api/thumb?path={png}"),
-            format!("{link}/thumb?path={png}"),
-            format!("/api/imageinfo?path={png}"),
-        ] {
+        for url in
+            [format!("/api/thumb?path={png}"), format!("{link}/thumb?path={png}"), format!("/api/imageinfo?path={png}")]
+        {
             let r = f.req("GET", &url, &[], b"");
             leaked(&r, &url);
             assert!(r.status >= 400 || url.contains("imageinfo"), "{url}: {}", r.status);

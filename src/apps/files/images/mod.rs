@@ -48,6 +48,8 @@ enum Found {
     Cached(String, Vec<u8>),
     Same(String),
     Make(String, File),
+    /// Tried before: it is not a picture that can be read, for this reason.
+    Bad(String),
     TooBig,
 }
 
@@ -86,6 +88,9 @@ pub(super) async fn serve_thumb(
         if etag_in.as_deref() == Some(format!("\"{key}\"").as_str()) {
             return Ok(Found::Same(key));
         }
+        if let Ok(why) = std::fs::read_to_string(dir.join(format!("{key}.bad"))) {
+            return Ok(Found::Bad(why));
+        }
         Ok(match std::fs::read(dir.join(&key)) {
             Ok(bytes) => Found::Cached(key, bytes),
             Err(_) => Found::Make(key, f),
@@ -93,7 +98,11 @@ pub(super) async fn serve_thumb(
     })
     .await
     .context(&format!("cannot read /{shown}"))?;
+    let not_a_picture = |why: String| {
+        ApiError::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "not_a_picture", format!("no thumbnail of /{shown}: {why}"))
+    };
     let (key, bytes) = match found {
+        Found::Bad(why) => return Err(not_a_picture(why)),
         Found::Same(key) => return Ok(reply(StatusCode::NOT_MODIFIED, &key, None)),
         Found::Cached(key, bytes) => (key, bytes),
         Found::TooBig => {
@@ -118,13 +127,7 @@ pub(super) async fn serve_thumb(
                 r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
                 return Ok(r);
             }
-            Err(thumbs::Miss::Bad(why)) => {
-                return Err(ApiError::new(
-                    StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                    "not_a_picture",
-                    format!("no thumbnail of /{shown}: {why}"),
-                ))
-            }
+            Err(thumbs::Miss::Bad(why)) => return Err(not_a_picture(why)),
         },
     };
     Ok(reply(StatusCode::OK, &key, Some(bytes)))

@@ -125,12 +125,15 @@ fn worker(rx: Receiver<Job>, dir: PathBuf) {
             continue;
         }
         let made = thumbnail(job.file, job.side);
-        if let Ok(bytes) = &made {
-            if write_new(&path, bytes).is_ok() {
-                used += bytes.len() as u64;
-                if used > CACHE_CAP {
-                    used = prune(&dir, CACHE_CAP / 2);
-                }
+        // A picture that cannot be read is remembered as such: not decoded again on every view.
+        let (written, bytes) = match &made {
+            Ok(bytes) => (write_new(&path, bytes), bytes.as_slice()),
+            Err(why) => (write_new(&path.with_extension("bad"), why.as_bytes()), why.as_bytes()),
+        };
+        if written.is_ok() {
+            used += bytes.len() as u64;
+            if used > CACHE_CAP {
+                used = prune(&dir, CACHE_CAP / 2);
             }
         }
         let _ = job.reply.send(made);
