@@ -2,7 +2,8 @@
 // upload by drag and drop and by the file and folder pickers, a conflict, a reload in the middle
 // of a throttled upload that then resumes, a folder downloaded as a ZIP (read back by Python's
 // zipfile), rename, delete, edit and save, search, the keyboard, and a folder of 100,000 entries
-// of which only a screenful is in the DOM, and a 300 MB upload through a proxy that refuses
+// of which only a screenful is in the DOM, an output folder of 2,000 pictures as a grid of
+// thumbnails with the prompts Forge wrote into them, and a 300 MB upload through a proxy that refuses
 // bodies over 100 MB, as Cloudflare does. Every file is checked on disk.
 import assert from "node:assert/strict";
 import { execFileSync, spawn } from "node:child_process";
@@ -641,6 +642,100 @@ test("on a phone, in the dark: it fits, the rows take two lines", async () => {
   assert.ok(await p.locator("#viewer").isHidden());
   await p.screenshot({ path: join(ARTIFACTS, "files-phone-dark.png") });
   await phone.close();
+});
+
+test("an output folder of 2,000 pictures is a grid of thumbnails, newest first; the viewer shows the prompt", async () => {
+  const dir = "outputs/txt2img-images/2026-12-03";
+  const texts = JSON.parse(execFileSync(PYTHON, [join(HERE, "make_pictures.py"), join(ws, dir), "2000"], { encoding: "utf8" }));
+  await context.grantPermissions(["clipboard-read", "clipboard-write"], { origin: base });
+  await page.goto(`${base}/#/${dir}`);
+  // The uploads panel of the tests before (one failed on purpose) would cover the viewer's side.
+  if (await page.locator("#uploads-panel").isVisible()) await page.click("#uploads-close");
+  const tile = (name) => page.locator(`#files-list .tile[data-name="${name}"]:not([hidden])`);
+  // Newest first: the last one written leads, its thumbnail made on the server.
+  await page.locator("#files-list.grid").waitFor();
+  const first = await page.locator("#files-list .tile:not([hidden])").evaluateAll((ts) =>
+    ts.sort((a, b) => a.dataset.item - b.dataset.item).slice(0, 2).map((t) => t.dataset.name),
+  );
+  assert.deepEqual(first, ["01999-2999.png", "01998-2998.png"]);
+  await page.waitForFunction(() => {
+    const img = document.querySelector('#files-list .tile[data-name="01999-2999.png"] img');
+    return img && img.complete && img.naturalWidth === 64;
+  });
+  const tiles = () => page.locator("#files-list .tile:not([hidden])").count();
+  assert.ok((await tiles()) < 200, `a bounded DOM: ${await tiles()} tiles for 2,004 pictures`);
+  await page.screenshot({ path: join(ARTIFACTS, "files-gallery.png") });
+  // Half way down: those tiles come into the DOM and get their thumbnails; the first ones leave.
+  await page.evaluate(() => {
+    const list = document.querySelector("#files-list");
+    list.scrollTop = (list.scrollHeight - list.clientHeight) / 2;
+  });
+  await page.waitForFunction(() =>
+    [...document.querySelectorAll("#files-list .tile.loaded:not([hidden])")].some((t) => /^0(09|10)\d\d-/.test(t.dataset.name)),
+  );
+  assert.equal(await tile("01999-2999.png").count(), 0);
+  assert.ok((await tiles()) < 200);
+  // The keyboard moves by a tile and by a row.
+  await page.evaluate(() => (document.querySelector("#files-list").scrollTop = 0));
+  await tile("01999-2999.png").click();
+  const cols = await page.evaluate(() => Number(getComputedStyle(document.querySelector("#files-list")).getPropertyValue("--cols")));
+  assert.ok(cols >= 4, `${cols} tiles a row at 1360 px`);
+  await page.keyboard.press("ArrowRight");
+  assert.equal(await tile("01998-2998.png").getAttribute("aria-selected"), "true");
+  await page.keyboard.press("ArrowDown");
+  const below = `0${1998 - cols}-${2998 - cols}.png`;
+  assert.equal(await tile(below).getAttribute("aria-selected"), "true", below);
+
+  // The viewer: the prompt, negative prompt and settings beside the picture, copied whole.
+  await tile("01999-2999.png").dblclick();
+  await page.locator("#gen-panel").waitFor();
+  assert.equal(await page.locator("#gen-prompt").innerText(), "a lighthouse at dusk, oil painting");
+  assert.equal(await page.locator("#gen-negative").innerText(), "blurry, text");
+  const settings = await page.locator("#gen-settings").innerText();
+  assert.match(settings, /Seed\s+2999/);
+  assert.match(settings, /Lora hashes\s+detail: ab12, style: cd34/);
+  await page.click("#gen-copy-all");
+  const copied = await page.evaluate(() => navigator.clipboard.readText());
+  assert.equal(copied, texts.first.replace("Seed: 1000", "Seed: 2999"));
+  assert.match(await page.locator(".v-meta").innerText(), /^64×64 px/);
+  await page.screenshot({ path: join(ARTIFACTS, "files-picture-prompt.png") });
+  // Next and previous: the keys, and the buttons.
+  await page.keyboard.press("ArrowRight");
+  await page.waitForFunction(() => document.querySelector("#viewer-name")?.textContent === "01998-2998.png");
+  await page.waitForFunction(() => document.querySelector("#gen-settings")?.textContent.includes("Seed2998"));
+  await page.click("#viewer-prev");
+  await page.waitForFunction(() => document.querySelector("#viewer-name")?.textContent === "01999-2999.png");
+  // Zoom: in, the level shown, 0 fits again.
+  await page.click("#zoom-in");
+  assert.match(await page.locator("#zoom-level").innerText(), /^\d+ %$/);
+  await page.keyboard.press("0");
+  assert.equal(await page.locator("#zoom-level").innerText(), "Fit");
+  await page.keyboard.press("Escape");
+
+  // JPEG and WebP (EXIF UserComment), a non-Latin-1 prompt (iTXt), a picture without any.
+  for (const [name, prompt] of [["forge.jpg", "a red fox in snow"], ["forge.webp", "a green forest"], ["unicode.png", "猫, ukiyo-e"]]) {
+    await page.goto(`${base}/#/${dir}`);
+    await page.locator("#search-input").fill(name);
+    await page.locator(`#search-results .row[data-name="${name}"]`).click();
+    await tile(name).dblclick();
+    await page.locator("#gen-prompt").waitFor();
+    assert.equal(await page.locator("#gen-prompt").innerText(), prompt, name);
+    await page.keyboard.press("Escape");
+  }
+  await tile("plain.png").dblclick();
+  await page.locator("#viewer-image").waitFor();
+  await page.waitForFunction(() => /64×64 px/.test(document.querySelector(".v-meta")?.textContent ?? ""));
+  assert.equal(await page.locator("#gen-panel").count(), 0, "no text, no panel");
+  await page.keyboard.press("Escape");
+
+  // The list instead, remembered for this folder across a reload; and back.
+  await page.click("#view-toggle");
+  await row("plain.png").waitFor();
+  await page.reload();
+  await row("01999-2999.png").waitFor();
+  assert.equal(await page.locator("#files-list.grid").count(), 0);
+  await page.click("#view-toggle");
+  await page.locator("#files-list.grid").waitFor();
 });
 
 test("share links: a folder shared with a password, opened by a stranger, then taken back", async () => {

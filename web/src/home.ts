@@ -3,7 +3,7 @@
 // server's HTML, no second renderer here). Copy buttons copy a tile's address; the Clipboard API
 // needs https, so on plain http a selection is copied instead.
 
-export {};
+import { copyText } from "./common/clipboard";
 
 const REFRESH_MS = 3000;
 
@@ -38,36 +38,12 @@ function loop(root: HTMLElement): void {
   window.setTimeout(() => void refresh(root).finally(() => loop(root)), REFRESH_MS);
 }
 
-async function copy(text: string): Promise<boolean> {
-  try {
-    if (navigator.clipboard && window.isSecureContext) {
-      await navigator.clipboard.writeText(text);
-      return true;
-    }
-  } catch {
-    // fall through to a selection
-  }
-  const area = document.createElement("textarea");
-  area.className = "copy-buffer";
-  area.value = text;
-  document.body.appendChild(area);
-  area.select();
-  let ok = false;
-  try {
-    ok = document.execCommand("copy");
-  } catch {
-    ok = false;
-  }
-  area.remove();
-  return ok;
-}
-
 const root = document.getElementById("home");
 if (root) {
   root.addEventListener("click", (e) => {
     const b = (e.target as HTMLElement).closest<HTMLButtonElement>("button.copy");
     if (!b) return;
-    void copy(b.dataset.copy ?? "").then((ok) => {
+    void copyText(b.dataset.copy ?? "").then((ok) => {
       b.textContent = ok ? "Copied" : "Copy failed";
       b.classList.toggle("done", ok);
       window.setTimeout(() => {

@@ -64,6 +64,28 @@ export function normalize(typed: string): string {
     .join("/");
 }
 
+/** What Forge wrote into a picture, split as Forge splits it (GET /api/imageinfo). */
+export interface Generation {
+  text: string;
+  prompt: string;
+  negative_prompt: string;
+  settings: [string, string][];
+}
+
+export interface ImageInfo {
+  width: number | null;
+  height: number | null;
+  generation: Generation | null;
+}
+
+/** Pictures the server makes thumbnails of. */
+export const THUMBNAILED = new Set(["png", "jpg", "jpeg", "webp", "gif"]);
+
+/** A file's thumbnail; `modified` in the URL, so a changed file is asked for anew. */
+export function thumbUrl(path: string, modified: number, dense = devicePixelRatio > 1.5): string {
+  return `/api/thumb?${q({ path, v: String(modified), ...(dense ? { size: "512" } : {}) })}`;
+}
+
 /** A share link (docs/files.md): `url` is a path on this port. */
 export interface Share {
   id: string;
@@ -110,6 +132,8 @@ export const api = {
   share: async (body: { path: string; expires: string; password: string; max_downloads: number | null }): Promise<Share> =>
     (await send("POST", "/api/shares", body)).json(),
   revokeShare: (id: string) => send("DELETE", `/api/shares/${encodeURIComponent(id)}`),
+  imageInfo: async (path: string, signal?: AbortSignal): Promise<ImageInfo> =>
+    (await send("GET", `/api/imageinfo?${q({ path })}`, undefined, signal)).json(),
 
   /** The first `limit` bytes of a file (a Range request), and the file's whole size. */
   async head(path: string, limit: number, signal?: AbortSignal): Promise<{ bytes: ArrayBuffer; size: number }> {

@@ -3,7 +3,7 @@
 // parts around them: the toolbar (./toolbar), the table (./table), uploads, jobs, the viewer,
 // search and the status line.
 
-import { api, ApiError, basename, join, message, normalize, parent, type Entry } from "./api";
+import { api, ApiError, basename, join, message, normalize, parent, THUMBNAILED, type Entry } from "./api";
 import { Actions } from "./actions";
 import { h } from "./dom";
 import { showMenu } from "./menu";
@@ -14,7 +14,7 @@ import { Table, type SortKey } from "./table";
 import { Toolbar } from "./toolbar";
 import { Transfers } from "./transfers";
 import { Viewer } from "./viewer";
-import { typeLabel } from "./format";
+import { extension, typeLabel } from "./format";
 
 const collator = new Intl.Collator(undefined, { numeric: true, sensitivity: "base" });
 const coarse = matchMedia("(pointer: coarse)");
@@ -27,6 +27,9 @@ function hashPath(): string {
     return normalize(raw);
   }
 }
+
+/** Forge's (and ComfyUI's, and most tools') output folders: a grid, newest first. */
+const OUTPUTS = /(^|\/)outputs?(\/|$)/i;
 
 function hashOf(path: string): string {
   return "#/" + path.split("/").map(encodeURIComponent).join("/");
@@ -53,6 +56,8 @@ export class App {
   readonly actions: Actions;
   private readonly dropZone: HTMLElement;
   private pendingSelect: string | null = null;
+  /** The folder whose view (grid or list) and sort are set. */
+  private viewPath: string | null = null;
   private loadCtl: AbortController | null = null;
   private typed = "";
   private typedAt = 0;
@@ -60,11 +65,7 @@ export class App {
   constructor(root: HTMLElement) {
     this.root = root;
     document.body.classList.add("files-page");
-    const saved = localStorage.getItem("files.sort");
-    if (saved) {
-      const [key, dir] = saved.split(":");
-      if (["name", "size", "modified", "type"].includes(key)) this.sort = { key: key as SortKey, dir: dir === "-1" ? -1 : 1 };
-    }
+    this.sort = this.savedSort("");
     this.actions = new Actions(this);
     this.search = new Search(this);
     this.toolbar = new Toolbar(this);
@@ -110,6 +111,42 @@ export class App {
     setInterval(() => void this.refreshSpace(), 30000);
   }
 
+  // ---- how a folder is shown
+
+  /** Output folders keep their own sort, newest first until the user sorts otherwise. */
+  private sortStore(path: string): string {
+    return OUTPUTS.test(path) ? "files.sort.outputs" : "files.sort";
+  }
+
+  private savedSort(path: string): { key: SortKey; dir: 1 | -1 } {
+    const saved = localStorage.getItem(this.sortStore(path));
+    if (saved) {
+      const [key, dir] = saved.split(":");
+      if (["name", "size", "modified", "type"].includes(key)) return { key: key as SortKey, dir: dir === "-1" ? -1 : 1 };
+    }
+    return OUTPUTS.test(path) ? { key: "modified", dir: -1 } : { key: "name", dir: 1 };
+  }
+
+  /** A grid for a folder the user showed as one, an output folder, or one that is mostly
+   * pictures; else the list. */
+  private gridFor(path: string, entries: Entry[]): boolean {
+    const saved = localStorage.getItem(`files.view:${path}`);
+    if (saved) return saved === "grid";
+    const files = entries.filter((e) => e.kind === "file");
+    const pictures = files.filter((e) => THUMBNAILED.has(extension(e.name))).length;
+    return (OUTPUTS.test(path) && (pictures > 0 || files.length === 0)) || (pictures >= 12 && pictures * 2 >= files.length);
+  }
+
+  /** Switches this folder between the grid and the list, and remembers it. */
+  toggleGrid(): void {
+    const on = !this.table.grid;
+    localStorage.setItem(`files.view:${this.path}`, on ? "grid" : "list");
+    this.table.setGrid(on);
+    this.toolbar.showGrid(on);
+    this.table.update(this.sort, this.emptyText());
+    if (this.cursorIndex >= 0) this.table.list.reveal(this.cursorIndex, true);
+  }
+
   // ---- loading and navigating
 
   /** Shows `path`; `select` (a name in it) is selected and scrolled to. */
@@ -144,6 +181,13 @@ export class App {
       this.entries = [];
       this.loadError =
         e instanceof ApiError && e.status === 404 ? `/${path} does not exist (any more).` : `Cannot list /${path}: ${message(e)}`;
+    }
+    if (this.viewPath !== this.path) {
+      this.viewPath = this.path;
+      this.sort = this.savedSort(this.path);
+      const grid = this.gridFor(this.path, this.entries);
+      this.table.setGrid(grid);
+      this.toolbar.showGrid(grid);
     }
     if (changed || !keep) {
       if (changed) this.selected.clear();
@@ -196,20 +240,22 @@ export class App {
     const names = new Set(shown.map((e) => e.name));
     for (const n of this.selected) if (!names.has(n)) this.selected.delete(n);
     this.cursorIndex = cursorName ? shown.findIndex((e) => e.name === cursorName) : -1;
-    let empty: string | null = null;
-    if (this.loadError) empty = this.loadError;
-    else if (!shown.length)
-      empty = this.entries.length
-        ? `Only hidden files here. Show them with “Hidden files”.`
-        : "This folder is empty. Drop files here to upload them.";
-    this.table.update(this.sort, empty);
+    this.table.update(this.sort, this.emptyText());
     this.table.el.classList.toggle("failed", !!this.loadError);
     this.selectionChanged();
   }
 
+  private emptyText(): string | null {
+    if (this.loadError) return this.loadError;
+    if (this.view.length) return null;
+    return this.entries.length
+      ? `Only hidden files here. Show them with “Hidden files”.`
+      : "This folder is empty. Drop files here to upload them.";
+  }
+
   setSort(key: SortKey): void {
     this.sort = { key, dir: this.sort.key === key ? (-this.sort.dir as 1 | -1) : key === "name" || key === "type" ? 1 : -1 };
-    localStorage.setItem("files.sort", `${this.sort.key}:${this.sort.dir}`);
+    localStorage.setItem(this.sortStore(this.path), `${this.sort.key}:${this.sort.dir}`);
     this.applyView();
   }
 
@@ -346,13 +392,20 @@ export class App {
     if (this.search.isOpen()) return;
     const list = this.table.list;
     const c = this.cursorIndex;
+    // In the grid, up and down move a row of tiles; left and right one tile.
+    const row = this.table.cols;
     switch (e.key) {
       case "ArrowDown":
-        this.moveCursor(c < 0 ? 0 : c + 1, e);
+        this.moveCursor(c < 0 ? 0 : c + row, e);
         break;
       case "ArrowUp":
         if (e.altKey) this.up();
-        else this.moveCursor(c < 0 ? 0 : c - 1, e);
+        else this.moveCursor(c < 0 ? 0 : c - row, e);
+        break;
+      case "ArrowRight":
+      case "ArrowLeft":
+        if (!this.table.grid) return;
+        this.moveCursor(c < 0 ? 0 : c + (e.key === "ArrowRight" ? 1 : -1), e);
         break;
       case "PageDown":
         this.moveCursor(c + list.page(), e);
@@ -417,10 +470,9 @@ export class App {
   }
 
   private contextMenu(e: MouseEvent): void {
-    const row = (e.target as Element).closest(".row") as HTMLElement | null;
-    if (!row || row.dataset.index === undefined) return;
+    const i = this.table.indexOf(e.target);
+    if (i === null) return;
     e.preventDefault();
-    const i = Number(row.dataset.index);
     if (!this.selected.has(this.view[i].name)) {
       this.selected.clear();
       this.selected.add(this.view[i].name);

@@ -1,9 +1,10 @@
 // The folder's entries as a table: a sticky header whose columns sort, and the rows in a
-// virtual list. It only draws; what a click or a key means is the app's business.
+// virtual list; or as a grid of tiles with thumbnails (the same virtual list, several tiles a
+// row). It only draws; what a click or a key means is the app's business.
 
-import type { Entry } from "./api";
+import { join, THUMBNAILED, thumbUrl, type Entry } from "./api";
 import { h, icon, type IconName } from "./dom";
-import { bytes, fullDate, iconOf, typeLabel, when } from "./format";
+import { bytes, extension, fullDate, iconOf, typeLabel, when } from "./format";
 import { VirtualList } from "./virtual";
 
 export type SortKey = "name" | "size" | "modified" | "type";
@@ -40,6 +41,7 @@ export class Table {
   private readonly heads = new Map<SortKey, HTMLButtonElement>();
   private readonly empty: HTMLElement;
   private readonly icons = new Map<IconName, SVGSVGElement>();
+  private gridOn = false;
 
   constructor(
     private readonly src: TableSource,
@@ -89,13 +91,38 @@ export class Table {
     });
   }
 
-  private indexOf(target: EventTarget | null): number | null {
-    const row = (target as Element | null)?.closest?.(".row") as HTMLElement | null;
-    if (!row || row.dataset.index === undefined) return null;
+  /** The entry a click landed on: a list's row or a grid's tile. */
+  indexOf(target: EventTarget | null): number | null {
+    const el = target as Element | null;
+    const tile = el?.closest?.(".tile") as HTMLElement | null;
+    if (tile) return tile.dataset.item === undefined ? null : Number(tile.dataset.item);
+    const row = el?.closest?.(".row") as HTMLElement | null;
+    if (!row || row.dataset.index === undefined || this.gridOn) return null;
     return Number(row.dataset.index);
   }
 
+  get grid(): boolean {
+    return this.gridOn;
+  }
+
+  /** Tiles with thumbnails, or the list. */
+  setGrid(on: boolean): void {
+    this.gridOn = on;
+    this.el.classList.toggle("grid", on);
+    this.list.setGrid(on);
+  }
+
+  /** Entries in a row: arrow keys up and down move by this much. */
+  get cols(): number {
+    return this.list.cols;
+  }
+
   private createRow(): HTMLElement {
+    if (this.gridOn) {
+      const row = h("div", { class: "row tiles", role: "row" });
+      for (let k = 0; k < this.list.cols; k++) row.append(this.createTile());
+      return row;
+    }
     const check = h("input", { type: "checkbox", tabindex: "-1", "aria-label": "Select" });
     return h(
       "div",
@@ -117,7 +144,76 @@ export class Table {
     return svg.cloneNode(true) as SVGSVGElement;
   }
 
+  private createTile(): HTMLElement {
+    const img = h("img", { alt: "", draggable: "false", decoding: "async", hidden: true });
+    const tile = h(
+      "div",
+      { class: "tile", role: "gridcell" },
+      h("span", { class: "c-check" }, h("input", { type: "checkbox", tabindex: "-1", "aria-label": "Select" })),
+      h("span", { class: "thumb" }, img, h("span", { class: "ficon" })),
+      h("span", { class: "fname" }),
+    );
+    img.addEventListener("load", () => tile.classList.add("loaded"));
+    // 503 (many waiting) or a slow start: asked again twice, then the type's icon stays.
+    img.addEventListener("error", () => {
+      const src = tile.dataset.src;
+      const tries = Number(tile.dataset.tries ?? "0");
+      if (!src || tries >= 2) {
+        img.hidden = true;
+        return;
+      }
+      tile.dataset.tries = String(tries + 1);
+      setTimeout(() => {
+        if (tile.dataset.src === src) img.src = `${src}&retry=${tries + 1}`;
+      }, 800 * (tries + 1));
+    });
+    return tile;
+  }
+
+  private renderTile(tile: HTMLElement, i: number): void {
+    if (i >= this.src.count()) {
+      tile.hidden = true;
+      delete tile.dataset.item;
+      return;
+    }
+    tile.hidden = false;
+    const e = this.src.entry(i);
+    const sel = this.src.selected(e.name);
+    tile.dataset.item = String(i);
+    tile.dataset.name = e.name;
+    tile.dataset.kind = e.kind;
+    tile.setAttribute("aria-selected", sel ? "true" : "false");
+    tile.classList.toggle("selected", sel);
+    tile.classList.toggle("cursor", this.src.cursor() === i);
+    tile.classList.toggle("hidden-file", e.name.startsWith("."));
+    const [check, thumb, fname] = Array.from(tile.children) as HTMLElement[];
+    (check.firstChild as HTMLInputElement).checked = sel;
+    fname.textContent = e.name;
+    tile.title = e.kind === "file" ? `${e.name}\n${bytes(e.size)} · ${fullDate(e.modified)}` : e.name;
+    const img = thumb.firstChild as HTMLImageElement;
+    const ficon = thumb.lastChild as HTMLElement;
+    const src = e.kind === "file" && THUMBNAILED.has(extension(e.name)) ? thumbUrl(join(this.src.folder(), e.name), e.modified) : "";
+    if (tile.dataset.src !== src) {
+      tile.dataset.src = src;
+      delete tile.dataset.tries;
+      tile.classList.remove("loaded");
+      if (src) img.src = src;
+      else img.removeAttribute("src");
+      img.hidden = !src;
+    }
+    const iconName = iconOf(e.name, e.kind, this.src.folder());
+    if (ficon.dataset.icon !== iconName) {
+      ficon.dataset.icon = iconName;
+      ficon.replaceChildren(this.iconNode(iconName));
+    }
+  }
+
   private render(row: HTMLElement, i: number): void {
+    if (this.gridOn) {
+      const cols = this.list.cols;
+      Array.from(row.children).forEach((tile, k) => this.renderTile(tile as HTMLElement, i * cols + k));
+      return;
+    }
     const e = this.src.entry(i);
     const sel = this.src.selected(e.name);
     row.dataset.name = e.name;
@@ -169,5 +265,6 @@ export class Table {
     const sel = this.src.selectedCount();
     this.all.checked = n > 0 && sel === n;
     this.all.indeterminate = sel > 0 && sel < n;
+    this.el.classList.toggle("has-selection", sel > 0);
   }
 }

@@ -17,6 +17,7 @@ export class Toolbar {
   private readonly selCount: HTMLElement;
   private readonly single: HTMLButtonElement[];
   private readonly upBtn: HTMLButtonElement;
+  private readonly gridBtn: HTMLButtonElement;
   readonly fileInput: HTMLInputElement;
   readonly folderInput: HTMLInputElement;
 
@@ -108,7 +109,9 @@ export class Toolbar {
     const hiddenLabel = h("label", { class: "toggle", title: "Show names that start with a dot" }, hidden, h("span", { class: "long" }, "Hidden files"), h("span", { class: "short" }, "Hidden"));
     const shares = iconButton("link", "Shared links", { id: "shares" });
     shares.addEventListener("click", () => void a.sharesList());
-    const view = h("div", { class: "group view" }, refresh, shares, hiddenLabel);
+    this.gridBtn = iconButton("grid", "Show as a grid", { id: "view-toggle" });
+    this.gridBtn.addEventListener("click", () => app.toggleGrid());
+    const view = h("div", { class: "group view" }, this.gridBtn, refresh, shares, hiddenLabel);
 
     this.el = h(
       "div",
@@ -116,6 +119,15 @@ export class Toolbar {
       h("div", { class: "bar nav" }, this.upBtn, this.pathBox, app.search.box),
       h("div", { class: "bar actions" }, create, this.selBox, view),
     );
+  }
+
+  /** The view button offers the other view. */
+  showGrid(on: boolean): void {
+    const label = on ? "Show as a list" : "Show as a grid";
+    this.gridBtn.replaceChildren(icon(on ? "list" : "grid"));
+    this.gridBtn.title = label;
+    this.gridBtn.setAttribute("aria-label", label);
+    this.gridBtn.setAttribute("aria-pressed", on ? "true" : "false");
   }
 
   setPath(path: string, loading: boolean): void {

@@ -10,6 +10,7 @@ import type { Editor } from "./editor";
 import { bytes, extractable, family, fullDate, iconOf, typeLabel, type Family } from "./format";
 import { viewerLib, type ViewerLib } from "./lazy";
 import { notify } from "./notify";
+import { Picture } from "./picture";
 
 const TEXT_LIMIT = 2 * 1024 * 1024;
 const SNIFF = 8192;
@@ -33,6 +34,7 @@ export class Viewer {
   private readonly body: HTMLElement;
   private readonly state: HTMLElement;
   private editor: Editor | null = null;
+  private picture: Picture | null = null;
   private path = "";
   private entry: Entry | null = null;
   private ctl: AbortController | null = null;
@@ -70,6 +72,10 @@ export class Viewer {
     if (mod && e.key.toLowerCase() === "s") {
       e.preventDefault(); // never the browser's "save page"
       if (this.editor) void this.save();
+      return;
+    }
+    if (this.picture?.key(e)) {
+      e.preventDefault();
       return;
     }
     const inEditor = e.composedPath().some((n) => n instanceof HTMLElement && n.classList.contains("cm-editor"));
@@ -121,8 +127,13 @@ export class Viewer {
     const url = fileUrl(path, true);
     try {
       if (fam === "image") {
-        const img = h("img", { src: url, alt: entry.name, id: "viewer-image" });
-        this.body.replaceChildren(h("div", { class: "media" }, img));
+        const meta = this.metaEl.textContent;
+        const pic = new Picture(path, entry.name, ctl.signal, (d) => this.step(d), (w, hh) => {
+          if (this.picture === pic) this.metaEl.textContent = `${w}×${hh} px · ${meta}`;
+        });
+        this.picture = pic;
+        this.tools.replaceChildren(pic.tools, download);
+        this.body.replaceChildren(pic.el);
       } else if (fam === "video") {
         this.body.replaceChildren(h("div", { class: "media" }, h("video", { src: url, controls: true, preload: "metadata", id: "viewer-video" })));
       } else if (fam === "audio") {
@@ -316,6 +327,7 @@ export class Viewer {
     this.ctl?.abort();
     this.editor?.destroy();
     this.editor = null;
+    this.picture = null;
     // Stop any playing media before it goes.
     for (const m of Array.from(this.body.querySelectorAll("video, audio"))) (m as HTMLMediaElement).pause();
     this.body.replaceChildren();

@@ -4,31 +4,14 @@
 // Ctrl+Shift+V and the browser's context menu trigger), since a page cannot read the clipboard.
 
 import type { Terminal } from "@xterm/xterm";
+import { copyText as copy } from "../common/clipboard";
 import { h } from "./dom";
 
 const canRead = (): boolean => window.isSecureContext && typeof navigator.clipboard?.readText === "function";
 
 export async function copyText(text: string, term: Terminal): Promise<boolean> {
-  if (!text) return false;
-  if (window.isSecureContext && navigator.clipboard?.writeText) {
-    try {
-      await navigator.clipboard.writeText(text);
-      return true;
-    } catch {
-      // Denied (the page lost focus, say): try the old way.
-    }
-  }
-  const ta = h("textarea", { class: "clip-buffer", "aria-hidden": "true" });
-  ta.value = text;
-  document.body.append(ta);
-  ta.select();
-  let ok = false;
-  try {
-    ok = document.execCommand("copy");
-  } finally {
-    ta.remove();
-    term.focus();
-  }
+  const ok = await copy(text);
+  term.focus();
   return ok;
 }
 
