@@ -207,7 +207,7 @@ fn prune(dir: &Path, keep: u64) -> u64 {
             Some((m.modified().ok()?, m.len(), e.path()))
         })
         .collect();
-    files.sort_by(|a, b| b.0.cmp(&a.0)); // newest first
+    files.sort_by_key(|f| std::cmp::Reverse(f.0)); // newest first
     let mut total = 0;
     for (_, len, path) in files {
         if total + len <= keep {
