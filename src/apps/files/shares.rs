@@ -424,6 +424,8 @@ pub(super) async fn show(
             String::new()
         } else if s.max_downloads.is_none() {
             format!("<img class=\"share-preview\" src=\"{base}/file?inline=1\" alt=\"{}\">", escape(&name))
+        } else if !THUMBNAILED.iter().any(|x| name.to_ascii_lowercase().ends_with(x)) {
+            String::new() // no thumbnail of it is made (SVG, BMP, AVIF…)
         } else {
             format!("<img class=\"share-preview\" src=\"{base}/thumb?size=512\" alt=\"{}\">", escape(&name))
         };
@@ -606,8 +608,11 @@ pub(super) async fn thumb(
         Access::Open(s) => s,
         _ => return gone(),
     };
-    let shown = if q.path.is_empty() { s.path.clone() } else { format!("{}/{}", s.path, q.path) };
-    let (a, sub) = (app.clone(), q.path.clone());
+    // The cache's key from the cleaned path: `x.png`, `./x.png` and `//x.png` are one picture,
+    // not three thumbnails (nor three failure markers for a stranger to pile up).
+    let Ok(sub) = clean(&q.path).map(|r| r.as_str()) else { return gone() };
+    let shown = if sub.is_empty() { s.path.clone() } else { format!("{}/{sub}", s.path) };
+    let a = app.clone();
     let open = move || {
         let (root, rel) = target(&a, &s, &sub)?;
         root.open_file(&rel)

@@ -81,9 +81,9 @@ export interface ImageInfo {
 /** Pictures the server makes thumbnails of. */
 export const THUMBNAILED = new Set(["png", "jpg", "jpeg", "webp", "gif"]);
 
-/** A file's thumbnail; `modified` in the URL, so a changed file is asked for anew. */
-export function thumbUrl(path: string, modified: number, dense = devicePixelRatio > 1.5): string {
-  return `/api/thumb?${q({ path, v: String(modified), ...(dense ? { size: "512" } : {}) })}`;
+/** A file's thumbnail; its mtime and size in the URL, so a changed file is asked for anew. */
+export function thumbUrl(path: string, modified: number, size: number, dense = devicePixelRatio > 1.5): string {
+  return `/api/thumb?${q({ path, v: `${modified}-${size}`, ...(dense ? { size: "512" } : {}) })}`;
 }
 
 /** A share link (docs/files.md): `url` is a path on this port. */

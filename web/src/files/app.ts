@@ -182,12 +182,10 @@ export class App {
       this.loadError =
         e instanceof ApiError && e.status === 404 ? `/${path} does not exist (any more).` : `Cannot list /${path}: ${message(e)}`;
     }
-    if (this.viewPath !== this.path) {
+    const fresh = this.viewPath !== this.path;
+    if (fresh) {
       this.viewPath = this.path;
       this.sort = this.savedSort(this.path);
-      const grid = this.gridFor(this.path, this.entries);
-      this.table.setGrid(grid);
-      this.toolbar.showGrid(grid);
     }
     if (changed || !keep) {
       if (changed) this.selected.clear();
@@ -197,6 +195,12 @@ export class App {
     this.toolbar.setPath(this.path, false);
     document.title = `${this.path ? basename(this.path) : "Files"} · ${document.title.split(" · ").pop()}`;
     this.applyView();
+    // After the view holds this folder's entries: the grid's first tiles ask for its pictures.
+    if (fresh) {
+      const grid = this.gridFor(this.path, this.entries);
+      this.table.setGrid(grid);
+      this.toolbar.showGrid(grid);
+    }
     const select = this.pendingSelect;
     this.pendingSelect = null;
     if (select !== null) this.selectName(select, true);

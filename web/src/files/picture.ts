@@ -74,15 +74,21 @@ export class Picture {
     return Math.min(1, this.stage.clientWidth / w, this.stage.clientHeight / hh);
   }
 
+  /** Stops loading the picture (the viewer moved on before it came). */
+  dispose(): void {
+    this.img.removeAttribute("src");
+  }
+
   /** One step in or out from where it is (fitted counts as its own scale). */
   private by(dir: 1 | -1, at?: { clientX: number; clientY: number }): void {
+    if (!this.img.naturalWidth) return; // not loaded yet: nothing to scale
     const now = this.zoom ?? this.fitScale();
     const next = dir > 0 ? STEPS.find((s) => s > now + 1e-6) : [...STEPS].reverse().find((s) => s < now - 1e-6);
     if (next !== undefined) this.set(next, at);
   }
 
   private toggle(e: MouseEvent): void {
-    this.set(this.zoom === null ? 1 : null, e);
+    if (this.img.naturalWidth) this.set(this.zoom === null ? 1 : null, e);
   }
 
   /** Sets the scale, keeping the point under the pointer (or the middle) where it was. */
@@ -113,6 +119,10 @@ export class Picture {
     let start: { x: number; y: number; left: number; top: number; id: number; type: string } | null = null;
     this.stage.addEventListener("pointerdown", (e) => {
       if (e.button !== 0) return;
+      if (start) {
+        start = null; // a second finger: a pinch, not a swipe
+        return;
+      }
       start = { x: e.clientX, y: e.clientY, left: this.stage.scrollLeft, top: this.stage.scrollTop, id: e.pointerId, type: e.pointerType };
       if (this.zoom !== null && e.pointerType === "mouse") {
         this.stage.setPointerCapture(e.pointerId);

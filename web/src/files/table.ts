@@ -164,7 +164,8 @@ export class Table {
       }
       tile.dataset.tries = String(tries + 1);
       setTimeout(() => {
-        if (tile.dataset.src === src) img.src = `${src}&retry=${tries + 1}`;
+        // Not for a tile that scrolled away (its row went back to the pool) or shows another.
+        if (tile.dataset.src === src && !tile.hidden && !tile.parentElement?.hidden) img.src = `${src}&retry=${tries + 1}`;
       }, 800 * (tries + 1));
     });
     return tile;
@@ -174,6 +175,8 @@ export class Table {
     if (i >= this.src.count()) {
       tile.hidden = true;
       delete tile.dataset.item;
+      delete tile.dataset.src;
+      (tile.querySelector("img") as HTMLImageElement).removeAttribute("src");
       return;
     }
     tile.hidden = false;
@@ -192,7 +195,7 @@ export class Table {
     tile.title = e.kind === "file" ? `${e.name}\n${bytes(e.size)} · ${fullDate(e.modified)}` : e.name;
     const img = thumb.firstChild as HTMLImageElement;
     const ficon = thumb.lastChild as HTMLElement;
-    const src = e.kind === "file" && THUMBNAILED.has(extension(e.name)) ? thumbUrl(join(this.src.folder(), e.name), e.modified) : "";
+    const src = e.kind === "file" && THUMBNAILED.has(extension(e.name)) ? thumbUrl(join(this.src.folder(), e.name), e.modified, e.size) : "";
     if (tile.dataset.src !== src) {
       tile.dataset.src = src;
       delete tile.dataset.tries;

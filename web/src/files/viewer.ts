@@ -327,6 +327,7 @@ export class Viewer {
     this.ctl?.abort();
     this.editor?.destroy();
     this.editor = null;
+    this.picture?.dispose();
     this.picture = null;
     // Stop any playing media before it goes.
     for (const m of Array.from(this.body.querySelectorAll("video, audio"))) (m as HTMLMediaElement).pause();

@@ -56,10 +56,11 @@ export class VirtualList {
     if ((h > 0 && h !== this.rowH) || cols !== this.columns) {
       if (h > 0) this.rowH = h;
       if (this.grid) this.scroller.style.setProperty("--tile-row-h", `${h}px`);
+      // Rows hold another number of tiles, or sit at other heights: placed anew.
+      if (cols !== this.columns || this.grid) this.clear();
       if (cols !== this.columns) {
         this.columns = cols;
         this.scroller.style.setProperty("--cols", String(cols));
-        this.clear(); // rows hold another number of tiles now
       }
       this.setCount(this.count);
     }

@@ -67,10 +67,14 @@ fn take(f: &mut impl Read, len: u64) -> io::Result<Vec<u8>> {
     Ok(v)
 }
 
-fn inflate(data: &[u8]) -> Option<String> {
+fn inflate(data: &[u8]) -> Option<Vec<u8>> {
     let mut out = Vec::new();
     flate2::read::ZlibDecoder::new(data).take(MAX_TEXT).read_to_end(&mut out).ok()?;
-    String::from_utf8(out).ok()
+    Some(out)
+}
+
+fn latin1(bytes: &[u8]) -> String {
+    bytes.iter().map(|&b| b as char).collect()
 }
 
 fn png(f: &mut (impl Read + Seek)) -> io::Result<Option<String>> {
@@ -88,8 +92,9 @@ fn png(f: &mut (impl Read + Seek)) -> io::Result<Option<String>> {
         if matches!(kind, b"tEXt" | b"zTXt" | b"iTXt") && len <= MAX_TEXT {
             let data = take(f, len)?;
             f.seek(SeekFrom::Current(4))?; // the CRC
-            if let Some(text) = png_text(kind, &data) {
-                return Ok(Some(text));
+                                           // The first `parameters` chunk is the answer, read or not: no second inflate.
+            if data.starts_with(b"parameters\0") {
+                return Ok(png_text(kind, &data));
             }
         } else {
             f.seek(SeekFrom::Current(len as i64 + 4))?;
@@ -107,8 +112,8 @@ fn png_text(kind: &[u8], data: &[u8]) -> Option<String> {
     let rest = &data[nul + 1..];
     match kind {
         // Latin-1: every byte is the code point.
-        b"tEXt" => Some(rest.iter().map(|&b| b as char).collect()),
-        b"zTXt" => inflate(rest.get(1..)?),
+        b"tEXt" => Some(latin1(rest)),
+        b"zTXt" => inflate(rest.get(1..)?).map(|t| latin1(&t)),
         _ => {
             // iTXt: compressed flag, method, language\0, translated keyword\0, UTF-8 text.
             let (&compressed, rest) = rest.split_first()?;
@@ -117,11 +122,8 @@ fn png_text(kind: &[u8], data: &[u8]) -> Option<String> {
             let rest = &rest[lang + 1..];
             let tk = rest.iter().position(|&b| b == 0)?;
             let text = &rest[tk + 1..];
-            if compressed == 1 {
-                inflate(text)
-            } else {
-                String::from_utf8(text.to_vec()).ok()
-            }
+            let text = if compressed == 1 { inflate(text)? } else { text.to_vec() };
+            String::from_utf8(text).ok()
         }
     }
 }
@@ -132,12 +134,19 @@ fn jpeg(f: &mut (impl Read + Seek)) -> io::Result<Option<String>> {
         if read_up_to(f, &mut b)? == 0 || b[0] != 0xFF {
             return Ok(None);
         }
+        // Fill bytes: a few are allowed, not a file of them.
         let mut marker = 0xFF;
-        while marker == 0xFF {
+        for _ in 0..64 {
             if read_up_to(f, &mut b)? == 0 {
                 return Ok(None);
             }
             marker = b[0];
+            if marker != 0xFF {
+                break;
+            }
+        }
+        if marker == 0xFF {
+            return Ok(None);
         }
         match marker {
             // The picture data starts (or the file ends): metadata comes before it.
@@ -360,8 +369,20 @@ mod tests {
         t.extend(zlib("squeezed 猫"));
         assert_eq!(read(&mut Cursor::new(png(chunk(b"iTXt", &t)))).unwrap().as_deref(), Some("squeezed 猫"));
         let mut t = b"parameters\0\0".to_vec();
-        t.extend(zlib("zipped"));
-        assert_eq!(read(&mut Cursor::new(png(chunk(b"zTXt", &t)))).unwrap().as_deref(), Some("zipped"));
+        t.extend(zlib("zipped caf\u{e9}").iter()); // zTXt is Latin-1 like tEXt
+        let latin: Vec<u8> = "zipped caf\u{e9}".chars().map(|c| c as u8).collect();
+        let mut t2 = b"parameters\0\0".to_vec();
+        let mut e = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
+        std::io::Write::write_all(&mut e, &latin).unwrap();
+        t2.extend(e.finish().unwrap());
+        assert_eq!(read(&mut Cursor::new(png(chunk(b"zTXt", &t2)))).unwrap().as_deref(), Some("zipped caf\u{e9}"));
+        drop(t);
+        // A `parameters` chunk that cannot be read ends the search: nothing else is inflated.
+        let mut bad = b"parameters\0\0".to_vec();
+        bad.extend(b"not zlib");
+        let mut two = chunk(b"zTXt", &bad);
+        two.extend(chunk(b"tEXt", b"parameters\0second"));
+        assert_eq!(read(&mut Cursor::new(png(two))).unwrap(), None);
 
         assert_eq!(read(&mut Cursor::new(png(Vec::new()))).unwrap(), None, "no parameters: none");
         // Cut off in the middle of a chunk: none, no error worth showing.
@@ -451,5 +472,11 @@ mod tests {
         bad[30..34].copy_from_slice(&u32::MAX.to_be_bytes());
         assert_eq!(user_comment(&bad), None);
         assert_eq!(read(&mut Cursor::new(b"GIF89a....".to_vec())).unwrap(), None);
+        // A JPEG of fill bytes is not read to its end.
+        let mut fill = vec![0xFF, 0xD8];
+        fill.extend(std::iter::repeat_n(0xFF, 1 << 20));
+        let mut c = Cursor::new(fill);
+        assert_eq!(read(&mut c).unwrap(), None);
+        assert!(c.position() < 1000, "{}", c.position());
     }
 }

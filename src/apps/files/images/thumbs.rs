@@ -18,16 +18,18 @@ use tokio::sync::oneshot;
 
 /// The sides a client may ask for (the longer side of the result, in pixels).
 pub const SIDES: [u32; 2] = [256, 512];
-/// Bigger files are not read for a thumbnail (the grid shows the type's icon).
-pub const MAX_FILE: u64 = 256 << 20;
+/// Bigger files are not read for a thumbnail (the grid shows the type's icon); the JPEG decoder
+/// reads a whole file into memory first.
+pub const MAX_FILE: u64 = 64 << 20;
 /// At most this many pictures wait for the thread; beyond, a request gets 503 and the page
 /// asks again when the tile is still in view.
 const QUEUE: usize = 128;
 /// A decoded picture may take at most this much memory, and be at most this wide or tall.
 const MAX_ALLOC: u64 = 512 << 20;
 const MAX_SIDE: u32 = 20_000;
-/// The cache's cap; past it the oldest half goes.
+/// The cache's cap in disk blocks' bytes and in files; past either the oldest half goes.
 const CACHE_CAP: u64 = 512 << 20;
+const CACHE_FILES: u64 = 50_000;
 /// Changes whenever the thumbnails made change (size, format, quality): old ones are not used.
 const VERSION: u32 = 1;
 
@@ -114,7 +116,7 @@ fn worker(rx: Receiver<Job>, dir: PathBuf) {
     let tid = rustix::process::Pid::from_raw(nix::unistd::gettid().as_raw());
     let _ = rustix::process::setpriority_process(tid, 19);
     let _ = std::fs::create_dir_all(&dir);
-    let mut used = cache_bytes(&dir);
+    let (mut used, mut count) = cache_size(&dir);
     for job in rx {
         if job.reply.is_closed() {
             continue; // the tile scrolled away, the page closed
@@ -124,16 +126,20 @@ fn worker(rx: Receiver<Job>, dir: PathBuf) {
             let _ = job.reply.send(Ok(b)); // made for an earlier request of the same picture
             continue;
         }
-        let made = thumbnail(job.file, job.side);
+        // A decoder that panics on a hostile file fails that picture, not the thread.
+        let (file, side) = (job.file, job.side);
+        let made = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| thumbnail(file, side)))
+            .unwrap_or_else(|_| Err("the decoder failed on it".into()));
         // A picture that cannot be read is remembered as such: not decoded again on every view.
-        let (written, bytes) = match &made {
-            Ok(bytes) => (write_new(&path, bytes), bytes.as_slice()),
-            Err(why) => (write_new(&path.with_extension("bad"), why.as_bytes()), why.as_bytes()),
+        let written = match &made {
+            Ok(bytes) => write_new(&path, bytes),
+            Err(why) => write_new(&path.with_extension("bad"), why.as_bytes()),
         };
-        if written.is_ok() {
-            used += bytes.len() as u64;
-            if used > CACHE_CAP {
-                used = prune(&dir, CACHE_CAP / 2);
+        if let Ok(on_disk) = written {
+            used += on_disk;
+            count += 1;
+            if used > CACHE_CAP || count > CACHE_FILES {
+                (used, count) = prune(&dir, CACHE_CAP / 2, CACHE_FILES / 2);
             }
         }
         let _ = job.reply.send(made);
@@ -156,10 +162,16 @@ pub fn thumbnail(file: File, side: u32) -> Result<Vec<u8>, String> {
     limits.max_alloc = Some(MAX_ALLOC);
     reader.limits(limits);
     let mut decoder = reader.into_decoder().map_err(|e| format!("cannot decode it: {e}"))?;
+    // The decoders check the sides only: the memory a decode takes is checked here.
+    if decoder.total_bytes() > MAX_ALLOC {
+        let (w, h) = decoder.dimensions();
+        return Err(format!("cannot decode it: {w}×{h} pixels take more than {} MiB", MAX_ALLOC >> 20));
+    }
     let orientation = decoder.orientation().unwrap_or(image::metadata::Orientation::NoTransforms);
-    let mut img = DynamicImage::from_decoder(decoder).map_err(|e| format!("cannot decode it: {e}"))?;
-    img.apply_orientation(orientation);
-    let small = if img.width() > side || img.height() > side { img.thumbnail(side, side) } else { img };
+    let img = DynamicImage::from_decoder(decoder).map_err(|e| format!("cannot decode it: {e}"))?;
+    // Scaled first, then turned: turning the small one costs nothing.
+    let mut small = if img.width() > side || img.height() > side { img.thumbnail(side, side) } else { img };
+    small.apply_orientation(orientation);
     let mut out = Cursor::new(Vec::new());
     // GIF and some WebP decode with an alpha channel that is opaque everywhere: JPEG then.
     let rgba = small.color().has_alpha().then(|| small.to_rgba8()).filter(|p| p.pixels().any(|p| p.0[3] != 255));
@@ -182,41 +194,51 @@ pub fn content_type(bytes: &[u8]) -> &'static str {
 }
 
 /// Writes under a temporary name and renames: a reader never sees half a thumbnail (one thread
-/// writes, so one temporary name is enough).
-fn write_new(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+/// writes, so one temporary name is enough). Returns what it takes on the disk.
+fn write_new(path: &Path, bytes: &[u8]) -> std::io::Result<u64> {
     let tmp = path.with_extension("part");
     let mut f = File::create(&tmp)?;
     f.write_all(bytes)?;
     drop(f);
     std::fs::rename(&tmp, path).inspect_err(|_| {
         let _ = std::fs::remove_file(&tmp);
-    })
+    })?;
+    Ok(std::fs::metadata(path).map(|m| on_disk(&m)).unwrap_or(bytes.len() as u64))
 }
 
-fn cache_bytes(dir: &Path) -> u64 {
-    std::fs::read_dir(dir).map(|rd| rd.flatten().filter_map(|e| e.metadata().ok()).map(|m| m.len()).sum()).unwrap_or(0)
+/// A file's size on the disk: whole blocks (a 40-byte marker takes a 4 KiB block and an inode).
+fn on_disk(m: &std::fs::Metadata) -> u64 {
+    (m.blocks() * 512).max(m.len())
 }
 
-/// Removes the oldest thumbnails until at most `keep` bytes are left; returns what is left.
-fn prune(dir: &Path, keep: u64) -> u64 {
-    let Ok(rd) = std::fs::read_dir(dir) else { return 0 };
-    let mut files: Vec<(SystemTime, u64, PathBuf)> = rd
+/// The cache's bytes on the disk and its number of files.
+fn cache_size(dir: &Path) -> (u64, u64) {
+    let Ok(rd) = std::fs::read_dir(dir) else { return (0, 0) };
+    rd.flatten().filter_map(|e| e.metadata().ok()).fold((0, 0), |(b, n), m| (b + on_disk(&m), n + 1))
+}
+
+/// Removes the oldest thumbnails until at most `keep` bytes in at most `files` files are left;
+/// returns what is left.
+fn prune(dir: &Path, keep: u64, files: u64) -> (u64, u64) {
+    let Ok(rd) = std::fs::read_dir(dir) else { return (0, 0) };
+    let mut all: Vec<(SystemTime, u64, PathBuf)> = rd
         .flatten()
         .filter_map(|e| {
             let m = e.metadata().ok()?;
-            Some((m.modified().ok()?, m.len(), e.path()))
+            Some((m.modified().ok()?, on_disk(&m), e.path()))
         })
         .collect();
-    files.sort_by_key(|f| std::cmp::Reverse(f.0)); // newest first
-    let mut total = 0;
-    for (_, len, path) in files {
-        if total + len <= keep {
+    all.sort_by_key(|f| std::cmp::Reverse(f.0)); // newest first
+    let (mut total, mut count) = (0, 0);
+    for (_, len, path) in all {
+        if total + len <= keep && count < files {
             total += len;
+            count += 1;
         } else {
             let _ = std::fs::remove_file(path);
         }
     }
-    total
+    (total, count)
 }
 
 #[cfg(test)]
@@ -281,6 +303,17 @@ mod tests {
         std::fs::write(&p, &bytes).unwrap();
         let e = thumbnail(File::open(&p).unwrap(), 256).unwrap_err();
         assert!(e.contains("cannot decode"), "{e}");
+        // 16,000 × 16,000 at 16 bits and four channels: within the sides, 2 GB of memory.
+        let mut bytes = std::fs::read(&good).unwrap();
+        bytes[16..20].copy_from_slice(&16_000u32.to_be_bytes());
+        bytes[20..24].copy_from_slice(&16_000u32.to_be_bytes());
+        bytes[24] = 16;
+        bytes[25] = 6;
+        let crc = crc32fast::hash(&bytes[12..29]);
+        bytes[29..33].copy_from_slice(&crc.to_be_bytes());
+        std::fs::write(&p, &bytes).unwrap();
+        let e = thumbnail(File::open(&p).unwrap(), 256).unwrap_err();
+        assert!(e.contains("take more than 512 MiB"), "{e}");
         // A truncated PNG.
         std::fs::write(&p, &std::fs::read(&good).unwrap()[..40]).unwrap();
         assert!(thumbnail(File::open(&p).unwrap(), 256).is_err());
@@ -306,9 +339,13 @@ mod tests {
             let t = SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_000_000 + i);
             File::options().write(true).open(&f).unwrap().set_modified(t).unwrap();
         }
-        assert_eq!(cache_bytes(&cache), 400);
-        assert_eq!(prune(&cache, 250), 200);
+        let block = on_disk(&std::fs::metadata(cache.join("t0")).unwrap());
+        assert!(block >= 100, "a file takes at least its length");
+        assert_eq!(cache_size(&cache), (4 * block, 4));
+        assert_eq!(prune(&cache, 2 * block + 50, 100), (2 * block, 2));
         assert!(cache.join("t3").exists() && cache.join("t2").exists());
         assert!(!cache.join("t1").exists() && !cache.join("t0").exists());
+        assert_eq!(prune(&cache, u64::MAX, 1), (block, 1), "the number of files is capped too");
+        assert!(cache.join("t3").exists() && !cache.join("t2").exists());
     }
 }
