@@ -195,6 +195,9 @@ fn no_hostile_path_reaches_outside_the_workspace() {
         "/api/search",
         "/api/thumb",
         "/api/imageinfo",
+        "/api/models",
+        "/api/models/resolve",
+        "/api/models/add",
         "/api/space",
         "/api/mkdir",
         "/api/rename",
@@ -294,6 +297,17 @@ fn no_hostile_path_reaches_outside_the_workspace() {
             ("/api/jobs", json!({ "kind": "extract", "path": "sub/ok.txt", "to": p })),
             // The URL answers 401 at once (gpubox itself, no login): the job ends quickly.
             ("/api/jobs", json!({ "kind": "fetch", "url": format!("http://127.0.0.1:{}/x", f.port), "to": p })),
+            // A model saved under a hostile name: refused, or a plain name in the models folder.
+            (
+                "/api/models/add",
+                json!({
+                    "model": { "source": "url", "name": "x", "file": "x.safetensors", "page": "",
+                               "url": format!("http://127.0.0.1:{}/x", f.port) },
+                    "category": "lora",
+                    "filename": p,
+                }),
+            ),
+            ("/api/models/resolve", json!({ "input": p })),
         ] {
             let r = f.json("POST", body.0, body.1);
             leaked(&r, body.0);

@@ -13,6 +13,7 @@ mod files;
 mod files_dav;
 mod files_jobs;
 mod files_links;
+mod files_models;
 mod files_pictures;
 mod files_shares;
 mod files_transfer;

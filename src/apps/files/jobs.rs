@@ -58,6 +58,10 @@ impl Job {
     fn cancelled(&self) -> bool {
         self.cancel.load(Ordering::Relaxed)
     }
+
+    pub fn id(&self) -> u64 {
+        self.id
+    }
 }
 
 #[derive(Default)]
@@ -390,8 +394,31 @@ fn extract_into(root: &Root, job: &Job, archive: &Rel, into: &Rel) -> Result<(u6
 pub fn fetch(root: &Root, job: &Job, area: &std::path::Path, url: &str, dir: &Rel) -> Result<String, String> {
     root.mkdir_all(dir).map_err(|e| fs_msg(e, &format!("cannot create /{}", dir.as_str())))?;
     let scratch = area.join(format!("fetch-{}", job.id));
-    std::fs::create_dir_all(&scratch).map_err(|e| format!("cannot prepare the download: {e}"))?;
     let (tokens, _) = crate::provision::tokens();
+    let result = download(job, &scratch, url, None, None, tokens).and_then(|path| {
+        let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "download".into());
+        let to = dir.join(&free_copy_name(root, dir, &name));
+        root.adopt(&path, &to, false)
+            .map(|_| format!("saved /{}", to.as_str()))
+            .map_err(|e| fs_msg(e, &format!("cannot put the download at /{}", to.as_str())))
+    });
+    let _ = std::fs::remove_dir_all(&scratch);
+    result
+}
+
+/// Downloads `url` into the folder `scratch` (made here; the caller removes it) with the
+/// provisioning downloader, the job's progress and cancel wired to it: resumable, retried,
+/// `sha256` checked (a mismatch deletes the file), `tokens` only to their own hosts. Returns the
+/// downloaded file.
+pub fn download(
+    job: &Job,
+    scratch: &std::path::Path,
+    url: &str,
+    filename: Option<String>,
+    sha256: Option<String>,
+    tokens: Vec<crate::provision::download::Token>,
+) -> Result<std::path::PathBuf, String> {
+    std::fs::create_dir_all(scratch).map_err(|e| format!("cannot prepare the download: {e}"))?;
     let retrying = Arc::new(Mutex::new(None));
     let opts = crate::provision::download::Options {
         parallel: 1,
@@ -402,9 +429,9 @@ pub fn fetch(root: &Root, job: &Job, area: &std::path::Path, url: &str, dir: &Re
     };
     let target = crate::provision::download::Job {
         url: url.to_string(),
-        dir: scratch.clone(),
-        filename: None,
-        sha256: None,
+        dir: scratch.to_path_buf(),
+        filename,
+        sha256,
         label: url.to_string(),
     };
     let progress = Arc::new(crate::provision::download::FileProgress::default());
@@ -423,23 +450,13 @@ pub fn fetch(root: &Root, job: &Job, area: &std::path::Path, url: &str, dir: &Re
         done.store(true, Ordering::Relaxed);
         r
     });
-    let result = match outcome {
-        Err(e) => Err(e),
-        Ok(o) => match o.into_iter().next() {
-            Some(crate::provision::download::Outcome::Downloaded { path, bytes }) => {
-                job.done.store(bytes, Ordering::Relaxed);
-                let name =
-                    path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "download".into());
-                let to = dir.join(&free_copy_name(root, dir, &name));
-                root.adopt(&path, &to, false)
-                    .map(|_| format!("saved /{}", to.as_str()))
-                    .map_err(|e| fs_msg(e, &format!("cannot put the download at /{}", to.as_str())))
-            }
-            Some(crate::provision::download::Outcome::AlreadyThere { .. }) => Err("nothing new was downloaded".into()),
-            Some(crate::provision::download::Outcome::Failed { reason }) => Err(reason),
-            None => Err("nothing was downloaded".into()),
-        },
-    };
-    let _ = std::fs::remove_dir_all(&scratch);
-    result
+    match outcome?.into_iter().next() {
+        Some(crate::provision::download::Outcome::Downloaded { path, bytes }) => {
+            job.done.store(bytes, Ordering::Relaxed);
+            Ok(path)
+        }
+        Some(crate::provision::download::Outcome::AlreadyThere { .. }) => Err("nothing new was downloaded".into()),
+        Some(crate::provision::download::Outcome::Failed { reason }) => Err(reason),
+        None => Err("nothing was downloaded".into()),
+    }
 }

@@ -8,6 +8,7 @@ mod dav;
 pub mod fs;
 mod images;
 mod jobs;
+mod models;
 mod names;
 mod ops;
 #[cfg(test)]
@@ -44,6 +45,7 @@ pub struct FilesApp {
     scratch: PathBuf,
     shares: Arc<shares::Shares>,
     thumbs: images::Thumbs,
+    models: models::Models,
     /// What went wrong while starting (the share links' file), for gpubox's log.
     pub problems: Vec<String>,
 }
@@ -61,6 +63,7 @@ impl FilesApp {
             scratch: state_dir.join("fetch"),
             shares: Arc::new(shares),
             thumbs: images::Thumbs::new(state_dir.join("thumbs")),
+            models: models::Models::load(&state_dir),
             problems: problem.into_iter().collect(),
         }))
     }
@@ -78,6 +81,9 @@ pub fn routes() -> RouteSet<Arc<FilesApp>> {
         .get("/api/search", "/api/search?path=&q=none", search)
         .get("/api/thumb", "/api/thumb?path=none", images::thumb)
         .get("/api/imageinfo", "/api/imageinfo?path=none", images::info)
+        .get("/api/models", "/api/models", models::list)
+        .post("/api/models/resolve", "/api/models/resolve", models::resolve_link)
+        .post("/api/models/add", "/api/models/add", models::add)
         .get("/api/space", "/api/space", space)
         .post("/api/mkdir", "/api/mkdir", mkdir)
         .post("/api/rename", "/api/rename", rename)
