@@ -14,6 +14,7 @@ import { Table, type SortKey } from "./table";
 import { Toolbar } from "./toolbar";
 import { Transfers } from "./transfers";
 import { Viewer } from "./viewer";
+import { ModelsView } from "./models";
 import { extension, typeLabel } from "./format";
 
 const collator = new Intl.Collator(undefined, { numeric: true, sensitivity: "base" });
@@ -52,6 +53,7 @@ export class App {
   readonly status: StatusLine;
   readonly transfers: Transfers;
   readonly viewer: Viewer;
+  readonly models: ModelsView;
   readonly search: Search;
   readonly actions: Actions;
   private readonly dropZone: HTMLElement;
@@ -89,9 +91,10 @@ export class App {
     this.status = new StatusLine();
     this.transfers = new Transfers(this);
     this.viewer = new Viewer(this);
+    this.models = new ModelsView(this);
     this.dropZone = h("div", { id: "drop-zone", class: "drop-zone", hidden: true }, h("div", { class: "drop-card" }));
 
-    const body = h("div", { class: "files-body" }, this.table.el, this.search.el, this.viewer.el, this.dropZone);
+    const body = h("div", { class: "files-body" }, this.table.el, this.search.el, this.viewer.el, this.models.el, this.dropZone);
     root.append(this.toolbar.el, body, this.status.el, this.transfers.el);
 
     window.addEventListener("hashchange", () => {
@@ -380,7 +383,7 @@ export class App {
 
   private key(e: KeyboardEvent): void {
     const t = e.target as HTMLElement;
-    if (document.querySelector("dialog[open]") || this.viewer.isOpen()) return;
+    if (document.querySelector("dialog[open]") || this.viewer.isOpen() || this.models.isOpen()) return;
     const mod = e.ctrlKey || e.metaKey;
     if (mod && e.key.toLowerCase() === "l") {
       e.preventDefault();

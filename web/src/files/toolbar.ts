@@ -111,7 +111,9 @@ export class Toolbar {
     shares.addEventListener("click", () => void a.sharesList());
     this.gridBtn = iconButton("grid", "Show as a grid", { id: "view-toggle" });
     this.gridBtn.addEventListener("click", () => app.toggleGrid());
-    const view = h("div", { class: "group view" }, this.gridBtn, refresh, shares, hiddenLabel);
+    const models = button("model", "Models", { id: "models-btn", title: "Forge's models, and adding one from Civitai or Hugging Face" });
+    models.addEventListener("click", () => app.models.open());
+    const view = h("div", { class: "group view" }, models, this.gridBtn, refresh, shares, hiddenLabel);
 
     this.el = h(
       "div",

@@ -482,6 +482,7 @@ export class Transfers {
       if ((had ? had.job.state === "running" : true) && j.state !== "running") {
         void this.app.refresh();
         void this.app.refreshSpace();
+        if (j.kind === "model") void this.app.models.refresh();
         notify(`${j.label}: ${j.state === "done" ? j.message ?? "done" : j.message ?? j.state}`, j.state === "failed" ? "error" : "ok");
       }
       this.drawJob(j, had?.row);
