@@ -198,6 +198,7 @@ fn no_hostile_path_reaches_outside_the_workspace() {
         "/api/models",
         "/api/models/resolve",
         "/api/models/add",
+        "/api/models/identify",
         "/api/space",
         "/api/mkdir",
         "/api/rename",
@@ -308,6 +309,7 @@ fn no_hostile_path_reaches_outside_the_workspace() {
                 }),
             ),
             ("/api/models/resolve", json!({ "input": p })),
+            ("/api/models/identify", json!({ "path": p })),
         ] {
             let r = f.json("POST", body.0, body.1);
             leaked(&r, body.0);

@@ -215,6 +215,57 @@ fn a_civitai_link_lands_in_its_folder_checked_with_its_preview_and_the_token_sta
 }
 
 #[test]
+fn a_model_already_there_is_hashed_and_found_on_civitai_by_its_hash() {
+    let h = hub();
+    let f = start(&h, false);
+    let lora = f.g.path("ws/forge/models/Lora");
+    // Uploaded by hand under a name of the user's: the same bytes as Civitai's version 62833.
+    std::fs::write(lora.join("mine.safetensors"), bytes(3_000_000, 1)).unwrap();
+    std::fs::write(lora.join("unknown.safetensors"), b"nobody made this").unwrap();
+    let identify = |path: &str| {
+        let r = f.json("POST", "/api/models/identify", json!({ "path": path }));
+        assert_eq!(r.status, 202, "{}", r.text());
+        let id = serde_json::from_slice::<Value>(&r.body).unwrap()["id"].as_u64().unwrap();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let jobs: Value = serde_json::from_slice(&f.req("GET", "/api/jobs", &[], b"").body).unwrap();
+            let job = jobs["jobs"].as_array().unwrap().iter().find(|j| j["id"] == id).unwrap().clone();
+            if job["state"] != "running" {
+                return (job["state"].as_str().unwrap().to_string(), job["message"].as_str().unwrap_or("").to_string());
+            }
+            assert!(Instant::now() < deadline);
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    };
+    let (state, message) = identify("forge/models/Lora/mine.safetensors");
+    assert_eq!(state, "done", "{message}");
+    assert!(message.contains("it is Detail Tweaker LoRA (v1.0) on Civitai"), "{message}");
+    assert!(message.contains("preview /forge/models/Lora/mine.preview.png"), "{message}");
+    let (state, message) = identify("forge/models/Lora/unknown.safetensors");
+    assert_eq!(state, "done");
+    assert!(message.contains("Civitai does not know it"), "{message}");
+    let list: Value = serde_json::from_slice(&f.req("GET", "/api/models", &[], b"").body).unwrap();
+    let files = list["categories"].as_array().unwrap().iter().find(|c| c["id"] == "lora").unwrap()["files"].clone();
+    let mine = files.as_array().unwrap().iter().find(|x| x["name"] == "mine.safetensors").unwrap();
+    assert_eq!(mine["source"], "civitai");
+    assert_eq!(mine["page"], "https://civitai.com/models/58390?modelVersionId=62833");
+    assert_eq!(mine["preview"], "forge/models/Lora/mine.preview.png");
+    let unknown = files.as_array().unwrap().iter().find(|x| x["name"] == "unknown.safetensors").unwrap();
+    assert_eq!(unknown["sha256"].as_str().unwrap().len(), 64);
+    assert!(unknown["source"].is_null());
+    // A changed file is not taken for the one that was hashed.
+    std::fs::write(lora.join("unknown.safetensors"), b"changed since, another size").unwrap();
+    let list: Value = serde_json::from_slice(&f.req("GET", "/api/models", &[], b"").body).unwrap();
+    let files = list["categories"].as_array().unwrap().iter().find(|c| c["id"] == "lora").unwrap()["files"].clone();
+    assert!(files.as_array().unwrap().iter().find(|x| x["name"] == "unknown.safetensors").unwrap()["sha256"].is_null());
+    // Paths that are not model files.
+    for (path, status) in [("forge/models/Lora", 400), ("forge/models/Lora/none.safetensors", 404), ("../x", 400)] {
+        let r = f.json("POST", "/api/models/identify", json!({ "path": path }));
+        assert_eq!(r.status, status, "{path}: {}", r.text());
+    }
+}
+
+#[test]
 fn what_goes_wrong_says_what_to_do_and_leaves_nothing() {
     let h = hub();
     let f = start(&h, false);

@@ -107,6 +107,15 @@ test("paste a Civitai link: what it is, where it goes; downloaded with its previ
   assert.match(await item.innerText(), /Civitai/);
   assert.ok(existsSync(join(ws, "forge/models/Lora/add_detail.preview.png")));
   assert.deepEqual(readFileSync(join(ws, "forge/models/Lora/add_detail.safetensors")), Buffer.alloc(2_000_000, 7));
+  assert.equal(await item.locator(".m-identify").count(), 0, "its hash is known");
+  // One put there by hand (the same bytes): Identify finds it on Civitai by its hash.
+  writeFileSync(join(ws, "forge/models/Lora/by-hand.safetensors"), Buffer.alloc(2_000_000, 7));
+  await page.click("#models-close");
+  await page.click("#models-btn");
+  const mine = page.locator('.model-cat[data-category="lora"] li[data-name="by-hand.safetensors"]');
+  await mine.locator(".m-identify").click();
+  await mine.locator("a", { hasText: "Civitai" }).waitFor({ timeout: 30000 });
+  assert.ok(existsSync(join(ws, "forge/models/Lora/by-hand.preview.png")));
   await page.screenshot({ path: join(ARTIFACTS, "files-models.png") });
 });
 

@@ -84,6 +84,7 @@ pub fn routes() -> RouteSet<Arc<FilesApp>> {
         .get("/api/models", "/api/models", models::list)
         .post("/api/models/resolve", "/api/models/resolve", models::resolve_link)
         .post("/api/models/add", "/api/models/add", models::add)
+        .post("/api/models/identify", "/api/models/identify", models::identify)
         .get("/api/space", "/api/space", space)
         .post("/api/mkdir", "/api/mkdir", mkdir)
         .post("/api/rename", "/api/rename", rename)

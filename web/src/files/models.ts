@@ -150,12 +150,27 @@ export class ModelsView {
       const facts: (Node | string)[] = [`${bytes(f.size)} · ${when(f.modified)}`];
       if (f.sha256) facts.push(" · ", h("code", { title: `SHA-256 ${f.sha256}` }, f.sha256.slice(0, 10)));
       if (f.page && f.source) facts.push(" · ", h("a", { href: f.page, target: "_blank", rel: "noopener noreferrer" }, f.source === "civitai" ? "Civitai" : "Hugging Face"));
-      return h(
+      const li = h(
         "li",
         { "data-name": f.name, "data-path": path, title: `${f.name}\n${fullDate(f.modified)}` },
         h("span", { class: "m-pic" }, pic),
         h("span", { class: "m-main" }, h("span", { class: "m-name" }, f.name), h("span", { class: "m-facts muted" }, ...facts)),
       );
+      if (!f.sha256) {
+        const find = button("hash", "Identify", { class: "small m-identify", title: "Hash it and look it up on Civitai (its page, its preview)" });
+        find.addEventListener("click", async () => {
+          find.disabled = true;
+          try {
+            const r = await post<{ id: number }>("/api/models/identify", { path });
+            this.app.transfers.jobStarted(r.id);
+          } catch (e) {
+            find.disabled = false;
+            notify(message(e), "error");
+          }
+        });
+        li.append(find);
+      }
+      return li;
     });
     const body = c.files.length
       ? h("ul", { class: "model-files" }, ...items)

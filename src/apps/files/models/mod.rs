@@ -271,6 +271,73 @@ pub(super) async fn add(
     Ok((StatusCode::ACCEPTED, Json(json!({ "id": id }))).into_response())
 }
 
+#[derive(Deserialize)]
+pub(super) struct IdentifyRequest {
+    path: String,
+}
+
+/// `POST /api/models/identify {"path"}`: a model already in the workspace (uploaded, provisioned)
+/// hashed as a job, then looked up on Civitai by its SHA-256; what is found (its page, name and
+/// preview, saved as `<name>.preview.png` when it has none) is kept like a fetched model's.
+pub(super) async fn identify(
+    State(app): State<Arc<FilesApp>>,
+    JsonBody(r): JsonBody<IdentifyRequest>,
+) -> Result<Response, ApiError> {
+    let rel = clean(&r.path).map_err(|e| ApiError::bad_request("bad_path", e.to_string()))?;
+    let name =
+        rel.name().map(str::to_string).ok_or_else(|| ApiError::bad_request("bad_path", "give a model file's path"))?;
+    let (a, at) = (app.clone(), rel.clone());
+    let is_file = blocking(move || a.root.stat(&at).map(|st| super::fs::kind_of(&st) == "file")).await;
+    match is_file {
+        Ok(true) => {}
+        Ok(false) => return Err(ApiError::bad_request("not_a_file", format!("/{} is not a file", rel.as_str()))),
+        Err(e) => return Err(e.into()),
+    }
+    let sites = sites(None, None);
+    let a = app.clone();
+    let label = format!("identify /{}", rel.as_str());
+    let id = app.jobs.start("model", label, move |job| {
+        let (sha256, size) = jobs::hash_file(&a.root, job, &rel)?;
+        let found = resolve::by_hash(&sites, &sha256);
+        let mut rec = Record { sha256: Some(sha256.clone()), size, ..Default::default() };
+        let told = match &found {
+            Ok(Some(m)) => {
+                rec.source = Some(m.source.clone());
+                rec.page = Some(m.page.clone());
+                rec.name = Some(m.name.clone());
+                rec.version = m.version.clone();
+                format!(
+                    "it is {}{} on Civitai",
+                    m.name,
+                    m.version.as_deref().map(|v| format!(" ({v})")).unwrap_or_default()
+                )
+            }
+            Ok(None) => "Civitai does not know it".into(),
+            Err(e) => format!("Civitai could not be asked: {e}"),
+        };
+        a.models.put(rel.as_str(), rec);
+        let dir = rel.parent();
+        let stem = name.rsplit_once('.').map(|(s, _)| s).unwrap_or(&name);
+        let has_preview = PREVIEW_EXTS.iter().any(|x| {
+            [format!("{stem}.preview.{x}"), format!("{stem}.{x}")].iter().any(|n| a.root.stat(&dir.join(n)).is_ok())
+        });
+        let preview = match (&found, has_preview) {
+            (Ok(Some(Resolved { preview: Some(url), .. })), false) => {
+                let scratch = a.scratch.join(format!("model-{}", job.id()));
+                let saved = save_preview(&a, job, &sites.tokens, url, &dir, &name, &scratch);
+                let _ = std::fs::remove_dir_all(&scratch);
+                match saved {
+                    Ok(p) => format!("; preview /{p}"),
+                    Err(e) => format!("; no preview ({e})"),
+                }
+            }
+            _ => String::new(),
+        };
+        Ok(format!("SHA-256 {sha256}: {told}{preview}"))
+    });
+    Ok((StatusCode::ACCEPTED, Json(json!({ "id": id }))).into_response())
+}
+
 /// The job: the model, checked against its SHA-256, into its folder; then its preview beside it.
 fn add_model(
     app: &FilesApp,

@@ -265,6 +265,17 @@ pub fn login_needed(url: &str, status: u16, civitai: bool) -> String {
     }
 }
 
+/// What Civitai knows of a file by its SHA-256 (`GET /api/v1/model-versions/by-hash/{hash}`):
+/// `None` when it knows nothing (404).
+pub fn by_hash(sites: &Sites, sha256: &str) -> Result<Option<Resolved>, String> {
+    let url = format!("{}/api/v1/model-versions/by-hash/{sha256}", sites.civitai.trim_end_matches('/'));
+    match get_json::<CivVersion>(sites, &url, &format!("the file with SHA-256 {sha256}")) {
+        Ok(ver) => civitai(sites, ver, None).map(Some),
+        Err(e) if e.ends_with("does not exist (404)") => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
 /// Asks the site about `input`.
 pub fn resolve(sites: &Sites, input: &Input) -> Result<Resolved, String> {
     match input {
