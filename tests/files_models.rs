@@ -50,6 +50,7 @@ fn hub() -> Hub {
         ("early.safetensors", 100_000, 2),
         ("liar.safetensors", 100_000, 3),
         ("sd_xl_vae.safetensors", 200_000, 4),
+        ("add_detail_fp32.safetensors", 150_000, 5),
     ] {
         std::fs::write(root.path().join(name), bytes(len, seed)).unwrap();
     }
@@ -196,6 +197,22 @@ fn a_civitai_link_lands_in_its_folder_checked_with_its_preview_and_the_token_sta
     assert!(cdn.contains("add_detail.safetensors") && cdn.contains("preview.jpeg"), "{cdn}");
     assert!(!cdn.contains("secret"), "a token reached the CDN: {cdn}");
 
+    // A download link that names another of the version's files (Civitai's own links carry
+    // type, format and fp): that file, not the primary one.
+    let (status, v) =
+        resolve(&f, "https://civitai.com/api/download/models/62833?type=Model&format=SafeTensor&fp=fp32", None);
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(
+        (v["model"]["file"].as_str(), v["model"]["size"].as_u64()),
+        (Some("add_detail_fp32.safetensors"), Some(150_000))
+    );
+    let (state, message) = add(&f, &v["model"], "lora", None);
+    assert_eq!(state, "done", "{message}");
+    assert_eq!(std::fs::read(f.g.path("ws/forge/models/Lora/add_detail_fp32.safetensors")).unwrap(), bytes(150_000, 5));
+    let (status, v) = resolve(&f, "https://civitai.com/api/download/models/62833?type=VAE", None);
+    assert_eq!(status, 502);
+    assert!(v["error"]["message"].as_str().unwrap().contains("no file like the one the link names"), "{v}");
+
     // Hugging Face: `owner/repo/file`, its hash from X-Linked-Etag; a VAE by its name.
     let (status, v) = resolve(&f, "owner/repo/sd_xl_vae.safetensors", None);
     assert_eq!(status, 200, "{v}");
@@ -283,6 +300,16 @@ fn what_goes_wrong_says_what_to_do_and_leaves_nothing() {
     let (status, v) = resolve(&f, "https://huggingface.co/owner/gated/blob/main/x.safetensors", None);
     assert_eq!(status, 502);
     assert!(v["error"]["message"].as_str().unwrap().contains("HF_TOKEN"), "a gated repository asks for the token: {v}");
+
+    // A token pasted for the other site is refused before it goes anywhere.
+    let (status, v) = resolve(&f, "owner/repo/sd_xl_vae.safetensors", Some("civ-secret"));
+    assert_eq!(status, 400);
+    assert!(v["error"]["message"].as_str().unwrap().contains("looks like a Civitai token"), "{v}");
+    let (status, _) = resolve(&f, "https://civitai.com/models/58390", Some("hf_abc"));
+    assert_eq!(status, 400);
+    assert!(!log(h.port)
+        .iter()
+        .any(|e| e["authorization"].as_str().is_some_and(|a| a.contains("civ-secret") || a.contains("hf_abc"))));
 
     // A model whose creator requires a login: the job says how to get and give a token…
     let (_, v) = resolve(&f, "https://civitai.com/api/download/models/999", None);

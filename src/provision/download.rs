@@ -112,7 +112,9 @@ pub fn run(jobs: &[Job], opts: &Options, progress: &[Arc<FileProgress>]) -> Resu
         .http_status_as_error(false)
         .timeout_connect(Some(Duration::from_secs(20)))
         .timeout_recv_response(Some(Duration::from_secs(60)))
-        .timeout_recv_body(Some(Duration::from_secs(120)))
+        // A read that waits a minute for a byte is a stall; a 20 GB model may take an hour (a
+        // total body timeout, as this was, failed every attempt of a long download).
+        .timeout_per_read(Some(Duration::from_secs(60)))
         .user_agent(concat!("gpubox/", env!("CARGO_PKG_VERSION")))
         .build()
         .into();
@@ -246,11 +248,18 @@ pub fn host_of(url: &str) -> Option<String> {
     })
 }
 
+/// Hosts whose tokens never travel in clear text.
+pub const PUBLIC_HOSTS: [&str; 4] = ["civitai.com", "huggingface.co", "hf.co", "civitai.green"];
+
 /// The token for a request to `url`, if any: only to the token's own hosts, and only while the
 /// request is still on the host it started from (never across a redirect to another host).
 pub fn token_for<'a>(tokens: &'a [Token], url: &str, origin_host: &str) -> Option<&'a str> {
     let host = host_of(url)?;
     if host != origin_host {
+        return None;
+    }
+    // The public sites only over HTTPS (a mirror or a test stand-in may be plain HTTP).
+    if url.starts_with("http://") && PUBLIC_HOSTS.iter().any(|h| host.eq_ignore_ascii_case(h)) {
         return None;
     }
     tokens.iter().find(|t| t.hosts.iter().any(|h| h.eq_ignore_ascii_case(&host))).map(|t| t.value.as_str())

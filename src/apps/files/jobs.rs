@@ -55,7 +55,7 @@ impl Job {
         }
     }
 
-    fn cancelled(&self) -> bool {
+    pub fn cancelled(&self) -> bool {
         self.cancel.load(Ordering::Relaxed)
     }
 
@@ -113,7 +113,9 @@ impl Jobs {
             all.insert(id, job.clone());
         }
         std::thread::spawn(move || {
-            let result = work(&job);
+            // A panic (a decoder's, on a hostile file) fails the job: it never stays "running".
+            let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| work(&job)))
+                .unwrap_or_else(|_| Err("it failed unexpectedly (a bug: see gpubox's log)".into()));
             let mut st = job.state.lock().expect("job lock");
             *st = match result {
                 _ if job.cancelled() => ("cancelled".into(), Some("cancelled".into())),
@@ -221,6 +223,11 @@ fn free_copy_name(root: &Root, dir: &Rel, name: &str) -> String {
 
 /// `name` if nothing in `dir` has it, else the first free of `label(1)`, `label(2)`… added to it
 /// (before the extension, with `split`).
+/// `name`, or `name (2).ext`, `name (3).ext`… whichever is free in `dir`.
+pub fn free_name(root: &Root, dir: &Rel, name: &str) -> String {
+    free_name_in(root, dir, name, true, |n| format!(" ({})", n + 1))
+}
+
 fn free_name_in(root: &Root, dir: &Rel, name: &str, split: bool, label: impl Fn(usize) -> String) -> String {
     if root.stat(&dir.join(name)).is_err() {
         return name.to_string();

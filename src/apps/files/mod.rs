@@ -55,6 +55,9 @@ impl FilesApp {
         let root = Root::open(&workspace, &state_dir)?;
         let uploads = tus::Uploads::new(state_dir.join("uploads"));
         let (shares, problem) = shares::Shares::load(&state_dir);
+        // Downloads a previous run left half-done: job ids start again at 1, and a new job must
+        // not find (and resume) another file's bytes under its folder.
+        let _ = std::fs::remove_dir_all(state_dir.join("fetch"));
         Ok(Arc::new(FilesApp {
             root,
             shell,

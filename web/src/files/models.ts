@@ -17,6 +17,7 @@ interface ModelFile {
   source: string | null;
   page: string | null;
   preview: string | null;
+  preview_version: string | null;
 }
 
 interface Category {
@@ -60,6 +61,8 @@ export class ModelsView {
   private readonly token: HTMLInputElement;
   private readonly found: HTMLElement;
   private categories: Category[] = [];
+  /** Answers to older lookups are dropped: only the last one asked is shown. */
+  private asked = 0;
 
   constructor(private readonly app: App) {
     const close = iconButton("close", "Close (Esc)", { id: "models-close" });
@@ -101,8 +104,9 @@ export class ModelsView {
         this.list,
       ),
     );
-    this.el.addEventListener("keydown", (e) => {
-      if (e.key === "Escape" && !document.querySelector("dialog[open]")) {
+    // On the document: focus may have left the view (a button it disabled, a card it hid).
+    document.addEventListener("keydown", (e) => {
+      if (e.key === "Escape" && this.isOpen() && !document.querySelector("dialog[open]")) {
         e.preventDefault();
         this.close();
       }
@@ -121,6 +125,7 @@ export class ModelsView {
 
   close(): void {
     this.el.hidden = true;
+    this.token.value = ""; // kept for no longer than the view is open
     this.app.table.el.focus({ preventScroll: true });
   }
 
@@ -145,7 +150,7 @@ export class ModelsView {
     const items = c.files.map((f) => {
       const path = `${c.folder}/${f.name}`;
       const pic = f.preview
-        ? h("img", { src: thumbUrl(f.preview, f.modified, 0), alt: "", loading: "lazy" })
+        ? h("img", { src: `${thumbUrl(f.preview, 0, 0)}&pv=${encodeURIComponent(f.preview_version ?? "")}`, alt: "", loading: "lazy" })
         : icon("model", "icon big");
       const facts: (Node | string)[] = [`${bytes(f.size)} · ${when(f.modified)}`];
       if (f.sha256) facts.push(" · ", h("code", { title: `SHA-256 ${f.sha256}` }, f.sha256.slice(0, 10)));
@@ -181,13 +186,16 @@ export class ModelsView {
   private async resolve(): Promise<void> {
     const input = this.link.value.trim();
     if (!input) return;
+    const n = ++this.asked;
     this.found.hidden = false;
     this.found.replaceChildren(h("p", { class: "muted" }, "Looking it up…"));
     try {
       const r = await post<{ model: Resolved; folder: string | null; free: number | null }>("/api/models/resolve", { input, token: this.token.value || null });
-      this.showFound(r.model, r.free);
+      // The folders to choose from, if they were not listed yet.
+      if (!this.categories.length) await this.refresh();
+      if (n === this.asked) this.showFound(r.model, r.free);
     } catch (e) {
-      this.found.replaceChildren(h("p", { class: "v-error", id: "model-error" }, message(e)));
+      if (n === this.asked) this.found.replaceChildren(h("p", { class: "v-error", id: "model-error" }, message(e)));
     }
   }
 
@@ -235,6 +243,7 @@ export class ModelsView {
       notify(`Downloading ${filename}: its progress is with the other tasks.`, "info");
       this.found.hidden = true;
       this.link.value = "";
+      this.token.value = "";
     } catch (e) {
       btn.disabled = false;
       notify(message(e), "error");

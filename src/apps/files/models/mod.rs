@@ -47,6 +47,9 @@ const MAX_PREVIEW: u64 = 32 << 20;
 pub struct Record {
     pub sha256: Option<String>,
     pub size: u64,
+    /// The file's mtime (ms) when it was hashed: a file put in its place since is another one.
+    #[serde(default)]
+    pub modified: Option<i64>,
     pub source: Option<String>,
     pub page: Option<String>,
     pub name: Option<String>,
@@ -56,23 +59,27 @@ pub struct Record {
 pub struct Models {
     file: PathBuf,
     records: Mutex<BTreeMap<String, Record>>,
+    /// Names being downloaded to (`folder/name`): a second add of one name is refused at once.
+    pending: Mutex<std::collections::HashSet<String>>,
 }
 
 impl Models {
     pub fn load(state_dir: &Path) -> Models {
         let file = state_dir.join("models.json");
         let records = std::fs::read(&file).ok().and_then(|b| serde_json::from_slice(&b).ok()).unwrap_or_default();
-        Models { file, records: Mutex::new(records) }
+        Models { file, records: Mutex::new(records), pending: Mutex::default() }
     }
 
     fn get(&self, path: &str) -> Option<Record> {
         self.records.lock().unwrap_or_else(|e| e.into_inner()).get(path).cloned()
     }
 
-    /// Keeps a record (blocking: written to a temporary file and renamed).
-    fn put(&self, path: String, r: Record) {
+    /// Keeps a record (blocking: written to a temporary file and renamed); records of files that
+    /// are gone are dropped on the way, so the file does not only grow.
+    fn put(&self, root: &Root, path: String, r: Record) {
         let mut all = self.records.lock().unwrap_or_else(|e| e.into_inner());
         all.insert(path, r);
+        all.retain(|p, _| clean(p).map(|rel| root.stat(&rel).is_ok()).unwrap_or(false));
         let text = serde_json::to_vec_pretty(&*all).unwrap_or_default();
         let tmp = self.file.with_extension("json.tmp");
         if std::fs::write(&tmp, text).is_ok() {
@@ -90,6 +97,32 @@ fn models_root(root: &Root) -> Rel {
         }
     }
     clean("forge/models").expect("a clean path")
+}
+
+/// Which site a pasted token is for, by its form: Hugging Face's start with `hf_`; anything else
+/// is taken for a Civitai key. A token is sent only to the site of its form, and only for a link
+/// of that site.
+fn token_site(token: &str) -> &'static str {
+    if token.trim().starts_with("hf_") {
+        "huggingface"
+    } else {
+        "civitai"
+    }
+}
+
+/// A pasted token for a link of another site: refused, so it cannot travel there.
+fn check_token(token: Option<&str>, source: &str) -> Result<(), ApiError> {
+    match token.map(str::trim).filter(|t| !t.is_empty()) {
+        Some(t) if token_site(t) != source => Err(ApiError::bad_request(
+            "token_site",
+            format!(
+                "the token pasted looks like a {} token, and this link is {}'s: clear the token field, or paste that site's token",
+                if token_site(t) == "huggingface" { "Hugging Face" } else { "Civitai" },
+                if source == "huggingface" { "Hugging Face" } else { "Civitai" },
+            ),
+        )),
+        _ => Ok(()),
+    }
 }
 
 fn sites(user_token: Option<&str>, source_hint: Option<&str>) -> Sites {
@@ -130,6 +163,8 @@ struct ModelFile {
     page: Option<String>,
     /// The preview picture's path in the workspace (Forge's `<name>.preview.<ext>` or `<name>.<ext>`).
     preview: Option<String>,
+    /// Its mtime and size, for the thumbnail's URL (a new preview is a new URL).
+    preview_version: Option<String>,
 }
 
 /// `GET /api/models`: every category's folder and the models in it.
@@ -140,8 +175,8 @@ pub(super) async fn list(State(app): State<Arc<FilesApp>>) -> Result<Response, A
         for (id, label, folder) in CATEGORIES {
             let dir = base.join(folder);
             let entries = app.root.list(&dir);
-            let names: std::collections::HashSet<String> =
-                entries.as_ref().map(|es| es.iter().map(|e| e.name.clone()).collect()).unwrap_or_default();
+            let names: std::collections::HashMap<&str, &super::fs::Entry> =
+                entries.as_deref().unwrap_or_default().iter().map(|e| (e.name.as_str(), e)).collect();
             let mut files = Vec::new();
             for e in entries.as_deref().unwrap_or_default() {
                 let lower = e.name.to_ascii_lowercase();
@@ -152,10 +187,10 @@ pub(super) async fn list(State(app): State<Arc<FilesApp>>) -> Result<Response, A
                 let preview = PREVIEW_EXTS
                     .iter()
                     .flat_map(|x| [format!("{stem}.preview.{x}"), format!("{stem}.{x}")])
-                    .find(|n| names.contains(n))
-                    .map(|n| dir.join(&n).as_str());
+                    .find_map(|n| names.get(n.as_str()).copied());
                 let path = dir.join(&e.name).as_str();
-                let rec = app.models.get(&path).filter(|r| r.size == e.size);
+                let rec =
+                    app.models.get(&path).filter(|r| r.size == e.size && r.modified.is_none_or(|m| m == e.modified));
                 files.push(ModelFile {
                     name: e.name.clone(),
                     size: e.size,
@@ -163,7 +198,8 @@ pub(super) async fn list(State(app): State<Arc<FilesApp>>) -> Result<Response, A
                     sha256: rec.as_ref().and_then(|r| r.sha256.clone()),
                     source: rec.as_ref().and_then(|r| r.source.clone()),
                     page: rec.as_ref().and_then(|r| r.page.clone()),
-                    preview,
+                    preview: preview.map(|p| dir.join(&p.name).as_str()),
+                    preview_version: preview.map(|p| format!("{}-{}", p.modified, p.size)),
                 });
             }
             files.sort_by_key(|a| a.name.to_lowercase());
@@ -189,9 +225,11 @@ pub(super) async fn resolve_link(
     JsonBody(r): JsonBody<ResolveRequest>,
 ) -> Result<Response, ApiError> {
     let input = resolve::parse_input(&r.input).map_err(|e| ApiError::bad_request("bad_link", e))?;
+    let pick = resolve::pick_of(&r.input);
     let hint = matches!(input, Input::HuggingFace { .. }).then_some("huggingface");
+    check_token(r.token.as_deref(), hint.unwrap_or("civitai"))?;
     let sites = sites(r.token.as_deref(), hint);
-    let found = blocking(move || resolve::resolve(&sites, &input))
+    let found = blocking(move || resolve::resolve(&sites, &input, &pick))
         .await
         .map_err(|e| ApiError::new(StatusCode::BAD_GATEWAY, "not_resolved", e))?;
     let (base, free) = blocking(move || (models_root(&app.root), app.root.space().map(|s| s.0))).await;
@@ -225,10 +263,15 @@ pub(super) async fn add(
             format!("`{}` is not a category; choose one of {}", r.category, ids.join(", ")),
         )
     })?;
-    let m = r.model;
+    let mut m = r.model;
     if !(m.url.starts_with("https://") || m.url.starts_with("http://")) {
         return Err(ApiError::bad_request("bad_url", "the model's URL is not http(s)"));
     }
+    // Shown later as a link: only a web page's address is kept.
+    if !m.page.starts_with("https://") {
+        m.page = String::new();
+    }
+    check_token(r.token.as_deref(), if m.source == "huggingface" { "huggingface" } else { "civitai" })?;
     let wanted = r.filename.as_deref().unwrap_or(&m.file);
     let filename = safe_filename(wanted)
         .filter(|n| !n.starts_with('.'))
@@ -240,18 +283,22 @@ pub(super) async fn add(
         (dir, taken, a.root.space().map(|s| s.0))
     })
     .await;
-    if taken {
+    let key = dir.join(&filename).as_str();
+    let busy = !app.models.pending.lock().unwrap_or_else(|e| e.into_inner()).insert(key.clone());
+    if taken || busy {
+        if !busy {
+            app.models.pending.lock().unwrap_or_else(|e| e.into_inner()).remove(&key);
+        }
+        let why = if busy { "is being downloaded already" } else { "already exists" };
         return Err(ApiError::new(
             StatusCode::CONFLICT,
             "exists",
-            format!(
-                "/{}/{filename} already exists: remove it first, or save this one under another name",
-                dir.as_str()
-            ),
+            format!("/{}/{filename} {why}: remove it first, or save this one under another name", dir.as_str()),
         ));
     }
     if let (Some(size), Some(free)) = (m.size, free) {
         if size > free {
+            app.models.pending.lock().unwrap_or_else(|e| e.into_inner()).remove(&key);
             return Err(ApiError::new(
                 StatusCode::INSUFFICIENT_STORAGE,
                 "disk_full",
@@ -267,7 +314,11 @@ pub(super) async fn add(
     let sites = sites(r.token.as_deref(), hint);
     let label = format!("add {} to /{}", filename, dir.as_str());
     let a = app.clone();
-    let id = app.jobs.start("model", label, move |job| add_model(&a, job, &sites.tokens, &m, &dir, &filename));
+    let id = app.jobs.start("model", label, move |job| {
+        let r = add_model(&a, job, &sites.tokens, &m, &dir, &filename);
+        a.models.pending.lock().unwrap_or_else(|e| e.into_inner()).remove(&key);
+        r
+    });
     Ok((StatusCode::ACCEPTED, Json(json!({ "id": id }))).into_response())
 }
 
@@ -299,7 +350,8 @@ pub(super) async fn identify(
     let id = app.jobs.start("model", label, move |job| {
         let (sha256, size) = jobs::hash_file(&a.root, job, &rel)?;
         let found = resolve::by_hash(&sites, &sha256);
-        let mut rec = Record { sha256: Some(sha256.clone()), size, ..Default::default() };
+        let mut rec =
+            Record { sha256: Some(sha256.clone()), size, modified: mtime(&a.root, &rel), ..Default::default() };
         let told = match &found {
             Ok(Some(m)) => {
                 rec.source = Some(m.source.clone());
@@ -315,7 +367,7 @@ pub(super) async fn identify(
             Ok(None) => "Civitai does not know it".into(),
             Err(e) => format!("Civitai could not be asked: {e}"),
         };
-        a.models.put(rel.as_str(), rec);
+        a.models.put(&a.root, rel.as_str(), rec);
         let dir = rel.parent();
         let stem = name.rsplit_once('.').map(|(s, _)| s).unwrap_or(&name);
         let has_preview = PREVIEW_EXTS.iter().any(|x| {
@@ -338,6 +390,11 @@ pub(super) async fn identify(
     Ok((StatusCode::ACCEPTED, Json(json!({ "id": id }))).into_response())
 }
 
+/// A file's mtime in ms, as listings give it.
+fn mtime(root: &Root, rel: &Rel) -> Option<i64> {
+    root.stat(rel).ok().map(|st| st.st_mtime * 1000 + st.st_mtime_nsec / 1_000_000)
+}
+
 /// The job: the model, checked against its SHA-256, into its folder; then its preview beside it.
 fn add_model(
     app: &FilesApp,
@@ -358,14 +415,25 @@ fn add_model(
                 crate::provision::download::sha256_file(&path).map_err(|e| format!("cannot hash the download: {e}"))?
             }
         };
+        if job.cancelled() {
+            return Err("cancelled".into());
+        }
         let size = std::fs::metadata(&path).map(|md| md.len()).unwrap_or(0);
-        let to = dir.join(filename);
+        // A name taken meanwhile (an upload): the download is kept under a free name.
+        let name = if app.root.stat(&dir.join(filename)).is_ok() {
+            jobs::free_name(&app.root, dir, filename)
+        } else {
+            filename.to_string()
+        };
+        let to = dir.join(&name);
         app.root.adopt(&path, &to, false).map_err(|e| format!("cannot put the model at /{}: {e}", to.as_str()))?;
         app.models.put(
+            &app.root,
             to.as_str(),
             Record {
                 sha256: Some(sha256.clone()),
                 size,
+                modified: mtime(&app.root, &to),
                 source: Some(m.source.clone()),
                 page: Some(m.page.clone()),
                 name: Some(m.name.clone()),
@@ -412,11 +480,17 @@ fn save_preview(
     if std::fs::metadata(&got).map(|m| m.len()).unwrap_or(0) > MAX_PREVIEW {
         return Err("the picture is too big".into());
     }
-    let img = image::ImageReader::open(&got)
-        .and_then(|r| r.with_guessed_format())
-        .map_err(|e| e.to_string())?
-        .decode()
-        .map_err(|e| format!("not a picture: {e}"))?;
+    // A hostile picture may make a decoder panic: that fails the preview, not the task.
+    let img = std::panic::catch_unwind(|| {
+        image::ImageReader::open(&got)
+            .and_then(|r| r.with_guessed_format())
+            .map_err(|e| e.to_string())?
+            .decode()
+            .map_err(|e| format!("not a picture: {e}"))
+    })
+    .unwrap_or_else(|_| Err("not a picture".into()))?;
+    // Forge's cards are small: at most 1024 pixels a side is kept.
+    let img = if img.width() > 1024 || img.height() > 1024 { img.thumbnail(1024, 1024) } else { img };
     let png = sub.join("preview.png");
     img.save_with_format(&png, image::ImageFormat::Png).map_err(|e| e.to_string())?;
     let stem = filename.rsplit_once('.').map(|(s, _)| s).unwrap_or(filename);

@@ -30,9 +30,55 @@ fn number(s: &str, what: &str) -> Result<u64, String> {
     s.parse().map_err(|_| format!("`{s}` is not a {what} number; {FORMS}"))
 }
 
+/// Which of a Civitai version's files a link names: its id (an AIR's `+FILE`), or the download
+/// link's `type`, `format`, `size` and `fp` (as Civitai's own download links carry them).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Pick {
+    pub file_id: Option<u64>,
+    pub kind: Option<String>,
+    pub format: Option<String>,
+    pub size: Option<String>,
+    pub fp: Option<String>,
+}
+
+/// The file a pasted link names, if it names one.
+pub fn pick_of(raw: &str) -> Pick {
+    let s = raw.trim();
+    let mut pick = Pick::default();
+    let air = s.strip_prefix("urn:").unwrap_or(s);
+    if air.starts_with("air:") {
+        pick.file_id = air.split_once('+').and_then(|(_, f)| f.split('.').next()).and_then(|f| f.parse().ok());
+        return pick;
+    }
+    let query = s.split_once('?').map(|(_, q)| q).unwrap_or("");
+    for kv in query.split('&') {
+        let Some((k, v)) = kv.split_once('=') else { continue };
+        let v = Some(decode(v.split('#').next().unwrap_or(v)));
+        match k {
+            "type" => pick.kind = v,
+            "format" => pick.format = v,
+            "size" => pick.size = v,
+            "fp" => pick.fp = v,
+            _ => {}
+        }
+    }
+    pick
+}
+
 /// Understands a pasted link.
 pub fn parse_input(raw: &str) -> Result<Input, String> {
-    let s = raw.trim();
+    let trimmed = raw.trim();
+    // Pasted without its scheme: `civitai.com/models/…`, `huggingface.co/…`.
+    let schemed;
+    let s = if ["civitai.com/", "www.civitai.com/", "civitai.green/", "huggingface.co/", "hf.co/"]
+        .iter()
+        .any(|p| trimmed.to_ascii_lowercase().starts_with(p))
+    {
+        schemed = format!("https://{trimmed}");
+        schemed.as_str()
+    } else {
+        trimmed
+    };
     if s.is_empty() {
         return Err(format!("nothing was pasted: {FORMS}"));
     }
@@ -176,8 +222,18 @@ fn token<'a>(tokens: &'a [Token], url: &str) -> Option<&'a str> {
     tokens.iter().find(|t| t.hosts.iter().any(|h| h.eq_ignore_ascii_case(&host))).map(|t| t.value.as_str())
 }
 
+#[derive(Deserialize, Default)]
+struct CivFileMeta {
+    format: Option<String>,
+    size: Option<String>,
+    fp: Option<String>,
+}
+
 #[derive(Deserialize)]
 struct CivFile {
+    id: Option<u64>,
+    #[serde(default)]
+    metadata: CivFileMeta,
     name: String,
     #[serde(rename = "sizeKB")]
     size_kb: Option<f64>,
@@ -258,7 +314,9 @@ fn get_json<T: serde::de::DeserializeOwned>(sites: &Sites, url: &str, what: &str
 /// What to do when a site asks for a login.
 pub fn login_needed(url: &str, status: u16, civitai: bool) -> String {
     let host = host_of(url).unwrap_or_default();
-    if civitai {
+    if civitai && status == 403 {
+        format!("Civitai refused it (403): it may be in early access (downloadable only by those who paid for it) or need a login. Without a token: create an API key on civitai.com (Account settings → API Keys), then paste it into the token field here, or set CIVITAI_TOKEN in the template's environment variables for every instance")
+    } else if civitai {
         format!("Civitai refused it ({status}): its creator requires a login to download it. Create an API key on civitai.com (Account settings → API Keys), then paste it into the token field here, or set CIVITAI_TOKEN in the template's environment variables for every instance")
     } else {
         format!("{host} refused it ({status}): the repository may be gated or private. Accept its licence on its page, create a read token (huggingface.co → Settings → Access Tokens), then paste it into the token field here, or set HF_TOKEN in the template's environment variables")
@@ -270,19 +328,19 @@ pub fn login_needed(url: &str, status: u16, civitai: bool) -> String {
 pub fn by_hash(sites: &Sites, sha256: &str) -> Result<Option<Resolved>, String> {
     let url = format!("{}/api/v1/model-versions/by-hash/{sha256}", sites.civitai.trim_end_matches('/'));
     match get_json::<CivVersion>(sites, &url, &format!("the file with SHA-256 {sha256}")) {
-        Ok(ver) => civitai(sites, ver, None).map(Some),
+        Ok(ver) => civitai(sites, ver, None, &Pick::default()).map(Some),
         Err(e) if e.ends_with("does not exist (404)") => Ok(None),
         Err(e) => Err(e),
     }
 }
 
-/// Asks the site about `input`.
-pub fn resolve(sites: &Sites, input: &Input) -> Result<Resolved, String> {
+/// Asks the site about `input` (`pick`: which of a Civitai version's files).
+pub fn resolve(sites: &Sites, input: &Input, pick: &Pick) -> Result<Resolved, String> {
     match input {
         Input::CivitaiVersion(v) => {
             let url = format!("{}/api/v1/model-versions/{v}", sites.civitai.trim_end_matches('/'));
             let ver: CivVersion = get_json(sites, &url, &format!("Civitai model version {v}"))?;
-            civitai(sites, ver, None)
+            civitai(sites, ver, None, pick)
         }
         Input::CivitaiModel(m) => {
             let url = format!("{}/api/v1/models/{m}", sites.civitai.trim_end_matches('/'));
@@ -292,13 +350,18 @@ pub fn resolve(sites: &Sites, input: &Input) -> Result<Resolved, String> {
             }
             // The newest version comes first.
             let ver = model.versions.remove(0);
-            civitai(sites, ver, Some((model.id, model.name, model.kind)))
+            civitai(sites, ver, Some((model.id, model.name, model.kind)), pick)
         }
         Input::HuggingFace { repo, rev, path } => huggingface(sites, repo, rev, path),
     }
 }
 
-fn civitai(sites: &Sites, ver: CivVersion, model: Option<(u64, String, Option<String>)>) -> Result<Resolved, String> {
+fn civitai(
+    sites: &Sites,
+    ver: CivVersion,
+    model: Option<(u64, String, Option<String>)>,
+    pick: &Pick,
+) -> Result<Resolved, String> {
     let (model_id, name, kind) = match model {
         Some((id, name, kind)) => (Some(id), name, kind),
         None => (
@@ -307,11 +370,28 @@ fn civitai(sites: &Sites, ver: CivVersion, model: Option<(u64, String, Option<St
             ver.model.as_ref().and_then(|m| m.kind.clone()),
         ),
     };
-    // The primary file, else the first model file, else the first.
+    // The file the link names; else the primary file, else the first model file, else the first.
+    let same = |want: &Option<String>, have: &Option<String>| {
+        want.as_ref().is_none_or(|w| have.as_ref().is_some_and(|h| h.eq_ignore_ascii_case(w)))
+    };
+    let named = |f: &&CivFile| match pick.file_id {
+        Some(id) => f.id == Some(id),
+        None => {
+            (pick.kind.is_some() || pick.format.is_some() || pick.size.is_some() || pick.fp.is_some())
+                && same(&pick.kind, &f.kind)
+                && same(&pick.format, &f.metadata.format)
+                && same(&pick.size, &f.metadata.size)
+                && same(&pick.fp, &f.metadata.fp)
+        }
+    };
+    if (pick.file_id.is_some() || pick.kind.is_some()) && !ver.files.iter().any(|f| named(&f)) {
+        return Err(format!("Civitai model version {} has no file like the one the link names", ver.id));
+    }
     let file = ver
         .files
         .iter()
-        .find(|f| f.primary == Some(true))
+        .find(named)
+        .or_else(|| ver.files.iter().find(|f| f.primary == Some(true)))
         .or_else(|| ver.files.iter().find(|f| f.kind.as_deref() == Some("Model")))
         .or(ver.files.first())
         .ok_or_else(|| format!("Civitai model version {} has no file", ver.id))?;
@@ -354,7 +434,27 @@ fn huggingface(sites: &Sites, repo: &str, rev: &str, path: &str) -> Result<Resol
     if let Some(t) = token(&sites.tokens, &url) {
         req = req.header("Authorization", &format!("Bearer {t}"));
     }
-    let resp = req.call().map_err(|e| format!("cannot reach {}: {e}", host_of(&url).unwrap_or_default()))?;
+    let mut resp = req.call().map_err(|e| format!("cannot reach {}: {e}", host_of(&url).unwrap_or_default()))?;
+    // A file that is not in LFS answers with a redirect on the same site (a relative
+    // `/api/resolve-cache/…`, or a renamed repository's new name): followed, with the token, as
+    // huggingface_hub does; one to another host (the CDN) is not.
+    for _ in 0..3 {
+        let status = resp.status().as_u16();
+        let linked = resp.headers().contains_key("x-linked-size");
+        let loc = resp.headers().get("location").and_then(|v| v.to_str().ok()).map(str::to_string);
+        match (status, linked, loc) {
+            (300..=399, false, Some(loc)) if loc.starts_with('/') && !loc.starts_with("//") => {
+                let (scheme, rest) = url.split_once("://").unwrap_or(("https", &url));
+                let next = format!("{scheme}://{}{loc}", rest.split('/').next().unwrap_or(""));
+                let mut again = agent().head(&next);
+                if let Some(t) = token(&sites.tokens, &next) {
+                    again = again.header("Authorization", &format!("Bearer {t}"));
+                }
+                resp = again.call().map_err(|e| format!("cannot reach {}: {e}", host_of(&next).unwrap_or_default()))?;
+            }
+            _ => break,
+        }
+    }
     let status = resp.status().as_u16();
     let h = |k: &str| resp.headers().get(k).and_then(|v| v.to_str().ok()).map(str::to_string);
     match status {
@@ -375,7 +475,10 @@ fn huggingface(sites: &Sites, repo: &str, rev: &str, path: &str) -> Result<Resol
     let sha256 = h("x-linked-etag")
         .map(|e| e.trim_matches('"').trim_start_matches("W/").trim_matches('"').to_ascii_lowercase())
         .filter(|v| v.len() == 64 && v.bytes().all(|b| b.is_ascii_hexdigit()));
-    let size = h("x-linked-size").or_else(|| h("content-length")).and_then(|v| v.parse().ok());
+    // (A redirect's Content-Length is its own body's, not the file's.)
+    let size = h("x-linked-size")
+        .or_else(|| if status == 200 { h("content-length") } else { None })
+        .and_then(|v| v.parse().ok());
     let file = path.rsplit('/').next().unwrap_or(path).to_string();
     Ok(Resolved {
         source: "huggingface".into(),
@@ -389,7 +492,7 @@ fn huggingface(sites: &Sites, repo: &str, rev: &str, path: &str) -> Result<Resol
         sha256,
         url,
         preview: None,
-        page: format!("https://huggingface.co/{repo}/blob/{rev}/{path}"),
+        page: format!("https://huggingface.co/{repo}/blob/{}/{}", enc(rev), enc(path)),
     })
 }
 
@@ -428,6 +531,8 @@ mod tests {
                 "owner/repo/vae/diffusion_pytorch_model.safetensors",
                 hf("owner/repo", "main", "vae/diffusion_pytorch_model.safetensors"),
             ),
+            ("civitai.com/models/58390?modelVersionId=62833", Input::CivitaiVersion(62833)),
+            ("huggingface.co/owner/repo/blob/main/x.safetensors", hf("owner/repo", "main", "x.safetensors")),
         ] {
             assert_eq!(parse_input(s), Ok(want), "{s}");
         }
@@ -444,6 +549,17 @@ mod tests {
             let e = parse_input(s).unwrap_err();
             assert!(e.contains(says), "{s}: {e}");
         }
+    }
+
+    #[test]
+    fn a_link_names_one_of_a_versions_files() {
+        assert_eq!(pick_of("urn:air:sd1:checkpoint:civitai:4201@130072+1234.safetensors").file_id, Some(1234));
+        let p = pick_of("https://civitai.com/api/download/models/62833?type=VAE&format=SafeTensor&fp=fp32");
+        assert_eq!(
+            (p.kind.as_deref(), p.format.as_deref(), p.fp.as_deref(), p.size),
+            (Some("VAE"), Some("SafeTensor"), Some("fp32"), None)
+        );
+        assert_eq!(pick_of("https://civitai.com/models/1"), Pick::default());
     }
 
     #[test]
