@@ -315,7 +315,7 @@ fn get_json<T: serde::de::DeserializeOwned>(sites: &Sites, url: &str, what: &str
 pub fn login_needed(url: &str, status: u16, civitai: bool) -> String {
     let host = host_of(url).unwrap_or_default();
     if civitai && status == 403 {
-        format!("Civitai refused it (403): it may be in early access (downloadable only by those who paid for it) or need a login. Without a token: create an API key on civitai.com (Account settings → API Keys), then paste it into the token field here, or set CIVITAI_TOKEN in the template's environment variables for every instance")
+        "Civitai refused it (403): it may be in early access (downloadable only by those who paid for it) or need a login. Without a token: create an API key on civitai.com (Account settings → API Keys), then paste it into the token field here, or set CIVITAI_TOKEN in the template's environment variables for every instance".to_string()
     } else if civitai {
         format!("Civitai refused it ({status}): its creator requires a login to download it. Create an API key on civitai.com (Account settings → API Keys), then paste it into the token field here, or set CIVITAI_TOKEN in the template's environment variables for every instance")
     } else {
