@@ -197,7 +197,14 @@ pub fn content_type(bytes: &[u8]) -> &'static str {
 /// writes, so one temporary name is enough). Returns what it takes on the disk.
 fn write_new(path: &Path, bytes: &[u8]) -> std::io::Result<u64> {
     let tmp = path.with_extension("part");
-    let mut f = File::create(&tmp)?;
+    let mut f = match File::create(&tmp) {
+        // The folder went away while gpubox ran (removed by hand): made again, not given up on.
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            std::fs::create_dir_all(path.parent().unwrap_or(Path::new(".")))?;
+            File::create(&tmp)?
+        }
+        r => r?,
+    };
     f.write_all(bytes)?;
     drop(f);
     std::fs::rename(&tmp, path).inspect_err(|_| {
@@ -317,6 +324,16 @@ mod tests {
         // A truncated PNG.
         std::fs::write(&p, &std::fs::read(&good).unwrap()[..40]).unwrap();
         assert!(thumbnail(File::open(&p).unwrap(), 256).is_err());
+    }
+
+    #[test]
+    fn a_cache_folder_removed_while_running_is_made_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = dir.path().join("thumbs");
+        let written = write_new(&cache.join("k"), b"thumbnail").unwrap();
+        assert!(written >= 9);
+        assert_eq!(std::fs::read(cache.join("k")).unwrap(), b"thumbnail");
+        assert!(!cache.join("k.part").exists());
     }
 
     #[test]
