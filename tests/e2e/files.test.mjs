@@ -728,14 +728,47 @@ test("an output folder of 2,000 pictures is a grid of thumbnails, newest first; 
   assert.equal(await page.locator("#gen-panel").count(), 0, "no text, no panel");
   await page.keyboard.press("Escape");
 
+  // Selecting in the grid is as in the list: Ctrl+click adds, the toolbar acts on them all.
+  await page.locator("#files-list").focus();
+  await page.keyboard.press("Home");
+  await tile("01999-2999.png").click();
+  await tile("01997-2997.png").click({ modifiers: ["Control"] });
+  assert.match(await page.locator("#selection-actions").innerText(), /2 selected/);
+  assert.equal(await page.locator("#files-list .tile.selected:not([hidden])").count(), 2);
+  await page.keyboard.press("Escape");
+
   // The list instead, remembered for this folder across a reload; and back.
   await page.click("#view-toggle");
-  await row("plain.png").waitFor();
+  await page.locator("#files-list:not(.grid) .row[data-name]:not([hidden])").first().waitFor();
   await page.reload();
   await row("01999-2999.png").waitFor();
   assert.equal(await page.locator("#files-list.grid").count(), 0);
   await page.click("#view-toggle");
   await page.locator("#files-list.grid").waitFor();
+
+  // On a phone, in the dark: three tiles a row, nothing sideways; the prompt under the picture.
+  const phone = await browser.newContext({
+    viewport: { width: 390, height: 780 },
+    colorScheme: "dark",
+    hasTouch: true,
+    isMobile: true,
+    storageState: await context.storageState(),
+  });
+  await useWebDist(phone);
+  const p = await phone.newPage();
+  p.setDefaultTimeout(15000);
+  await p.goto(`${base}/#/${dir}`);
+  await p.locator("#files-list.grid .tile.loaded").first().waitFor();
+  const phoneCols = await p.evaluate(() => Number(getComputedStyle(document.querySelector("#files-list")).getPropertyValue("--cols")));
+  assert.equal(phoneCols, 3);
+  assert.ok(await p.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth), "no sideways scrolling");
+  await p.screenshot({ path: join(ARTIFACTS, "files-gallery-phone.png") });
+  await p.locator('#files-list .tile[data-name="01999-2999.png"] .thumb').tap();
+  await p.locator("#gen-prompt").waitFor();
+  const [pic, gen] = [await p.locator(".stage").boundingBox(), await p.locator("#gen-panel").boundingBox()];
+  assert.ok(gen.y >= pic.y + pic.height - 1, "the panel is under the picture");
+  await p.screenshot({ path: join(ARTIFACTS, "files-picture-phone.png") });
+  await phone.close();
 });
 
 test("share links: a folder shared with a password, opened by a stranger, then taken back", async () => {
