@@ -114,9 +114,13 @@ fn resolve(f: &Files, input: &str, token: Option<&str>) -> (u16, Value) {
 
 /// Starts adding; waits for the job's end; returns (state, message).
 fn add(f: &Files, model: &Value, category: &str, token: Option<&str>) -> (String, String) {
-    let r = f.json("POST", "/api/models/add", json!({ "model": model, "category": category, "token": token }));
-    assert_eq!(r.status, 202, "{}", r.text());
-    let id = serde_json::from_slice::<Value>(&r.body).unwrap()["id"].as_u64().unwrap();
+    wait_job(f, f.json("POST", "/api/models/add", json!({ "model": model, "category": category, "token": token })))
+}
+
+/// The job a 202 answer started, waited for: (state, message).
+fn wait_job(f: &Files, started: crate::http::Response) -> (String, String) {
+    assert_eq!(started.status, 202, "{}", started.text());
+    let id = serde_json::from_slice::<Value>(&started.body).unwrap()["id"].as_u64().unwrap();
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         let jobs: Value = serde_json::from_slice(&f.req("GET", "/api/jobs", &[], b"").body).unwrap();
@@ -239,21 +243,7 @@ fn a_model_already_there_is_hashed_and_found_on_civitai_by_its_hash() {
     // Uploaded by hand under a name of the user's: the same bytes as Civitai's version 62833.
     std::fs::write(lora.join("mine.safetensors"), bytes(3_000_000, 1)).unwrap();
     std::fs::write(lora.join("unknown.safetensors"), b"nobody made this").unwrap();
-    let identify = |path: &str| {
-        let r = f.json("POST", "/api/models/identify", json!({ "path": path }));
-        assert_eq!(r.status, 202, "{}", r.text());
-        let id = serde_json::from_slice::<Value>(&r.body).unwrap()["id"].as_u64().unwrap();
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            let jobs: Value = serde_json::from_slice(&f.req("GET", "/api/jobs", &[], b"").body).unwrap();
-            let job = jobs["jobs"].as_array().unwrap().iter().find(|j| j["id"] == id).unwrap().clone();
-            if job["state"] != "running" {
-                return (job["state"].as_str().unwrap().to_string(), job["message"].as_str().unwrap_or("").to_string());
-            }
-            assert!(Instant::now() < deadline);
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    };
+    let identify = |path: &str| wait_job(&f, f.json("POST", "/api/models/identify", json!({ "path": path })));
     let (state, message) = identify("forge/models/Lora/mine.safetensors");
     assert_eq!(state, "done", "{message}");
     assert!(message.contains("it is Detail Tweaker LoRA (v1.0) on Civitai"), "{message}");

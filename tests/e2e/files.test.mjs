@@ -66,6 +66,21 @@ function furnish() {
   }
 }
 
+/** A phone-size, dark, touch browser with this session's login: its context and a page. */
+async function onPhone() {
+  const phone = await browser.newContext({
+    viewport: { width: 390, height: 780 },
+    colorScheme: "dark",
+    hasTouch: true,
+    isMobile: true,
+    storageState: await context.storageState(),
+  });
+  await useWebDist(phone);
+  const p = await phone.newPage();
+  p.setDefaultTimeout(15000);
+  return { phone, p };
+}
+
 const sha = (buf) => createHash("sha256").update(buf).digest("hex");
 // Rows kept in the virtual list's pool are hidden, and still carry their last name.
 const row = (name) => page.locator(`#files-list .row[data-name="${name}"]:not([hidden])`);
@@ -605,16 +620,7 @@ test("a folder of 100,000 entries lists at once and scrolls with a bounded DOM",
 });
 
 test("on a phone, in the dark: it fits, the rows take two lines", async () => {
-  const phone = await browser.newContext({
-    viewport: { width: 390, height: 780 },
-    colorScheme: "dark",
-    hasTouch: true,
-    isMobile: true,
-    storageState: await context.storageState(),
-  });
-  await useWebDist(phone);
-  const p = await phone.newPage();
-  p.setDefaultTimeout(15000);
+  const { phone, p } = await onPhone();
   await p.goto(`${base}/#/`);
   await p.locator('#files-list .row[data-name="models"]').waitFor();
   assert.ok(await p.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth), "no sideways scrolling");
@@ -747,16 +753,7 @@ test("an output folder of 2,000 pictures is a grid of thumbnails, newest first; 
   await page.locator("#files-list.grid").waitFor();
 
   // On a phone, in the dark: three tiles a row, nothing sideways; the prompt under the picture.
-  const phone = await browser.newContext({
-    viewport: { width: 390, height: 780 },
-    colorScheme: "dark",
-    hasTouch: true,
-    isMobile: true,
-    storageState: await context.storageState(),
-  });
-  await useWebDist(phone);
-  const p = await phone.newPage();
-  p.setDefaultTimeout(15000);
+  const { phone, p } = await onPhone();
   await p.goto(`${base}/#/${dir}`);
   await p.locator("#files-list.grid .tile.loaded").first().waitFor();
   const phoneCols = await p.evaluate(() => Number(getComputedStyle(document.querySelector("#files-list")).getPropertyValue("--cols")));

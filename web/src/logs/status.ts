@@ -5,6 +5,7 @@ import { getJson, Machine, ServiceStatus, Status } from "./api";
 import { fill, h } from "./dom";
 import { bytes, duration } from "./format";
 import { serviceColour } from "./render";
+import { copyText } from "../common/clipboard";
 
 const POLL_MS = 2000;
 
@@ -119,30 +120,6 @@ function machineFacts(m: Machine, st: Status): HTMLElement {
   return dl;
 }
 
-/** Copies `text`; the Clipboard API needs a secure context (https), so fall back to a selection. */
-async function copy(text: string): Promise<boolean> {
-  try {
-    if (navigator.clipboard && window.isSecureContext) {
-      await navigator.clipboard.writeText(text);
-      return true;
-    }
-  } catch {
-    // fall through
-  }
-  const area = h("textarea", { class: "copy-buffer", readonly: true, "aria-hidden": "true" });
-  area.value = text;
-  document.body.appendChild(area);
-  area.select();
-  let ok = false;
-  try {
-    ok = document.execCommand("copy");
-  } catch {
-    ok = false;
-  }
-  area.remove();
-  return ok;
-}
-
 function links(st: Status): HTMLElement {
   const list = h("ul", { class: "links", id: "status-links" });
   const rows = st.links.flatMap((l) => [
@@ -152,7 +129,7 @@ function links(st: Status): HTMLElement {
   for (const l of rows) {
     const button = h("button", { type: "button", class: "copy", "data-url": l.url, title: `copy ${l.url}` }, "Copy");
     button.addEventListener("click", async () => {
-      const ok = await copy(l.url);
+      const ok = await copyText(l.url);
       button.textContent = ok ? "Copied" : "Select it";
       button.classList.toggle("done", ok);
       window.setTimeout(() => {
