@@ -527,17 +527,27 @@ fn attempt(
 }
 
 pub fn sha256_file(path: &Path) -> io::Result<String> {
-    let mut f = File::open(path)?;
+    sha256_read(File::open(path)?, |_| true).map(|(hex, _)| hex)
+}
+
+/// The SHA-256 (lower-case hex) of all `r` holds and its length, read 1 MiB at a time;
+/// `go(bytes so far)` after each piece may stop it (an `Interrupted` error).
+pub fn sha256_read(mut r: impl Read, mut go: impl FnMut(u64) -> bool) -> io::Result<(String, u64)> {
     let mut h = Sha256::new();
     let mut buf = vec![0u8; 1 << 20];
+    let mut total = 0u64;
     loop {
-        let n = f.read(&mut buf)?;
+        let n = r.read(&mut buf)?;
         if n == 0 {
             break;
         }
         h.update(&buf[..n]);
+        total += n as u64;
+        if !go(total) {
+            return Err(io::Error::new(io::ErrorKind::Interrupted, "stopped"));
+        }
     }
-    Ok(h.finalize().iter().map(|b| format!("{b:02x}")).collect())
+    Ok((h.finalize().iter().map(|b| format!("{b:02x}")).collect(), total))
 }
 
 fn free_bytes(dir: &Path) -> Option<u64> {

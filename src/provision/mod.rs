@@ -40,19 +40,35 @@ pub struct Settings {
 /// The hosts each token may go to. `HF_ENDPOINT` (a Hugging Face mirror) counts as Hugging Face.
 pub fn tokens() -> (Vec<Token>, String) {
     let env = |k: &str| std::env::var(k).ok().filter(|v| !v.trim().is_empty());
-    let endpoint = env("HF_ENDPOINT").unwrap_or_else(|| "https://huggingface.co".into());
-    let mut hf_hosts = vec!["huggingface.co".to_string(), "hf.co".to_string()];
-    if let Some(h) = download::host_of(&endpoint) {
-        hf_hosts.push(h);
-    }
+    let hubs = hubs();
     let mut tokens = Vec::new();
     if let Some(v) = env("HF_TOKEN").or_else(|| env("HUGGING_FACE_HUB_TOKEN")) {
-        tokens.push(Token { value: v, hosts: hf_hosts });
+        tokens.push(Token { value: v, hosts: hubs.hf_hosts });
     }
     if let Some(v) = env("CIVITAI_TOKEN") {
-        tokens.push(Token { value: v, hosts: vec!["civitai.com".into()] });
+        tokens.push(Token { value: v, hosts: hubs.civitai_hosts });
     }
-    (tokens, endpoint)
+    (tokens, hubs.hf)
+}
+
+/// Where Hugging Face and Civitai are (`HF_ENDPOINT`, `CIVITAI_ENDPOINT`: a mirror, the tests'
+/// stand-in), and the hosts each site's token may go to: the site's own and its endpoint's.
+pub struct Hubs {
+    pub hf: String,
+    pub civitai: String,
+    pub hf_hosts: Vec<String>,
+    pub civitai_hosts: Vec<String>,
+}
+
+pub fn hubs() -> Hubs {
+    let env = |k: &str| std::env::var(k).ok().filter(|v| !v.trim().is_empty());
+    let hf = env("HF_ENDPOINT").unwrap_or_else(|| "https://huggingface.co".into());
+    let civitai = env("CIVITAI_ENDPOINT").unwrap_or_else(|| "https://civitai.com".into());
+    let mut hf_hosts = vec!["huggingface.co".to_string(), "hf.co".to_string()];
+    hf_hosts.extend(download::host_of(&hf));
+    let mut civitai_hosts = vec!["civitai.com".to_string()];
+    civitai_hosts.extend(download::host_of(&civitai));
+    Hubs { hf, civitai, hf_hosts, civitai_hosts }
 }
 
 fn fetch_text(location: &str) -> Result<String, String> {

@@ -1,6 +1,5 @@
 //! Looking at the workspace: listings, the disk's space, a file's SHA-256, search.
 
-use std::io::Read;
 use std::sync::Arc;
 
 use axum::body::Bytes;
@@ -51,20 +50,8 @@ pub(super) async fn sha256(
     let shown = rel.as_str();
     blocking(move || {
         let result = (|| {
-            let mut f = app.root.open_file(&rel)?;
-            let mut h = <sha2::Sha256 as sha2::Digest>::new();
-            let mut buf = vec![0u8; 1 << 20];
-            let mut n_total = 0u64;
-            loop {
-                let n = f.read(&mut buf)?;
-                if n == 0 {
-                    break;
-                }
-                sha2::Digest::update(&mut h, &buf[..n]);
-                n_total += n as u64;
-            }
-            let hex: String = sha2::Digest::finalize(h).iter().map(|b| format!("{b:02x}")).collect();
-            Ok::<_, FsError>((hex, n_total))
+            let f = app.root.open_file(&rel)?;
+            Ok::<_, FsError>(crate::provision::download::sha256_read(f, |_| true)?)
         })();
         let (hex, bytes) = result.context(&format!("cannot read /{shown}"))?;
         Ok(Json(json!({ "path": shown, "sha256": hex, "bytes": bytes })).into_response())

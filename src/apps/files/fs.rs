@@ -182,6 +182,11 @@ pub struct Entry {
     pub symlink: bool,
 }
 
+/// A stat's modification time in milliseconds since the epoch, as listings give it.
+pub fn mtime_ms(st: &FileStat) -> i64 {
+    st.st_mtime * 1000 + st.st_mtime_nsec / 1_000_000
+}
+
 pub fn kind_of(st: &FileStat) -> &'static str {
     match SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT {
         SFlag::S_IFREG => "file",
@@ -385,7 +390,7 @@ impl Root {
                 name,
                 kind: kind_of(&st),
                 size: if kind_of(&st) == "file" { st.st_size as u64 } else { 0 },
-                modified: st.st_mtime * 1000 + st.st_mtime_nsec / 1_000_000,
+                modified: mtime_ms(&st),
                 symlink,
             })
         };

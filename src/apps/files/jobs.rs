@@ -415,25 +415,13 @@ pub fn fetch(root: &Root, job: &Job, area: &std::path::Path, url: &str, dir: &Re
 
 /// The SHA-256 of a file beneath the root, with the job's progress and cancel: (hex, bytes).
 pub fn hash_file(root: &Root, job: &Job, rel: &Rel) -> Result<(String, u64), String> {
-    use sha2::Digest;
-    let mut f = root.open_file(rel).map_err(|e| fs_msg(e, &format!("cannot read /{}", rel.as_str())))?;
+    let f = root.open_file(rel).map_err(|e| fs_msg(e, &format!("cannot read /{}", rel.as_str())))?;
     job.total.store(f.metadata().map(|m| m.len()).unwrap_or(0), Ordering::Relaxed);
-    let mut h = sha2::Sha256::new();
-    let mut buf = vec![0u8; 1 << 20];
-    let mut n_total = 0u64;
-    loop {
-        if job.cancelled() {
-            return Err("cancelled".into());
-        }
-        let n = f.read(&mut buf).map_err(|e| format!("cannot read /{}: {e}", rel.as_str()))?;
-        if n == 0 {
-            break;
-        }
-        h.update(&buf[..n]);
-        n_total += n as u64;
-        job.done.store(n_total, Ordering::Relaxed);
-    }
-    Ok((h.finalize().iter().map(|b| format!("{b:02x}")).collect(), n_total))
+    crate::provision::download::sha256_read(f, |done| {
+        job.done.store(done, Ordering::Relaxed);
+        !job.cancelled()
+    })
+    .map_err(|e| if job.cancelled() { "cancelled".into() } else { format!("cannot read /{}: {e}", rel.as_str()) })
 }
 
 /// Downloads `url` into the folder `scratch` (made here; the caller removes it) with the

@@ -135,6 +135,13 @@ export class Table {
     );
   }
 
+  /** Puts the type's icon in `el`, unless it shows that one already. */
+  private setIcon(el: HTMLElement, name: IconName): void {
+    if (el.dataset.icon === name) return;
+    el.dataset.icon = name;
+    el.replaceChildren(this.iconNode(name));
+  }
+
   private iconNode(name: IconName): SVGSVGElement {
     let svg = this.icons.get(name);
     if (!svg) {
@@ -204,11 +211,7 @@ export class Table {
       else img.removeAttribute("src");
       img.hidden = !src;
     }
-    const iconName = iconOf(e.name, e.kind, this.src.folder());
-    if (ficon.dataset.icon !== iconName) {
-      ficon.dataset.icon = iconName;
-      ficon.replaceChildren(this.iconNode(iconName));
-    }
+    this.setIcon(ficon, iconOf(e.name, e.kind, this.src.folder()));
   }
 
   private render(row: HTMLElement, i: number): void {
@@ -227,12 +230,7 @@ export class Table {
     row.classList.toggle("hidden-file", e.name.startsWith("."));
     const [check, name, size, modified, type] = Array.from(row.children) as HTMLElement[];
     (check.firstChild as HTMLInputElement).checked = sel;
-    const iconName = iconOf(e.name, e.kind, this.src.folder());
-    const ficon = name.firstChild as HTMLElement;
-    if (ficon.dataset.icon !== iconName) {
-      ficon.dataset.icon = iconName;
-      ficon.replaceChildren(this.iconNode(iconName));
-    }
+    this.setIcon(name.firstChild as HTMLElement, iconOf(e.name, e.kind, this.src.folder()));
     const fname = name.lastChild as HTMLElement;
     fname.textContent = e.name;
     fname.title = e.symlink ? `${e.name} (a symbolic link)` : e.name;

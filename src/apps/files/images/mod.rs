@@ -4,7 +4,7 @@
 mod meta;
 mod thumbs;
 
-pub use thumbs::Thumbs;
+pub use thumbs::{thumbnailed, Thumbs};
 
 use std::fs::File;
 use std::io::{BufReader, Seek, SeekFrom};

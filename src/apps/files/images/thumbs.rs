@@ -184,6 +184,13 @@ pub fn thumbnail(file: File, side: u32) -> Result<Vec<u8>, String> {
     Ok(out.into_inner())
 }
 
+/// Whether a name is of a kind that gets a thumbnail (what pages offer one for; the thread itself
+/// goes by the file's first bytes).
+pub fn thumbnailed(name: &str) -> bool {
+    let lower = name.to_ascii_lowercase();
+    [".png", ".jpg", ".jpeg", ".webp", ".gif"].iter().any(|x| lower.ends_with(x))
+}
+
 /// The content type of a thumbnail's bytes.
 pub fn content_type(bytes: &[u8]) -> &'static str {
     if bytes.starts_with(b"\x89PNG") {

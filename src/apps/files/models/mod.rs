@@ -21,7 +21,7 @@ use serde_json::json;
 use super::fs::{clean, Rel, Root};
 use super::{blocking, jobs, FilesApp};
 use crate::http::{ApiError, JsonBody};
-use crate::provision::download::{host_of, safe_filename, Token};
+use crate::provision::download::{safe_filename, Token};
 use resolve::{Input, Resolved, Sites};
 
 /// Our categories: id, label, the folder under the models folder (Forge's names; embeddings
@@ -88,6 +88,23 @@ impl Models {
     }
 }
 
+/// A name being downloaded to (`folder/name`), held while its add is answered and its job runs:
+/// a second add of it is refused at once. Let go when dropped.
+struct Reserved(Arc<FilesApp>, String);
+
+impl Reserved {
+    fn take(app: &Arc<FilesApp>, key: String) -> Option<Reserved> {
+        let fresh = app.models.pending.lock().unwrap_or_else(|e| e.into_inner()).insert(key.clone());
+        fresh.then(|| Reserved(app.clone(), key))
+    }
+}
+
+impl Drop for Reserved {
+    fn drop(&mut self) {
+        self.0.models.pending.lock().unwrap_or_else(|e| e.into_inner()).remove(&self.1);
+    }
+}
+
 /// Where Forge's models are: `forge/models` (the forge image), else `models`.
 fn models_root(root: &Root) -> Rel {
     for p in ["forge/models", "models"] {
@@ -126,27 +143,14 @@ fn check_token(token: Option<&str>, source: &str) -> Result<(), ApiError> {
 }
 
 fn sites(user_token: Option<&str>, source_hint: Option<&str>) -> Sites {
-    let (mut tokens, hf) = crate::provision::tokens();
-    let civitai = std::env::var("CIVITAI_ENDPOINT")
-        .ok()
-        .filter(|v| !v.trim().is_empty())
-        .unwrap_or_else(|| "https://civitai.com".into());
-    let mut civ_hosts = vec!["civitai.com".to_string()];
-    civ_hosts.extend(host_of(&civitai));
-    let mut hf_hosts = vec!["huggingface.co".to_string(), "hf.co".to_string()];
-    hf_hosts.extend(host_of(&hf));
-    // A mirror's host is a Civitai host too (the environment's token goes there).
-    for t in &mut tokens {
-        if t.hosts.iter().any(|h| h == "civitai.com") {
-            t.hosts = civ_hosts.clone();
-        }
-    }
+    let (mut tokens, _) = crate::provision::tokens();
+    let hubs = crate::provision::hubs();
     // A token pasted for this one download goes before the environment's, to its site only.
     if let Some(v) = user_token.map(str::trim).filter(|v| !v.is_empty()) {
-        let hosts = if source_hint == Some("huggingface") { hf_hosts } else { civ_hosts };
+        let hosts = if source_hint == Some("huggingface") { hubs.hf_hosts } else { hubs.civitai_hosts };
         tokens.insert(0, Token { value: v.to_string(), hosts });
     }
-    Sites { civitai, hf, tokens }
+    Sites { civitai: hubs.civitai, hf: hubs.hf, tokens }
 }
 
 fn category(id: &str) -> Option<(&'static str, &'static str, &'static str)> {
@@ -283,13 +287,9 @@ pub(super) async fn add(
         (dir, taken, a.root.space().map(|s| s.0))
     })
     .await;
-    let key = dir.join(&filename).as_str();
-    let busy = !app.models.pending.lock().unwrap_or_else(|e| e.into_inner()).insert(key.clone());
-    if taken || busy {
-        if !busy {
-            app.models.pending.lock().unwrap_or_else(|e| e.into_inner()).remove(&key);
-        }
-        let why = if busy { "is being downloaded already" } else { "already exists" };
+    let reserved = Reserved::take(&app, dir.join(&filename).as_str());
+    if taken || reserved.is_none() {
+        let why = if reserved.is_none() { "is being downloaded already" } else { "already exists" };
         return Err(ApiError::new(
             StatusCode::CONFLICT,
             "exists",
@@ -298,7 +298,6 @@ pub(super) async fn add(
     }
     if let (Some(size), Some(free)) = (m.size, free) {
         if size > free {
-            app.models.pending.lock().unwrap_or_else(|e| e.into_inner()).remove(&key);
             return Err(ApiError::new(
                 StatusCode::INSUFFICIENT_STORAGE,
                 "disk_full",
@@ -315,9 +314,8 @@ pub(super) async fn add(
     let label = format!("add {} to /{}", filename, dir.as_str());
     let a = app.clone();
     let id = app.jobs.start("model", label, move |job| {
-        let r = add_model(&a, job, &sites.tokens, &m, &dir, &filename);
-        a.models.pending.lock().unwrap_or_else(|e| e.into_inner()).remove(&key);
-        r
+        let _name_held_until_the_job_ends = reserved;
+        add_model(&a, job, &sites.tokens, &m, &dir, &filename)
     });
     Ok((StatusCode::ACCEPTED, Json(json!({ "id": id }))).into_response())
 }
@@ -392,7 +390,7 @@ pub(super) async fn identify(
 
 /// A file's mtime in ms, as listings give it.
 fn mtime(root: &Root, rel: &Rel) -> Option<i64> {
-    root.stat(rel).ok().map(|st| st.st_mtime * 1000 + st.st_mtime_nsec / 1_000_000)
+    root.stat(rel).ok().map(|st| super::fs::mtime_ms(&st))
 }
 
 /// The job: the model, checked against its SHA-256, into its folder; then its preview beside it.

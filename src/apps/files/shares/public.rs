@@ -1,281 +1,22 @@
-//! Share links: a file or folder of the workspace, read-only, at `/.gpubox/s/<id>` on the file
-//! manager's port, without the login. Each may end (a time, a number of downloads) and may ask
-//! for a password; the list lives in `${state_dir}/shares.json`, so links survive a restart.
-//!
-//! A share never reaches outside its path: a folder share opens its folder as a root of its own
-//! (`Root::sub`), beneath which every name is resolved, symlinks included. Links that ended or
-//! were taken back answer 404 with a plain page; wrong passwords are throttled like logins.
+//! A share link's public side, on the file manager's port without the login: the link's page (a
+//! file, or a folder's gallery and list), the password form, the file, a folder's ZIP and the
+//! gallery's thumbnails. Everything is looked up through `target`, beneath what was shared.
 
-use std::collections::HashMap;
-use std::net::SocketAddr;
-use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::sync::Arc;
+use std::time::{Duration, UNIX_EPOCH};
 
 use axum::extract::{ConnectInfo, Path as UrlPath, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
-use axum::Json;
-use serde::{Deserialize, Serialize};
-use serde_json::json;
+use serde::Deserialize;
 
-use super::fs::{clean, FsError, Rel, Root};
-use super::transfer::{archive_body, content_type, disposition, send_file};
-use super::{archive, blocking, FilesApp};
+use super::super::fs::{clean, FsError, Rel, Root};
+use super::super::images::thumbnailed;
+use super::super::transfer::{archive_body, content_type, disposition, send_file};
+use super::super::{archive, blocking, FilesApp};
+use super::*;
 use crate::http::pages::escape;
-use crate::http::{ApiError, Context, Params};
-
-/// The cookie that holds a password-protected share's unlocking, for that share's path only.
-const UNLOCK_COOKIE: &str = "gpubox_share";
-const UNLOCK_FOR: Duration = Duration::from_secs(12 * 3600);
-/// The longest a share may be given: a year. (`never` is no end at all.)
-const LONGEST: Duration = Duration::from_secs(366 * 86400);
-const MAX_SHARES: usize = 1000;
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Share {
-    pub id: String,
-    /// The workspace path shared, as `a/b` (empty: the whole workspace).
-    pub path: String,
-    pub folder: bool,
-    pub created_ms: u64,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub expires_ms: Option<u64>,
-    /// An Argon2 hash (PHC string) of the share's password.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub password: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub max_downloads: Option<u32>,
-    #[serde(default)]
-    pub downloads: u32,
-    /// The shared file's or folder's identity when it was shared (device, inode): a link serves
-    /// nothing else, whatever is later put at its path (a symlink, another folder).
-    #[serde(default)]
-    pub dev: u64,
-    #[serde(default)]
-    pub ino: u64,
-}
-
-impl Share {
-    fn live(&self, now: u64) -> bool {
-        self.expires_ms.is_none_or(|e| now < e) && self.max_downloads.is_none_or(|m| self.downloads < m)
-    }
-}
-
-/// The shares, and who may see the protected ones.
-pub struct Shares {
-    file: PathBuf,
-    list: Mutex<Vec<Share>>,
-    /// Unlocking tokens (the cookie's value) → the share and until when.
-    unlocked: Mutex<HashMap<String, (String, Instant)>>,
-    /// Wrong passwords, per client and link (a right one for one link clears no other's).
-    throttle: crate::auth::Throttle<(std::net::IpAddr, u64)>,
-    /// Password checks at once (each Argon2 check takes 7 MiB and a core for a while).
-    verifying: tokio::sync::Semaphore,
-}
-
-fn now_ms() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
-}
-
-impl Shares {
-    /// Reads `shares.json` in `state_dir` (none yet: no shares; unreadable: none, said).
-    pub fn load(state_dir: &std::path::Path) -> (Shares, Option<String>) {
-        let file = state_dir.join("shares.json");
-        let (list, problem) = match std::fs::read(&file) {
-            Ok(bytes) => match serde_json::from_slice::<Vec<Share>>(&bytes) {
-                Ok(l) => (l, None),
-                Err(e) => {
-                    (Vec::new(), Some(format!("{} is not a list of shares ({e}): no share links work", file.display())))
-                }
-            },
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => (Vec::new(), None),
-            Err(e) => (Vec::new(), Some(format!("cannot read {}: {e}: no share links work", file.display()))),
-        };
-        let shares = Shares {
-            file,
-            list: Mutex::new(list),
-            unlocked: Mutex::new(HashMap::new()),
-            // As the login's: a few free tries, then growing waits.
-            throttle: crate::auth::Throttle::new(5, Duration::from_secs(300)),
-            verifying: tokio::sync::Semaphore::new(2),
-        };
-        (shares, problem)
-    }
-
-    fn get(&self, id: &str) -> Option<Share> {
-        let now = now_ms();
-        self.list.lock().expect("shares lock").iter().find(|s| s.id == id && s.live(now)).cloned()
-    }
-
-    /// Writes the list (live shares only) under a temporary name, then over the real one.
-    fn save(&self, list: &[Share]) -> std::io::Result<()> {
-        use std::io::Write;
-        use std::os::unix::fs::OpenOptionsExt;
-        let folder = self.file.parent().expect("a file in a folder");
-        std::fs::create_dir_all(folder)?;
-        let tmp = folder.join(format!(".shares.json.{}", std::process::id()));
-        let mut f = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&tmp)?;
-        f.write_all(&serde_json::to_vec_pretty(list).expect("shares serialize"))?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, &self.file)
-    }
-
-    /// Counts a download; false when the share has none left (or is gone).
-    fn count(&self, id: &str) -> bool {
-        let mut list = self.list.lock().expect("shares lock");
-        let now = now_ms();
-        let Some(s) = list.iter_mut().find(|s| s.id == id && s.live(now)) else { return false };
-        s.downloads = s.downloads.saturating_add(1);
-        let limited = s.max_downloads.is_some();
-        if limited {
-            let live: Vec<Share> = list.iter().filter(|s| s.live(now)).cloned().collect();
-            // The count must hold across a restart; a failed write is the file's next write's.
-            let _ = self.save(&live);
-        }
-        true
-    }
-
-    fn unlocked(&self, id: &str, headers: &HeaderMap) -> bool {
-        let tokens = self.unlocked.lock().expect("unlock lock");
-        crate::http::cookies::cookies(headers, UNLOCK_COOKIE)
-            .any(|t| tokens.get(&t).is_some_and(|(s, until)| s == id && *until > Instant::now()))
-    }
-}
-
-// ---- the private API (behind the login)
-
-#[derive(Deserialize)]
-pub(super) struct NewShare {
-    path: String,
-    /// `1h`, `1d`, `7d`, any duration up to a year, or `never` / empty.
-    #[serde(default)]
-    expires: String,
-    #[serde(default)]
-    password: String,
-    #[serde(default)]
-    max_downloads: Option<u32>,
-}
-
-fn answer(s: &Share) -> serde_json::Value {
-    json!({
-        "id": s.id,
-        "url": format!("/.gpubox/s/{}", s.id),
-        "path": s.path,
-        "folder": s.folder,
-        "created_ms": s.created_ms,
-        "expires_ms": s.expires_ms,
-        "password": s.password.is_some(),
-        "max_downloads": s.max_downloads,
-        "downloads": s.downloads,
-    })
-}
-
-pub(super) async fn create(State(app): State<Arc<FilesApp>>, Json(n): Json<NewShare>) -> Result<Response, ApiError> {
-    let rel = clean(&n.path).context("path")?;
-    let shown = format!("/{}", rel.as_str());
-    let expires = match n.expires.trim() {
-        "" | "never" => None,
-        t => match humantime::parse_duration(t) {
-            Ok(d) if d >= Duration::from_secs(1) && d <= LONGEST => Some(now_ms() + d.as_millis() as u64),
-            _ => {
-                return Err(ApiError::bad_request(
-                    "bad_expiry",
-                    format!("\"{t}\" is not a time to end the link: give 1h, 1d, 7d (up to a year), or never"),
-                ))
-            }
-        },
-    };
-    if n.max_downloads == Some(0) {
-        return Err(ApiError::bad_request("bad_limit", "a download limit is at least 1 (leave it out for none)"));
-    }
-    let password = n.password.trim_end_matches(['\r', '\n']).to_string();
-    let (a, r) = (app.clone(), rel.clone());
-    let stat = blocking(move || a.root.stat(&r)).await.context(&format!("cannot share {shown}"))?;
-    let (dev, ino) = (stat.st_dev, stat.st_ino);
-    let folder = match super::fs::kind_of(&stat) {
-        "dir" => true,
-        "file" => false,
-        _ => return Err(ApiError::bad_request("not_shareable", format!("{shown} is neither a file nor a folder"))),
-    };
-    let hash =
-        if password.is_empty() { None } else { Some(blocking(move || crate::auth::hash_password(&password)).await) };
-    let id =
-        crate::random::hex(16).map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "io", e.to_string()))?;
-    let share = Share {
-        id,
-        path: rel.as_str(),
-        folder,
-        created_ms: now_ms(),
-        expires_ms: expires,
-        password: hash,
-        max_downloads: n.max_downloads,
-        downloads: 0,
-        dev,
-        ino,
-    };
-    let shares = app.shares.clone();
-    let s = share.clone();
-    blocking(move || {
-        let mut list = shares.list.lock().expect("shares lock");
-        let now = now_ms();
-        list.retain(|s| s.live(now));
-        if list.len() >= MAX_SHARES {
-            return Err(ApiError::new(
-                StatusCode::CONFLICT,
-                "too_many",
-                format!("{MAX_SHARES} links are open already: take some back first"),
-            ));
-        }
-        list.push(s);
-        shares.save(&list).map_err(|e| {
-            list.pop();
-            ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "io", format!("cannot keep the link: {e}"))
-        })
-    })
-    .await?;
-    Ok((StatusCode::CREATED, Json(answer(&share))).into_response())
-}
-
-pub(super) async fn list(State(app): State<Arc<FilesApp>>) -> Json<serde_json::Value> {
-    let now = now_ms();
-    let list = app.shares.list.lock().expect("shares lock");
-    let mut shares: Vec<serde_json::Value> = list.iter().filter(|s| s.live(now)).map(answer).collect();
-    shares.reverse();
-    Json(json!({ "shares": shares }))
-}
-
-pub(super) async fn revoke(
-    State(app): State<Arc<FilesApp>>,
-    UrlPath(id): UrlPath<String>,
-) -> Result<Response, ApiError> {
-    let shares = app.shares.clone();
-    blocking(move || {
-        let mut list = shares.list.lock().expect("shares lock");
-        let now = now_ms();
-        let Some(i) = list.iter().position(|s| s.id == id) else {
-            return Err(ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such link (taken back already?)"));
-        };
-        let gone = list.remove(i);
-        list.retain(|s| s.live(now));
-        if let Err(e) = shares.save(&list) {
-            // Kept, so that it is not said to be gone while it works again after a restart.
-            let at = i.min(list.len());
-            list.insert(at, gone);
-            return Err(ApiError::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "io",
-                format!("cannot take the link back: {e}"),
-            ));
-        }
-        shares.unlocked.lock().expect("unlock lock").retain(|_, (s, _)| *s != gone.id);
-        Ok(())
-    })
-    .await?;
-    Ok(StatusCode::NO_CONTENT.into_response())
-}
-
-// ---- the public side
+use crate::http::Params;
 
 /// The plain page of a link that does not work (ended, taken back, never was): 404.
 fn gone() -> Response {
@@ -301,7 +42,7 @@ fn page(title: &str, body: &str) -> Response {
 }
 
 #[derive(Deserialize, Default)]
-pub(super) struct SubPath {
+pub(in crate::apps::files) struct SubPath {
     /// Inside a folder share: the path below it.
     #[serde(default)]
     path: String,
@@ -372,7 +113,7 @@ fn password_form(s: &Share, wrong: bool) -> Response {
 
 /// `GET /.gpubox/s/{id}`: a file's page (its name, size, a preview for a picture, Download), or
 /// a folder's list (`?path=` below it) with a ZIP of it all.
-pub(super) async fn show(
+pub(in crate::apps::files) async fn show(
     State(app): State<Arc<FilesApp>>,
     UrlPath(id): UrlPath<String>,
     headers: HeaderMap,
@@ -387,7 +128,7 @@ pub(super) async fn show(
     let looked = blocking(move || {
         let (root, rel) = target(&a, &share, &sub)?;
         let stat = root.stat(&rel)?;
-        if super::fs::kind_of(&stat) == "dir" {
+        if super::super::fs::kind_of(&stat) == "dir" {
             Ok((rel.clone(), None, Some(root.list(&rel)?)))
         } else {
             Ok::<_, FsError>((rel, Some(stat), None))
@@ -424,7 +165,7 @@ pub(super) async fn show(
             String::new()
         } else if s.max_downloads.is_none() {
             format!("<img class=\"share-preview\" src=\"{base}/file?inline=1\" alt=\"{}\">", escape(&name))
-        } else if !THUMBNAILED.iter().any(|x| name.to_ascii_lowercase().ends_with(x)) {
+        } else if !thumbnailed(&name) {
             String::new() // no thumbnail of it is made (SVG, BMP, AVIF…)
         } else {
             format!("<img class=\"share-preview\" src=\"{base}/thumb?size=512\" alt=\"{}\">", escape(&name))
@@ -451,7 +192,7 @@ pub(super) async fn show(
     for e in &entries {
         let p = if here.is_empty() { e.name.clone() } else { format!("{here}/{}", e.name) };
         // Pictures are a gallery of thumbnails above the list; a tile opens the picture.
-        if e.kind == "file" && THUMBNAILED.iter().any(|x| e.name.to_ascii_lowercase().ends_with(x)) {
+        if e.kind == "file" && thumbnailed(&e.name) {
             tiles.push_str(&format!(
                 "<li data-name=\"{n}\"><a href=\"{base}/file?path={p}&amp;inline=1\" title=\"{n}\">\
 <img src=\"{base}/thumb?path={p}&amp;v={v}\" alt=\"{n}\" loading=\"lazy\"><span>{n}</span></a></li>",
@@ -486,14 +227,14 @@ pub(super) async fn show(
 }
 
 #[derive(Deserialize)]
-pub(super) struct Unlock {
+pub(in crate::apps::files) struct Unlock {
     #[serde(default)]
     password: String,
 }
 
 /// `POST /.gpubox/s/{id}`: the password of a protected share; right, the browser may open it
 /// for 12 hours (a cookie for this share's path only).
-pub(super) async fn unlock(
+pub(in crate::apps::files) async fn unlock(
     State(app): State<Arc<FilesApp>>,
     UrlPath(id): UrlPath<String>,
     ConnectInfo(addr): ConnectInfo<SocketAddr>,
@@ -560,7 +301,7 @@ fn see_other(to: &str) -> Response {
 
 /// `GET /.gpubox/s/{id}/file`: the shared file, or a file below the shared folder (`?path=`);
 /// byte ranges as the file manager's own downloads. A whole download counts against a limit.
-pub(super) async fn file(
+pub(in crate::apps::files) async fn file(
     State(app): State<Arc<FilesApp>>,
     UrlPath(id): UrlPath<String>,
     method: axum::http::Method,
@@ -584,7 +325,7 @@ pub(super) async fn file(
     // What is sent decides: the whole file, or a range from its first byte, counts; a resumed
     // download (a range further on), a range not in the file (416) and HEAD do not.
     let fresh = method != axum::http::Method::HEAD
-        && matches!(super::parse_range(range.as_deref(), meta.len()), Ok(None) | Ok(Some((0, _))));
+        && matches!(super::super::parse_range(range.as_deref(), meta.len()), Ok(None) | Ok(Some((0, _))));
     if fresh && !counted(&app, &id).await {
         return gone();
     }
@@ -592,17 +333,14 @@ pub(super) async fn file(
     send_file(f, meta, &name, range.as_deref(), q.inline == "1")
 }
 
-/// Names that get a thumbnail (the kinds the thumbnail thread reads).
-const THUMBNAILED: [&str; 5] = [".png", ".jpg", ".jpeg", ".webp", ".gif"];
-
 /// `GET /.gpubox/s/{id}/thumb?path=&size=`: the thumbnail of the shared picture or of one below
 /// the shared folder, for the gallery; not counted as a download. Anything that is not a
 /// picture beneath the share gets the plain 404 (nothing here names a workspace path).
-pub(super) async fn thumb(
+pub(in crate::apps::files) async fn thumb(
     State(app): State<Arc<FilesApp>>,
     UrlPath(id): UrlPath<String>,
     headers: HeaderMap,
-    Params(q): Params<super::images::ThumbQuery>,
+    Params(q): Params<super::super::images::ThumbQuery>,
 ) -> Response {
     let s = match access(&app, &id, &headers) {
         Access::Open(s) => s,
@@ -617,7 +355,7 @@ pub(super) async fn thumb(
         let (root, rel) = target(&a, &s, &sub)?;
         root.open_file(&rel)
     };
-    match super::images::serve_thumb(&app.thumbs, shown, q.size, &headers, open).await {
+    match super::super::images::serve_thumb(&app.thumbs, shown, q.size, &headers, open).await {
         Ok(r) => r,
         Err(_) => gone(),
     }
@@ -625,7 +363,7 @@ pub(super) async fn thumb(
 
 /// `GET /.gpubox/s/{id}/zip`: a folder share (or a folder below it, `?path=`) as one ZIP, made
 /// while it is sent.
-pub(super) async fn zip(
+pub(in crate::apps::files) async fn zip(
     State(app): State<Arc<FilesApp>>,
     UrlPath(id): UrlPath<String>,
     method: axum::http::Method,
@@ -639,7 +377,7 @@ pub(super) async fn zip(
     let (a, share, sub) = (app.clone(), s.clone(), q.path.clone());
     let opened = blocking(move || {
         let (root, rel) = target(&a, &share, &sub)?;
-        if super::fs::kind_of(&root.stat(&rel)?) != "dir" {
+        if super::super::fs::kind_of(&root.stat(&rel)?) != "dir" {
             return Err(FsError::NotADir);
         }
         Ok::<_, FsError>((root, rel))
