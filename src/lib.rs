@@ -12,9 +12,13 @@
 //! - `logs`: the log hub: per-service ring buffers, rotated files, the stdout mirror,
 //!   reads by sequence number, `\r` progress-line handling.
 //! - `control`: the unix-socket API and its client.
+//! - `metrics`: the machine's and GPUs' history (5 s samples, 24 h), saved across restarts.
+//! - `alerts`: what the user is told (webhook, ntfy, Discord, Slack), and the opt-in idle stop.
 //! - `cli`: the `gpubox` verbs; `cli::run` assembles the parts for `gpubox run`.
 
+mod alerts;
 mod apps;
+mod atomic;
 mod auth;
 mod cli;
 mod config;
@@ -23,6 +27,7 @@ mod gateway;
 mod http;
 mod human;
 mod logs;
+mod metrics;
 mod process;
 mod provision;
 mod proxy;

@@ -23,6 +23,7 @@ mod layers;
 mod login;
 mod logs;
 mod logs_app;
+mod monitor;
 mod pid1;
 mod provision;
 mod proxy;

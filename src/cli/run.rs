@@ -341,11 +341,23 @@ async fn serve(mut config: Config, start: Start) -> anyhow::Result<i32> {
         hub.event(format!("tunnels: {p}"));
     }
     tunnels.follow(hub.clone(), sup.clone());
+    let monitor = crate::alerts::Monitor::start(&config, sup.clone(), hub.clone(), gateway::alert_link(&config));
     let mut gateway = match auth {
         Some(task) => {
             let (auth, loaded) = task.await.context("password hashing failed")?;
             announce_auth(&config, &hub, &loaded);
-            Some(gateway::launch(&config, listeners, Arc::new(auth), sup.clone(), hub.clone(), tls, tunnels.clone()))
+            Some(gateway::launch(
+                &config,
+                listeners,
+                gateway::Parts {
+                    auth: Arc::new(auth),
+                    sup: sup.clone(),
+                    hub: hub.clone(),
+                    tls,
+                    tunnels: tunnels.clone(),
+                    monitor: monitor.clone(),
+                },
+            ))
         }
         None => None,
     };
@@ -428,6 +440,10 @@ async fn serve(mut config: Config, start: Start) -> anyhow::Result<i32> {
     }
     hub.event(format!("all services stopped; gpubox exits (up {})", crate::human::duration(since.elapsed())));
     let _ = std::fs::remove_file(&control);
+    let metrics = monitor.metrics.clone();
+    if let Ok(Err(e)) = tokio::task::spawn_blocking(move || metrics.save()).await {
+        hub.event(format!("metrics: cannot save the history: {e}"));
+    }
     hub.flush();
     Ok(0)
 }

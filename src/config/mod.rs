@@ -10,6 +10,7 @@ mod auth;
 mod error;
 mod expand;
 mod listen;
+mod monitor;
 mod provision;
 mod raw;
 mod service;
@@ -28,6 +29,7 @@ use serde::Serialize;
 pub use auth::{AuthSettings, PasswordSetting};
 pub use error::{ConfigError, ConfigErrors};
 pub use listen::{AppKind, AppService, Listen, TerminalSettings, Upstream};
+pub use monitor::{AlertSettings, AlertTarget, IdleStopSettings, MetricsSettings, TargetKind};
 pub use service::find_program;
 pub use show::to_masked_toml;
 pub use tunnels::{origin_file as tunnel_origin_file, Tunnel, TunnelSettings, NAMED as NAMED_TUNNEL};
@@ -67,6 +69,12 @@ pub struct Config {
     /// Built-in apps that gpubox serves itself.
     pub apps: Vec<AppService>,
     pub provision: ProvisionSettings,
+    /// `[metrics]`: the history of the machine and the GPUs.
+    pub metrics: MetricsSettings,
+    /// `[alerts]`: where the user is told what happened.
+    pub alerts: AlertSettings,
+    /// `[idle_stop]`: stopping the instance when nothing has used it for a while (opt-in).
+    pub idle_stop: IdleStopSettings,
     /// `export_env`: the file the environment is exported to for SSH sessions.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub export_env: Option<PathBuf>,

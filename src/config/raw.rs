@@ -26,6 +26,12 @@ pub struct RawConfig {
     pub services: BTreeMap<Spanned<String>, RawService>,
     #[serde(default)]
     pub provision: RawProvision,
+    #[serde(default)]
+    pub metrics: RawMetrics,
+    #[serde(default)]
+    pub alerts: RawAlerts,
+    #[serde(default)]
+    pub idle_stop: RawIdleStop,
     /// Where to write the environment for SSH sessions (`/etc/environment` in the images).
     pub export_env: Option<Spanned<String>>,
     /// Folders (relative to the workspace) created at start if missing: a fresh disk's layout.
@@ -71,6 +77,36 @@ pub struct RawProvision {
     pub python: Option<Spanned<String>>,
     pub parallel: Option<Spanned<u32>>,
     pub bandwidth: Option<Spanned<toml::Value>>,
+}
+
+/// `[metrics]`, `[alerts]`, `[idle_stop]` (see `config/monitor.rs`).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawMetrics {
+    pub interval: Option<Spanned<toml::Value>>,
+    pub keep: Option<Spanned<toml::Value>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAlerts {
+    pub webhook: Option<Spanned<String>>,
+    pub ntfy: Option<Spanned<String>>,
+    pub ntfy_token: Option<Spanned<String>>,
+    pub discord: Option<Spanned<String>>,
+    pub slack: Option<Spanned<String>>,
+    pub disk_percent: Option<Spanned<u32>>,
+    pub gpu_idle: Option<Spanned<toml::Value>>,
+    pub repeat_after: Option<Spanned<toml::Value>>,
+    pub link: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawIdleStop {
+    pub after: Option<Spanned<toml::Value>>,
+    pub warn_before: Option<Spanned<toml::Value>>,
+    pub gpu_below: Option<Spanned<f64>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -130,6 +166,9 @@ pub struct RawService {
     pub shell: Option<Spanned<String>>,
     pub idle_timeout: Option<Spanned<toml::Value>>,
     pub scrollback: Option<Spanned<u32>>,
+    /// Log lines (regular expressions) that send an alert when this service prints one.
+    #[serde(default)]
+    pub alert_on: Vec<Spanned<String>>,
 }
 
 /// Every key a service accepts, for "did you mean" hints.
@@ -159,6 +198,7 @@ pub const SERVICE_KEYS: &[&str] = &[
     "shell",
     "idle_timeout",
     "scrollback",
+    "alert_on",
 ];
 pub const TOP_KEYS: &[&str] = &[
     "workspace",
@@ -173,6 +213,9 @@ pub const TOP_KEYS: &[&str] = &[
     "tunnels",
     "services",
     "provision",
+    "metrics",
+    "alerts",
+    "idle_stop",
 ];
 pub const TLS_KEYS: &[&str] = &["enabled", "cert", "key"];
 pub const TUNNEL_KEYS: &[&str] = &["quick", "token", "program"];
@@ -181,4 +224,8 @@ pub const PROVISION_KEYS: &[&str] =
     &["manifest", "script", "models_dir", "extensions_dir", "python", "parallel", "bandwidth"];
 pub const AUTH_KEYS: &[&str] =
     &["username", "password", "password_hash", "token", "session_ttl", "max_failures", "lockout"];
+pub const METRICS_KEYS: &[&str] = &["interval", "keep"];
+pub const ALERT_KEYS: &[&str] =
+    &["webhook", "ntfy", "ntfy_token", "discord", "slack", "disk_percent", "gpu_idle", "repeat_after", "link"];
+pub const IDLE_STOP_KEYS: &[&str] = &["after", "warn_before", "gpu_below"];
 pub const LOG_KEYS: &[&str] = &["dir", "max_file_size", "max_files", "ring_size", "stdout"];

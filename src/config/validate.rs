@@ -371,6 +371,17 @@ pub fn validate(
         s.depends_on.retain(|d| !absent.contains(&d.as_str()));
     }
     check_ports(&mut cx, &on);
+    cx.at(0);
+    let metrics = super::monitor::metrics(&mut cx, &raw.metrics);
+    let mut alerts = super::monitor::alerts(&mut cx, &raw.alerts);
+    let idle_stop = super::monitor::idle_stop(&mut cx, &raw.idle_stop);
+    for (name, &(rs, file)) in &on {
+        cx.at(file);
+        let patterns = super::monitor::patterns(&mut cx, name.get_ref(), &rs.alert_on);
+        if !patterns.is_empty() {
+            alerts.patterns.push((name.get_ref().clone(), patterns));
+        }
+    }
 
     if cx.errors.is_empty() {
         Ok(Config {
@@ -387,6 +398,9 @@ pub fn validate(
             services,
             apps,
             provision,
+            metrics,
+            alerts,
+            idle_stop,
             export_env,
             folders,
             disabled,
@@ -630,6 +644,9 @@ fn parse_error(text: &str, source: &str, e: &toml::de::Error, dropin: bool) -> C
             Some("provision") => PROVISION_KEYS,
             Some("tls") => TLS_KEYS,
             Some("tunnels") => TUNNEL_KEYS,
+            Some("metrics") => super::raw::METRICS_KEYS,
+            Some("alerts") => super::raw::ALERT_KEYS,
+            Some("idle_stop") => super::raw::IDLE_STOP_KEYS,
             _ => TOP_KEYS,
         };
         hint = Some(match did_you_mean(unknown, known) {

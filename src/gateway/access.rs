@@ -80,6 +80,10 @@ pub async fn front(
     next.run(req).await
 }
 
+/// Sent by gpubox's pages with the requests they make by themselves (refreshes, polling): those
+/// are not activity for the idle stop.
+pub const BACKGROUND: &str = "x-gpubox-background";
+
 /// Around each public route: only the Origin rule.
 pub async fn public(req: Request, next: Next) -> Response {
     if !origin_ok(req.headers(), req.method(), false) {
@@ -124,6 +128,11 @@ where
     }
     let navigation = accepts_html(req.headers()) && req.method() == Method::GET;
     let https = is_https(req.headers());
+    // Someone used the instance (the idle stop's clock) — unless it is one of gpubox's pages
+    // refreshing itself: a tab left open must not keep a rented GPU running.
+    if !req.headers().contains_key(BACKGROUND) {
+        crate::alerts::idle::ACTIVITY.touch();
+    }
     let renew = match (&who, navigation) {
         (Who::Session(id), true) => Some(id.clone()),
         _ => None,

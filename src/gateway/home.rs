@@ -6,6 +6,7 @@ use std::fmt::Write;
 
 use crate::apps::logs::machine::Machine;
 use crate::http::pages::{escape, Shell};
+use crate::metrics::Columns;
 
 /// One tile of the home page.
 pub struct Tile {
@@ -25,7 +26,7 @@ pub struct Tile {
 
 /// The instance's home page: tiles, then the machine's gauges. No inline style (the CSP has
 /// none): gauges are `<meter>` elements. `home.js` refreshes it.
-pub fn page(shell: &Shell, tiles: &[Tile], tunnel_problem: Option<&str>, m: &Machine) -> String {
+pub fn page(shell: &Shell, tiles: &[Tile], tunnel_problem: Option<&str>, m: &Machine, history: &Columns) -> String {
     let mut body = String::from("<div id=\"home\" class=\"home\">");
     if let Some(p) = tunnel_problem {
         let _ = write!(body, "<p class=\"notice\" id=\"tunnel-problem\">Tunnels: {}</p>", escape(p));
@@ -77,13 +78,19 @@ pub fn page(shell: &Shell, tiles: &[Tile], tunnel_problem: Option<&str>, m: &Mac
         );
     };
     let cores = m.cpu_quota.unwrap_or(m.cpus as f64).max(1.0);
-    if let Some(load) = m.load {
+    // The container's own use (its cgroup's CPU time) when sampled; the host's load otherwise.
+    let cpu_now = history.series.get("cpu").and_then(|c| c.last().copied().flatten());
+    if let Some(pct) = cpu_now {
+        gauge(&mut body, "g-cpu", "CPU", pct as f64, 100.0, format!("{pct:.0}% of {cores} cores"));
+    } else if let Some(load) = m.load {
         gauge(&mut body, "g-cpu", "CPU", load[0].min(cores), cores, format!("load {:.2} on {cores} cores", load[0]));
     }
+    spark(&mut body, history, "cpu", 100.0);
     let limit = m.memory.limit.or(m.memory.total);
     if let (Some(used), Some(limit)) = (m.memory.used, limit) {
         let text = format!("{} of {}", crate::human::bytes(used), crate::human::bytes(limit));
         gauge(&mut body, "g-memory", "Memory", used as f64, limit as f64, text);
+        spark(&mut body, history, "mem", limit as f64);
     }
     if let Some(d) = &m.disk {
         let text = format!("{} used, {} free", crate::human::bytes(d.used), crate::human::bytes(d.free));
@@ -97,8 +104,9 @@ pub fn page(shell: &Shell, tiles: &[Tile], tunnel_problem: Option<&str>, m: &Mac
                 &format!("GPU {}", g.index),
                 u as f64,
                 100.0,
-                format!("{u}% · {}", g.name),
+                format!("{u:.0}% · {}", g.name),
             );
+            spark(&mut body, history, &format!("gpu{}_util", g.index), 100.0);
         }
         if let (Some(used), Some(total)) = (g.memory_used, g.memory_total) {
             let text = format!("{} of {}", crate::human::bytes(used), crate::human::bytes(total));
@@ -113,8 +121,43 @@ pub fn page(shell: &Shell, tiles: &[Tile], tunnel_problem: Option<&str>, m: &Mac
         }
     }
     if m.gpus.is_empty() {
-        body.push_str("<p class=\"muted small\">No GPU seen (no nvidia-smi answered).</p>");
+        body.push_str("<p class=\"muted small\">No GPU seen (neither NVML nor nvidia-smi answered).</p>");
     }
     body.push_str("</section></div><script src=\"/.gpubox/assets/home.js\" defer></script>");
     shell.page("Home", &body)
+}
+
+/// Width and height of a sparkline's drawing (it is stretched to the gauge's width).
+const SPARK_W: f64 = 240.0;
+const SPARK_H: f64 = 24.0;
+
+/// The last minutes of one series under its gauge: an SVG path (no script, no inline style:
+/// presentation attributes only), broken where nothing was read. Nothing when the history has
+/// fewer than two readings of it.
+fn spark(body: &mut String, history: &Columns, series: &str, max: f64) {
+    let Some(values) = history.series.get(series) else { return };
+    let (Some(&first), Some(&last)) = (history.t.first(), history.t.last()) else { return };
+    if values.iter().flatten().count() < 2 || last <= first || max <= 0.0 {
+        return;
+    }
+    let span = (last - first) as f64;
+    let mut d = String::new();
+    let mut pen_down = false;
+    for (t, v) in history.t.iter().zip(values) {
+        match v {
+            Some(v) => {
+                let x = (*t - first) as f64 / span * SPARK_W;
+                let y = SPARK_H - 1.0 - (*v as f64 / max).clamp(0.0, 1.0) * (SPARK_H - 2.0);
+                let _ = write!(d, "{}{x:.1} {y:.1}", if pen_down { "L" } else { "M" });
+                pen_down = true;
+            }
+            None => pen_down = false,
+        }
+    }
+    let minutes = (span / 60.0).round();
+    let _ = write!(
+        body,
+        "<svg class=\"spark\" data-series=\"{series}\" viewBox=\"0 0 {SPARK_W} {SPARK_H}\" preserveAspectRatio=\"none\" width=\"100%\" height=\"{SPARK_H}\" role=\"img\" aria-label=\"{} over the last {minutes} min\"><path d=\"{d}\" fill=\"none\" stroke=\"currentColor\" stroke-width=\"1.5\" vector-effect=\"non-scaling-stroke\"/></svg>",
+        escape(series)
+    );
 }

@@ -59,6 +59,8 @@ pub struct Ctx {
     /// One probe for both (`nvidia-smi` runs once per 1.5 s at most, however many tabs ask).
     pub machine: Arc<crate::apps::logs::machine::Cache>,
     pub workspace: std::path::PathBuf,
+    /// The history, the alerts and the idle stop.
+    pub monitor: Arc<crate::alerts::Monitor>,
     /// gpubox's own state: where the tunnels' origin addresses are written.
     pub state_dir: std::path::PathBuf,
 }
@@ -158,6 +160,15 @@ fn shell_for(ctx: &Ctx, port: u16, headers: &HeaderMap, logged_in: bool) -> page
     }
 }
 
+/// Where an alert links to: the logs app's address as the cloud maps it (Vast's or RunPod's
+/// port), when it says; else none (no address from inside the container is one the user can
+/// open).
+pub fn alert_link(config: &Config) -> Option<String> {
+    let logs = config.apps.iter().find(|a| a.app == AppKind::Logs)?;
+    let seen = links::Seen { host: None, https: false };
+    links::direct_url(logs.listen.port, &seen, config.tls.enabled, &|n| std::env::var(n).ok())
+}
+
 /// The sites for a configuration: one per port.
 pub fn sites(config: &Config, ctx: Arc<Ctx>) -> Vec<(Listen, Arc<Site>)> {
     config
@@ -177,6 +188,7 @@ pub fn sites(config: &Config, ctx: Arc<Ctx>) -> Vec<(Listen, Arc<Site>)> {
                         ctx.machine.clone(),
                     );
                     app.tunnels = Some(ctx.tunnels.clone());
+                    app.monitor = Some(ctx.monitor.clone());
                     logs_app::routes().with_state(Arc::new(app))
                 }
                 AppKind::Files => {
@@ -649,20 +661,23 @@ fn threads_per_port() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get()).clamp(1, 8)
 }
 
+/// What the gateway is given to serve with (made by `gpubox run` before it).
+pub struct Parts {
+    pub auth: Arc<Auth>,
+    pub sup: Arc<Supervisor>,
+    pub hub: Hub,
+    pub tls: Option<Arc<tls::Tls>>,
+    pub tunnels: Arc<crate::tunnels::Tunnels>,
+    pub monitor: Arc<crate::alerts::Monitor>,
+}
+
 /// Serves every site on its bound listener (from [`bind_all`]).
 ///
 /// Each port is served by a few threads, each with its own single-threaded runtime, socket and
 /// upstream connection pool: a request is read, proxied and answered on one thread, without the
 /// cross-thread wake-ups of a shared runtime.
-pub fn launch(
-    config: &Config,
-    listeners: Vec<Vec<std::net::TcpListener>>,
-    auth: Arc<Auth>,
-    sup: Arc<Supervisor>,
-    hub: Hub,
-    tls: Option<Arc<tls::Tls>>,
-    tunnels: Arc<crate::tunnels::Tunnels>,
-) -> Running {
+pub fn launch(config: &Config, listeners: Vec<Vec<std::net::TcpListener>>, parts: Parts) -> Running {
+    let Parts { auth, sup, hub, tls, tunnels, monitor } = parts;
     let ctx = Arc::new(Ctx {
         instance: config.name.clone(),
         ports: std::sync::RwLock::new(config.ports()),
@@ -681,8 +696,9 @@ pub fn launch(
         },
         tunnels,
         apps: config.apps.iter().map(|a| (a.name.clone(), a.app.describe().to_string())).collect(),
-        machine: Default::default(),
+        machine: Arc::new(crate::apps::logs::machine::Cache::new(monitor.metrics.clone())),
         workspace: config.workspace.clone(),
+        monitor,
         state_dir: config.state_dir.clone(),
     });
     for app in &config.apps {

@@ -33,6 +33,9 @@ pub fn routes() -> RouteSet<Arc<Site>> {
         .get("/.gpubox/session", "/.gpubox/session", session)
         .get("/.gpubox/api/services/{name}", "/.gpubox/api/services/app", service_view)
         .post("/.gpubox/logout", "/.gpubox/logout", logout)
+        .get("/.gpubox/api/idle", "/.gpubox/api/idle", idle_state)
+        .post("/.gpubox/api/idle/keep", "/.gpubox/api/idle/keep", idle_keep)
+        .post("/.gpubox/api/alerts/test", "/.gpubox/api/alerts/test", alert_test)
         // `/.gpubox/` belongs to gpubox on every port: the rest of it is not found here rather
         // than passed to the upstream.
         .any("/.gpubox/{*rest}", "/.gpubox/none", reserved_not_found)
@@ -253,8 +256,38 @@ pub async fn home(State(site): State<Arc<Site>>, headers: HeaderMap) -> Html<Str
             live: live.iter().find(|x| *x.service == *s.name).map(|x| x.text.clone()),
         });
     }
-    let machine = ctx.machine.get(&ctx.sup, &ctx.workspace).await;
-    Html(super::home::page(&shell, &tiles, ctx.tunnels.problem().as_deref(), &machine))
+    let machine = ctx.machine.get(&ctx.workspace).await;
+    // The sparklines: the last 15 minutes, thinned to at most 720 points.
+    let history = ctx.monitor.metrics.query(std::time::Duration::from_secs(15 * 60)).columns;
+    Html(super::home::page(&shell, &tiles, ctx.tunnels.problem().as_deref(), &machine, &history))
+}
+
+/// The idle stop's state, for the banner every page shows while a stop is near.
+pub async fn idle_state(State(site): State<Arc<Site>>) -> Json<crate::alerts::idle::IdleState> {
+    Json(site.ctx.monitor.idle.state())
+}
+
+/// "Keep running": the idle stop starts counting again.
+pub async fn idle_keep(State(site): State<Arc<Site>>) -> Json<crate::alerts::idle::IdleState> {
+    site.ctx.hub.event("idle stop: \"keep running\" pressed; counting starts again");
+    Json(site.ctx.monitor.idle.keep())
+}
+
+/// Sends a test alert to every target (the status page's "Send a test alert"); the result shows
+/// in the alerts list.
+pub async fn alert_test(State(site): State<Arc<Site>>) -> Json<serde_json::Value> {
+    let alerts = &site.ctx.monitor.alerts;
+    let mut a = crate::alerts::Alert::new(
+        "test",
+        crate::alerts::Level::Info,
+        None,
+        "a test alert".into(),
+        "Sent from the status page to check that alerts reach you.".into(),
+    );
+    // Every press is sent (not held back as a repeat of the last one).
+    a.key = format!("test:{}", crate::alerts::now_ms());
+    alerts.raise(a);
+    Json(serde_json::json!({ "targets": alerts.settings.targets.len() }))
 }
 
 /// Not one of gpubox's routes (nor, on an app's port, the app's).

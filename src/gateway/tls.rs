@@ -96,11 +96,11 @@ fn self_signed(dir: &Path, names: &[String], warnings: &mut Vec<String>) -> Resu
         }
     }
     let (cert, key) = make_self_signed(names)?;
-    let kept = write_private(&k, key.as_bytes(), 0o600)
-        .and_then(|_| write_private(&c, cert.as_bytes(), 0o644))
+    let kept = crate::atomic::write(&k, key.as_bytes(), 0o600)
+        .and_then(|_| crate::atomic::write(&c, cert.as_bytes(), 0o644))
         .and_then(|_| {
             let end = time::OffsetDateTime::now_utc().unix_timestamp() + VALID_DAYS * 86400;
-            write_private(&dir.join(EXPIRES), end.to_string().as_bytes(), 0o644)
+            crate::atomic::write(&dir.join(EXPIRES), end.to_string().as_bytes(), 0o644)
         });
     let source = match kept {
         Ok(()) => "a self-signed certificate, made now".to_string(),
@@ -131,21 +131,6 @@ fn private_folder(dir: &Path) -> Result<(), String> {
     }
     std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
         .map_err(|e| format!("cannot make {} private: {e}", dir.display()))
-}
-
-/// Writes a file whole under a temporary name of its own (made anew, never through a link left
-/// there) with `mode`, then renames it into place: a crash leaves no half file.
-fn write_private(path: &Path, bytes: &[u8], mode: u32) -> std::io::Result<()> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    let mut tmp = path.as_os_str().to_owned();
-    tmp.push(".tmp");
-    let tmp = PathBuf::from(tmp);
-    let _ = std::fs::remove_file(&tmp);
-    let mut f = std::fs::OpenOptions::new().write(true).create_new(true).mode(mode).open(&tmp)?;
-    f.write_all(bytes)?;
-    f.sync_all()?;
-    std::fs::rename(&tmp, path)
 }
 
 fn read(path: &Path) -> Result<Vec<u8>, String> {

@@ -112,7 +112,10 @@ impl Jobs {
             }
             all.insert(id, job.clone());
         }
+        // A running job is activity: the idle stop does not stop an instance in the middle of one.
+        let working = crate::alerts::idle::ACTIVITY.working();
         std::thread::spawn(move || {
+            let _working = working;
             // A panic (a decoder's, on a hostile file) fails the job: it never stays "running".
             let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| work(&job)))
                 .unwrap_or_else(|_| Err("it failed unexpectedly (a bug: see gpubox's log)".into()));

@@ -113,7 +113,10 @@ impl Pool {
 /// Streams `len` bytes of `file` from `start` through a channel, in 256 KiB reads.
 pub(super) fn stream_file(mut file: std::fs::File, start: u64, len: u64) -> Body {
     let (tx, rx) = tokio::sync::mpsc::channel::<std::io::Result<Bytes>>(4);
+    // A download in progress is activity (the idle stop waits for it to end).
+    let working = crate::alerts::idle::ACTIVITY.working();
     tokio::task::spawn_blocking(move || {
+        let _working = working;
         if let Err(e) = file.seek(SeekFrom::Start(start)) {
             let _ = tx.blocking_send(Err(e));
             return;
@@ -256,7 +259,9 @@ pub(super) fn archive_body<R: Send + 'static>(
     tar: bool,
 ) -> Body {
     let (tx, rx) = tokio::sync::mpsc::channel::<std::io::Result<Bytes>>(4);
+    let working = crate::alerts::idle::ACTIVITY.working();
     tokio::task::spawn_blocking(move || {
+        let _working = working;
         let root = root(&owner);
         let entries = archive::Walk::new(root, items);
         let pool = Pool::new();

@@ -377,7 +377,7 @@ pub async fn status(State(app): State<Arc<LogsApp>>, headers: HeaderMap) -> Resp
             json!({ "name": l.name, "port": l.port, "url": url, "tunnels": l.tunnels })
         })
         .collect();
-    let machine = app.machine.get(&app.sup, &app.workspace).await;
+    let machine = app.machine.get(&app.workspace).await;
     let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
     let vast = match (env("CONTAINER_ID"), env("PUBLIC_IPADDR"), env("VAST_CONTAINERLABEL")) {
         (None, None, None) => serde_json::Value::Null,

@@ -3,6 +3,7 @@
 
 mod api;
 pub mod machine;
+mod monitor;
 mod tail;
 
 use std::path::PathBuf;
@@ -30,6 +31,8 @@ pub struct LogsApp {
     pub tls: Option<(String, String)>,
     /// The tunnels, for why none runs when one was asked for.
     pub tunnels: Option<Arc<crate::tunnels::Tunnels>>,
+    /// The history (`/api/metrics`), the alerts sent (`/api/alerts`), the idle stop.
+    pub monitor: Option<Arc<crate::alerts::Monitor>>,
 }
 
 impl LogsApp {
@@ -52,6 +55,7 @@ impl LogsApp {
             started: Instant::now(),
             machine,
             tunnels: None,
+            monitor: None,
         }
     }
 }
@@ -72,6 +76,8 @@ pub fn routes() -> RouteSet<Arc<LogsApp>> {
         .get("/api/history", "/api/history?service=gpubox", api::history)
         .get("/api/download", "/api/download?service=gpubox", api::download)
         .get("/api/status", "/api/status", api::status)
+        .get("/api/metrics", "/api/metrics?range=15m", monitor::metrics)
+        .get("/api/alerts", "/api/alerts", monitor::alerts)
 }
 
 async fn page(State(app): State<Arc<LogsApp>>, headers: HeaderMap) -> Html<String> {

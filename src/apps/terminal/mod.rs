@@ -253,6 +253,8 @@ async fn serve_tab(mut socket: WebSocket, session: Arc<Session>) {
             incoming = socket.recv(), if pending.len() < session::INPUT_QUEUE => match incoming {
                 Some(Ok(Message::Binary(data))) => {
                     session.touch();
+                    // Typing is using the instance (the idle stop waits for it).
+                    crate::alerts::idle::ACTIVITY.touch();
                     let mut at = 0;
                     while at < data.len() {
                         let end = (at + session::INPUT_PIECE).min(data.len());
