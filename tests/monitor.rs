@@ -18,7 +18,7 @@ const T: Duration = Duration::from_secs(30);
 const BACKGROUND: (&str, &str) = ("X-Gpubox-Background", "1");
 
 /// tests/fixtures/receiver.py: records every request it gets.
-struct Receiver {
+pub struct Receiver {
     child: Child,
     port: u16,
     log: PathBuf,
@@ -33,7 +33,7 @@ impl Drop for Receiver {
 }
 
 impl Receiver {
-    fn start() -> Receiver {
+    pub fn start() -> Receiver {
         let dir = tempfile::tempdir().unwrap();
         let log = dir.path().join("requests.jsonl");
         let port = free_port();
@@ -48,7 +48,7 @@ impl Receiver {
         Receiver { child, port, log, _dir: dir }
     }
 
-    fn url(&self, path: &str) -> String {
+    pub fn url(&self, path: &str) -> String {
         format!("http://127.0.0.1:{}{path}", self.port)
     }
 
@@ -61,12 +61,12 @@ impl Receiver {
     }
 
     /// The requests to paths starting with `prefix`.
-    fn to(&self, prefix: &str) -> Vec<Value> {
+    pub fn to(&self, prefix: &str) -> Vec<Value> {
         self.requests().into_iter().filter(|r| r["path"].as_str().unwrap().starts_with(prefix)).collect()
     }
 
     /// Waits until `ok` holds for the requests to `prefix`; returns them.
-    fn wait(&self, prefix: &str, what: &str, ok: impl Fn(&[Value]) -> bool) -> Vec<Value> {
+    pub fn wait(&self, prefix: &str, what: &str, ok: impl Fn(&[Value]) -> bool) -> Vec<Value> {
         wait_for(|| ok(&self.to(prefix)), T, what);
         self.to(prefix)
     }

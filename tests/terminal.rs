@@ -25,12 +25,19 @@ struct Term {
 }
 
 fn start(extra: &str) -> Term {
+    start_env(&[], extra)
+}
+
+/// With variables (`K=V`) for gpubox.
+fn start_env(env: &[&str], extra: &str) -> Term {
     let port = free_port();
     // The shells read no ~/.bashrc of the machine running the tests: one that runs `pyenv init`
     // (this machine's) hangs every later shell once a shell is hung up during its rehash, which
     // leaves pyenv's lock file behind.
+    let mut prefix = vec!["env", "HOME=/nonexistent"];
+    prefix.extend_from_slice(env);
     let g = Gpubox::start_with(
-        &["env", "HOME=/nonexistent"],
+        &prefix,
         &format!(
             r#"
 [auth]
@@ -447,4 +454,30 @@ fn a_quiet_tab_is_pinged() {
     }
     let waited = started.elapsed();
     assert!(waited >= Duration::from_secs(25) && waited < Duration::from_secs(40), "pinged after {waited:?}");
+}
+
+#[test]
+fn typing_in_a_terminal_keeps_the_idle_stop_away() {
+    // One WebSocket, opened once (one request); then only keys for longer than the idle stop
+    // waits: no stop. Then nothing: the stop comes.
+    let r = crate::monitor::Receiver::start();
+    let vast = format!("GPUBOX_VAST_URL={}", r.url(""));
+    let t = start_env(
+        &["CONTAINER_ID=31", "CONTAINER_API_KEY=k", &vast],
+        "\n[metrics]\ninterval = \"1s\"\n\n[idle_stop]\nafter = \"5s\"\nwarn_before = \"2s\"\n",
+    );
+    let id = t.create(80, 24);
+    let (mut ws, _, _) = t.attach(&id);
+    let until = Instant::now() + Duration::from_secs(9);
+    let mut n = 0;
+    while Instant::now() < until {
+        n += 1;
+        send_text(&mut ws, &format!("echo key{n}\r"));
+        read_until(&mut ws, &format!("key{n}"));
+        std::thread::sleep(Duration::from_millis(800));
+    }
+    assert!(r.to("/api/v0/").is_empty(), "stopped while someone typed");
+    r.wait("/api/v0/instances/31/", "the stop once the typing stopped", |v| !v.is_empty());
+    drop(ws);
+    drop(t);
 }
