@@ -344,11 +344,11 @@ restart_delay_max = "1s"
     assert_eq!(ev.iter().filter(|e| *e == "crash_loop").count(), 1, "{ev:?}");
     assert!(hook.len() <= 3, "no storm: {ev:?}");
     let listed = m.alerts();
-    let held = listed["alerts"].as_array().unwrap().iter().filter(|a| a["held"].is_string()).count();
-    assert!(held >= 1, "the repeats are listed as held back: {listed}");
-    let sent =
-        &listed["alerts"].as_array().unwrap().iter().find(|a| a["kind"] == "exit" && a["held"].is_null()).unwrap()
-            ["deliveries"];
+    let exit = listed["alerts"].as_array().unwrap().iter().find(|a| a["kind"] == "exit").unwrap();
+    assert!(exit["later"].as_u64().unwrap() >= 1, "the repeats are counted on the one sent: {listed}");
+    let exits = listed["alerts"].as_array().unwrap().iter().filter(|a| a["kind"] == "exit").count();
+    assert_eq!(exits, 1, "repeats are not kept as records of their own: {listed}");
+    let sent = &exit["deliveries"];
     assert_eq!(sent.as_array().unwrap().len(), 4);
     assert!(sent.as_array().unwrap().iter().all(|d| d["state"] == "sent"), "{sent}");
     // The configuration shows where alerts go without their secrets.
@@ -520,6 +520,12 @@ fn an_idle_instance_is_stopped_with_vasts_exact_request_after_a_warning() {
     let ev = events(&hook);
     let warn = ev.iter().position(|e| e == "idle_warning").expect("a warning first");
     assert!(warn < ev.iter().position(|e| e == "idle_stop").unwrap(), "{ev:?}");
+    // Told before the request: once the cloud stops the container nothing more can be sent.
+    let all = r.requests();
+    let told = all.iter().position(|q| q["path"] == "/ok/hook" && body(q)["event"] == "idle_stop").unwrap();
+    let asked = all.iter().position(|q| q["method"] == "PUT").unwrap();
+    assert!(told < asked, "the alert came after the request");
+    assert!(body(&all[told])["title"].as_str().unwrap().contains("asking Vast.ai to stop"));
     let st = m.json("/.gpubox/api/idle");
     assert_eq!(st["phase"], "stopped", "{st}");
     assert_eq!(st["provider"], "Vast.ai");
@@ -584,9 +590,9 @@ fn a_refused_stop_is_reported_and_runpod_gets_its_own_request() {
     let env = vast_env(&r, "refuse");
     let env: Vec<&str> = env.iter().map(String::as_str).collect();
     let m = start(&env, &idle(&r, "4s", "2s"));
-    let hook = r.wait("/ok/hook", "the failure's alert", |v| events(v).contains(&"idle_stop".to_string()));
-    let a = body(hook.iter().find(|h| body(h)["event"] == "idle_stop").unwrap());
-    assert_eq!(a["level"], "error");
+    let failed = |h: &Value| body(h)["event"] == "idle_stop" && body(h)["level"] == "error";
+    let hook = r.wait("/ok/hook", "the failure's alert", |v| v.iter().any(failed));
+    let a = body(hook.iter().find(|h| failed(h)).unwrap());
     assert!(a["message"].as_str().unwrap().contains("this instance is not yours"), "{a}");
     let st = m.json("/.gpubox/api/idle");
     assert_eq!(st["phase"], "failed", "{st}");
@@ -618,4 +624,36 @@ fn never_a_stop_without_the_opt_in() {
     let a = body(hook.iter().rev().find(|h| body(h)["event"] == "idle_stop").unwrap());
     assert!(a["message"].as_str().unwrap().contains("CONTAINER_API_KEY"), "{a}");
     assert!(r.to("/api/v0/").is_empty());
+}
+
+#[test]
+fn a_wrong_variable_is_left_out_and_said_instead_of_stopping_the_start() {
+    let m =
+        start(&["NTFY_TOPIC_URL=https://user:pw@ntfy.sh/", "IDLE_STOP_AFTER=30s", "ALERT_WEBHOOK=hooks.example/x"], "");
+    let said = m.g.wait_event("IDLE_STOP_AFTER (environment)", T).join("\n");
+    assert!(said.contains("the idle stop is off"), "{said}");
+    let said = m.g.wait_event("NTFY_TOPIC_URL (environment)", T).join("\n");
+    assert!(said.contains("names no topic") && said.contains("left out"), "{said}");
+    assert!(!said.contains("pw"), "the address's secrets are not shown: {said}");
+    m.g.wait_event("ALERT_WEBHOOK (environment)", T);
+    assert_eq!(m.json("/.gpubox/api/idle")["enabled"], false);
+    assert_eq!(m.alerts()["targets"].as_array().map(Vec::len), Some(0));
+}
+
+#[test]
+fn a_gpu_that_cannot_be_read_is_not_taken_for_an_idle_one() {
+    // nvidia-smi is there but fails: the GPU may be training unseen, so no stop.
+    let r = Receiver::start();
+    let d = tempfile::tempdir().unwrap();
+    let bin = fake_smi(d.path(), "", false);
+    std::fs::write(bin.join("nvidia-smi"), "#!/bin/sh\necho 'NVIDIA-SMI has failed' >&2\nexit 9\n").unwrap();
+    let path = path_with(&bin);
+    let mut env = vast_env(&r, "5");
+    env.push(path);
+    let env: Vec<&str> = env.iter().map(String::as_str).collect();
+    let m = start(&env, &idle(&r, "4s", "2s"));
+    std::thread::sleep(Duration::from_secs(8));
+    assert!(r.to("/api/v0/").is_empty(), "stopped although the GPU could not be read");
+    let st = m.json("/.gpubox/api/idle");
+    assert!(st["busy"].as_array().unwrap().iter().any(|b| b == "GPU usage cannot be read"), "{st}");
 }

@@ -18,7 +18,7 @@
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
@@ -63,6 +63,48 @@ impl Activity {
     }
 }
 
+/// A connection whose reads (what the browser sends) count as activity: a proxied WebSocket.
+pub struct Touching<T>(pub T);
+
+impl<T: tokio::io::AsyncRead + Unpin> tokio::io::AsyncRead for Touching<T> {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        let before = buf.filled().len();
+        let r = std::pin::Pin::new(&mut self.0).poll_read(cx, buf);
+        if buf.filled().len() > before {
+            ACTIVITY.touch();
+        }
+        r
+    }
+}
+
+impl<T: tokio::io::AsyncWrite + Unpin> tokio::io::AsyncWrite for Touching<T> {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        std::pin::Pin::new(&mut self.0).poll_write(cx, buf)
+    }
+
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.0).poll_flush(cx)
+    }
+
+    fn poll_shutdown(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.0).poll_shutdown(cx)
+    }
+}
+
 /// Work in progress (see [`Activity::working`]).
 pub struct Working(&'static Activity);
 
@@ -74,10 +116,20 @@ impl Drop for Working {
 }
 
 /// Where the stop request goes.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Clone, PartialEq)]
 pub enum Provider {
     Vast { id: String, key: String, base: String },
     RunPod { id: String, key: String, base: String },
+}
+
+impl std::fmt::Debug for Provider {
+    /// Without the key.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Provider::Vast { id, base, .. } => write!(f, "Vast {{ id: {id:?}, base: {base:?} }}"),
+            Provider::RunPod { id, base, .. } => write!(f, "RunPod {{ id: {id:?}, base: {base:?} }}"),
+        }
+    }
 }
 
 impl Provider {
@@ -104,7 +156,23 @@ impl Provider {
 
     /// Asks the cloud to stop this instance; what it answered, or why it failed.
     pub fn stop(&self) -> Result<String, String> {
-        let agent = super::send::agent();
+        // As vast-cli does: a throttled or failing server, or no connection, is tried again
+        // (three tries); a refusal is final.
+        let agent = stop_agent();
+        let mut last = String::new();
+        for (n, wait) in [0u64, 2, 5].into_iter().enumerate() {
+            std::thread::sleep(Duration::from_secs(wait));
+            match self.stop_once(&agent) {
+                Ok(said) => return Ok(said),
+                Err((e, true)) => last = format!("{e} (try {} of 3)", n + 1),
+                Err((e, false)) => return Err(e),
+            }
+        }
+        Err(last)
+    }
+
+    /// One request; the error says whether to try again.
+    fn stop_once(&self, agent: &ureq::Agent) -> Result<String, (String, bool)> {
         // A path segment: everything but the unreserved characters escaped.
         const SEGMENT: &percent_encoding::AsciiSet =
             &percent_encoding::NON_ALPHANUMERIC.remove(b'-').remove(b'_').remove(b'.').remove(b'~');
@@ -125,7 +193,7 @@ impl Provider {
             Provider::Vast { .. } => req.send(&br#"{"state": "stopped"}"#[..]),
             Provider::RunPod { .. } => req.send_empty(),
         };
-        let mut resp = sent.map_err(|e| format!("{} could not be reached: {e}", self.name()))?;
+        let mut resp = sent.map_err(|e| (format!("{} could not be reached: {e}", self.name()), true))?;
         let status = resp.status().as_u16();
         let body = resp.body_mut().with_config().limit(64 * 1024).read_to_string().unwrap_or_default();
         let said = super::send::cut(body.trim(), 300);
@@ -135,17 +203,29 @@ impl Provider {
                 404 => " (no such instance: check the id)",
                 _ => "",
             };
-            return Err(format!("{} answered HTTP {status}{hint}: {said}", self.name()));
+            let again = matches!(status, 429 | 502 | 503 | 504);
+            return Err((format!("{} answered HTTP {status}{hint}: {said}", self.name()), again));
         }
         // Vast answers {"success": false, "msg": …} for a request it did not carry out.
         if let Ok(v) = serde_json::from_str::<serde_json::Value>(&body) {
             if v.get("success") == Some(&serde_json::Value::Bool(false)) {
                 let msg = v.get("msg").or_else(|| v.get("error")).map_or_else(|| said.clone(), |m| m.to_string());
-                return Err(format!("{} refused: {msg}", self.name()));
+                return Err((format!("{} refused: {msg}", self.name()), false));
             }
         }
         Ok(format!("{} accepted the stop (HTTP {status})", self.name()))
     }
+}
+
+/// The stop's client: a minute per try (vast-cli waits two).
+fn stop_agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .max_redirects(0)
+        .timeout_global(Some(Duration::from_secs(60)))
+        .user_agent(concat!("gpubox/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .into()
 }
 
 /// The idle stop as the pages show it.
@@ -217,7 +297,7 @@ impl IdleStop {
             return;
         }
         let mut rx = metrics.watch();
-        let mut spell = Spell { busy_ms: self.started_ms, warned: false };
+        let mut spell = Spell { busy_ms: self.started_ms, warned_at: None };
         while rx.changed().await.is_ok() {
             if sup.is_shutting_down() {
                 return;
@@ -228,12 +308,26 @@ impl IdleStop {
                 .is_some_and(|s| matches!(s.state, State::Waiting | State::Starting | State::Running));
             match self.step(snap.as_deref(), provisioning, &mut spell) {
                 Step::Nothing => {}
-                Step::Tell(a) => alerts.raise(a),
+                Step::Tell(a) => {
+                    alerts.raise(a);
+                }
                 Step::Stop(p) => {
+                    // Told before the request: once the cloud stops the container, nothing more
+                    // can be sent. Its delivery is waited for, a little.
+                    let said = alerts.raise(Alert::new(
+                        "idle_stop",
+                        Level::Warning,
+                        None,
+                        format!("idle: asking {} to stop this instance now", p.name()),
+                        "Nothing has used it since the warning. Its disk is kept (and still billed); start it again from the cloud's console.".into(),
+                    ).once());
+                    alerts.settled(said, Duration::from_secs(10)).await;
                     let result = tokio::task::spawn_blocking(move || p.stop())
                         .await
                         .unwrap_or_else(|_| Err("the request's thread failed".into()));
-                    alerts.raise(self.stopped(result));
+                    if let Some(a) = self.stopped(result) {
+                        alerts.raise(a);
+                    }
                 }
             }
         }
@@ -245,9 +339,15 @@ impl IdleStop {
         let warn_at = after.saturating_sub(self.settings.warn_before);
         let now = now_ms();
         let mut busy = Vec::new();
-        for g in snap.map(|s| &s.gpus[..]).unwrap_or_default() {
-            if let Some(u) = g.utilization.filter(|u| *u >= self.settings.gpu_below) {
-                busy.push(format!("GPU {} at {u:.0} %", g.index));
+        if let Some(s) = snap {
+            for g in &s.gpus {
+                if let Some(u) = g.utilization.filter(|u| *u >= self.settings.gpu_below) {
+                    busy.push(format!("GPU {} at {u:.0} %", g.index));
+                }
+            }
+            // Unseen is not idle: a GPU that cannot be read may be training.
+            if s.gpu_unknown {
+                busy.push("GPU usage cannot be read".into());
             }
         }
         if ACTIVITY.jobs() > 0 {
@@ -272,35 +372,39 @@ impl IdleStop {
                 st.phase = "watching";
             }
             st.stop_at_ms = None;
-            spell.warned = false;
+            spell.warned_at = None;
             return Step::Nothing;
         }
-        let stop_at = since + after.as_millis() as u64;
-        st.stop_at_ms = Some(stop_at);
-        if idle < after {
-            if spell.warned {
-                return Step::Nothing;
-            }
-            spell.warned = true;
+        // The stop comes `warn_before` after the warning, measured on the monotonic clock: a
+        // clock that jumps, or a gap in the samples, never skips the warning.
+        let Some(warned_at) = spell.warned_at else {
+            spell.warned_at = Some(Instant::now());
             st.phase = "warned";
-            let left = Duration::from_millis(stop_at.saturating_sub(now));
+            let left = self.settings.warn_before.max(after.saturating_sub(idle));
+            st.stop_at_ms = Some(now + left.as_millis() as u64);
             let what = match &self.provider {
                 Some(p) => format!("gpubox asks {} to stop it in {}", p.name(), crate::human::duration(left)),
                 None => "without a cloud API key (CONTAINER_API_KEY on Vast, RUNPOD_API_KEY on RunPod) gpubox cannot stop it: stop it yourself".to_string(),
             };
-            return Step::Tell(Alert::new(
-                "idle_warning",
-                Level::Warning,
-                None,
-                format!("idle for {}: stopping soon", crate::human::duration(idle)),
-                format!(
-                    "Nothing has used this instance for {} (no GPU work, no request, no terminal input, no job); {what}. Open any of its pages and press \"Keep running\" to keep it.",
-                    crate::human::duration(idle)
-                ),
-            ));
+            return Step::Tell(
+                Alert::new(
+                    "idle_warning",
+                    Level::Warning,
+                    None,
+                    format!("idle for {}: stopping soon", crate::human::duration(idle)),
+                    format!(
+                        "Nothing has used this instance for {} (no GPU work, no request, no terminal input, no job); {what}. Open any of its pages and press \"Keep running\" to keep it.",
+                        crate::human::duration(idle)
+                    ),
+                )
+                .once(),
+            );
+        };
+        if idle < after || warned_at.elapsed() < self.settings.warn_before {
+            return Step::Nothing;
         }
         // Due: ask the cloud (or say that it cannot be asked); a new spell starts either way.
-        spell.warned = false;
+        spell.warned_at = None;
         st.stop_at_ms = None;
         match self.provider.clone() {
             Some(p) => {
@@ -311,36 +415,44 @@ impl IdleStop {
                 st.phase = "watching";
                 st.idle_since_ms = now;
                 st.last_result = Some("due, but no cloud API key to stop it with".into());
-                Step::Tell(Alert::new(
-                    "idle_stop",
-                    Level::Warning,
-                    None,
-                    "idle: would stop now, but cannot".into(),
-                    "The idle stop is due, but neither CONTAINER_API_KEY and CONTAINER_ID (Vast) nor RUNPOD_API_KEY and RUNPOD_POD_ID (RunPod) are set. The instance keeps running (and costing).".into(),
-                ))
+                Step::Tell(
+                    Alert::new(
+                        "idle_stop",
+                        Level::Warning,
+                        None,
+                        "idle: would stop now, but cannot".into(),
+                        "The idle stop is due, but neither CONTAINER_API_KEY and CONTAINER_ID (Vast) nor RUNPOD_API_KEY and RUNPOD_POD_ID (RunPod) are set. The instance keeps running (and costing).".into(),
+                    )
+                    .once(),
+                )
             }
         }
     }
 
-    /// Records what the cloud answered; the alert that says it.
-    fn stopped(&self, result: Result<String, String>) -> Alert {
+    /// Records what the cloud answered; a failure's alert (success was told before asking).
+    fn stopped(&self, result: Result<String, String>) -> Option<Alert> {
         let mut st = self.state.lock().expect("idle lock");
         st.idle_since_ms = now_ms();
         st.phase = if result.is_ok() { "stopped" } else { "failed" };
-        let (level, title, text) = match &result {
-            Ok(said) => (
-                Level::Info,
-                "idle: stopping the instance",
-                format!("{said}. Its disk is kept (and still billed); start it again from the cloud's console."),
-            ),
-            Err(e) => (
-                Level::Error,
-                "idle: the stop request failed",
-                format!("{e}. The instance keeps running; gpubox tries again after another idle spell."),
-            ),
-        };
-        st.last_result = Some(result.unwrap_or_else(|e| e));
-        Alert::new("idle_stop", level, None, title.into(), text)
+        match result {
+            Ok(said) => {
+                st.last_result = Some(said);
+                None
+            }
+            Err(e) => {
+                st.last_result = Some(e.clone());
+                Some(
+                    Alert::new(
+                        "idle_stop",
+                        Level::Error,
+                        None,
+                        "idle: the stop request failed".into(),
+                        format!("{e}. The instance keeps running; gpubox tries again after another idle spell."),
+                    )
+                    .once(),
+                )
+            }
+        }
     }
 }
 
@@ -348,7 +460,8 @@ impl IdleStop {
 struct Spell {
     /// The last moment something was busy (a GPU, a job, provisioning).
     busy_ms: u64,
-    warned: bool,
+    /// When the warning went out (none yet in this spell).
+    warned_at: Option<Instant>,
 }
 
 enum Step {

@@ -55,11 +55,17 @@ fn cut_chars(s: &str, max: usize) -> String {
     out
 }
 
-/// The lines, the newest kept when they are too long for `max` bytes.
+fn slack_escape(s: &str) -> String {
+    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+}
+
+/// The lines, the newest kept when they are too long for `max` bytes (a single line longer
+/// than that is cut).
 fn tail_lines(lines: &[String], max: usize) -> String {
-    let mut out: Vec<&str> = Vec::new();
+    let mut out: Vec<String> = Vec::new();
     let mut used = 0;
     for l in lines.iter().rev() {
+        let l = if l.len() > max { cut(l, max.saturating_sub(1)) } else { l.clone() };
         if used + l.len() + 1 > max {
             break;
         }
@@ -101,7 +107,8 @@ pub fn request(
             "service": alert.service,
             "title": alert.title,
             "message": text,
-            "lines": alert.lines,
+            // At most 64 KB of the newest lines.
+            "lines": tail_lines(&alert.lines, 64 * 1024).lines().collect::<Vec<_>>(),
             "link": link,
             "repeats": repeats,
             "time": rfc3339(time_ms),
@@ -144,9 +151,10 @@ pub fn request(
                 Level::Warning => 0xF29900,
                 Level::Info => 0x1A73E8,
             };
-            let mut description = cut_chars(&text, 1500);
+            let mut description = cut_chars(&text, 1000);
             if !alert.lines.is_empty() {
-                // The lines in a code block; 6,000 characters in all with the title and footer.
+                // The lines in a code block: the description stays under 4,096 characters, and
+                // everything under 6,000 with the title (256) and the footer (200).
                 let lines = tail_lines(&alert.lines, 3000).replace("```", "'''");
                 description.push_str(&format!("\n```\n{}\n```", cut_chars(&lines, 3000)));
             }
@@ -163,18 +171,21 @@ pub fn request(
             json(json!({"username": "gpubox", "embeds": [embed]}))
         }
         TargetKind::Slack => {
+            // Slack's markup: &, < and > are escaped (a log line's `<!channel>` must not ping
+            // everyone).
+            let text = slack_escape(&text);
             let mut blocks = vec![
                 json!({"type": "header", "text": {"type": "plain_text", "text": cut_chars(&title, 150)}}),
                 json!({"type": "section", "text": {"type": "mrkdwn", "text": cut_chars(&text, 2900)}}),
             ];
             if !alert.lines.is_empty() {
-                let lines = tail_lines(&alert.lines, 2800).replace("```", "'''");
+                let lines = slack_escape(&tail_lines(&alert.lines, 2800)).replace("```", "'''");
                 blocks.push(json!({"type": "section", "text": {"type": "mrkdwn", "text": format!("```{}```", cut_chars(&lines, 2900))}}));
             }
             if let Some(l) = link {
                 blocks.push(json!({"type": "context", "elements": [{"type": "mrkdwn", "text": format!("<{l}|Open the logs>")}]}));
             }
-            json(json!({"text": cut_chars(&format!("{title}: {text}"), 3000), "blocks": blocks}))
+            json(json!({"text": cut_chars(&format!("{}: {text}", slack_escape(&title)), 3000), "blocks": blocks}))
         }
     }
 }
@@ -230,35 +241,33 @@ pub(super) fn agent() -> ureq::Agent {
         .into()
 }
 
-/// Sends the queued alerts, one at a time, each to every target.
-pub(super) async fn worker(alerts: Arc<Alerts>, mut rx: mpsc::Receiver<(u64, Alert, u32)>) {
+/// Sends the alerts queued for target `i`, one at a time.
+pub(super) async fn worker(alerts: Arc<Alerts>, i: usize, mut rx: mpsc::Receiver<super::Queued>) {
     let agent = agent();
+    let target = alerts.settings.targets[i].clone();
     while let Some((id, alert, repeats)) = rx.recv().await {
-        let time_ms = super::now_ms();
-        for (i, target) in alerts.settings.targets.iter().enumerate() {
-            let req = request(target, &alert, alerts.instance(), alerts.link(), repeats, time_ms);
-            for n in 1..=ATTEMPTS {
-                let (a, url, r) = (agent.clone(), target.url.clone(), req.clone());
-                let outcome = tokio::task::spawn_blocking(move || attempt(&a, &url, &r))
-                    .await
-                    .unwrap_or_else(|_| Outcome::Fail("the sending thread failed".into()));
-                let (state, error, wait) = match outcome {
-                    Outcome::Sent => ("sent", None, None),
-                    Outcome::Fail(e) => ("failed", Some(e), None),
-                    Outcome::Retry(e, after) if n < ATTEMPTS => {
-                        ("pending", Some(e), Some(after.unwrap_or(BACKOFF[(n - 1) as usize])))
-                    }
-                    Outcome::Retry(e, _) => ("failed", Some(e), None),
-                };
-                alerts.update(id, i, |d| {
-                    d.state = state;
-                    d.attempts = n;
-                    d.error = error;
-                });
-                match wait {
-                    Some(w) => tokio::time::sleep(w).await,
-                    None => break,
+        let req = request(&target, &alert, alerts.instance(), alerts.link(), repeats, super::now_ms());
+        for n in 1..=ATTEMPTS {
+            let (a, url, r) = (agent.clone(), target.url.clone(), req.clone());
+            let outcome = tokio::task::spawn_blocking(move || attempt(&a, &url, &r))
+                .await
+                .unwrap_or_else(|_| Outcome::Fail("the sending thread failed".into()));
+            let (state, error, wait) = match outcome {
+                Outcome::Sent => ("sent", None, None),
+                Outcome::Fail(e) => ("failed", Some(e), None),
+                Outcome::Retry(e, after) if n < ATTEMPTS => {
+                    ("pending", Some(e), Some(after.unwrap_or(BACKOFF[(n - 1) as usize])))
                 }
+                Outcome::Retry(e, _) => ("failed", Some(e), None),
+            };
+            alerts.update(id, i, |d| {
+                d.state = state;
+                d.attempts = n;
+                d.error = error;
+            });
+            match wait {
+                Some(w) => tokio::time::sleep(w).await,
+                None => break,
             }
         }
     }

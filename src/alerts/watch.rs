@@ -29,7 +29,8 @@ fn ended(who: &str, exit: crate::process::ExitInfo) -> String {
 
 /// Follows the services' states once a second.
 pub async fn services(alerts: Arc<Alerts>, sup: Arc<Supervisor>, hub: Hub) {
-    // Per service: exits seen, and when the recent failed ones were.
+    // Per service: exits seen and the state; a service not seen yet counts from nothing, so one
+    // that failed before the first look (a command not found) is told too.
     let mut seen: HashMap<String, (u32, State)> = HashMap::new();
     let mut failures: HashMap<String, VecDeque<Instant>> = HashMap::new();
     let mut tick = tokio::time::interval(Duration::from_secs(1));
@@ -42,36 +43,40 @@ pub async fn services(alerts: Arc<Alerts>, sup: Arc<Supervisor>, hub: Hub) {
             let exited = matches!(s.state, State::Backoff | State::Failed | State::Exited | State::Done);
             // Exits so far: one per restart, and the one it is resting after.
             let exits = s.restarts + u32::from(exited);
-            let Some((before, state_before)) = seen.insert(s.name.clone(), (exits, s.state)) else {
-                continue;
-            };
+            let (before, state_before) = seen.insert(s.name.clone(), (exits, s.state)).unwrap_or((0, State::Waiting));
             if s.oneshot {
-                if s.state != state_before && s.name == "provision" {
-                    match s.state {
-                        State::Done => alerts.raise(Alert::new(
-                            "provision_done",
-                            Level::Info,
-                            Some(&s.name),
-                            "provisioning finished".into(),
-                            "Every model and extension is in place; the services that waited for it start now.".into(),
-                        )),
-                        State::Failed => {
-                            let mut a = Alert::new(
-                                "provision_failed",
-                                Level::Error,
-                                Some(&s.name),
-                                "provisioning failed".into(),
-                                format!(
-                                    "Provisioning ended with {}. The services that wait for it do not start; its log says why.",
-                                    s.last_exit.map_or_else(|| "an error".to_string(), |e| e.to_string())
-                                ),
-                            );
-                            a.lines = last_lines(&hub, &s.name);
-                            alerts.raise(a);
-                        }
-                        _ => {}
-                    }
+                if s.state == state_before {
+                    continue;
                 }
+                let provision = s.name == "provision";
+                let exit = s.last_exit.map_or_else(|| "an error".to_string(), |e| e.to_string());
+                let a = match s.state {
+                    State::Done if provision => Alert::new(
+                        "provision_done",
+                        Level::Info,
+                        Some(&s.name),
+                        "provisioning finished".into(),
+                        "Every model and extension is in place; the services that waited for it start now.".into(),
+                    ),
+                    State::Failed if provision => Alert::new(
+                        "provision_failed",
+                        Level::Error,
+                        Some(&s.name),
+                        "provisioning failed".into(),
+                        format!("Provisioning ended with {exit}. The services that wait for it do not start; its log says why."),
+                    )
+                    .with_lines(last_lines(&hub, &s.name)),
+                    State::Failed if !s.last_exit_asked => Alert::new(
+                        "exit",
+                        Level::Error,
+                        Some(&s.name),
+                        format!("{} failed", s.name),
+                        format!("It ran once and ended with {exit}. The services that wait for it do not start."),
+                    )
+                    .with_lines(last_lines(&hub, &s.name)),
+                    _ => continue,
+                };
+                alerts.raise(a);
                 continue;
             }
             if exits <= before || s.last_exit_asked {
@@ -91,7 +96,7 @@ pub async fn services(alerts: Arc<Alerts>, sup: Arc<Supervisor>, hub: Hub) {
                 (State::Backoff, None) => "It is started again shortly.".into(),
                 _ => "It is not started again (its restart policy); `gpubox start` starts it.".into(),
             };
-            let mut a = if recent.len() >= LOOP_EXITS {
+            let a = if recent.len() >= LOOP_EXITS {
                 Alert::new(
                     "crash_loop",
                     Level::Error,
@@ -107,7 +112,8 @@ pub async fn services(alerts: Arc<Alerts>, sup: Arc<Supervisor>, hub: Hub) {
             } else {
                 Alert::new("exit", Level::Error, Some(&s.name), ended(&s.name, exit), next)
             };
-            a.lines = last_lines(&hub, &s.name);
+            // The lines are gathered only for an alert that will be sent.
+            let a = if alerts.is_repeat(&a.key) { a } else { a.with_lines(last_lines(&hub, &s.name)) };
             alerts.raise(a);
         }
     }
@@ -115,15 +121,15 @@ pub async fn services(alerts: Arc<Alerts>, sup: Arc<Supervisor>, hub: Hub) {
 
 /// Follows the log lines of the services that have `alert_on` patterns.
 pub async fn log_patterns(alerts: Arc<Alerts>, hub: Hub, sup: Arc<Supervisor>) {
-    let sets: Vec<(String, regex::RegexSet, Vec<String>)> = alerts
-        .settings
-        .patterns
-        .iter()
-        .filter_map(|(svc, pats)| {
-            let set = regex::RegexSetBuilder::new(pats).size_limit(1 << 22).build().ok()?;
-            Some((svc.clone(), set, pats.clone()))
-        })
-        .collect();
+    let mut sets: Vec<(String, regex::RegexSet, Vec<String>)> = Vec::new();
+    for (svc, pats) in &alerts.settings.patterns {
+        // Each pattern was checked alone when the configuration was read; together they could
+        // still pass the size limit.
+        match regex::RegexSetBuilder::new(pats).size_limit(1 << 22).build() {
+            Ok(set) => sets.push((svc.clone(), set, pats.clone())),
+            Err(e) => hub.event(format!("alerts: the alert_on patterns of {svc} are not used: {e}")),
+        }
+    }
     if sets.is_empty() {
         return;
     }
@@ -148,10 +154,15 @@ pub async fn log_patterns(alerts: Arc<Alerts>, hub: Hub, sup: Arc<Supervisor>) {
                         format!("A line of {svc}'s log matched `{}`.", pats[which]),
                     );
                     a.key = format!("log_match:{svc}:{which}");
-                    a.lines = last_lines(&hub, svc);
+                    if !alerts.is_repeat(&a.key) {
+                        a = a.with_lines(last_lines(&hub, svc));
+                    }
                     alerts.raise(a);
                 }
-                if batch.lines.len() < 1000 {
+                let full = batch.lines.len() == 1000;
+                // A flood of lines is read in turns with the rest of the runtime's work.
+                tokio::task::yield_now().await;
+                if !full {
                     break;
                 }
             }
@@ -213,7 +224,7 @@ pub async fn machine(alerts: Arc<Alerts>, metrics: Arc<Metrics>, sup: Arc<Superv
         }
         if let Some(after) = alerts.settings.gpu_idle {
             let utils: Vec<f32> = s.gpus.iter().filter_map(|g| g.utilization).collect();
-            if utils.is_empty() || utils.iter().any(|u| *u >= 5.0) {
+            if utils.is_empty() || s.gpu_unknown || utils.iter().any(|u| *u >= 5.0) {
                 busy_at = Instant::now();
                 idle_told = false;
             } else if !idle_told && busy_at.elapsed() >= after {

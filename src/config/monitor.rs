@@ -60,11 +60,39 @@ pub struct AlertTarget {
 }
 
 fn masked_url<S: Serializer>(url: &str, s: S) -> Result<S::Ok, S::Error> {
-    let shown = match url.split_once("://") {
-        Some((scheme, rest)) => format!("{scheme}://{}/…", rest.split('/').next().unwrap_or("")),
+    s.serialize_str(&masked(url))
+}
+
+/// A URL as it may be shown: its scheme and host, without a user, a password, a path or a
+/// query (a webhook's path is its secret).
+pub fn masked(url: &str) -> String {
+    match url.split_once("://") {
+        Some((scheme, rest)) => {
+            let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+            let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+            format!("{scheme}://{host}/…")
+        }
         None => "…".into(),
-    };
-    s.serialize_str(&shown)
+    }
+}
+
+/// A value that came from the environment and is wrong does not stop gpubox (a Vast template's
+/// typo would keep the instance from starting at all): it is left out and said in the log. One
+/// written in a file is an error, with its line.
+fn wrong(
+    cx: &mut Ctx,
+    problems: &mut Vec<String>,
+    span: std::ops::Range<usize>,
+    key: &str,
+    message: String,
+    hint: Option<String>,
+) {
+    if key.ends_with("(environment)") {
+        let hint = hint.map_or(String::new(), |h| format!(" ({h})"));
+        problems.push(format!("{key}: {message}; left out{hint}"));
+    } else {
+        cx.error(span, key, message, hint);
+    }
 }
 
 /// `[alerts]`.
@@ -87,6 +115,9 @@ pub struct AlertSettings {
     /// service's `alert_on`.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub patterns: Vec<(String, Vec<String>)>,
+    /// Values from the environment that were wrong and left out (said in the log at start).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub problems: Vec<String>,
 }
 
 impl Default for AlertSettings {
@@ -98,6 +129,7 @@ impl Default for AlertSettings {
             repeat_after: Duration::from_secs(30 * 60),
             link: None,
             patterns: Vec::new(),
+            problems: Vec::new(),
         }
     }
 }
@@ -112,11 +144,14 @@ pub struct IdleStopSettings {
     pub warn_before: Duration,
     /// A GPU busier than this, in percent, is activity.
     pub gpu_below: f32,
+    /// A wrong `IDLE_STOP_AFTER`, left out (said in the log at start).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub problems: Vec<String>,
 }
 
 impl Default for IdleStopSettings {
     fn default() -> Self {
-        IdleStopSettings { after: None, warn_before: Duration::from_secs(600), gpu_below: 5.0 }
+        IdleStopSettings { after: None, warn_before: Duration::from_secs(600), gpu_below: 5.0, problems: Vec::new() }
     }
 }
 
@@ -138,6 +173,7 @@ fn from_file_or_env(
 /// A duration that may be `off`: from the file, else the environment.
 fn optional_duration(
     cx: &mut Ctx,
+    problems: &mut Vec<String>,
     written: &Option<Spanned<toml::Value>>,
     key: &str,
     var: &str,
@@ -169,17 +205,34 @@ fn optional_duration(
         _ => match humantime::parse_duration(&text) {
             Ok(d) if d >= Duration::from_secs(1) => Some(d),
             Ok(_) => {
-                cx.error(span, &key, format!("`{text}` is too short"), Some("give at least a second".into()));
-                default
+                wrong(
+                    cx,
+                    problems,
+                    span,
+                    &key,
+                    format!("`{text}` is too short"),
+                    Some("give at least a second".into()),
+                );
+                if key.ends_with("(environment)") {
+                    None
+                } else {
+                    default
+                }
             }
             Err(e) => {
-                cx.error(
+                wrong(
+                    cx,
+                    problems,
                     span,
                     &key,
                     format!("`{text}` is not a duration ({e})"),
                     Some("write a duration like \"30m\" or \"1h\", or \"off\"".into()),
                 );
-                default
+                if key.ends_with("(environment)") {
+                    None
+                } else {
+                    default
+                }
             }
         },
     }
@@ -217,6 +270,7 @@ pub(super) fn metrics(cx: &mut Ctx, raw: &RawMetrics) -> MetricsSettings {
 
 pub(super) fn alerts(cx: &mut Ctx, raw: &RawAlerts) -> AlertSettings {
     let d = AlertSettings::default();
+    let mut problems = Vec::new();
     let mut targets = Vec::new();
     let wanted = [
         (TargetKind::Webhook, &raw.webhook, "alerts.webhook", "ALERT_WEBHOOK"),
@@ -226,21 +280,27 @@ pub(super) fn alerts(cx: &mut Ctx, raw: &RawAlerts) -> AlertSettings {
     ];
     for (kind, written, key, var) in wanted {
         let Some((span, url, key)) = from_file_or_env(cx, written, key, var) else { continue };
+        // The address is a secret: errors show its scheme and host only.
+        let shown = masked(&url);
         let rest = url.strip_prefix("https://").or_else(|| url.strip_prefix("http://"));
         let host_and_path = rest.map(|r| r.split_once('/').map_or((r, ""), |(h, p)| (h, p)));
         match host_and_path {
-            Some(("", _)) => cx.error(span, &key, format!("`{url}` names no host"), None),
-            Some((_, path)) if kind == TargetKind::Ntfy && path.trim_matches('/').is_empty() => cx.error(
+            Some(("", _)) => wrong(cx, &mut problems, span, &key, format!("`{shown}` names no host"), None),
+            Some((_, path)) if kind == TargetKind::Ntfy && path.trim_matches('/').is_empty() => wrong(
+                cx,
+                &mut problems,
                 span,
                 &key,
-                format!("`{url}` names no topic"),
+                format!("`{shown}` names no topic"),
                 Some("write the topic's address, such as https://ntfy.sh/my-gpu-alerts".into()),
             ),
             Some(_) => targets.push(AlertTarget { kind, url, token: None }),
-            None => cx.error(
+            None => wrong(
+                cx,
+                &mut problems,
                 span,
                 &key,
-                format!("`{url}` is not an http:// or https:// address"),
+                "is not an http:// or https:// address".into(),
                 Some("paste the whole address the service gave you".into()),
             ),
         }
@@ -258,10 +318,10 @@ pub(super) fn alerts(cx: &mut Ctx, raw: &RawAlerts) -> AlertSettings {
             d.disk_percent
         }
     };
-    let gpu_idle = optional_duration(cx, &raw.gpu_idle, "alerts.gpu_idle", "ALERT_GPU_IDLE", d.gpu_idle);
+    let gpu_idle = optional_duration(cx, &mut problems, &raw.gpu_idle, "alerts.gpu_idle", "ALERT_GPU_IDLE", d.gpu_idle);
     let repeat_after = cx.duration(&raw.repeat_after, "alerts.repeat_after", d.repeat_after);
     let link = raw.link.as_ref().and_then(|l| cx.expand(l, "alerts.link")).filter(|l| !l.trim().is_empty());
-    AlertSettings { targets, disk_percent, gpu_idle, repeat_after, link, patterns: Vec::new() }
+    AlertSettings { targets, disk_percent, gpu_idle, repeat_after, link, patterns: Vec::new(), problems }
 }
 
 /// A service's `alert_on`: regular expressions, each checked here (a line matching any sends an
@@ -289,19 +349,19 @@ pub(super) fn patterns(cx: &mut Ctx, service: &str, written: &[Spanned<String>])
 
 pub(super) fn idle_stop(cx: &mut Ctx, raw: &RawIdleStop) -> IdleStopSettings {
     let d = IdleStopSettings::default();
-    let after = optional_duration(cx, &raw.after, "idle_stop.after", "IDLE_STOP_AFTER", None);
+    let mut problems = Vec::new();
+    let mut after = optional_duration(cx, &mut problems, &raw.after, "idle_stop.after", "IDLE_STOP_AFTER", None);
     let mut warn_before = cx.duration(&raw.warn_before, "idle_stop.warn_before", d.warn_before);
-    if let Some(after) = after {
-        warn_before = warn_before.min(after / 2);
-        if after < Duration::from_secs(60) && raw.after.is_none() {
-            // From the environment a typo like "30" (seconds) would stop a rented machine half
-            // a minute after it went quiet: refused.
-            cx.error(
-                0..0,
-                "IDLE_STOP_AFTER (environment)",
-                format!("{} is under a minute", humantime::format_duration(after)),
-                Some("write minutes, such as IDLE_STOP_AFTER=30m".into()),
-            );
+    if let Some(a) = after {
+        warn_before = warn_before.min(a / 2);
+        if a < Duration::from_secs(60) && raw.after.is_none() {
+            // From the environment a slip like "30s" for "30m" would stop a rented machine half
+            // a minute after it went quiet: left out.
+            problems.push(format!(
+                "IDLE_STOP_AFTER (environment): {} is under a minute; the idle stop is off (write minutes, such as IDLE_STOP_AFTER=30m)",
+                humantime::format_duration(a)
+            ));
+            after = None;
         }
     }
     let gpu_below = match &raw.gpu_below {
@@ -312,5 +372,5 @@ pub(super) fn idle_stop(cx: &mut Ctx, raw: &RawIdleStop) -> IdleStopSettings {
             d.gpu_below
         }
     };
-    IdleStopSettings { after, warn_before, gpu_below }
+    IdleStopSettings { after, warn_before, gpu_below, problems }
 }

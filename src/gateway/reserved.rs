@@ -277,16 +277,17 @@ pub async fn idle_keep(State(site): State<Arc<Site>>) -> Json<crate::alerts::idl
 /// in the alerts list.
 pub async fn alert_test(State(site): State<Arc<Site>>) -> Json<serde_json::Value> {
     let alerts = &site.ctx.monitor.alerts;
-    let mut a = crate::alerts::Alert::new(
-        "test",
-        crate::alerts::Level::Info,
-        None,
-        "a test alert".into(),
-        "Sent from the status page to check that alerts reach you.".into(),
+    // Every press is sent (not held back as a repeat, nor counted against the hourly limit).
+    alerts.raise(
+        crate::alerts::Alert::new(
+            "test",
+            crate::alerts::Level::Info,
+            None,
+            "a test alert".into(),
+            "Sent from the status page to check that alerts reach you.".into(),
+        )
+        .once(),
     );
-    // Every press is sent (not held back as a repeat of the last one).
-    a.key = format!("test:{}", crate::alerts::now_ms());
-    alerts.raise(a);
     Json(serde_json::json!({ "targets": alerts.settings.targets.len() }))
 }
 

@@ -27,7 +27,9 @@ fn find(controller: &str, mount: &Path, proc_cgroup: &str) -> PathBuf {
         };
         hit.then(|| path.trim_start_matches('/').to_string())
     });
-    match path.filter(|p| !p.is_empty()).map(|p| mount.join(p)) {
+    // A path that climbs out of the mount (it never should) is not followed.
+    let path = path.filter(|p| !p.is_empty() && !p.split('/').any(|c| c == ".."));
+    match path.map(|p| mount.join(p)) {
         Some(dir) if dir.is_dir() => dir,
         _ => mount.to_path_buf(),
     }

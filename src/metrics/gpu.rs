@@ -191,11 +191,12 @@ impl Nvml {
                 if (f.handle)(i, &mut dev) != 0 {
                     continue;
                 }
-                let mut name = [0 as c_char; 96];
-                let name = if (f.name)(dev, name.as_mut_ptr(), name.len() as c_uint) == 0 {
-                    CStr::from_ptr(name.as_ptr()).to_string_lossy().into_owned()
-                } else {
-                    format!("GPU {i}")
+                let mut buf = [0u8; 96];
+                let named = (f.name)(dev, buf.as_mut_ptr().cast::<c_char>(), buf.len() as c_uint) == 0;
+                // Read up to its NUL, within the buffer whatever the library wrote.
+                let name = match CStr::from_bytes_until_nul(&buf) {
+                    Ok(n) if named => n.to_string_lossy().into_owned(),
+                    _ => format!("GPU {i}"),
                 };
                 let mut u = Utilization::default();
                 let util = ((f.utilization)(dev, &mut u) == 0).then_some(u.gpu as f32);

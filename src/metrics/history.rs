@@ -114,17 +114,10 @@ impl History {
         Columns { step: 0, t: self.t.iter().copied().collect(), series }
     }
 
-    /// Writes the history to `path` (a temporary file renamed over it: a crash leaves the old
-    /// one or the new one whole).
-    pub fn save(&self, path: &Path) -> std::io::Result<()> {
-        let mut text = serde_json::to_vec(&Saved { version: 1, columns: self.all() }).map_err(std::io::Error::other)?;
-        text.push(b'\n');
-        crate::atomic::write(path, &text, 0o600)
-    }
-
-    /// Reads a saved history, keeping what is newer than `since`; an unreadable file is
-    /// reported and otherwise ignored (the history starts empty).
-    pub fn load(path: &Path, cap: usize, since: u32) -> Result<History, String> {
+    /// Reads a saved history, keeping what is newer than `since` and not after `until` (a
+    /// sample from the future, written under a clock that was ahead, would make every new one
+    /// look old and be dropped); an unreadable file is reported and otherwise ignored.
+    pub fn load(path: &Path, cap: usize, since: u32, until: u32) -> Result<History, String> {
         let mut h = History::new(cap);
         let text = match std::fs::read(path) {
             Ok(t) => t,
@@ -139,7 +132,7 @@ impl History {
         }
         let skip = c.t.len().saturating_sub(cap);
         for i in skip..c.t.len() {
-            if c.t[i] < since {
+            if c.t[i] < since || c.t[i] > until {
                 continue;
             }
             let row: Vec<(String, f32)> = c.series.iter().map(|(n, v)| (n.clone(), v[i].unwrap_or(f32::NAN))).collect();
@@ -147,6 +140,14 @@ impl History {
         }
         Ok(h)
     }
+}
+
+/// Writes columns taken with [`History::all`] to `path` (a temporary file renamed over it: a
+/// crash leaves the old one or the new one whole). Done without the history's lock held.
+pub fn save(columns: Columns, path: &Path) -> std::io::Result<()> {
+    let mut text = serde_json::to_vec(&Saved { version: 1, columns }).map_err(std::io::Error::other)?;
+    text.push(b'\n');
+    crate::atomic::write(path, &text, 0o600)
 }
 
 #[derive(Serialize, Deserialize)]
@@ -209,18 +210,20 @@ mod tests {
         for i in 0..50u32 {
             h.push(1000 + i, &[("cpu".into(), i as f32), ("mem".into(), if i == 3 { f32::NAN } else { 1e9 })]);
         }
-        h.save(&path).unwrap();
-        let back = History::load(&path, 100, 0).unwrap();
+        save(h.all(), &path).unwrap();
+        let back = History::load(&path, 100, 0, u32::MAX).unwrap();
         assert_eq!(back.all(), h.all());
-        let newer = History::load(&path, 100, 1040).unwrap();
+        let newer = History::load(&path, 100, 1040, u32::MAX).unwrap();
         assert_eq!(newer.all().t.first(), Some(&1040));
-        let small = History::load(&path, 10, 0).unwrap();
+        let past = History::load(&path, 100, 0, 1009).unwrap();
+        assert_eq!(past.all().t.last(), Some(&1009), "nothing from after `until`");
+        let small = History::load(&path, 10, 0, u32::MAX).unwrap();
         assert_eq!(small.len(), 10);
         std::fs::write(&path, b"{\"version\":1,\"columns\":{\"step\":0,\"t\":[1,2],\"series\":{\"cpu\":[1]}}}")
             .unwrap();
-        assert!(History::load(&path, 10, 0).unwrap_err().contains("differ in length"));
+        assert!(History::load(&path, 10, 0, u32::MAX).unwrap_err().contains("differ in length"));
         std::fs::write(&path, b"garbage").unwrap();
-        assert!(History::load(&path, 10, 0).is_err());
-        assert_eq!(History::load(&dir.path().join("none"), 10, 0).unwrap().len(), 0);
+        assert!(History::load(&path, 10, 0, u32::MAX).is_err());
+        assert_eq!(History::load(&dir.path().join("none"), 10, 0, u32::MAX).unwrap().len(), 0);
     }
 }

@@ -46,6 +46,10 @@ pub struct Snapshot {
     #[serde(flatten)]
     pub system: SystemOut,
     pub gpus: Vec<GpuReading>,
+    /// A GPU may be at work unseen: its reading failed or timed out this time, it reports no
+    /// utilization (MIG), or the container has NVIDIA devices but nothing to read them with.
+    /// The idle stop takes that as busy.
+    pub gpu_unknown: bool,
 }
 
 /// [`System`] as the API shows it.
@@ -122,7 +126,7 @@ impl Metrics {
         let cap = (settings.keep.as_secs() / settings.interval.as_secs().max(1)).max(1) as usize;
         let file = state_dir.join(FILE);
         let since = now_s().saturating_sub(settings.keep.as_secs() as u32);
-        let (history, load_problem) = match history::History::load(&file, cap, since) {
+        let (history, load_problem) = match history::History::load(&file, cap, since, now_s().saturating_add(60)) {
             Ok(h) => (h, None),
             Err(e) => (history::History::new(cap), Some(e)),
         };
@@ -170,11 +174,16 @@ impl Metrics {
 
     /// Writes the history to the state folder (at stop, and every ten minutes).
     pub fn save(&self) -> std::io::Result<()> {
-        let h = self.history.lock().expect("metrics lock");
-        if h.len() == 0 {
-            return Ok(());
-        }
-        h.save(&self.file)
+        // A copy under the lock; the writing (and its fsync) outside it, so that the pages
+        // reading the history never wait for the disk.
+        let columns = {
+            let h = self.history.lock().expect("metrics lock");
+            if h.len() == 0 {
+                return Ok(());
+            }
+            h.all()
+        };
+        history::save(columns, &self.file)
     }
 
     fn record(&self, snap: Snapshot) {
@@ -199,21 +208,34 @@ impl Metrics {
 
 /// Picks the GPU source: NVML where the driver's library loads, else `nvidia-smi` on the PATH.
 async fn find_source() -> (Source, String) {
-    match tokio::task::spawn_blocking(gpu::Nvml::load).await {
-        Ok(Ok(nvml)) => (Source::Nvml(Arc::new(nvml)), "NVML (libnvidia-ml.so.1)".into()),
-        Ok(Err(why)) => {
-            let path = std::env::var("PATH").unwrap_or_default();
-            match crate::config::find_program("nvidia-smi", Path::new("/"), &path) {
-                Some(exe) => (Source::Smi(exe), format!("nvidia-smi ({why})")),
-                None => (Source::None, format!("no GPU seen: {why}, and no nvidia-smi on the PATH")),
-            }
-        }
-        Err(_) => (Source::None, "no GPU seen: NVML's loading failed".into()),
+    // A driver whose initialisation hangs must not keep the machine's samples from starting.
+    let why = match tokio::time::timeout(Duration::from_secs(10), tokio::task::spawn_blocking(gpu::Nvml::load)).await {
+        Ok(Ok(Ok(nvml))) => return (Source::Nvml(Arc::new(nvml)), "NVML (libnvidia-ml.so.1)".into()),
+        Ok(Ok(Err(why))) => why,
+        Ok(Err(_)) => "NVML's loading failed".to_string(),
+        Err(_) => "NVML did not answer within 10 s".to_string(),
+    };
+    let path = std::env::var("PATH").unwrap_or_default();
+    match crate::config::find_program("nvidia-smi", Path::new("/"), &path) {
+        Some(exe) => (Source::Smi(exe), format!("nvidia-smi ({why})")),
+        None if nvidia_devices() => (
+            Source::None,
+            format!(
+                "GPU usage cannot be read: the container has NVIDIA devices but {why}, and no nvidia-smi on the PATH"
+            ),
+        ),
+        None => (Source::None, format!("no GPU seen: {why}, and no nvidia-smi on the PATH")),
     }
+}
+
+/// Whether the container was given NVIDIA devices (`/dev/nvidiactl`, `/dev/nvidia0`).
+fn nvidia_devices() -> bool {
+    Path::new("/dev/nvidiactl").exists() || Path::new("/dev/nvidia0").exists()
 }
 
 async fn sample_loop(m: Arc<Metrics>, sup: Arc<Supervisor>, workspace: PathBuf) {
     let (source, said) = find_source().await;
+    let devices = nvidia_devices();
     *m.source.lock().expect("metrics lock") = said;
     let mut tick = tokio::time::interval(m.interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -234,6 +256,8 @@ async fn sample_loop(m: Arc<Metrics>, sup: Arc<Supervisor>, workspace: PathBuf) 
             continue;
         };
         counters = Some(now);
+        // Whether this sample could read the GPUs it should have.
+        let mut read = true;
         let gpus = match &source {
             Source::Nvml(nvml) => {
                 let mut job = match pending.take() {
@@ -245,9 +269,13 @@ async fn sample_loop(m: Arc<Metrics>, sup: Arc<Supervisor>, workspace: PathBuf) 
                 };
                 match tokio::time::timeout(GPU_WAIT, &mut job).await {
                     Ok(Ok(Ok(g))) => g,
-                    Ok(_) => Vec::new(),
+                    Ok(_) => {
+                        read = false;
+                        Vec::new()
+                    }
                     Err(_) => {
                         pending = Some(job);
+                        read = false;
                         Vec::new()
                     }
                 }
@@ -265,14 +293,23 @@ async fn sample_loop(m: Arc<Metrics>, sup: Arc<Supervisor>, workspace: PathBuf) 
                         if smi_failures >= 3 {
                             smi_next = tokio::time::Instant::now() + Duration::from_secs(60);
                         }
+                        read = false;
                         Vec::new()
                     }
                 }
             }
             // nvidia-smi failed three times in a row: asked again once a minute.
-            Source::Smi(_) | Source::None => Vec::new(),
+            Source::Smi(_) => {
+                read = false;
+                Vec::new()
+            }
+            Source::None => {
+                read = !devices;
+                Vec::new()
+            }
         };
-        m.record(Snapshot { t: now_s(), system: SystemOut::from(&system), gpus });
+        let gpu_unknown = !read || gpus.iter().any(|g| g.utilization.is_none());
+        m.record(Snapshot { t: now_s(), system: SystemOut::from(&system), gpus, gpu_unknown });
         if saved.elapsed() >= SAVE_EVERY {
             saved = tokio::time::Instant::now();
             let m = m.clone();

@@ -170,7 +170,10 @@ async fn forward(proxy: &Proxy, peer: SocketAddr, mut req: Request) -> Response 
         if let Some(client_side) = client_side {
             tokio::spawn(async move {
                 if let (Ok(client), Ok(upstream)) = (client_side.await, upstream_side.await) {
-                    let _ = tokio::io::copy_bidirectional(&mut TokioIo::new(client), &mut TokioIo::new(upstream)).await;
+                    // What the browser sends over it (keys in a notebook or an editor) is
+                    // someone using the instance, for the idle stop.
+                    let mut client = crate::alerts::idle::Touching(TokioIo::new(client));
+                    let _ = tokio::io::copy_bidirectional(&mut client, &mut TokioIo::new(upstream)).await;
                 }
             });
         }

@@ -333,6 +333,9 @@ impl Write for ChannelWriter {
         let mut next = self.pool.take();
         next.clear();
         let chunk = self.pool.bytes(std::mem::replace(&mut self.buf, next));
-        self.tx.blocking_send(Ok(chunk)).map_err(|_| io::Error::new(io::ErrorKind::BrokenPipe, "the client left"))
+        self.tx.blocking_send(Ok(chunk)).map_err(|_| io::Error::new(io::ErrorKind::BrokenPipe, "the client left"))?;
+        // A download that moves is someone using the instance (the idle stop); a paused one is not.
+        crate::alerts::idle::ACTIVITY.touch();
+        Ok(())
     }
 }

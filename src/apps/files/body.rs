@@ -70,6 +70,8 @@ pub async fn write_body(body: &mut Body, mut file: File, mut at: u64, max: u64) 
                 return (file, at, Err(e));
             }
             at += back.len() as u64;
+            // An upload that moves (tus, WebDAV, a form) is someone using the instance.
+            crate::alerts::idle::ACTIVITY.touch();
             pending = back;
             pending.clear();
         }

@@ -113,10 +113,7 @@ impl Pool {
 /// Streams `len` bytes of `file` from `start` through a channel, in 256 KiB reads.
 pub(super) fn stream_file(mut file: std::fs::File, start: u64, len: u64) -> Body {
     let (tx, rx) = tokio::sync::mpsc::channel::<std::io::Result<Bytes>>(4);
-    // A download in progress is activity (the idle stop waits for it to end).
-    let working = crate::alerts::idle::ACTIVITY.working();
     tokio::task::spawn_blocking(move || {
-        let _working = working;
         if let Err(e) = file.seek(SeekFrom::Start(start)) {
             let _ = tx.blocking_send(Err(e));
             return;
@@ -135,6 +132,9 @@ pub(super) fn stream_file(mut file: std::fs::File, start: u64, len: u64) -> Body
                     if tx.blocking_send(Ok(pool.bytes(buf))).is_err() {
                         return;
                     }
+                    // A download that moves is someone using the instance (the idle stop); a
+                    // paused one is not.
+                    crate::alerts::idle::ACTIVITY.touch();
                 }
                 Err(e) => {
                     let _ = tx.blocking_send(Err(e));
@@ -259,9 +259,7 @@ pub(super) fn archive_body<R: Send + 'static>(
     tar: bool,
 ) -> Body {
     let (tx, rx) = tokio::sync::mpsc::channel::<std::io::Result<Bytes>>(4);
-    let working = crate::alerts::idle::ACTIVITY.working();
     tokio::task::spawn_blocking(move || {
-        let _working = working;
         let root = root(&owner);
         let entries = archive::Walk::new(root, items);
         let pool = Pool::new();
