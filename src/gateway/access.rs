@@ -84,6 +84,15 @@ pub async fn front(
 /// are not activity for the idle stop.
 pub const BACKGROUND: &str = "x-gpubox-background";
 
+/// What EventSource and WebSocket send instead (they cannot set headers): `gpubox_background=1`
+/// in the query.
+pub const BACKGROUND_QUERY: &str = "gpubox_background=1";
+
+fn background(req: &Request) -> bool {
+    req.headers().contains_key(BACKGROUND)
+        || req.uri().query().is_some_and(|q| q.split('&').any(|kv| kv == BACKGROUND_QUERY))
+}
+
 /// Around each public route: only the Origin rule.
 pub async fn public(req: Request, next: Next) -> Response {
     if !origin_ok(req.headers(), req.method(), false) {
@@ -130,7 +139,7 @@ where
     let https = is_https(req.headers());
     // Someone used the instance (the idle stop's clock) — unless it is one of gpubox's pages
     // refreshing itself: a tab left open must not keep a rented GPU running.
-    if !req.headers().contains_key(BACKGROUND) {
+    if !background(&req) {
         crate::alerts::idle::ACTIVITY.touch();
     }
     let renew = match (&who, navigation) {

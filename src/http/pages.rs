@@ -80,17 +80,20 @@ impl Shell {
         };
         // Hidden for the browser's session by a cookie that `shell.js` sets (cookies do not
         // depend on the port: hidden on one app, it is hidden on all).
-        let (banner, script) = if self.warn_defaults {
-            (
-                format!(
-                    "<div class=\"banner\" role=\"alert\"><span>{}</span><button type=\"button\" class=\"dismiss\" id=\"banner-hide\" \
+        let banner = if self.warn_defaults {
+            format!(
+                "<div class=\"banner\" role=\"alert\"><span>{}</span><button type=\"button\" class=\"dismiss\" id=\"banner-hide\" \
 title=\"Hide this warning until the browser is closed\">Hide</button></div>",
-                    escape(DEFAULTS_WARNING)
-                ),
-                "<script src=\"/.gpubox/assets/shell.js\" defer></script>",
+                escape(DEFAULTS_WARNING)
             )
         } else {
-            (String::new(), "")
+            String::new()
+        };
+        // `shell.js` also shows the idle stop's warning, to whoever is logged in.
+        let script = if self.warn_defaults || self.logged_in {
+            "<script src=\"/.gpubox/assets/shell.js\" defer></script>"
+        } else {
+            ""
         };
         format!(
             "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\

@@ -3,16 +3,18 @@
 // server's HTML, no second renderer here). Copy buttons copy a tile's address; the Clipboard API
 // needs https, so on plain http a selection is copied instead.
 
+import { BACKGROUND } from "./common/api";
 import { copyText } from "./common/clipboard";
 
 const REFRESH_MS = 3000;
 
 /** One refresh. Asked as a script asks (not as a page load), so that an open tab does not keep
- * its session alive forever; a session that ended shows the login page by a reload. */
+ * its session alive forever, and as the page's own (background), so that it does not keep the
+ * instance from its idle stop; a session that ended shows the login page by a reload. */
 async function refresh(root: HTMLElement): Promise<void> {
   if (document.hidden) return;
   try {
-    const res = await fetch(location.pathname, { headers: { Accept: "*/*" }, cache: "no-store", redirect: "manual" });
+    const res = await fetch(location.pathname, { headers: { Accept: "*/*", ...BACKGROUND }, cache: "no-store", redirect: "manual" });
     if (res.status === 401 || res.type === "opaqueredirect") {
       location.reload();
       return;

@@ -1,6 +1,10 @@
 // The proxy's waiting page, kept live: polls the service's state and latest log lines, and
 // loads the app as soon as the service is ready. Without JavaScript the page refreshes itself
-// instead (a <noscript> meta refresh), so this is an improvement, not a requirement.
+// instead (a <noscript> meta refresh), so this is an improvement, not a requirement. The polling
+// is the page's own (background): a tab left waiting does not keep the instance from its idle
+// stop.
+
+import { BACKGROUND } from "./common/api";
 
 interface ServiceView {
   name: string;
@@ -22,7 +26,7 @@ function start(root: HTMLElement): void {
   async function poll(): Promise<void> {
     try {
       const res = await fetch(`/.gpubox/api/services/${encodeURIComponent(name)}`, {
-        headers: { Accept: "application/json" },
+        headers: { Accept: "application/json", ...BACKGROUND },
         cache: "no-store",
       });
       if (res.ok) {

@@ -26,14 +26,29 @@ export async function apiError(res: Response): Promise<ApiError> {
   return new ApiError(res.status, code, message);
 }
 
+/** The header on every request a page makes by itself (a timer, polling, a refresh): gpubox does
+ * not count those as someone using the instance, so that a tab left open does not keep a rented
+ * GPU from its idle stop. What the user does (a click, a key) goes without it. */
+export const BACKGROUND: Record<string, string> = { "X-Gpubox-Background": "1" };
+
+export interface RequestOptions {
+  signal?: AbortSignal;
+  /** Made by the page itself, not by the user: sent with `BACKGROUND`. */
+  background?: boolean;
+}
+
 /** A request to gpubox's JSON API: the answer's JSON (nothing for 204), or an `ApiError` (status
  *  0 when gpubox cannot be reached). */
-export async function request<T>(method: string, url: string, body?: unknown, signal?: AbortSignal): Promise<T> {
+export async function request<T>(method: string, url: string, body?: unknown, opts: RequestOptions = {}): Promise<T> {
+  const { signal, background } = opts;
   let res: Response;
   try {
     res = await fetch(url, {
       method,
-      headers: body === undefined ? { Accept: "application/json" } : { "Content-Type": "application/json" },
+      headers: {
+        ...(body === undefined ? { Accept: "application/json" } : { "Content-Type": "application/json" }),
+        ...(background ? BACKGROUND : {}),
+      },
       body: body === undefined ? undefined : JSON.stringify(body),
       cache: "no-store",
       signal,

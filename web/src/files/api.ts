@@ -1,6 +1,6 @@
 // The file manager's HTTP API (docs/files.md), typed. Paths are relative to the workspace,
 // `/`-separated, without a leading slash: "" is the workspace itself.
-import { apiError } from "../common/api";
+import { apiError, BACKGROUND, RequestOptions } from "../common/api";
 
 export { ApiError } from "../common/api";
 
@@ -99,8 +99,9 @@ export interface Share {
   downloads: number;
 }
 
-async function send(method: string, url: string, body?: unknown, signal?: AbortSignal): Promise<Response> {
-  const init: RequestInit = { method, cache: "no-store", signal, headers: { Accept: "application/json" } };
+async function send(method: string, url: string, body?: unknown, opts: RequestOptions = {}): Promise<Response> {
+  const { signal, background } = opts;
+  const init: RequestInit = { method, cache: "no-store", signal, headers: { Accept: "application/json", ...(background ? BACKGROUND : {}) } };
   if (body !== undefined) {
     if (body instanceof Blob || typeof body === "string") init.body = body;
     else {
@@ -117,15 +118,17 @@ const q = (params: Record<string, string>) => new URLSearchParams(params).toStri
 
 export const api = {
   list: async (path: string, signal?: AbortSignal): Promise<Listing> =>
-    (await send("GET", `/api/list?${q({ path })}`, undefined, signal)).json(),
-  space: async (): Promise<Space> => (await send("GET", "/api/space")).json(),
+    (await send("GET", `/api/list?${q({ path })}`, undefined, { signal })).json(),
+  /** Asked by the page itself (after changes, and every 30 s): background. */
+  space: async (): Promise<Space> => (await send("GET", "/api/space", undefined, { background: true })).json(),
   mkdir: (path: string) => send("POST", "/api/mkdir", { path }),
   rename: (from: string, to: string, overwrite = false) => send("POST", "/api/rename", { from, to, overwrite }),
   remove: (paths: string[]) => send("POST", "/api/delete", { paths }),
   save: (path: string, body: string | Blob) => send("PUT", `/api/file?${q({ path })}`, body),
   sha256: async (path: string, signal?: AbortSignal): Promise<{ sha256: string; bytes: number }> =>
-    (await send("GET", `/api/sha256?${q({ path })}`, undefined, signal)).json(),
-  jobs: async (): Promise<Job[]> => ((await (await send("GET", "/api/jobs")).json()) as { jobs: Job[] }).jobs,
+    (await send("GET", `/api/sha256?${q({ path })}`, undefined, { signal })).json(),
+  /** Polled while jobs run: background. */
+  jobs: async (): Promise<Job[]> => ((await (await send("GET", "/api/jobs", undefined, { background: true })).json()) as { jobs: Job[] }).jobs,
   startJob: async (body: Record<string, unknown>): Promise<{ id: number }> => (await send("POST", "/api/jobs", body)).json(),
   cancelJob: (id: number) => send("DELETE", `/api/jobs/${id}`),
   shares: async (): Promise<Share[]> => ((await (await send("GET", "/api/shares")).json()) as { shares: Share[] }).shares,
@@ -133,7 +136,7 @@ export const api = {
     (await send("POST", "/api/shares", body)).json(),
   revokeShare: (id: string) => send("DELETE", `/api/shares/${encodeURIComponent(id)}`),
   imageInfo: async (path: string, signal?: AbortSignal): Promise<ImageInfo> =>
-    (await send("GET", `/api/imageinfo?${q({ path })}`, undefined, signal)).json(),
+    (await send("GET", `/api/imageinfo?${q({ path })}`, undefined, { signal })).json(),
 
   /** The first `limit` bytes of a file (a Range request), and the file's whole size. */
   async head(path: string, limit: number, signal?: AbortSignal): Promise<{ bytes: ArrayBuffer; size: number }> {
@@ -152,7 +155,7 @@ export const api = {
 
   /** Names containing `needle` below `path`, handed to `found` in batches while the server finds them. */
   async search(path: string, needle: string, found: (batch: Found[]) => void, signal: AbortSignal): Promise<void> {
-    const res = await send("GET", `/api/search?${q({ path, q: needle })}`, undefined, signal);
+    const res = await send("GET", `/api/search?${q({ path, q: needle })}`, undefined, { signal });
     if (!res.body) throw new Error("the browser gave no stream for the results");
     const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
     let rest = "";

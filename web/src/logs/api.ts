@@ -1,5 +1,6 @@
 // The logs app's HTTP API (docs/logs-app.md), typed.
 import { request } from "../common/api";
+import type { IdleState } from "../common/idle";
 
 export { ApiError } from "../common/api";
 
@@ -83,8 +84,59 @@ export interface Status {
   tunnel_problem: string | null;
 }
 
+/** The machine's history (`/api/metrics?range=`): `t` in Unix seconds, ascending; each series as
+ * long as `t`, `null` where nothing was read. */
+export interface Metrics {
+  /** Seconds between samples. */
+  interval: number;
+  /** Seconds of history asked for. */
+  range: number;
+  /** Seconds between the points sent (one stands for several samples in the long ranges). */
+  step: number;
+  gpu_source: string;
+  latest: {
+    mem_limit: number | null;
+    disk_total: number | null;
+    gpus: { index: number; name: string; memory_total: number | null }[];
+  } | null;
+  t: number[];
+  series: Record<string, (number | null)[]>;
+}
+
+export interface Delivery {
+  target: string;
+  state: "pending" | "sent" | "failed";
+  attempts: number;
+  error?: string;
+}
+
+export interface Alert {
+  id: number;
+  time_ms: number;
+  kind: string;
+  level: "error" | "warning" | "info";
+  service?: string;
+  title: string;
+  text: string;
+  /** Why it was not sent. */
+  held?: string;
+  repeats: number;
+  deliveries: Delivery[];
+}
+
+export interface Alerts {
+  targets: { kind: string; url: string }[];
+  alerts: Alert[];
+  idle: IdleState;
+}
+
 export function getJson<T>(url: string, signal?: AbortSignal): Promise<T> {
-  return request<T>("GET", url, undefined, signal);
+  return request<T>("GET", url, undefined, { signal });
+}
+
+/** A GET the page makes by itself (polling, a refresh): not the user's activity. */
+export function pollJson<T>(url: string): Promise<T> {
+  return request<T>("GET", url, undefined, { background: true });
 }
 
 /** `path?k=v&...`, leaving out empty values. */

@@ -10,8 +10,12 @@
 // streams; others buffer): an event stream then delivers nothing. The server says `hello` at once
 // and `ping` every 15 s, so a stream that says nothing for a while is held back, not quiet: the
 // feed then polls /api/lines every 2 s instead, and tries the stream again now and then.
+//
+// Every request here is the page following the server by itself: sent as background (not
+// activity for the idle stop). An event stream cannot carry a header: each opening of it counts
+// (at load, and when it is tried again).
 
-import { getJson, Line, LinesAnswer, LiveLine, url } from "./api";
+import { Line, LinesAnswer, LiveLine, pollJson, url } from "./api";
 
 /** A `lines` event this full means the stream is behind: catch up with requests instead. */
 const STREAM_BATCH = 2000;
@@ -80,7 +84,9 @@ export class Feed {
   /** Follows the stream from `last` on (or polls, when the stream is held back). */
   open(): void {
     this.closeStream();
-    const es = new EventSource(url("/api/stream", { after: this.last }));
+    // EventSource sends no headers of ours: the stream (opened with the page, and again by
+    // itself) says it is the page's own in its query.
+    const es = new EventSource(url("/api/stream", { after: this.last, gpubox_background: 1 }));
     this.es = es;
     const opened = Date.now();
     this.heard = 0;
@@ -178,7 +184,7 @@ export class Feed {
     const from = this.last;
     const to = Math.min(...this.pending.keys());
     try {
-      const r = await getJson<LinesAnswer>(url("/api/lines", { after: from, before: to, limit: Math.min(to - from, 100000) }));
+      const r = await pollJson<LinesAnswer>(url("/api/lines", { after: from, before: to, limit: Math.min(to - from, 100000) }));
       this.holeTimer = 0;
       this.take(r.lines);
     } catch {
@@ -207,7 +213,7 @@ export class Feed {
     this.catchingUp = true;
     try {
       for (let cursor = this.last; ; ) {
-        const r = await getJson<LinesAnswer>(url("/api/lines", { after: cursor, before: cursor + WINDOW + 1, limit: WINDOW }));
+        const r = await pollJson<LinesAnswer>(url("/api/lines", { after: cursor, before: cursor + WINDOW + 1, limit: WINDOW }));
         this.take(r.lines);
         cursor += WINDOW;
         if (cursor >= r.last_seq) break;

@@ -1,7 +1,11 @@
-// The status panel: every service's state, the machine as the container sees it, links to every
-// service with copy buttons, and Vast's facts. Polls /api/status every 2 s.
+// The status panel: every service's state, the machine as the container sees it and its history
+// (./charts), the alerts and the idle stop (./alerts), links to every service with copy buttons,
+// and Vast's facts. Polls /api/status every 2 s (background requests: not activity for the idle
+// stop).
 
-import { getJson, Machine, ServiceStatus, Status } from "./api";
+import { AlertsView } from "./alerts";
+import { Machine, pollJson, ServiceStatus, Status } from "./api";
+import { Charts } from "./charts";
 import { fill, h } from "./dom";
 import { bytes, duration } from "./format";
 import { serviceColour } from "./render";
@@ -167,6 +171,8 @@ export class StatusPanel {
   private vastTitle = h("h3", { hidden: true }, "Vast.ai");
   private linksKey = "";
   private vastKey = "";
+  private charts = new Charts();
+  private alerts = new AlertsView();
   /** Called with the services' names on every answer. */
   onServices: (names: string[]) => void = () => {};
 
@@ -183,6 +189,12 @@ export class StatusPanel {
       this.services,
       h("h3", null, "Machine"),
       this.machine,
+      h("h3", null, "History"),
+      this.charts.el,
+      h("h3", null, "Alerts"),
+      this.alerts.el,
+      h("h3", null, "Idle stop"),
+      this.alerts.idle,
       h("h3", null, "Links"),
       this.links,
       this.vastTitle,
@@ -191,10 +203,12 @@ export class StatusPanel {
   }
 
   start(): void {
+    this.charts.start();
+    this.alerts.start();
     const poll = async () => {
       if (!document.hidden || !this.linksKey) {
         try {
-          this.render(await getJson<Status>("/api/status"));
+          this.render(await pollJson<Status>("/api/status"));
           this.error.hidden = true;
         } catch (e) {
           this.error.textContent = `The status could not be read (${(e as Error).message}); trying again.`;

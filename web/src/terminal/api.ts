@@ -17,8 +17,9 @@ export { ApiError } from "../common/api";
 
 
 
-export async function listSessions(): Promise<SessionInfo[]> {
-  const { sessions } = await request<{ sessions: SessionInfo[] }>("GET", "/api/sessions");
+/** `background`: asked by the page itself (polling), not activity for the idle stop. */
+export async function listSessions(background = false): Promise<SessionInfo[]> {
+  const { sessions } = await request<{ sessions: SessionInfo[] }>("GET", "/api/sessions", undefined, { background });
   return sessions.sort((a, b) => a.created_ms - b.created_ms || a.id.localeCompare(b.id));
 }
 

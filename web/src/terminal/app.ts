@@ -247,9 +247,10 @@ export function start(root: HTMLElement): void {
     document.title = name ? `${name} · ${baseTitle}` : baseTitle;
   }
 
+  /** The list again, as the page's own request (a poll, the tab shown again, a session ended). */
   async function refresh(): Promise<void> {
     try {
-      show(await listSessions());
+      show(await listSessions(true));
     } catch (e) {
       if (e instanceof ApiError && e.status === 401) setState("logged-out");
     }

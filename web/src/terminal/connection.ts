@@ -97,7 +97,10 @@ export class Connection {
 
   private connect(): void {
     const scheme = location.protocol === "https:" ? "wss:" : "ws:";
-    const ws = new WebSocket(`${scheme}//${location.host}/api/sessions/${encodeURIComponent(this.id)}/ws`);
+    // Connecting (and reconnecting by itself) is the page's own doing; what is typed counts.
+    const ws = new WebSocket(
+      `${scheme}//${location.host}/api/sessions/${encodeURIComponent(this.id)}/ws?gpubox_background=1`,
+    );
     ws.binaryType = "arraybuffer";
     const link: Link = { ws, pending: 0, paused: false };
     this.link = link;
