@@ -15,16 +15,54 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("config", &[]),
     // Child processes: spawning (sessions, PTYs, users) and reaping.
     ("process", &[]),
+    // Files written whole (a temporary name, then a rename).
+    ("atomic", &[]),
     ("logs", &["config"]),
     ("auth", &["config", "random"]),
     ("supervisor", &["config", "process", "logs", "human"]),
     // The tunnels' public addresses, read from cloudflared's output.
     ("tunnels", &["config", "logs", "supervisor"]),
+    // The machine's and GPUs' history; alerts and the idle stop, which watch the services, the
+    // logs and the history and are told of activity by the apps, the proxy and the gateway.
+    ("metrics", &["config", "supervisor", "atomic"]),
+    ("alerts", &["config", "process", "logs", "supervisor", "metrics", "human"]),
     ("provision", &["config", "logs", "supervisor", "http", "human"]),
     ("control", &["config", "process", "logs", "supervisor", "tunnels", "http", "human"]),
-    ("proxy", &["config", "logs", "supervisor", "http", "human"]),
-    ("apps", &["config", "process", "logs", "supervisor", "tunnels", "auth", "provision", "http", "random", "human"]),
-    ("gateway", &["config", "logs", "supervisor", "tunnels", "auth", "http", "apps", "proxy", "human"]),
+    ("proxy", &["config", "logs", "supervisor", "http", "human", "alerts"]),
+    (
+        "apps",
+        &[
+            "config",
+            "process",
+            "logs",
+            "supervisor",
+            "tunnels",
+            "auth",
+            "provision",
+            "http",
+            "random",
+            "human",
+            "metrics",
+            "alerts",
+        ],
+    ),
+    (
+        "gateway",
+        &[
+            "config",
+            "logs",
+            "supervisor",
+            "tunnels",
+            "auth",
+            "http",
+            "apps",
+            "proxy",
+            "human",
+            "metrics",
+            "alerts",
+            "atomic",
+        ],
+    ),
     (
         "cli",
         &[
@@ -39,6 +77,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "control",
             "gateway",
             "human",
+            "alerts",
         ],
     ),
 ];

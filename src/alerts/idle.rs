@@ -249,6 +249,8 @@ pub struct IdleState {
     pub busy: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub last_result: Option<String>,
+    /// The server's clock when this was read: a page counts down against it, not its own.
+    pub now_ms: u64,
 }
 
 pub struct IdleStop {
@@ -271,12 +273,13 @@ impl IdleStop {
             provider: provider.as_ref().map(Provider::name),
             busy: Vec::new(),
             last_result: None,
+            now_ms: 0,
         };
         Arc::new(IdleStop { settings, provider, state: Mutex::new(state), started_ms })
     }
 
     pub fn state(&self) -> IdleState {
-        self.state.lock().expect("idle lock").clone()
+        IdleState { now_ms: now_ms(), ..self.state.lock().expect("idle lock").clone() }
     }
 
     /// "Keep running": counts as activity now, and the warning goes.
@@ -288,7 +291,7 @@ impl IdleStop {
             st.stop_at_ms = None;
             st.idle_since_ms = now_ms();
         }
-        st.clone()
+        IdleState { now_ms: now_ms(), ..st.clone() }
     }
 
     /// Watches each sample; does nothing unless the idle stop is on.

@@ -81,22 +81,35 @@ impl History {
         while points > 0 && (span / step) as usize > points {
             step += interval;
         }
+        // Buckets of samples; where samples are missing for longer than two steps (gpubox or
+        // the instance was stopped), one empty point, so that no chart draws a line across.
         let mut t = Vec::new();
-        let mut starts = Vec::new();
+        let mut spans: Vec<Option<(usize, usize)>> = Vec::new();
         for i in start..self.t.len() {
             let bucket = self.t[i] / step * step;
-            if t.last() != Some(&bucket) {
-                t.push(bucket);
-                starts.push(i);
+            match t.last() {
+                Some(&last) if last == bucket => {
+                    if let Some(Some((_, end))) = spans.last_mut() {
+                        *end = i + 1;
+                    }
+                }
+                last => {
+                    if last.is_some_and(|&l| bucket > l + 2 * step) {
+                        t.push(t.last().copied().unwrap_or(0) + step);
+                        spans.push(None);
+                    }
+                    t.push(bucket);
+                    spans.push(Some((i, i + 1)));
+                }
             }
         }
-        starts.push(self.t.len());
         let mut series = std::collections::BTreeMap::new();
         for (name, col) in &self.cols {
-            let vals = starts
-                .windows(2)
-                .map(|w| {
-                    let (sum, n) = (w[0]..w[1])
+            let vals = spans
+                .iter()
+                .map(|span| {
+                    let (a, z) = (*span)?;
+                    let (sum, n) = (a..z)
                         .map(|i| col[i])
                         .filter(|v| v.is_finite())
                         .fold((0f64, 0u32), |(s, n), v| (s + v as f64, n + 1));
@@ -204,6 +217,25 @@ mod tests {
         let last = h.range(1_000_000 + 719 * 5 - 900, 720, 5);
         assert_eq!(last.step, 5);
         assert_eq!(last.t.len(), 181);
+    }
+
+    #[test]
+    fn a_stretch_without_samples_is_a_gap_not_a_line() {
+        let mut h = History::new(1000);
+        for i in 0..10u32 {
+            h.push(1000 + i * 5, &row(1.0));
+        }
+        // Stopped for an hour.
+        for i in 0..10u32 {
+            h.push(5000 + i * 5, &row(2.0));
+        }
+        let r = h.range(900, 2000, 5);
+        assert_eq!(r.step, 5);
+        let gap = r.t.iter().position(|&t| t == 1050).expect("an empty point after the last sample");
+        assert_eq!(r.series["cpu"][gap], None);
+        assert_eq!(r.series["cpu"][gap + 1], Some(2.0));
+        assert_eq!(r.t.len(), 21);
+        assert!(r.t.windows(2).all(|w| w[0] < w[1]));
     }
 
     #[test]

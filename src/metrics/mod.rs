@@ -13,7 +13,7 @@
 pub mod cgroup;
 pub mod gpu;
 mod history;
-mod sample;
+pub mod sample;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -44,40 +44,12 @@ pub struct Snapshot {
     /// Seconds since the Unix epoch.
     pub t: u32,
     #[serde(flatten)]
-    pub system: SystemOut,
+    pub system: System,
     pub gpus: Vec<GpuReading>,
     /// A GPU may be at work unseen: its reading failed or timed out this time, it reports no
     /// utilization (MIG), or the container has NVIDIA devices but nothing to read them with.
     /// The idle stop takes that as busy.
     pub gpu_unknown: bool,
-}
-
-/// [`System`] as the API shows it.
-#[derive(Debug, Clone, Serialize)]
-pub struct SystemOut {
-    pub cpu: Option<f32>,
-    pub mem_used: Option<u64>,
-    pub mem_limit: Option<u64>,
-    pub disk_used: Option<u64>,
-    pub disk_total: Option<u64>,
-    pub net_rx: Option<f32>,
-    pub net_tx: Option<f32>,
-    pub oom_kills: Option<u64>,
-}
-
-impl From<&System> for SystemOut {
-    fn from(s: &System) -> Self {
-        SystemOut {
-            cpu: s.cpu,
-            mem_used: s.mem_used,
-            mem_limit: s.mem_limit,
-            disk_used: s.disk_used,
-            disk_total: s.disk_total,
-            net_rx: s.net_rx,
-            net_tx: s.net_tx,
-            oom_kills: s.oom_kills,
-        }
-    }
 }
 
 /// Where the GPU readings come from.
@@ -309,7 +281,7 @@ async fn sample_loop(m: Arc<Metrics>, sup: Arc<Supervisor>, workspace: PathBuf) 
             }
         };
         let gpu_unknown = !read || gpus.iter().any(|g| g.utilization.is_none());
-        m.record(Snapshot { t: now_s(), system: SystemOut::from(&system), gpus, gpu_unknown });
+        m.record(Snapshot { t: now_s(), system, gpus, gpu_unknown });
         if saved.elapsed() >= SAVE_EVERY {
             saved = tokio::time::Instant::now();
             let m = m.clone();

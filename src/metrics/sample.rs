@@ -15,7 +15,8 @@ pub struct Counters {
     pub tx: Option<u64>,
 }
 
-#[derive(Debug, Clone, Default)]
+/// The machine at one moment (`None`: not read), as the API shows it too.
+#[derive(Debug, Clone, Default, serde::Serialize)]
 pub struct System {
     /// Percent of the CPUs this container may use (its quota, else every CPU).
     pub cpu: Option<f32>,
@@ -89,9 +90,9 @@ pub fn read(workspace: &Path, before: Option<Counters>) -> (System, Counters) {
     let now = Counters { at: std::time::Instant::now(), cpu_us: cpu_us(), rx: None, tx: None };
     let (rx, tx) = std::fs::read_to_string("/proc/net/dev").ok().and_then(|t| net_bytes(&t)).unzip();
     let now = Counters { rx, tx, ..now };
-    let cores = crate::apps::logs::machine::cpu_quota().unwrap_or_else(|| crate::apps::logs::machine::cpus() as f64);
-    let mem = crate::apps::logs::machine::memory();
-    let disk = crate::apps::logs::machine::space(workspace);
+    let cores = cpu_quota().unwrap_or_else(|| cpus() as f64);
+    let mem = memory();
+    let disk = space(workspace);
     let mut sys = System {
         cpu: None,
         mem_used: mem.used,
@@ -117,6 +118,71 @@ pub fn read(workspace: &Path, before: Option<Counters>) -> (System, Counters) {
         }
     }
     (sys, now)
+}
+
+/// Memory in use, the cgroup's limit (none: no limit below the machine's), the machine's.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Memory {
+    pub used: Option<u64>,
+    pub limit: Option<u64>,
+    pub total: Option<u64>,
+}
+
+/// The machine's processors, not the share this container may use (available_parallelism gives
+/// that). Neither nix (behind a feature) nor rustix offers it: one plain call.
+pub fn cpus() -> usize {
+    // SAFETY: sysconf has no preconditions.
+    let n = unsafe { libc::sysconf(libc::_SC_NPROCESSORS_ONLN) };
+    if n > 0 {
+        n as usize
+    } else {
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    }
+}
+
+/// Cores the cgroup may use: `cpu.max` (v2) or `cpu.cfs_quota_us` / `cpu.cfs_period_us` (v1).
+pub fn cpu_quota() -> Option<f64> {
+    use super::cgroup;
+    if cgroup::v2() {
+        let max = cgroup::read("cpu.max", None)?;
+        let mut parts = max.split_whitespace();
+        let (quota, period) = (parts.next()?, parts.next()?);
+        return match (quota.parse::<f64>(), period.parse::<f64>()) {
+            (Ok(q), Ok(p)) if p > 0.0 => Some(q / p),
+            _ => None,
+        };
+    }
+    let quota: f64 = cgroup::read("", Some((cgroup::v1_cpu(), "cpu.cfs_quota_us")))?.parse().ok()?;
+    let period: f64 = cgroup::read("", Some((cgroup::v1_cpu(), "cpu.cfs_period_us")))?.parse().ok()?;
+    (quota > 0.0 && period > 0.0).then(|| quota / period)
+}
+
+fn meminfo(key: &str) -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = text.lines().find(|l| l.starts_with(key))?;
+    line.split_whitespace().nth(1)?.parse::<u64>().ok().map(|kib| kib * 1024)
+}
+
+/// The cgroup's memory use and limit (v2, then v1), else the host's.
+pub fn memory() -> Memory {
+    use super::cgroup;
+    let total = meminfo("MemTotal:");
+    let limit_of = |s: Option<String>| s.and_then(|v| v.parse::<u64>().ok()).filter(|l| total.is_none_or(|t| *l < t));
+    let mem = cgroup::v1_memory();
+    let used = cgroup::read("memory.current", Some((mem, "memory.usage_in_bytes"))).and_then(|v| v.parse().ok());
+    let limit = limit_of(cgroup::read("memory.max", Some((mem, "memory.limit_in_bytes"))));
+    let used = used.or_else(|| Some(total? - meminfo("MemAvailable:")?));
+    Memory { used, limit, total }
+}
+
+/// Total, used and free bytes of the filesystem holding `path`.
+pub fn space(path: impl AsRef<Path>) -> Option<(u64, u64, u64)> {
+    let st = nix::sys::statvfs::statvfs(path.as_ref()).ok()?;
+    let frsize = st.fragment_size() as u64;
+    let total = st.blocks() as u64 * frsize;
+    let free = st.blocks_available() as u64 * frsize;
+    let used = total.saturating_sub(st.blocks_free() as u64 * frsize);
+    Some((total, used, free))
 }
 
 #[cfg(test)]

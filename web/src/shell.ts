@@ -9,7 +9,7 @@
 
 import { ApiError } from "./common/api";
 import { h } from "./common/dom";
-import { IdleState, idleState, keepRunning, warning } from "./common/idle";
+import { describe, IdleState, idleState, keepRunning, warning } from "./common/idle";
 
 const POLL_MS = 30000;
 /** How often the countdown is redrawn. */
@@ -41,22 +41,38 @@ function watchIdle(main: HTMLElement): void {
   let el: HTMLElement | null = null;
   let look = 0;
   let tick = 0;
+  /** The phase the banner was last drawn for; whether this page's user put a failure away. */
+  let shown = "";
+  let seenFailure = false;
 
-  const show = (st: IdleState): void => {
-    const warned = st.phase === "warned";
+  const hide = (): void => {
     window.clearInterval(tick);
-    if (!warned) {
-      if (el) el.hidden = true;
+    if (el) el.hidden = true;
+  };
+  const show = (st: IdleState): void => {
+    window.clearInterval(tick);
+    // Warned: the countdown and "Keep running". A failed stop request (the instance still
+    // costs): said, with "Hide". Anything else: nothing.
+    shown = st.phase;
+    if (st.phase !== "warned" && (st.phase !== "failed" || seenFailure)) {
+      hide();
       return;
     }
     if (!el) {
+      // Announced once when it appears; the countdown inside is not read out every second.
+      text.setAttribute("aria-live", "off");
       el = h("div", { class: "banner", id: "idle-banner", role: "alert" }, text, keep);
       main.before(el);
     }
-    const draw = () => (text.textContent = warning(st, Date.now()));
+    keep.textContent = st.phase === "warned" ? "Keep running" : "Hide";
+    const draw = () => {
+      const now = Date.now();
+      const said = st.phase === "warned" ? warning(st, now) : describe(st, now);
+      if (text.textContent !== said) text.textContent = said;
+    };
     draw();
     el.hidden = false;
-    tick = window.setInterval(draw, TICK_MS);
+    if (st.phase === "warned") tick = window.setInterval(draw, TICK_MS);
   };
   const lookAgain = (wait: number): void => {
     window.clearTimeout(look);
@@ -73,13 +89,22 @@ function watchIdle(main: HTMLElement): void {
         show(st);
         wait = nextLook(st, Date.now());
       } catch (e) {
-        // Logged out (or no longer allowed): nothing to watch.
-        if (e instanceof ApiError && (e.status === 401 || e.status === 403)) return;
+        // Logged out (or no longer allowed): nothing to watch, and nothing shown.
+        if (e instanceof ApiError && (e.status === 401 || e.status === 403)) {
+          hide();
+          return;
+        }
       }
     }
     lookAgain(wait);
   };
   keep.addEventListener("click", async () => {
+    // A failed stop's notice: read, put away for this page.
+    if (shown === "failed") {
+      seenFailure = true;
+      hide();
+      return;
+    }
     keep.disabled = true;
     try {
       const st = await keepRunning();

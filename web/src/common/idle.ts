@@ -17,22 +17,36 @@ export interface IdleState {
   /** What kept it busy at the last look ("GPU 0 at 37 %"). */
   busy: string[];
   last_result?: string;
+  /** The server's clock when it answered (ms since the Unix epoch). */
+  now_ms: number;
+}
+
+/** The server's times moved to this browser's clock, which may be off: a countdown from them is
+ * then right here. */
+function local(st: IdleState): IdleState {
+  const skew = Date.now() - st.now_ms;
+  return {
+    ...st,
+    idle_since_ms: st.idle_since_ms + skew,
+    stop_at_ms: st.stop_at_ms === undefined ? undefined : st.stop_at_ms + skew,
+    now_ms: st.now_ms + skew,
+  };
 }
 
 /** The state, asked by the page itself (it polls): not activity. */
-export function idleState(): Promise<IdleState> {
-  return request<IdleState>("GET", "/.gpubox/api/idle", undefined, { background: true });
+export async function idleState(): Promise<IdleState> {
+  return local(await request<IdleState>("GET", "/.gpubox/api/idle", undefined, { background: true }));
 }
 
 /** "Keep running": the user's own request, so it counts as activity too. */
-export function keepRunning(): Promise<IdleState> {
-  return request<IdleState>("POST", "/.gpubox/api/idle/keep");
+export async function keepRunning(): Promise<IdleState> {
+  return local(await request<IdleState>("POST", "/.gpubox/api/idle/keep"));
 }
 
 /** A time span in the banner's words: whole minutes, seconds in the last minute. */
 export function span(ms: number): string {
   const s = Math.max(0, Math.round(ms / 1000));
-  return s < 60 ? `${s} s` : `${Math.round(s / 60)} min`;
+  return s < 60 ? `${s} s` : `${Math.ceil(s / 60)} min`;
 }
 
 /** The warning: how long nothing used the instance, and what happens next. */

@@ -21,6 +21,8 @@ type Range = (typeof RANGES)[number];
 const RANGE_KEY = "gpubox.logs.range";
 /** The long ranges: refreshed this often, whatever the sampling interval. */
 const SLOW_MS = 60000;
+/** The last hour: refreshed this often. */
+const HOUR_MS = 30000;
 /** While the charts cannot be seen: how often to look whether they can. */
 const HIDDEN_MS = 3000;
 const HEIGHT = 150;
@@ -188,7 +190,13 @@ class Chart {
     for (const unit of units) {
       // From zero (every reading here is a level or a rate), up to the fixed top or a bit over
       // the highest value.
-      scales[unit] = { range: (_u, _min, max) => [0, Math.max(this.spec.top?.[unit] ?? 0, (max ?? 0) * 1.1) || 1] };
+      scales[unit] = {
+        range: (_u, _min, max) => {
+          const top = this.spec.top?.[unit] ?? 0;
+          const high = max ?? 0;
+          return [0, (high <= top ? top : high * 1.1) || 1];
+        },
+      };
     }
     const fmtOf = (unit: string) => spec.lines.find((l) => l.unit === unit)!.fmt;
     const single = spec.lines.length === 1;
@@ -297,7 +305,10 @@ export class Charts {
       this.error.textContent = `The history could not be read (${(e as Error).message}); trying again.`;
       this.error.hidden = false;
     }
-    const wait = this.range === "15m" || this.range === "1h" ? (this.last?.interval ?? 5) * 1000 : SLOW_MS;
+    // Every sample for 15 min; the longer ranges (whose points are 5 s and more apart, thinned)
+    // more rarely: an hour's 720 points are 50-200 KB, every 5 s would be gigabytes a day.
+    const wait =
+      this.range === "15m" ? (this.last?.interval ?? 5) * 1000 : this.range === "1h" ? HOUR_MS : SLOW_MS;
     this.timer = window.setTimeout(() => this.refresh(), wait);
   }
 

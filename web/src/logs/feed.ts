@@ -12,8 +12,8 @@
 // feed then polls /api/lines every 2 s instead, and tries the stream again now and then.
 //
 // Every request here is the page following the server by itself: sent as background (not
-// activity for the idle stop). An event stream cannot carry a header: each opening of it counts
-// (at load, and when it is tried again).
+// activity for the idle stop); the event stream, which cannot carry a header, says so in its
+// query (`gpubox_background=1`).
 
 import { Line, LinesAnswer, LiveLine, pollJson, url } from "./api";
 

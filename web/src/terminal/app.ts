@@ -141,7 +141,8 @@ export function start(root: HTMLElement): void {
     const timeout = new Promise<Presence>((resolve) => window.setTimeout(() => resolve("unknown"), 5000));
     const asked = (async (): Promise<Presence> => {
       try {
-        const list = await listSessions();
+        // Asked after a connection dropped, by the page itself: background.
+        const list = await listSessions(true);
         show(list);
         return list.some((s) => s.id === id) ? "here" : "gone";
       } catch (e) {
@@ -280,11 +281,13 @@ export function start(root: HTMLElement): void {
   }).observe(termEl);
   void document.fonts?.ready.then(() => fitAndTell());
 
+  /** The first list (with the page's load, which counted already), and the retries after an
+   * error (the page's own doing): background either way. */
   async function boot(): Promise<void> {
     screen.fit();
     let list: SessionInfo[];
     try {
-      list = await listSessions();
+      list = await listSessions(true);
     } catch (e) {
       if (e instanceof ApiError && e.status === 401) setState("logged-out");
       else {
