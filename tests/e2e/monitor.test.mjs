@@ -121,6 +121,10 @@ test("the status panel charts CPU, memory, the GPU, disk and network, live", asy
   page.on("request", (r) => requests.push({ url: r.url(), method: r.method(), bg: r.headers()[BG] }));
   await page.goto(`http://127.0.0.1:${port}/`);
   await logIn(page, USER, PASSWORD);
+  // 15 min: every sample is fetched (the longer ranges refresh every 30-60 s).
+  await page.evaluate(() => localStorage.setItem("gpubox.logs.range", "15m"));
+  requests.length = 0;
+  await page.reload();
   await page.waitForSelector("#status:not([hidden])");
   const ids = ["cpu", "mem", "gpu0_util", "gpu0_mem", "gpu0_heat", "disk", "net"];
   for (const id of ids) await page.waitForSelector(`.chart[data-chart="${id}"] canvas`);
@@ -158,6 +162,10 @@ test("the status panel charts CPU, memory, the GPU, disk and network, live", asy
   const status = requests.filter((r) => r.url.endsWith("/api/status"));
   assert.ok(status.length >= 1 && status.every((r) => r.bg === "1"), JSON.stringify(status));
   await page.screenshot({ path: join(ARTIFACTS, "monitor.png") });
+  // Back to the default range for the next test.
+  await page.evaluate(() => localStorage.removeItem("gpubox.logs.range"));
+  await page.reload();
+  await page.waitForSelector('.chart[data-chart="cpu"] canvas');
 });
 
 test("the range buttons: 6 h asked for, remembered after a reload", async () => {
@@ -262,6 +270,8 @@ port = ${idlePort}
   );
   const ctx = await browser.newContext({ viewport: { width: 1360, height: 860 } });
   await useWebDist(ctx);
+  // 15 min: the charts ask every second here, the most background requests a page makes.
+  await ctx.addInitScript(() => localStorage.setItem("gpubox.logs.range", "15m"));
   const p = await watchedPage(ctx, "idle");
   p.setDefaultTimeout(20000);
   const requests = [];
