@@ -18,7 +18,7 @@ const LAYERS: &[(&str, &[&str])] = &[
     // Files written whole (a temporary name, then a rename).
     ("atomic", &[]),
     ("logs", &["config"]),
-    ("auth", &["config", "random"]),
+    ("auth", &["config", "random", "atomic"]),
     ("supervisor", &["config", "process", "logs", "human"]),
     // The tunnels' public addresses, read from cloudflared's output.
     ("tunnels", &["config", "logs", "supervisor"]),

@@ -7,8 +7,7 @@
 //! fingerprint no longer matches and every session is dropped.
 
 use std::collections::HashMap;
-use std::io::Write;
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -169,11 +168,7 @@ pub(super) fn write_private(path: &Path, data: &[u8]) -> std::io::Result<()> {
         std::fs::create_dir_all(dir)?;
         std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
     }
-    let tmp = path.with_extension("json.tmp");
-    let mut f = std::fs::OpenOptions::new().create(true).truncate(true).write(true).mode(0o600).open(&tmp)?;
-    f.write_all(data)?;
-    f.sync_all()?;
-    std::fs::rename(&tmp, path)
+    crate::atomic::write(path, data, 0o600)
 }
 
 #[cfg(test)]

@@ -13,7 +13,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 
-import { ARTIFACTS, HERE, PYTHON, freePort, launchBrowser, logIn, startGpubox, useWebDist } from "./harness.mjs";
+import { ARTIFACTS, HERE, PYTHON, freePort, launchBrowser, logIn, phoneContext, startGpubox, useWebDist } from "./harness.mjs";
 
 const USER = "e2e";
 const PASSWORD = "e2e-password-123";
@@ -68,14 +68,7 @@ function furnish() {
 
 /** A phone-size, dark, touch browser with this session's login: its context and a page. */
 async function onPhone() {
-  const phone = await browser.newContext({
-    viewport: { width: 390, height: 780 },
-    colorScheme: "dark",
-    hasTouch: true,
-    isMobile: true,
-    storageState: await context.storageState(),
-  });
-  await useWebDist(phone);
+  const phone = await phoneContext(browser, { storageState: await context.storageState() });
   const p = await phone.newPage();
   p.setDefaultTimeout(15000);
   return { phone, p };

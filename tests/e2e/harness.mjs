@@ -106,3 +106,11 @@ export async function useWebDist(context) {
     }
   });
 }
+
+/** A phone-size touch browser (dark unless told), with `storageState` (a login) when given, the
+ * web build of E2E_WEB_DIST when set. */
+export async function phoneContext(browser, { width = 390, height = 780, colorScheme = "dark", storageState } = {}) {
+  const phone = await browser.newContext({ viewport: { width, height }, colorScheme, hasTouch: true, isMobile: true, storageState });
+  await useWebDist(phone);
+  return phone;
+}

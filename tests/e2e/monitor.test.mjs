@@ -10,7 +10,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 
-import { ARTIFACTS, freePort, launchBrowser, logIn, startGpubox, useWebDist } from "./harness.mjs";
+import { ARTIFACTS, freePort, launchBrowser, logIn, phoneContext, startGpubox, useWebDist } from "./harness.mjs";
 
 const USER = "e2e";
 const PASSWORD = "e2e-password-123";
@@ -206,14 +206,7 @@ test("alerts: a crash-looping service, sent to the webhook; a test alert on requ
 });
 
 test("a phone in the dark: the charts one a row, nothing sideways", async () => {
-  const phone = await browser.newContext({
-    viewport: { width: 375, height: 740 },
-    colorScheme: "dark",
-    hasTouch: true,
-    isMobile: true,
-    storageState: await context.storageState(),
-  });
-  await useWebDist(phone);
+  const phone = await phoneContext(browser, { width: 375, height: 740, storageState: await context.storageState() });
   const p = await watchedPage(phone, "phone");
   p.setDefaultTimeout(15000);
   await p.goto(`http://127.0.0.1:${port}/`);
