@@ -158,7 +158,8 @@ impl Provider {
     pub fn stop(&self) -> Result<String, String> {
         // As vast-cli does: a throttled or failing server, or no connection, is tried again
         // (three tries); a refusal is final.
-        let agent = stop_agent();
+        // A minute per try (vast-cli waits two).
+        let agent = super::send::agent(Duration::from_secs(60), 0);
         let mut last = String::new();
         for (n, wait) in [0u64, 2, 5].into_iter().enumerate() {
             std::thread::sleep(Duration::from_secs(wait));
@@ -215,17 +216,6 @@ impl Provider {
         }
         Ok(format!("{} accepted the stop (HTTP {status})", self.name()))
     }
-}
-
-/// The stop's client: a minute per try (vast-cli waits two).
-fn stop_agent() -> ureq::Agent {
-    ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .max_redirects(0)
-        .timeout_global(Some(Duration::from_secs(60)))
-        .user_agent(concat!("gpubox/", env!("CARGO_PKG_VERSION")))
-        .build()
-        .into()
 }
 
 /// The idle stop as the pages show it.

@@ -231,11 +231,13 @@ fn attempt(agent: &ureq::Agent, url: &str, req: &Request) -> Outcome {
     }
 }
 
-pub(super) fn agent() -> ureq::Agent {
+/// gpubox's client for alerts (15 s a try, redirects followed: 3) and the stop request (a minute,
+/// as vast-cli allows two; none followed). Statuses are answers, not errors.
+pub(super) fn agent(timeout: Duration, redirects: u32) -> ureq::Agent {
     ureq::Agent::config_builder()
         .http_status_as_error(false)
-        .max_redirects(3)
-        .timeout_global(Some(Duration::from_secs(15)))
+        .max_redirects(redirects)
+        .timeout_global(Some(timeout))
         .user_agent(concat!("gpubox/", env!("CARGO_PKG_VERSION")))
         .build()
         .into()
@@ -243,7 +245,7 @@ pub(super) fn agent() -> ureq::Agent {
 
 /// Sends the alerts queued for target `i`, one at a time.
 pub(super) async fn worker(alerts: Arc<Alerts>, i: usize, mut rx: mpsc::Receiver<super::Queued>) {
-    let agent = agent();
+    let agent = agent(Duration::from_secs(15), 3);
     let target = alerts.settings.targets[i].clone();
     while let Some((id, alert, repeats)) = rx.recv().await {
         let req = request(&target, &alert, alerts.instance(), alerts.link(), repeats, super::now_ms());
