@@ -19,6 +19,7 @@ mod files_shares;
 mod files_transfer;
 mod gateway;
 mod hosts;
+mod idle_stop;
 mod layers;
 mod login;
 mod logs;

@@ -66,7 +66,7 @@ fn lines_json(lines: &[LogLine], matched: Option<&[bool]>) -> String {
     out
 }
 
-fn json_response(body: String) -> Response {
+pub(super) fn json_response(body: String) -> Response {
     ([(header::CONTENT_TYPE, "application/json"), (header::CACHE_CONTROL, "no-store")], body).into_response()
 }
 

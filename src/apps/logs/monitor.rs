@@ -5,10 +5,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::State;
-use axum::http::header;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use serde::Deserialize;
 
+use super::api::json_response;
 use super::LogsApp;
 use crate::http::{ApiError, Params};
 
@@ -16,10 +16,6 @@ use crate::http::{ApiError, Params};
 pub struct RangeQuery {
     #[serde(default)]
     range: Option<String>,
-}
-
-fn json(body: Vec<u8>) -> Response {
-    ([(header::CONTENT_TYPE, "application/json"), (header::CACHE_CONTROL, "no-store")], body).into_response()
 }
 
 fn monitor(app: &LogsApp) -> Result<&Arc<crate::alerts::Monitor>, ApiError> {
@@ -40,7 +36,7 @@ pub async fn metrics(State(app): State<Arc<LogsApp>>, Params(q): Params<RangeQue
         })?,
     };
     let answer = m.metrics.query(range);
-    Ok(json(serde_json::to_vec(&answer).unwrap_or_default()))
+    Ok(json_response(serde_json::to_string(&answer).unwrap_or_default()))
 }
 
 /// The alerts raised (sent, or held back and why), newest first, the targets they go to, and
@@ -57,5 +53,5 @@ pub async fn alerts(State(app): State<Arc<LogsApp>>) -> Result<Response, ApiErro
         "alerts": m.alerts.records(),
         "idle": m.idle.state(),
     });
-    Ok(json(body.to_string().into_bytes()))
+    Ok(json_response(body.to_string()))
 }
